@@ -1,0 +1,1 @@
+//! Blocking network plumbing and the TLS pump shared by every runtime and binary.

@@ -1,0 +1,1 @@
+//! The fork-per-request runtime of pgexporter.
