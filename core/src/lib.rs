@@ -21,3 +21,5 @@
 //! wait for IO until the instant `poll_timeout` returns.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod secret;

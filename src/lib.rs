@@ -1,0 +1,2 @@
+//! File and terminal work shared by the pgexporter binaries: reading configuration and vault
+//! files from disk and handing their contents to the core.
