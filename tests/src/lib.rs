@@ -1,1 +1,3 @@
-//! A throwaway PostgreSQL cluster for tests.
+//! Support for the end-to-end tests: a throwaway PostgreSQL cluster and the built binaries.
+
+pub mod binaries;
