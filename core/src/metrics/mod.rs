@@ -1,0 +1,36 @@
+//! Metric definitions: the YAML/JSON model of custom metric files, the set of definitions a
+//! scrape runs, and the choices made per server (query variant by version, role, collector).
+//!
+//! Parsing takes file contents, never paths: the binaries read the files and pass the text in.
+//!
+//! ```
+//! use pgexporter_core::metrics::{MetricSet, SourceFormat, Source};
+//!
+//! let yaml = "
+//! metrics:
+//!   - tag: connections
+//!     collector: custom
+//!     queries:
+//!       - query: SELECT count(*) FROM pg_stat_activity
+//!         columns:
+//!           - type: gauge
+//!             description: Open connections
+//! ";
+//! let set = MetricSet::from_sources(&[Source::new("custom.yaml", yaml, SourceFormat::Yaml)]).unwrap();
+//! let metric = &set.definitions()[0];
+//! assert_eq!(metric.tag, "connections");
+//! let variant = metric.variant_for(15).unwrap();
+//! assert_eq!(variant.columns[0].family_name(&metric.tag).as_deref(), Some("pgexporter_connections"));
+//! ```
+
+mod error;
+mod model;
+mod parse;
+mod select;
+mod set;
+
+pub use error::{DefinitionError, Place};
+pub use model::{ColumnDefinition, ColumnKind, MetricDefinition, QueryVariant, ServerRole, Sort};
+pub use parse::{Source, SourceFormat, parse_source};
+pub use select::CollectorFilter;
+pub use set::MetricSet;

@@ -1,0 +1,164 @@
+//! The typed model of a metric definition, after parsing and validation.
+
+use serde::Deserialize;
+
+use super::error::Place;
+
+/// Prefix of every family the exporter writes.
+pub const FAMILY_PREFIX: &str = "pgexporter_";
+
+/// Order of the rows of one result, as the reference exporter defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sort {
+    /// Rows in the order the query returned them.
+    #[default]
+    Name,
+    /// Rows grouped by the value of the first column.
+    Data,
+}
+
+/// Which servers a metric is collected from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerRole {
+    /// Primaries and replicas.
+    #[default]
+    Both,
+    /// Only servers that are not in recovery.
+    Primary,
+    /// Only servers in recovery.
+    Replica,
+}
+
+/// What a result column becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnKind {
+    /// A label on every sample of the row.
+    Label,
+    /// A gauge family.
+    Gauge,
+    /// A counter family.
+    Counter,
+    /// A histogram family, read from the columns `X` (bounds), `X_bucket`, `X_sum`, `X_count`.
+    Histogram,
+}
+
+impl ColumnKind {
+    /// Whether the column carries a value (a family) rather than a label.
+    pub fn is_value(self) -> bool {
+        !matches!(self, ColumnKind::Label)
+    }
+}
+
+/// One column of a query's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnDefinition {
+    /// The column name; `None` only for a value column whose family is named by the tag alone.
+    pub name: Option<String>,
+    /// What the column becomes.
+    pub kind: ColumnKind,
+    /// The family's HELP text (empty when none was given).
+    pub description: String,
+}
+
+impl ColumnDefinition {
+    /// The family this column produces, `pgexporter_<tag>` or `pgexporter_<tag>_<name>`;
+    /// `None` for a label column.
+    pub fn family_name(&self, tag: &str) -> Option<String> {
+        if !self.kind.is_value() {
+            return None;
+        }
+        Some(match &self.name {
+            Some(name) => format!("{FAMILY_PREFIX}{tag}_{name}"),
+            None => format!("{FAMILY_PREFIX}{tag}"),
+        })
+    }
+}
+
+/// One SQL text of a metric and the oldest server major version it runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryVariant {
+    /// Oldest PostgreSQL major version (13, 14, ...) this variant is for; 0 = any.
+    pub min_version: u32,
+    /// The SQL, sent as one simple query.
+    pub sql: String,
+    /// The result columns, in result order.
+    pub columns: Vec<ColumnDefinition>,
+}
+
+impl QueryVariant {
+    /// The label columns, in result order, with their result positions.
+    pub fn labels(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter_map(|(index, column)| match column.kind {
+                ColumnKind::Label => column.name.as_deref().map(|name| (index, name)),
+                _ => None,
+            })
+    }
+
+    /// The value columns, in result order, with their result positions.
+    pub fn values(&self) -> impl Iterator<Item = (usize, &ColumnDefinition)> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, column)| column.kind.is_value())
+    }
+}
+
+/// A validated metric definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricDefinition {
+    /// Names the families: `pgexporter_<tag>[_<column>]`.
+    pub tag: String,
+    /// The collector name matched by `-C`/`-X` and the `collectors` keys.
+    pub collector: String,
+    /// Row order.
+    pub sort: Sort,
+    /// Which servers run it.
+    pub server: ServerRole,
+    /// Run in every database of the server (`database: all`), else only in `postgres`.
+    pub all_databases: bool,
+    /// Failures are expected (missing privileges, absent views) and logged at debug level.
+    pub optional: bool,
+    /// The SQL variants, sorted by ascending `min_version`, versions distinct.
+    pub queries: Vec<QueryVariant>,
+    /// Where the definition was written.
+    pub place: Place,
+}
+
+impl MetricDefinition {
+    /// The variant for a server of major version `server_major`: the one with the highest
+    /// `min_version` not above it, or `None` when every variant needs a newer server.
+    pub fn variant_for(&self, server_major: u32) -> Option<&QueryVariant> {
+        self.queries
+            .iter()
+            .rev()
+            .find(|variant| variant.min_version <= server_major)
+    }
+
+    /// Whether the metric runs on a server that is a primary (`is_primary`) or a replica.
+    pub fn runs_on(&self, is_primary: bool) -> bool {
+        match self.server {
+            ServerRole::Both => true,
+            ServerRole::Primary => is_primary,
+            ServerRole::Replica => !is_primary,
+        }
+    }
+
+    /// Every family name any variant of this metric can produce, each once.
+    pub fn family_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .queries
+            .iter()
+            .flat_map(|variant| variant.columns.iter())
+            .filter_map(|column| column.family_name(&self.tag))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}

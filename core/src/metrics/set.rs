@@ -1,0 +1,118 @@
+//! A whole set of definitions, checked across files.
+
+use std::collections::HashMap;
+
+use super::error::{DefinitionError, Place};
+use super::model::MetricDefinition;
+use super::parse::{Source, parse_source};
+
+/// Most definitions one set may hold.
+pub const MAX_DEFINITIONS: usize = 4096;
+
+/// The metric definitions a scrape runs, in the order their sources listed them. No two of
+/// them produce the same family.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricSet {
+    definitions: Vec<MetricDefinition>,
+}
+
+impl MetricSet {
+    /// Parses every source, in order, into one set.
+    ///
+    /// Fails on the first source that does not parse or validate, and when two definitions
+    /// (in one file or in two) produce the same family; that error names both places.
+    pub fn from_sources(sources: &[Source<'_>]) -> Result<MetricSet, DefinitionError> {
+        let mut definitions: Vec<MetricDefinition> = Vec::new();
+        let mut families: HashMap<String, Place> = HashMap::new();
+        for source in sources {
+            for definition in parse_source(source)? {
+                if definitions.len() == MAX_DEFINITIONS {
+                    return Err(DefinitionError::TooMany {
+                        place: definition.place,
+                        limit: MAX_DEFINITIONS,
+                    });
+                }
+                for family in definition.family_names() {
+                    if let Some(first) = families.get(&family) {
+                        return Err(DefinitionError::Duplicate {
+                            place: definition.place.clone(),
+                            tag: definition.tag.clone(),
+                            family,
+                            first: Box::new(first.clone()),
+                        });
+                    }
+                    families.insert(family, definition.place.clone());
+                }
+                definitions.push(definition);
+            }
+        }
+        Ok(MetricSet { definitions })
+    }
+
+    /// The definitions, in source order.
+    pub fn definitions(&self) -> &[MetricDefinition] {
+        &self.definitions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::SourceFormat;
+
+    fn metric(tag: &str, column: Option<&str>) -> String {
+        let name = column
+            .map(|name| format!("name: {name}\n            "))
+            .unwrap_or_default();
+        format!(
+            "  - tag: {tag}\n    collector: c\n    queries:\n      - query: SELECT 1\n        columns:\n          - {name}type: gauge\n"
+        )
+    }
+
+    #[test]
+    fn definitions_from_several_files_keep_their_order() {
+        let a = format!("metrics:\n{}{}", metric("a", None), metric("b", Some("v")));
+        let b = format!("metrics:\n{}", metric("c", None));
+        let set = MetricSet::from_sources(&[
+            Source::new("a.yaml", &a, SourceFormat::Yaml),
+            Source::new("b.yaml", &b, SourceFormat::Yaml),
+        ])
+        .unwrap();
+        let tags: Vec<_> = set.definitions().iter().map(|d| d.tag.as_str()).collect();
+        assert_eq!(tags, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_duplicate_tag_names_both_places() {
+        let a = format!("metrics:\n{}", metric("same", None));
+        let b = format!(
+            "metrics:\n{}{}",
+            metric("other", None),
+            metric("same", None)
+        );
+        let error = MetricSet::from_sources(&[
+            Source::new("a.yaml", &a, SourceFormat::Yaml),
+            Source::new("b.yaml", &b, SourceFormat::Yaml),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with("b.yaml:8:"), "{error}");
+        assert!(error.contains("'pgexporter_same'"), "{error}");
+        assert!(error.contains("already defined at a.yaml:2:"), "{error}");
+    }
+
+    #[test]
+    fn families_that_collide_across_tags_are_refused() {
+        // tag `a` + column `b` and tag `a_b` both make pgexporter_a_b.
+        let text = format!(
+            "metrics:\n{}{}",
+            metric("a", Some("b")),
+            metric("a_b", None)
+        );
+        let error = MetricSet::from_sources(&[Source::new("x.yaml", &text, SourceFormat::Yaml)])
+            .unwrap_err();
+        assert!(
+            matches!(error, DefinitionError::Duplicate { ref family, .. } if family == "pgexporter_a_b")
+        );
+    }
+}
