@@ -23,12 +23,14 @@
 //! assert_eq!(variant.columns[0].family_name(&metric.tag).as_deref(), Some("pgexporter_connections"));
 //! ```
 
+mod builtin;
 mod error;
 mod model;
 mod parse;
 mod select;
 mod set;
 
+pub use builtin::BUILTIN_SOURCES;
 pub use error::{DefinitionError, Place};
 pub use model::{ColumnDefinition, ColumnKind, MetricDefinition, QueryVariant, ServerRole, Sort};
 pub use parse::{Source, SourceFormat, parse_source};
