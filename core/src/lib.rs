@@ -24,3 +24,4 @@
 
 pub mod metrics;
 pub mod secret;
+pub mod scrape;

@@ -134,10 +134,15 @@ impl MetricDefinition {
     /// The variant for a server of major version `server_major`: the one with the highest
     /// `min_version` not above it, or `None` when every variant needs a newer server.
     pub fn variant_for(&self, server_major: u32) -> Option<&QueryVariant> {
+        self.variant_index_for(server_major)
+            .map(|index| &self.queries[index])
+    }
+
+    /// The position in `queries` of [`MetricDefinition::variant_for`]'s answer.
+    pub fn variant_index_for(&self, server_major: u32) -> Option<usize> {
         self.queries
             .iter()
-            .rev()
-            .find(|variant| variant.min_version <= server_major)
+            .rposition(|variant| variant.min_version <= server_major)
     }
 
     /// Whether the metric runs on a server that is a primary (`is_primary`) or a replica.

@@ -1,0 +1,629 @@
+//! The collector: the exporter's connections to PostgreSQL and the scrapes run over them.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::metrics::{CollectorFilter, MetricSet};
+use crate::pg::{self, ConnectParams, QueryError, QueryId, QueryResult, TlsMode};
+use crate::secret::Secret;
+
+use super::discovery::{self, Probe};
+use super::plan::{MAIN_DATABASE, PlannedQuery, ServerProfile, needs_database_list, plan_queries};
+use super::result::{MetricRows, QueryCounters, ScrapeResult, ServerSnapshot};
+
+/// SQLSTATE of a statement cancelled by `statement_timeout`.
+const QUERY_CANCELED: &str = "57014";
+
+/// Identifies one connection to PostgreSQL between the collector and the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A PostgreSQL server to collect from, as far as the core needs to know it. Where it lives
+/// (host, port, socket directory, TLS files) stays with the runtime, keyed by the index.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// The section name: the `server` label.
+    pub name: String,
+    /// The role to log in as.
+    pub user: String,
+    /// Its password from the users file, when it has one.
+    pub password: Option<Secret>,
+    /// Whether to ask for TLS.
+    pub tls: TlsMode,
+}
+
+/// Settings of the collector that do not name servers.
+#[derive(Debug, Clone)]
+pub struct CollectorSettings {
+    /// `metrics_query_timeout`: sent as `statement_timeout`; `None` leaves the server's.
+    pub query_timeout: Option<Duration>,
+    /// Startup, TLS and authentication must finish within this.
+    pub connect_timeout: Duration,
+    /// Shown in `pg_stat_activity`.
+    pub application_name: String,
+}
+
+/// Something the runtime must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a socket to server `server` (its index in the list given to [`Collector::new`]),
+    /// then call [`Collector::handle_connected`] or [`Collector::handle_connect_failed`].
+    Connect {
+        /// The new connection.
+        conn: ConnId,
+        /// Which server.
+        server: usize,
+    },
+    /// Start a TLS client handshake on the socket with the server's TLS settings, then call
+    /// [`Collector::handle_tls_established`], or [`Collector::handle_eof`] if it fails. From
+    /// then on, input and output are the TLS plaintext.
+    StartTls {
+        /// The connection.
+        conn: ConnId,
+        /// Which server.
+        server: usize,
+    },
+    /// Write `bytes` to the connection.
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// What to write.
+        bytes: Bytes,
+    },
+    /// Close the socket. The collector has forgotten the connection: make no more calls for it.
+    Close {
+        /// The connection.
+        conn: ConnId,
+    },
+}
+
+/// What the collector reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A scrape ended (every server answered or the deadline passed): every request waiting
+    /// for it gets this result.
+    Finished(Arc<ScrapeResult>),
+}
+
+/// Why a query was sent.
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    Probe(Probe),
+    Metric(PlannedQuery),
+}
+
+/// One connection to one database of one server.
+struct Link {
+    server: usize,
+    database: String,
+    pg: pg::Connection,
+    /// The runtime reported the socket open; until then nothing is transmitted.
+    connected: bool,
+    pending: HashMap<QueryId, Purpose>,
+}
+
+/// One server's part of the scrape in progress.
+struct ServerRun {
+    snapshot: ServerSnapshot,
+    /// Queries sent for this scrape and not yet answered.
+    outstanding: usize,
+}
+
+/// The scrape in progress.
+struct Run {
+    deadline: Instant,
+    servers: Vec<ServerRun>,
+}
+
+/// Keeps one connection per (server, database) that some metric needs, runs scrapes over them
+/// and reports each finished scrape once, however many requests wait for it.
+///
+/// Drive it like every machine of this crate, with several connections: call
+/// [`Collector::start_scrape`] when a scrape is wanted; execute every [`Action`] from
+/// [`Collector::poll_action`]; feed back what happens on each connection with the `handle_*`
+/// methods; call [`Collector::handle_timeout`] at [`Collector::poll_timeout`]; take
+/// [`Event::Finished`] from [`Collector::poll_event`]. After any call, drain `poll_action` and
+/// `poll_event` until both are empty.
+///
+/// Servers are scraped in parallel; on each connection all queries of a scrape are pipelined.
+/// A server that cannot be reached, fails its probes or misses the deadline is reported with
+/// `active` 0 and its connections are reset; the other servers are not affected.
+pub struct Collector {
+    metrics: Arc<MetricSet>,
+    filter: CollectorFilter,
+    settings: CollectorSettings,
+    servers: Vec<ServerSpec>,
+    random_nonce: Box<dyn FnMut() -> [u8; 18] + Send>,
+    links: HashMap<ConnId, Link>,
+    next_conn: u64,
+    counters: QueryCounters,
+    run: Option<Run>,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    transmit: BytesMut,
+}
+
+impl Collector {
+    /// A collector for `servers`, running the metrics of `metrics` that `filter` allows.
+    ///
+    /// `random_nonce` supplies 18 random bytes for each new connection's SCRAM nonce; the core
+    /// draws no randomness itself.
+    pub fn new(
+        servers: Vec<ServerSpec>,
+        metrics: Arc<MetricSet>,
+        filter: CollectorFilter,
+        settings: CollectorSettings,
+        random_nonce: Box<dyn FnMut() -> [u8; 18] + Send>,
+    ) -> Self {
+        Collector {
+            metrics,
+            filter,
+            settings,
+            servers,
+            random_nonce,
+            links: HashMap::new(),
+            next_conn: 0,
+            counters: QueryCounters::default(),
+            run: None,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            transmit: BytesMut::new(),
+        }
+    }
+
+    /// The servers, in configuration order; [`Action::Connect`] names them by index.
+    pub fn servers(&self) -> &[ServerSpec] {
+        &self.servers
+    }
+
+    /// Open connections, for checking the connection budget.
+    pub fn connection_count(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Whether a scrape is in progress.
+    pub fn is_scraping(&self) -> bool {
+        self.run.is_some()
+    }
+
+    /// Query totals since start or since [`Collector::reset_counters`].
+    pub fn counters(&self) -> QueryCounters {
+        self.counters
+    }
+
+    /// Sets the query totals back to zero (`clear prometheus`).
+    pub fn reset_counters(&mut self) {
+        self.counters = QueryCounters::default();
+    }
+
+    /// Starts a scrape that must end by `deadline`, unless one is already running: then the
+    /// caller waits for that one's [`Event::Finished`] (single flight). Returns whether a new
+    /// scrape started.
+    pub fn start_scrape(&mut self, now: Instant, deadline: Instant) -> bool {
+        if self.run.is_some() {
+            return false;
+        }
+        let servers = self
+            .servers
+            .iter()
+            .map(|spec| ServerRun {
+                snapshot: ServerSnapshot {
+                    name: spec.name.clone(),
+                    ..ServerSnapshot::default()
+                },
+                outstanding: 0,
+            })
+            .collect();
+        self.run = Some(Run { deadline, servers });
+        let list_databases = needs_database_list(&self.metrics, &self.filter);
+        for server in 0..self.servers.len() {
+            let conn = self.link_for(now, server, MAIN_DATABASE);
+            let mut probes = vec![Probe::Role, Probe::Settings, Probe::Extensions];
+            if list_databases {
+                probes.push(Probe::Databases);
+            }
+            for probe in probes {
+                self.send_query(conn, probe.sql(), Purpose::Probe(probe));
+            }
+            self.flush(now, conn);
+        }
+        self.finish_if_done(now);
+        true
+    }
+
+    /// The socket of `conn` is open.
+    pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
+        if let Some(link) = self.links.get_mut(&conn) {
+            link.connected = true;
+            self.flush(now, conn);
+        }
+    }
+
+    /// The socket of `conn` could not be opened; `reason` is logged.
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, reason: &str) {
+        if let Some(link) = self.links.get(&conn) {
+            tracing::warn!(
+                server = %self.servers[link.server].name,
+                database = %link.database,
+                "cannot connect: {reason}"
+            );
+        }
+        self.handle_eof(now, conn);
+    }
+
+    /// The TLS handshake asked for by [`Action::StartTls`] completed.
+    pub fn handle_tls_established(&mut self, now: Instant, conn: ConnId) {
+        if let Some(link) = self.links.get_mut(&conn) {
+            link.pg.tls_established(now);
+            self.flush(now, conn);
+        }
+    }
+
+    /// Bytes arrived on `conn`.
+    pub fn handle_input(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
+        if let Some(link) = self.links.get_mut(&conn) {
+            // A protocol error also queues Closed, handled by flush.
+            let _ = link.pg.handle_input(now, bytes);
+            self.flush(now, conn);
+        }
+    }
+
+    /// `conn` was closed by the peer or failed.
+    pub fn handle_eof(&mut self, now: Instant, conn: ConnId) {
+        if let Some(link) = self.links.get_mut(&conn) {
+            link.pg.handle_eof(now);
+            self.flush(now, conn);
+        }
+    }
+
+    /// The instant from [`Collector::poll_timeout`] has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let expired: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, link)| link.pg.poll_timeout().is_some_and(|at| at <= now))
+            .map(|(&conn, _)| conn)
+            .collect();
+        for conn in expired {
+            if let Some(link) = self.links.get_mut(&conn) {
+                link.pg.handle_timeout(now);
+                self.flush(now, conn);
+            }
+        }
+        if self.run.as_ref().is_some_and(|run| run.deadline <= now) {
+            self.abandon_late_servers();
+            self.finish_if_done(now);
+        }
+    }
+
+    /// The next action for the runtime.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Collector::handle_timeout`] must be called: the scrape deadline or a
+    /// connection's start-up deadline, whichever is first.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let links = self
+            .links
+            .values()
+            .filter_map(|link| link.pg.poll_timeout());
+        let deadline = self.run.as_ref().map(|run| run.deadline);
+        links.chain(deadline).min()
+    }
+
+    /// The connection to `database` of `server`, opened (an [`Action::Connect`]) if there is none.
+    fn link_for(&mut self, now: Instant, server: usize, database: &str) -> ConnId {
+        if let Some((&conn, _)) = self
+            .links
+            .iter()
+            .find(|(_, link)| link.server == server && link.database == database)
+        {
+            return conn;
+        }
+        let spec = &self.servers[server];
+        let mut options = Vec::new();
+        if let Some(timeout) = self.settings.query_timeout {
+            options.push((
+                "statement_timeout".to_owned(),
+                timeout.as_millis().to_string(),
+            ));
+        }
+        let params = ConnectParams {
+            user: spec.user.clone(),
+            database: database.to_owned(),
+            password: spec.password.clone(),
+            application_name: self.settings.application_name.clone(),
+            tls: spec.tls,
+            options,
+            connect_timeout: self.settings.connect_timeout,
+        };
+        let conn = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let nonce = (self.random_nonce)();
+        self.links.insert(
+            conn,
+            Link {
+                server,
+                database: database.to_owned(),
+                pg: pg::Connection::new(params, now, nonce),
+                connected: false,
+                pending: HashMap::new(),
+            },
+        );
+        self.actions.push_back(Action::Connect { conn, server });
+        conn
+    }
+
+    /// Queues `sql` on `conn` for the running scrape.
+    fn send_query(&mut self, conn: ConnId, sql: &str, purpose: Purpose) {
+        let Some(link) = self.links.get_mut(&conn) else {
+            return;
+        };
+        let id = link.pg.query(sql);
+        link.pending.insert(id, purpose);
+        if let Some(run) = self.run.as_mut() {
+            run.servers[link.server].outstanding += 1;
+        }
+    }
+
+    /// Moves what `conn`'s machine produced into actions, and handles its events.
+    fn flush(&mut self, now: Instant, conn: ConnId) {
+        loop {
+            let Some(link) = self.links.get_mut(&conn) else {
+                return;
+            };
+            if link.connected && link.pg.poll_transmit(&mut self.transmit) {
+                let bytes = self.transmit.split().freeze();
+                self.actions.push_back(Action::Send { conn, bytes });
+                continue;
+            }
+            let Some(event) = link.pg.poll_event() else {
+                return;
+            };
+            match event {
+                pg::Event::StartTls => {
+                    let server = link.server;
+                    self.actions.push_back(Action::StartTls { conn, server });
+                }
+                pg::Event::Ready => {}
+                pg::Event::Notice(notice) => {
+                    tracing::debug!(conn = %conn, "notice: {}", notice.message());
+                }
+                pg::Event::QueryDone { id, result } => {
+                    let purpose = link.pending.remove(&id);
+                    let (server, database) = (link.server, link.database.clone());
+                    if let Some(purpose) = purpose {
+                        self.query_done(now, conn, server, &database, purpose, result);
+                    }
+                }
+                pg::Event::Closed { error } => {
+                    let link = self.links.remove(&conn).expect("the link was just polled");
+                    if let Some(error) = error {
+                        tracing::warn!(
+                            server = %self.servers[link.server].name,
+                            database = %link.database,
+                            "connection lost: {error}"
+                        );
+                    }
+                    self.actions.push_back(Action::Close { conn });
+                    self.finish_if_done(now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn query_done(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        server: usize,
+        database: &str,
+        purpose: Purpose,
+        result: Result<QueryResult, QueryError>,
+    ) {
+        self.count(&result);
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        let server_run = &mut run.servers[server];
+        server_run.outstanding = server_run.outstanding.saturating_sub(1);
+        match (purpose, result) {
+            (Purpose::Probe(Probe::Role), Ok(result)) => {
+                let version = self
+                    .links
+                    .get(&conn)
+                    .and_then(|link| link.pg.server_version_num())
+                    .map(discovery::version_parts);
+                let role = discovery::read_role(&result);
+                let snapshot = &mut run.servers[server].snapshot;
+                snapshot.version = version;
+                snapshot.role = role;
+                snapshot.active = role.is_some() && version.is_some();
+                if let (Some(role), Some((major, _))) = (role, version) {
+                    let profile = ServerProfile {
+                        major,
+                        is_primary: role.is_primary,
+                    };
+                    self.queue_metrics(conn, profile, true);
+                }
+            }
+            (Purpose::Probe(Probe::Settings), Ok(result)) => {
+                server_run.snapshot.settings = discovery::read_settings(&result);
+            }
+            (Purpose::Probe(Probe::Extensions), Ok(result)) => {
+                server_run.snapshot.extensions = discovery::read_extensions(&result);
+            }
+            (Purpose::Probe(Probe::Databases), Ok(result)) => {
+                let databases = discovery::read_databases(&result);
+                self.collect_other_databases(now, server, &databases);
+            }
+            (Purpose::Metric(planned), Ok(result)) => {
+                server_run.snapshot.rows.push(MetricRows {
+                    metric: planned.metric,
+                    variant: planned.variant,
+                    database: database.to_owned(),
+                    result,
+                });
+            }
+            (purpose, Err(error)) => {
+                self.log_failure(server, database, purpose, &error);
+            }
+        }
+        self.flush_all_pending_sends(now);
+        self.finish_if_done(now);
+    }
+
+    /// Queues the metric queries of `conn`'s database for a server with `profile`.
+    fn queue_metrics(&mut self, conn: ConnId, profile: ServerProfile, main_database: bool) {
+        for planned in plan_queries(&self.metrics, &self.filter, profile, main_database) {
+            let metrics = Arc::clone(&self.metrics);
+            let sql = &metrics.definitions()[planned.metric].queries[planned.variant].sql;
+            self.send_query(conn, sql, Purpose::Metric(planned));
+        }
+    }
+
+    /// Runs the `database: all` metrics in every database but the main one, and closes the
+    /// connections of databases that no longer exist.
+    fn collect_other_databases(&mut self, now: Instant, server: usize, databases: &[String]) {
+        let Some(profile) = self.profile_of(server) else {
+            return;
+        };
+        let gone: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, link)| {
+                link.server == server
+                    && link.database != MAIN_DATABASE
+                    && link.pending.is_empty()
+                    && !databases.contains(&link.database)
+            })
+            .map(|(&conn, _)| conn)
+            .collect();
+        for conn in gone {
+            self.links.remove(&conn);
+            self.actions.push_back(Action::Close { conn });
+        }
+        for database in databases.iter().filter(|name| *name != MAIN_DATABASE) {
+            let conn = self.link_for(now, server, database);
+            self.queue_metrics(conn, profile, false);
+        }
+    }
+
+    /// The profile the running scrape found for `server`, once its role probe answered.
+    fn profile_of(&self, server: usize) -> Option<ServerProfile> {
+        let snapshot = &self.run.as_ref()?.servers[server].snapshot;
+        Some(ServerProfile {
+            major: snapshot.version?.0,
+            is_primary: snapshot.role?.is_primary,
+        })
+    }
+
+    /// Transmits what queued queries produced on every connection.
+    fn flush_all_pending_sends(&mut self, now: Instant) {
+        let conns: Vec<ConnId> = self.links.keys().copied().collect();
+        for conn in conns {
+            self.flush(now, conn);
+        }
+    }
+
+    fn count(&mut self, result: &Result<QueryResult, QueryError>) {
+        match result {
+            Ok(_) => self.counters.executions += 1,
+            Err(QueryError::Server(error)) => {
+                self.counters.executions += 1;
+                self.counters.errors += 1;
+                if error.code() == QUERY_CANCELED {
+                    self.counters.timeouts += 1;
+                }
+            }
+            Err(_) => self.counters.errors += 1,
+        }
+    }
+
+    fn log_failure(&self, server: usize, database: &str, purpose: Purpose, error: &QueryError) {
+        let server = &self.servers[server].name;
+        match purpose {
+            Purpose::Probe(probe) => {
+                tracing::warn!(server = %server, database, "probe {probe:?} failed: {error}");
+            }
+            Purpose::Metric(planned) => {
+                let definition = &self.metrics.definitions()[planned.metric];
+                if definition.optional {
+                    tracing::debug!(server = %server, database, metric = %definition.tag, "query failed: {error}");
+                } else {
+                    tracing::warn!(server = %server, database, metric = %definition.tag, "query failed: {error}");
+                }
+            }
+        }
+    }
+
+    /// At the deadline: every server still waiting is reported inactive, its partial rows are
+    /// dropped and the connections with queries in flight are closed, so that late answers
+    /// cannot reach the next scrape.
+    fn abandon_late_servers(&mut self) {
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        for (index, server_run) in run.servers.iter_mut().enumerate() {
+            if server_run.outstanding == 0 {
+                continue;
+            }
+            tracing::warn!(server = %server_run.snapshot.name, "missed the scrape deadline");
+            server_run.outstanding = 0;
+            server_run.snapshot.active = false;
+            server_run.snapshot.rows.clear();
+            let late: Vec<ConnId> = self
+                .links
+                .iter()
+                .filter(|(_, link)| link.server == index && !link.pending.is_empty())
+                .map(|(&conn, _)| conn)
+                .collect();
+            for conn in late {
+                self.links.remove(&conn);
+                self.actions.push_back(Action::Close { conn });
+            }
+        }
+    }
+
+    /// Ends the scrape when no server has a query outstanding.
+    fn finish_if_done(&mut self, now: Instant) {
+        let Some(run) = self.run.as_ref() else {
+            return;
+        };
+        if run.servers.iter().any(|server| server.outstanding > 0) {
+            return;
+        }
+        let run = self.run.take().expect("checked above");
+        let result = ScrapeResult {
+            metrics: Arc::clone(&self.metrics),
+            servers: run
+                .servers
+                .into_iter()
+                .map(|server| server.snapshot)
+                .collect(),
+            queries: self.counters,
+            finished: now,
+        };
+        self.events.push_back(Event::Finished(Arc::new(result)));
+    }
+}

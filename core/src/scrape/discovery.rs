@@ -1,0 +1,155 @@
+//! What the exporter learns about a server before choosing its metric queries, and the
+//! server-wide facts behind the always-present families (SPEC §6.2).
+
+use crate::exposition::value::sample_value;
+use crate::pg::QueryResult;
+
+/// A question asked on a server's main connection at the start of every scrape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// Primary or replica, and the postmaster's uptime.
+    Role,
+    /// Numeric and boolean settings, for the `pg_settings_*` families.
+    Settings,
+    /// Installed extensions, for `postgresql_extension_info`.
+    Extensions,
+    /// Databases that accept connections, for `database: all` metrics.
+    Databases,
+}
+
+impl Probe {
+    /// The SQL of the probe.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Probe::Role => {
+                "SELECT NOT pg_is_in_recovery() AS primary, \
+                 extract(epoch FROM clock_timestamp() - pg_postmaster_start_time())::float8 AS uptime"
+            }
+            Probe::Settings => {
+                "SELECT name, setting, short_desc FROM pg_settings \
+                 WHERE vartype IN ('bool', 'integer', 'real') ORDER BY name"
+            }
+            Probe::Extensions => {
+                "SELECT name, installed_version, comment FROM pg_available_extensions \
+                 WHERE installed_version IS NOT NULL ORDER BY name"
+            }
+            Probe::Databases => {
+                "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+            }
+        }
+    }
+}
+
+/// A numeric or boolean setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    /// The setting's name, e.g. `max_connections`.
+    pub name: String,
+    /// Its value; booleans are 1 and 0.
+    pub value: f64,
+    /// Its one-line description, the family's HELP text.
+    pub description: String,
+}
+
+/// An installed extension.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extension {
+    /// The extension's name.
+    pub name: String,
+    /// The installed version.
+    pub version: String,
+    /// Its description.
+    pub comment: String,
+}
+
+/// The role probe's answer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Role {
+    /// Not in recovery.
+    pub is_primary: bool,
+    /// Seconds since the postmaster started.
+    pub uptime_seconds: f64,
+}
+
+/// Reads the role probe's result; `None` when it has no row.
+pub fn read_role(result: &QueryResult) -> Option<Role> {
+    let row = result.rows.first()?;
+    Some(Role {
+        is_primary: row.get(0) == Some("t"),
+        uptime_seconds: sample_value(row.get(1)),
+    })
+}
+
+/// Reads the settings probe's result.
+pub fn read_settings(result: &QueryResult) -> Vec<Setting> {
+    result
+        .rows
+        .iter()
+        .filter_map(|row| {
+            Some(Setting {
+                name: row.get(0)?.to_owned(),
+                value: sample_value(row.get(1)),
+                description: row.get(2).unwrap_or_default().to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Reads the extensions probe's result.
+pub fn read_extensions(result: &QueryResult) -> Vec<Extension> {
+    result
+        .rows
+        .iter()
+        .filter_map(|row| {
+            Some(Extension {
+                name: row.get(0)?.to_owned(),
+                version: row.get(1).unwrap_or_default().to_owned(),
+                comment: row.get(2).unwrap_or_default().to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Reads the databases probe's result.
+pub fn read_databases(result: &QueryResult) -> Vec<String> {
+    result
+        .rows
+        .iter()
+        .filter_map(|row| row.get(0).map(str::to_owned))
+        .collect()
+}
+
+/// Splits `server_version_num` (e.g. 150018 or 90624) into major and minor numbers.
+pub fn version_parts(version_num: u32) -> (u32, u32) {
+    if version_num >= 100_000 {
+        (version_num / 10_000, version_num % 10_000)
+    } else {
+        (version_num / 10_000, version_num % 100)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_split_into_major_and_minor() {
+        assert_eq!(version_parts(150018), (15, 18));
+        assert_eq!(version_parts(130000), (13, 0));
+        assert_eq!(version_parts(180001), (18, 1));
+        assert_eq!(version_parts(90624), (9, 24));
+    }
+
+    #[test]
+    fn probes_are_single_statements() {
+        for probe in [
+            Probe::Role,
+            Probe::Settings,
+            Probe::Extensions,
+            Probe::Databases,
+        ] {
+            assert!(probe.sql().starts_with("SELECT "));
+            assert!(!probe.sql().contains(';'));
+        }
+    }
+}

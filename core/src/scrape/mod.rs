@@ -1,0 +1,23 @@
+//! The scrape: the exporter's connections to PostgreSQL, the queries a scrape runs on them,
+//! and the rendering of what came back.
+//!
+//! A [`Collector`] keeps one connection per (server, database) that a metric needs and reuses
+//! it across scrapes. A scrape first probes each server on its main connection (role, version,
+//! settings, extensions, databases), then pipelines every metric query that applies, on every
+//! needed connection at once. The runtime only executes [`Action`]s: it opens sockets, starts
+//! TLS, writes bytes and reports what it reads. A finished scrape is a [`ScrapeResult`] that
+//! renders to any exposition format.
+
+mod collector;
+mod discovery;
+mod plan;
+mod render;
+mod result;
+
+pub use collector::{Action, Collector, CollectorSettings, ConnId, Event, ServerSpec};
+pub use discovery::{Extension, Role, Setting};
+pub use plan::MAIN_DATABASE;
+pub use render::EXPORTER_VERSION;
+pub use result::{LogCounters, MetricRows, QueryCounters, ScrapeResult, ServerSnapshot};
+#[cfg(test)]
+mod tests;

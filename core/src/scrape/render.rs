@@ -1,0 +1,406 @@
+//! Rendering a [`ScrapeResult`] as an exposition body: the always-present families first, then
+//! `pg_settings_*`, then one family per value column of each definition, every family once.
+
+use std::collections::BTreeMap;
+
+use bytes::BytesMut;
+
+use crate::exposition::value::{label_value, parse_number_array, sample_value};
+use crate::exposition::{Encoder, Format, Histogram, MetricType};
+use crate::metrics::{ColumnDefinition, ColumnKind, MetricDefinition, QueryVariant, Sort};
+use crate::pg::{QueryResult, Row};
+
+use super::result::{LogCounters, MetricRows, ScrapeResult, ServerSnapshot};
+
+/// Most buckets read from one histogram array.
+const MAX_HISTOGRAM_BUCKETS: usize = 1024;
+
+/// The exporter's version, the `pgexporter_version` label.
+pub const EXPORTER_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+impl ScrapeResult {
+    /// Appends the whole body in `format` to `out`, `# EOF` included for OpenMetrics.
+    pub fn render(&self, format: Format, logs: &LogCounters, out: &mut BytesMut) {
+        let encoder = Encoder::new(format);
+        self.render_exporter_families(&encoder, logs, out);
+        self.render_server_families(&encoder, out);
+        self.render_settings(&encoder, out);
+        let mut labels = Vec::new();
+        for (index, definition) in self.metrics.definitions().iter().enumerate() {
+            render_definition(&encoder, self, index, definition, &mut labels, out);
+        }
+        encoder.finish(out);
+    }
+
+    fn render_exporter_families(&self, encoder: &Encoder, logs: &LogCounters, out: &mut BytesMut) {
+        encoder
+            .family(
+                out,
+                "pgexporter_state",
+                "The state of pgexporter: 1 while running.",
+                MetricType::Gauge,
+            )
+            .sample(&[], 1.0);
+        encoder
+            .family(
+                out,
+                "pgexporter_version",
+                "The pgexporter version.",
+                MetricType::Counter,
+            )
+            .sample(&[("pgexporter_version", EXPORTER_VERSION)], 1.0);
+        for (name, help, count) in [
+            (
+                "pgexporter_logging_info",
+                "INFO log lines since start.",
+                logs.info,
+            ),
+            (
+                "pgexporter_logging_warn",
+                "WARN log lines since start.",
+                logs.warn,
+            ),
+            (
+                "pgexporter_logging_error",
+                "ERROR log lines since start.",
+                logs.error,
+            ),
+            (
+                "pgexporter_logging_fatal",
+                "FATAL log lines since start.",
+                logs.fatal,
+            ),
+        ] {
+            encoder
+                .family(out, name, help, MetricType::Gauge)
+                .sample(&[], count as f64);
+        }
+        for (name, help, count) in [
+            (
+                "pgexporter_query_executions_total",
+                "Queries run.",
+                self.queries.executions,
+            ),
+            (
+                "pgexporter_query_errors_total",
+                "Queries that failed.",
+                self.queries.errors,
+            ),
+            (
+                "pgexporter_query_timeouts_total",
+                "Queries cancelled by statement_timeout.",
+                self.queries.timeouts,
+            ),
+        ] {
+            encoder
+                .family(out, name, help, MetricType::Counter)
+                .sample(&[], count as f64);
+        }
+    }
+
+    fn render_server_families(&self, encoder: &Encoder, out: &mut BytesMut) {
+        let mut active = encoder.family(
+            out,
+            "pgexporter_postgresql_active",
+            "1 when the server answered this scrape, else 0.",
+            MetricType::Gauge,
+        );
+        for server in &self.servers {
+            active.sample(
+                &[("server", &server.name)],
+                f64::from(u8::from(server.active)),
+            );
+        }
+        let live = || self.servers.iter().filter(|server| server.active);
+        let mut version = encoder.family(
+            out,
+            "pgexporter_postgresql_version",
+            "The PostgreSQL version.",
+            MetricType::Gauge,
+        );
+        for server in live() {
+            if let Some((major, minor)) = server.version {
+                let (major, minor) = (major.to_string(), minor.to_string());
+                version.sample(
+                    &[
+                        ("server", &server.name),
+                        ("version", &major),
+                        ("minor_version", &minor),
+                    ],
+                    1.0,
+                );
+            }
+        }
+        let mut uptime = encoder.family(
+            out,
+            "pgexporter_postgresql_uptime",
+            "Seconds since the PostgreSQL server started.",
+            MetricType::Counter,
+        );
+        for server in live() {
+            if let Some(role) = server.role {
+                uptime.sample(&[("server", &server.name)], role.uptime_seconds);
+            }
+        }
+        let mut primary = encoder.family(
+            out,
+            "pgexporter_postgresql_primary",
+            "1 when the server is a primary, 0 for a replica.",
+            MetricType::Gauge,
+        );
+        for server in live() {
+            if let Some(role) = server.role {
+                primary.sample(
+                    &[("server", &server.name)],
+                    f64::from(u8::from(role.is_primary)),
+                );
+            }
+        }
+        let mut extensions = encoder.family(
+            out,
+            "pgexporter_postgresql_extension_info",
+            "Installed extensions.",
+            MetricType::Gauge,
+        );
+        for server in live() {
+            for extension in &server.extensions {
+                extensions.sample(
+                    &[
+                        ("server", &server.name),
+                        ("extension", &extension.name),
+                        ("version", &extension.version),
+                        ("comment", &extension.comment),
+                    ],
+                    1.0,
+                );
+            }
+        }
+    }
+
+    fn render_settings(&self, encoder: &Encoder, out: &mut BytesMut) {
+        let mut by_name: BTreeMap<&str, Vec<(&str, f64, &str)>> = BTreeMap::new();
+        for server in self.servers.iter().filter(|server| server.active) {
+            for setting in &server.settings {
+                by_name.entry(&setting.name).or_default().push((
+                    &server.name,
+                    setting.value,
+                    &setting.description,
+                ));
+            }
+        }
+        let mut family_name = String::new();
+        for (name, samples) in by_name {
+            family_name.clear();
+            family_name.push_str("pgexporter_pg_settings_");
+            family_name.push_str(name);
+            let help = samples.first().map_or("", |sample| sample.2);
+            let mut family = encoder.family(out, &family_name, help, MetricType::Gauge);
+            for (server, value, _) in samples {
+                family.sample(&[("server", server)], value);
+            }
+        }
+    }
+}
+
+/// One value column of a definition, as it appears across the variants that ran.
+struct FamilyColumn<'a> {
+    name: Option<&'a str>,
+    kind: ColumnKind,
+    description: &'a str,
+}
+
+fn render_definition<'a>(
+    encoder: &Encoder,
+    result: &'a ScrapeResult,
+    index: usize,
+    definition: &'a MetricDefinition,
+    labels: &mut Vec<(&'a str, &'a str)>,
+    out: &mut BytesMut,
+) {
+    let collected: Vec<(&ServerSnapshot, &MetricRows)> = result
+        .servers
+        .iter()
+        .filter(|server| server.active)
+        .flat_map(|server| {
+            server
+                .rows
+                .iter()
+                .filter(move |rows| rows.metric == index)
+                .map(move |rows| (server, rows))
+        })
+        .collect();
+    if collected.is_empty() {
+        return;
+    }
+    for family in family_columns(definition, &collected) {
+        let Some(family_name) = family_name(definition, &family) else {
+            continue;
+        };
+        match family.kind {
+            ColumnKind::Histogram => {
+                let mut writer = encoder.histogram_family(out, &family_name, family.description);
+                for_each_sample(
+                    definition,
+                    &collected,
+                    &family,
+                    labels,
+                    |labels, row, columns| {
+                        if let Some(histogram) = read_histogram(row, columns) {
+                            let buckets = Histogram {
+                                upper_bounds: &histogram.0,
+                                cumulative_counts: &histogram.1,
+                                sum: histogram.2,
+                                count: histogram.3,
+                            };
+                            // Bounds and counts of different lengths: the row is skipped.
+                            let _ = writer.histogram(labels, &buckets);
+                        }
+                    },
+                );
+            }
+            kind => {
+                let metric_type = if kind == ColumnKind::Counter {
+                    MetricType::Counter
+                } else {
+                    MetricType::Gauge
+                };
+                let mut writer = encoder.family(out, &family_name, family.description, metric_type);
+                for_each_sample(
+                    definition,
+                    &collected,
+                    &family,
+                    labels,
+                    |labels, row, columns| {
+                        if let Some(text) = row.get(columns.value) {
+                            writer.sample(labels, sample_value(Some(text)));
+                        }
+                    },
+                );
+            }
+        }
+    }
+}
+
+fn family_name(definition: &MetricDefinition, family: &FamilyColumn<'_>) -> Option<String> {
+    ColumnDefinition {
+        name: family.name.map(str::to_owned),
+        kind: family.kind,
+        description: String::new(),
+    }
+    .family_name(&definition.tag)
+}
+
+/// The value columns of the variants that ran, each name once, in order of first appearance.
+fn family_columns<'a>(
+    definition: &'a MetricDefinition,
+    collected: &[(&ServerSnapshot, &MetricRows)],
+) -> Vec<FamilyColumn<'a>> {
+    let mut variants: Vec<usize> = collected.iter().map(|(_, rows)| rows.variant).collect();
+    variants.sort_unstable();
+    variants.dedup();
+    let mut families: Vec<FamilyColumn<'a>> = Vec::new();
+    for variant in variants {
+        for (_, column) in definition.queries[variant].values() {
+            let name = column.name.as_deref();
+            if !families.iter().any(|known| known.name == name) {
+                families.push(FamilyColumn {
+                    name,
+                    kind: column.kind,
+                    description: &column.description,
+                });
+            }
+        }
+    }
+    families
+}
+
+/// Where the columns of one family sit in one result.
+struct ResultColumns {
+    labels: Vec<usize>,
+    value: usize,
+}
+
+/// Calls `write` for every row of every collected result that has the family's column, with
+/// the row's labels: `server`, the label columns, then `database` unless a label column is
+/// named so.
+fn for_each_sample<'a>(
+    definition: &'a MetricDefinition,
+    collected: &[(&'a ServerSnapshot, &'a MetricRows)],
+    family: &FamilyColumn<'_>,
+    labels: &mut Vec<(&'a str, &'a str)>,
+    mut write: impl FnMut(&[(&'a str, &'a str)], &'a Row, &ResultColumns),
+) {
+    for &(server, rows) in collected {
+        let variant = &definition.queries[rows.variant];
+        let Some(columns) = locate(variant, &rows.result, family.name) else {
+            continue;
+        };
+        let label_names: Vec<&'a str> = variant.labels().map(|(_, name)| name).collect();
+        let database_label = !label_names.contains(&"database");
+        for row in ordered_rows(definition.sort, &rows.result) {
+            labels.clear();
+            labels.push(("server", &server.name));
+            for (name, &position) in label_names.iter().zip(&columns.labels) {
+                labels.push((name, label_value(row.get(position))));
+            }
+            if database_label {
+                labels.push(("database", &rows.database));
+            }
+            write(labels, row, &columns);
+        }
+    }
+}
+
+/// The rows of a result in the definition's order: as returned, or grouped by the first column.
+fn ordered_rows(sort: Sort, result: &QueryResult) -> Vec<&Row> {
+    let mut rows: Vec<&Row> = result.rows.iter().collect();
+    if sort == Sort::Data {
+        rows.sort_by(|a, b| a.get_bytes(0).cmp(&b.get_bytes(0)));
+    }
+    rows
+}
+
+/// Finds the label columns and the family's value column in a result: by name when the result
+/// has a column of that name, else by position (a histogram takes four result columns).
+fn locate(
+    variant: &QueryVariant,
+    result: &QueryResult,
+    family: Option<&str>,
+) -> Option<ResultColumns> {
+    let by_name = |name: &str| result.columns.iter().position(|column| column.name == name);
+    let mut position = 0;
+    let mut labels = Vec::new();
+    let mut value = None;
+    for column in &variant.columns {
+        let found = column.name.as_deref().and_then(by_name).unwrap_or(position);
+        match column.kind {
+            ColumnKind::Label => labels.push(found),
+            _ if column.name.as_deref() == family => value = Some(found),
+            _ => {}
+        }
+        position += if column.kind == ColumnKind::Histogram {
+            4
+        } else {
+            1
+        };
+    }
+    let value = value?;
+    (value < result.columns.len()).then_some(ResultColumns { labels, value })
+}
+
+/// Reads `X`, `X_bucket`, `X_sum`, `X_count` starting at the family's column; `None` when any
+/// is missing or malformed.
+fn read_histogram(row: &Row, columns: &ResultColumns) -> Option<(Vec<f64>, Vec<f64>, f64, f64)> {
+    let mut bounds = Vec::new();
+    let mut counts = Vec::new();
+    parse_number_array(row.get(columns.value)?, MAX_HISTOGRAM_BUCKETS, &mut bounds).ok()?;
+    parse_number_array(
+        row.get(columns.value + 1)?,
+        MAX_HISTOGRAM_BUCKETS,
+        &mut counts,
+    )
+    .ok()?;
+    let sum = sample_value(Some(row.get(columns.value + 2)?));
+    let count = sample_value(Some(row.get(columns.value + 3)?));
+    Some((bounds, counts, sum, count))
+}

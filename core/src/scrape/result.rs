@@ -1,0 +1,80 @@
+//! What one scrape collected, kept as the rows PostgreSQL returned so that it can be rendered
+//! in any exposition format on demand.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::metrics::MetricSet;
+use crate::pg::QueryResult;
+
+use super::discovery::{Extension, Role, Setting};
+
+/// The rows of one metric query from one database of one server.
+#[derive(Debug, Clone)]
+pub struct MetricRows {
+    /// Index into the set's definitions.
+    pub metric: usize,
+    /// Index into that definition's query variants: the one that ran.
+    pub variant: usize,
+    /// The database the query ran in.
+    pub database: String,
+    /// The rows.
+    pub result: QueryResult,
+}
+
+/// Everything one scrape learned from one server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerSnapshot {
+    /// The server's section name, the `server` label.
+    pub name: String,
+    /// The server answered its probes before the deadline.
+    pub active: bool,
+    /// Major and minor version, when connected.
+    pub version: Option<(u32, u32)>,
+    /// Primary or replica, and uptime.
+    pub role: Option<Role>,
+    /// Numeric and boolean settings.
+    pub settings: Vec<Setting>,
+    /// Installed extensions.
+    pub extensions: Vec<Extension>,
+    /// Metric rows, in the order they arrived.
+    pub rows: Vec<MetricRows>,
+}
+
+/// Running totals of the queries the exporter has sent since it started (or since the
+/// counters were cleared).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryCounters {
+    /// Queries that completed, successfully or not.
+    pub executions: u64,
+    /// Queries that failed.
+    pub errors: u64,
+    /// Queries cancelled by `statement_timeout` (SQLSTATE 57014).
+    pub timeouts: u64,
+}
+
+/// Log lines written since start, by level; the runtime counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogCounters {
+    /// INFO lines.
+    pub info: u64,
+    /// WARN lines.
+    pub warn: u64,
+    /// ERROR lines.
+    pub error: u64,
+    /// FATAL lines.
+    pub fatal: u64,
+}
+
+/// A finished scrape: render it with [`ScrapeResult::render`].
+#[derive(Debug, Clone)]
+pub struct ScrapeResult {
+    /// The definitions the rows refer to.
+    pub metrics: Arc<MetricSet>,
+    /// One snapshot per configured server, in configuration order.
+    pub servers: Vec<ServerSnapshot>,
+    /// Query totals when the scrape ended.
+    pub queries: QueryCounters,
+    /// When the scrape ended; with `metrics_cache_max_age`, when the result goes stale.
+    pub finished: Instant,
+}

@@ -1,0 +1,479 @@
+//! The collector against scripted in-memory servers that speak the wire protocol.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, BytesMut};
+
+use super::*;
+use crate::exposition::Format;
+use crate::metrics::{CollectorFilter, MetricSet, Source, SourceFormat};
+use crate::pg::TlsMode;
+
+const DEFINITIONS: &str = "
+metrics:
+  - tag: size
+    collector: db
+    queries:
+      - query: SELECT 'postgres' AS database, 42 AS bytes
+        columns:
+          - name: database
+            type: label
+          - name: bytes
+            type: gauge
+            description: Size.
+  - tag: tables
+    collector: tables
+    database: all
+    queries:
+      - query: SELECT 'public' AS schemaname, 3 AS count
+        columns:
+          - name: schemaname
+            type: label
+          - name: count
+            type: counter
+  - tag: primary_only
+    collector: misc
+    server: primary
+    queries:
+      - query: SELECT 1 AS v
+        columns:
+          - type: gauge
+  - tag: broken
+    collector: misc
+    queries:
+      - query: SELECT broken
+        columns:
+          - type: gauge
+";
+
+/// How a scripted server answers one query.
+enum Answer {
+    Rows(Vec<&'static str>, Vec<Vec<Option<String>>>),
+    Error(&'static str),
+    Silence,
+}
+
+/// A server that answers startup with trust authentication and queries with `answer`.
+struct ScriptedServer {
+    is_primary: bool,
+    databases: Vec<&'static str>,
+    silent: bool,
+}
+
+impl ScriptedServer {
+    fn answer(&self, sql: &str) -> Answer {
+        if self.silent {
+            return Answer::Silence;
+        }
+        let one = |columns: Vec<&'static str>, row: Vec<&str>| {
+            Answer::Rows(
+                columns,
+                vec![row.into_iter().map(|v| Some(v.to_owned())).collect()],
+            )
+        };
+        if sql.contains("pg_is_in_recovery") {
+            one(
+                vec!["primary", "uptime"],
+                vec![if self.is_primary { "t" } else { "f" }, "3600.5"],
+            )
+        } else if sql.contains("FROM pg_settings") {
+            Answer::Rows(
+                vec!["name", "setting", "short_desc"],
+                vec![
+                    vec![
+                        Some("max_connections".into()),
+                        Some("100".into()),
+                        Some("Max.".into()),
+                    ],
+                    vec![
+                        Some("fsync".into()),
+                        Some("off".into()),
+                        Some("Sync.".into()),
+                    ],
+                ],
+            )
+        } else if sql.contains("pg_available_extensions") {
+            one(
+                vec!["name", "installed_version", "comment"],
+                vec!["plpgsql", "1.0", "PL/pgSQL"],
+            )
+        } else if sql.contains("FROM pg_database") {
+            Answer::Rows(
+                vec!["datname"],
+                self.databases
+                    .iter()
+                    .map(|name| vec![Some((*name).to_owned())])
+                    .collect(),
+            )
+        } else if sql.contains("broken") {
+            Answer::Error("42703")
+        } else if sql.starts_with("SELECT 'postgres'") {
+            one(vec!["database", "bytes"], vec!["postgres", "42"])
+        } else if sql.starts_with("SELECT 'public'") {
+            one(vec!["schemaname", "count"], vec!["public", "3"])
+        } else if sql == "SELECT 1 AS v" {
+            one(vec!["v"], vec!["1"])
+        } else {
+            panic!("unexpected query {sql}")
+        }
+    }
+}
+
+fn message(out: &mut BytesMut, tag: u8, body: &[u8]) {
+    out.put_u8(tag);
+    out.put_i32(body.len() as i32 + 4);
+    out.put_slice(body);
+}
+
+fn ready(out: &mut BytesMut) {
+    message(out, b'Z', b"I");
+}
+
+fn rows(out: &mut BytesMut, columns: &[&str], rows: &[Vec<Option<String>>]) {
+    let mut body = BytesMut::new();
+    body.put_i16(columns.len() as i16);
+    for name in columns {
+        body.put_slice(name.as_bytes());
+        body.put_u8(0);
+        body.put_i32(0);
+        body.put_i16(0);
+        body.put_u32(25);
+        body.put_i16(-1);
+        body.put_i32(-1);
+        body.put_i16(0);
+    }
+    message(out, b'T', &body);
+    for row in rows {
+        let mut body = BytesMut::new();
+        body.put_i16(row.len() as i16);
+        for value in row {
+            match value {
+                Some(text) => {
+                    body.put_i32(text.len() as i32);
+                    body.put_slice(text.as_bytes());
+                }
+                None => body.put_i32(-1),
+            }
+        }
+        message(out, b'D', &body);
+    }
+    message(out, b'C', format!("SELECT {}\0", rows.len()).as_bytes());
+}
+
+fn error(out: &mut BytesMut, code: &str) {
+    let body = format!("SERROR\0C{code}\0Mscripted failure\0\0");
+    message(out, b'E', body.as_bytes());
+}
+
+/// Everything one connection of a scripted server has seen.
+#[derive(Default)]
+struct Wire {
+    started: bool,
+    received: BytesMut,
+}
+
+/// Runs the collector's actions against scripted servers until it is idle.
+struct Harness {
+    collector: Collector,
+    servers: Vec<ScriptedServer>,
+    wires: HashMap<ConnId, Wire>,
+    conn_servers: HashMap<ConnId, usize>,
+    refused: Vec<usize>,
+    connects: usize,
+    closes: usize,
+    finished: Vec<Arc<ScrapeResult>>,
+    now: Instant,
+}
+
+impl Harness {
+    fn new(servers: Vec<ScriptedServer>) -> Self {
+        let set =
+            MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)])
+                .unwrap();
+        let specs = (0..servers.len())
+            .map(|index| ServerSpec {
+                name: format!("s{index}"),
+                user: "monitor".into(),
+                password: None,
+                tls: TlsMode::Off,
+            })
+            .collect();
+        let settings = CollectorSettings {
+            query_timeout: Some(Duration::from_secs(5)),
+            connect_timeout: Duration::from_secs(10),
+            application_name: "pgexporter".into(),
+        };
+        Harness {
+            collector: Collector::new(
+                specs,
+                Arc::new(set),
+                CollectorFilter::default(),
+                settings,
+                Box::new(|| [7; 18]),
+            ),
+            servers,
+            wires: HashMap::new(),
+            conn_servers: HashMap::new(),
+            refused: Vec::new(),
+            connects: 0,
+            closes: 0,
+            finished: Vec::new(),
+            now: Instant::now(),
+        }
+    }
+
+    /// Executes actions until none is left.
+    fn run(&mut self) {
+        while let Some(action) = self.collector.poll_action() {
+            match action {
+                Action::Connect { conn, server } => {
+                    self.connects += 1;
+                    if self.refused.contains(&server) {
+                        self.collector
+                            .handle_connect_failed(self.now, conn, "refused");
+                    } else {
+                        self.conn_servers.insert(conn, server);
+                        self.wires.insert(conn, Wire::default());
+                        self.collector.handle_connected(self.now, conn);
+                    }
+                }
+                Action::StartTls { .. } => panic!("TLS is off in these tests"),
+                Action::Send { conn, bytes } => {
+                    let server = self.conn_servers[&conn];
+                    let wire = self.wires.get_mut(&conn).unwrap();
+                    wire.received.extend_from_slice(&bytes);
+                    let reply = respond(&self.servers[server], wire);
+                    if !reply.is_empty() {
+                        self.collector.handle_input(self.now, conn, &reply);
+                    }
+                }
+                Action::Close { conn } => {
+                    self.closes += 1;
+                    self.wires.remove(&conn);
+                }
+            }
+            while let Some(Event::Finished(result)) = self.collector.poll_event() {
+                self.finished.push(result);
+            }
+        }
+        while let Some(Event::Finished(result)) = self.collector.poll_event() {
+            self.finished.push(result);
+        }
+    }
+
+    fn scrape(&mut self) -> Arc<ScrapeResult> {
+        assert!(
+            self.collector
+                .start_scrape(self.now, self.now + Duration::from_secs(10))
+        );
+        self.run();
+        self.finished.pop().expect("the scrape finished")
+    }
+}
+
+/// Answers every whole frontend message in `wire`.
+fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
+    let mut out = BytesMut::new();
+    if !wire.started {
+        let length = (&wire.received[..4]).get_i32() as usize;
+        wire.received.advance(length);
+        wire.started = true;
+        message(&mut out, b'R', &0i32.to_be_bytes());
+        message(&mut out, b'S', b"server_version\x0015.4\0");
+        ready(&mut out);
+    }
+    while wire.received.len() >= 5 {
+        let length = (&wire.received[1..5]).get_i32() as usize;
+        let frame = wire.received.split_to(1 + length);
+        if frame[0] != b'Q' {
+            continue;
+        }
+        let sql = std::str::from_utf8(&frame[5..frame.len() - 1]).unwrap();
+        match server.answer(sql) {
+            Answer::Rows(columns, data) => rows(&mut out, &columns, &data),
+            Answer::Error(code) => error(&mut out, code),
+            Answer::Silence => continue,
+        }
+        ready(&mut out);
+    }
+    out
+}
+
+fn primary(databases: Vec<&'static str>) -> ScriptedServer {
+    ScriptedServer {
+        is_primary: true,
+        databases,
+        silent: false,
+    }
+}
+
+fn render(result: &ScrapeResult) -> String {
+    let mut out = BytesMut::new();
+    result.render(Format::Text, &LogCounters::default(), &mut out);
+    String::from_utf8(out.to_vec()).unwrap()
+}
+
+#[test]
+fn a_scrape_probes_then_pipelines_every_metric_on_every_database() {
+    let mut harness = Harness::new(vec![primary(vec!["app", "postgres"])]);
+    let result = harness.scrape();
+    assert_eq!(harness.connects, 2, "postgres and app");
+    let server = &result.servers[0];
+    assert!(server.active);
+    assert_eq!(server.version, Some((15, 4)));
+    assert_eq!(server.settings.len(), 2);
+    let body = render(&result);
+    for line in [
+        "pgexporter_state 1\n",
+        "pgexporter_postgresql_active{server=\"s0\"} 1\n",
+        "pgexporter_postgresql_version{server=\"s0\",version=\"15\",minor_version=\"4\"} 1\n",
+        "pgexporter_postgresql_uptime{server=\"s0\"} 3600.5\n",
+        "pgexporter_postgresql_primary{server=\"s0\"} 1\n",
+        "pgexporter_postgresql_extension_info{server=\"s0\",extension=\"plpgsql\",version=\"1.0\",comment=\"PL/pgSQL\"} 1\n",
+        "# HELP pgexporter_pg_settings_max_connections Max.\n",
+        "pgexporter_pg_settings_max_connections{server=\"s0\"} 100\n",
+        "pgexporter_pg_settings_fsync{server=\"s0\"} 0\n",
+        "# HELP pgexporter_size_bytes Size.\n# TYPE pgexporter_size_bytes gauge\n",
+        "pgexporter_size_bytes{server=\"s0\",database=\"postgres\"} 42\n",
+        "# TYPE pgexporter_tables_count counter\n",
+        "pgexporter_tables_count{server=\"s0\",schemaname=\"public\",database=\"postgres\"} 3\n",
+        "pgexporter_tables_count{server=\"s0\",schemaname=\"public\",database=\"app\"} 3\n",
+        "pgexporter_primary_only{server=\"s0\",database=\"postgres\"} 1\n",
+    ] {
+        assert!(body.contains(line), "missing {line:?} in\n{body}");
+    }
+    assert_eq!(
+        body.matches("# TYPE pgexporter_tables_count").count(),
+        1,
+        "each family once"
+    );
+    assert!(
+        !body.contains("pgexporter_broken{"),
+        "the failed query has no samples"
+    );
+    assert_eq!(result.queries.errors, 1);
+    assert_eq!(
+        result.queries.executions, 9,
+        "4 probes, 4 metrics on postgres, 1 on app"
+    );
+}
+
+#[test]
+fn connections_are_kept_between_scrapes() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres", "app"])]);
+    harness.scrape();
+    harness.scrape();
+    assert_eq!(harness.connects, 2);
+    assert_eq!(harness.closes, 0);
+    assert_eq!(harness.collector.connection_count(), 2);
+}
+
+#[test]
+fn a_dropped_database_loses_its_connection() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres", "app"])]);
+    harness.scrape();
+    harness.servers[0].databases = vec!["postgres"];
+    let result = harness.scrape();
+    assert_eq!(harness.closes, 1);
+    assert_eq!(harness.collector.connection_count(), 1);
+    assert!(!render(&result).contains("database=\"app\""));
+}
+
+#[test]
+fn replicas_skip_primary_only_metrics() {
+    let replica = ScriptedServer {
+        is_primary: false,
+        databases: vec!["postgres"],
+        silent: false,
+    };
+    let mut harness = Harness::new(vec![replica]);
+    let body = render(&harness.scrape());
+    assert!(body.contains("pgexporter_postgresql_primary{server=\"s0\"} 0\n"));
+    assert!(!body.contains("pgexporter_primary_only"));
+}
+
+#[test]
+fn an_unreachable_server_is_inactive_and_the_others_still_report() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"]), primary(vec!["postgres"])]);
+    harness.refused.push(0);
+    let result = harness.scrape();
+    assert!(!result.servers[0].active);
+    assert!(result.servers[1].active);
+    let body = render(&result);
+    assert!(body.contains("pgexporter_postgresql_active{server=\"s0\"} 0\n"));
+    assert!(body.contains("pgexporter_postgresql_active{server=\"s1\"} 1\n"));
+    assert!(body.contains("pgexporter_size_bytes{server=\"s1\",database=\"postgres\"} 42\n"));
+    assert!(!body.contains("server=\"s0\",database"));
+    // The server comes back: the next scrape reconnects.
+    harness.refused.clear();
+    let result = harness.scrape();
+    assert!(result.servers[0].active);
+}
+
+#[test]
+fn a_server_that_misses_the_deadline_is_reported_inactive_and_reset() {
+    let silent = ScriptedServer {
+        is_primary: true,
+        databases: vec![],
+        silent: true,
+    };
+    let mut harness = Harness::new(vec![silent, primary(vec!["postgres"])]);
+    let deadline = harness.now + Duration::from_secs(2);
+    assert!(harness.collector.start_scrape(harness.now, deadline));
+    harness.run();
+    assert!(harness.finished.is_empty(), "server 0 has not answered");
+    assert!(
+        !harness.collector.start_scrape(harness.now, deadline),
+        "single flight"
+    );
+    assert_eq!(harness.collector.poll_timeout(), Some(deadline));
+    harness.now = deadline;
+    harness.collector.handle_timeout(deadline);
+    harness.run();
+    let result = harness
+        .finished
+        .pop()
+        .expect("the deadline ends the scrape");
+    assert!(!result.servers[0].active);
+    assert!(result.servers[1].active);
+    assert_eq!(harness.closes, 1, "the late connection is reset");
+    assert!(!harness.collector.is_scraping());
+}
+
+#[test]
+fn collector_filters_restrict_the_queries() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres", "app"])]);
+    let set =
+        MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)]).unwrap();
+    let settings = CollectorSettings {
+        query_timeout: None,
+        connect_timeout: Duration::from_secs(1),
+        application_name: "pgexporter".into(),
+    };
+    harness.collector = Collector::new(
+        harness.collector.servers().to_vec(),
+        Arc::new(set),
+        CollectorFilter::new(&["db"], &[]),
+        settings,
+        Box::new(|| [1; 18]),
+    );
+    let result = harness.scrape();
+    assert_eq!(harness.connects, 1, "no metric needs the other databases");
+    let body = render(&result);
+    assert!(body.contains("pgexporter_size_bytes"));
+    assert!(!body.contains("pgexporter_tables_count"));
+}
+
+#[test]
+fn openmetrics_rendering_ends_with_eof_and_suffixes_counters() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
+    let result = harness.scrape();
+    let mut out = BytesMut::new();
+    result.render(Format::OpenMetrics, &LogCounters::default(), &mut out);
+    let body = String::from_utf8(out.to_vec()).unwrap();
+    assert!(body.ends_with("# EOF\n"));
+    assert!(body.contains("# TYPE pgexporter_tables_count counter\n"));
+    assert!(body.contains("pgexporter_tables_count_total{server=\"s0\",schemaname=\"public\",database=\"postgres\"} 3\n"));
+}
