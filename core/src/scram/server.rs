@@ -7,6 +7,7 @@ use super::crypto::{KEY_LEN, constant_time_eq, hmac, sha256};
 use super::{ScramError, ScramVerifier};
 
 /// The first step of the server: a verifier and the server's part of the nonce.
+#[derive(Debug)]
 pub struct ScramServer {
     verifier: ScramVerifier,
     server_nonce: String,
@@ -73,6 +74,7 @@ impl ScramServer {
 }
 
 /// The second step of the server: holds the server-first message.
+#[derive(Debug)]
 pub struct ServerFirst {
     verifier: ScramVerifier,
     channel_binding: String,

@@ -7,6 +7,7 @@ mod query;
 mod version;
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -114,6 +115,17 @@ pub struct Connection {
     events: VecDeque<Event>,
     parameters: HashMap<String, String>,
     backend_pid: Option<i32>,
+}
+
+/// Shows the state, never the buffers: they may hold a password message.
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("phase", &self.phase)
+            .field("pending_queries", &self.pending.len())
+            .field("backend_pid", &self.backend_pid)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connection {
