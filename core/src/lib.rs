@@ -23,5 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod metrics;
-pub mod secret;
+pub mod pg;
+pub mod scram;
 pub mod scrape;
+pub mod secret;
