@@ -23,4 +23,5 @@
 #![warn(missing_docs)]
 
 pub mod exposition;
+pub mod http;
 pub mod secret;
