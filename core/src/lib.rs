@@ -22,6 +22,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod exposition;
+pub mod http;
 pub mod metrics;
 pub mod pg;
 pub mod scram;

@@ -1,0 +1,93 @@
+//! Metric and label names: validation and sanitising.
+//!
+//! A metric name matches `[a-zA-Z_:][a-zA-Z0-9_:]*` and a label name `[a-zA-Z_][a-zA-Z0-9_]*`.
+//! Sanitising replaces every other character (a multi-byte character counts as one) with `_`,
+//! puts `_` in front of a name that starts with a digit, and turns the empty name into `_`. A
+//! valid name comes back borrowed, so the common case costs no allocation.
+
+use std::borrow::Cow;
+
+/// Which characters a name may hold.
+#[derive(Clone, Copy)]
+enum NameKind {
+    Metric,
+    Label,
+}
+
+impl NameKind {
+    fn allows(self, c: char) -> bool {
+        c.is_ascii_alphanumeric() || c == '_' || (c == ':' && matches!(self, NameKind::Metric))
+    }
+}
+
+fn is_valid(name: &str, kind: NameKind) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| kind.allows(c))
+}
+
+fn sanitize(name: &str, kind: NameKind) -> Cow<'_, str> {
+    if is_valid(name, kind) {
+        return Cow::Borrowed(name);
+    }
+    let mut fixed = String::with_capacity(name.len() + 1);
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        fixed.push('_');
+    }
+    fixed.extend(name.chars().map(|c| if kind.allows(c) { c } else { '_' }));
+    Cow::Owned(fixed)
+}
+
+/// `name` made into a valid metric name (see the module documentation for the rules).
+///
+/// ```
+/// use pgexporter_core::exposition::sanitize_metric_name;
+/// assert_eq!(sanitize_metric_name("pg_stat:x"), "pg_stat:x");
+/// assert_eq!(sanitize_metric_name("pg-stat é"), "pg_stat__");
+/// assert_eq!(sanitize_metric_name("9lives"), "_9lives");
+/// ```
+pub fn sanitize_metric_name(name: &str) -> Cow<'_, str> {
+    sanitize(name, NameKind::Metric)
+}
+
+/// `name` made into a valid label name (see the module documentation for the rules).
+///
+/// ```
+/// use pgexporter_core::exposition::sanitize_label_name;
+/// assert_eq!(sanitize_label_name("application_name"), "application_name");
+/// assert_eq!(sanitize_label_name("a:b"), "a_b");
+/// assert_eq!(sanitize_label_name(""), "_");
+/// ```
+pub fn sanitize_label_name(name: &str) -> Cow<'_, str> {
+    sanitize(name, NameKind::Label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_names_are_borrowed() {
+        assert!(matches!(sanitize_metric_name("a_b:c9"), Cow::Borrowed(_)));
+        assert!(matches!(sanitize_label_name("_x1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn colon_is_for_metric_names_only() {
+        assert_eq!(sanitize_metric_name("a:b"), "a:b");
+        assert_eq!(sanitize_label_name("a:b"), "a_b");
+    }
+
+    #[test]
+    fn leading_digit_and_empty_names_are_fixed() {
+        assert_eq!(sanitize_metric_name("1x"), "_1x");
+        assert_eq!(sanitize_metric_name(""), "_");
+        assert_eq!(sanitize_label_name("0"), "_0");
+    }
+
+    #[test]
+    fn each_invalid_character_becomes_one_underscore() {
+        assert_eq!(sanitize_label_name("größe"), "gr__e");
+        assert_eq!(sanitize_metric_name("a b.c"), "a_b_c");
+    }
+}
