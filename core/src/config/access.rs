@@ -82,7 +82,7 @@ fn resolve<'a>(config: &Config, address: &'a str) -> Result<Target<'a>, SetError
         .ok_or_else(|| SetError::UnknownServer(scope.to_owned()))
 }
 
-/// A line of rendered INI; `None` when the value cannot be written on one line.
+/// Appends `key = value`, quoted as needed.
 fn ini_line(out: &mut String, key: &str, value: &str) -> Result<(), RenderError> {
     let quoted = ini::quote_value(value).ok_or_else(|| RenderError(key.to_owned()))?;
     // Writing to a String cannot fail.
@@ -90,9 +90,10 @@ fn ini_line(out: &mut String, key: &str, value: &str) -> Result<(), RenderError>
     Ok(())
 }
 
-/// A value that cannot be written as INI (it holds a line break).
+/// A key whose value, or a server whose name, cannot be written as INI (a line break, or a
+/// `]` in a section name).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("key '{0}': value cannot be written on one line")]
+#[error("'{0}' cannot be written as INI")]
 pub struct RenderError(pub String);
 
 impl Config {
@@ -164,7 +165,9 @@ impl Config {
             ini_line(&mut out, info.name, &value)?;
         }
         for server in &self.servers {
-            out.push_str(&format!("\n[{}]\n", server.name));
+            let header = ini::section_header(&server.name)
+                .ok_or_else(|| RenderError(server.name.clone()))?;
+            out.push_str(&format!("\n{header}\n"));
             for info in SERVER_KEYS {
                 let value = keys::server_value(server, info.name).unwrap_or_default();
                 ini_line(&mut out, info.name, &value)?;

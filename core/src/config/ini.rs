@@ -171,6 +171,15 @@ pub fn quote_value(value: &str) -> Option<String> {
         .find(|quoted| value_of(quoted) == Ok(value))
 }
 
+/// Writes a `[name]` header that [`parse`] reads back as `name`; `None` when the name cannot
+/// be a header (empty, surrounding blanks, a `]` or a line break).
+pub fn section_header(name: &str) -> Option<String> {
+    let valid = !name.is_empty()
+        && !name.contains([']', '\n', '\r'])
+        && name.trim_matches(is_blank) == name;
+    valid.then(|| format!("[{name}]"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +281,15 @@ mod tests {
         assert_eq!(quote_value("\"x").as_deref(), Some("\"\"x\""));
         assert_eq!(quote_value("a\" # b").as_deref(), Some("'a\" # b'"));
         assert_eq!(quote_value("two\nlines"), None);
+    }
+
+    #[test]
+    fn headers_for_output() {
+        assert_eq!(section_header("a#b").as_deref(), Some("[a#b]"));
+        assert_eq!(parse("[a#b]\n").unwrap()[0].name, "a#b");
+        for bad in ["", " a", "a]b", "a\nb"] {
+            assert_eq!(section_header(bad), None, "{bad:?}");
+        }
     }
 
     proptest! {

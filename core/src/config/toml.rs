@@ -152,6 +152,14 @@ pub fn load_toml(text: &str, file: &str, env: EnvLookup<'_>) -> Result<Loaded, C
                 let servers = as_table(value, "a table of server tables", line, file)?;
                 for (name, server) in servers {
                     let line = lines.of(name.span().start);
+                    if name.get_ref() == MAIN_SECTION {
+                        return Err(ConfigError {
+                            file: file.to_owned(),
+                            line: Some(line),
+                            key: None,
+                            kind: ErrorKind::ReservedSection(MAIN_SECTION.to_owned()),
+                        });
+                    }
                     let table = as_table(server, "a table of server keys", line, file)?;
                     sections.push(section(name.get_ref(), line, table, &lines, file)?);
                 }
@@ -270,6 +278,18 @@ extensions = ["a", "b"]
             err.to_string(),
             "c.toml:1: unexpected integer (expected a table of server tables)"
         );
+    }
+
+    #[test]
+    fn reserved_server_names() {
+        for name in ["pgexporter", "all"] {
+            let text = TOML.replace("servers.alpha", &format!("servers.{name}"));
+            let err = load_toml(&text, "c.toml", &no_env).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("c.toml:21: section name '{name}' is reserved")
+            );
+        }
     }
 
     #[test]
