@@ -109,10 +109,12 @@ fn header_name(line: &str) -> Result<&str, SyntaxError> {
     }
 }
 
-/// Splits `text` into sections. Stops at the first syntax error. Duplicate sections and keys
+/// Splits `text` into sections, skipping a leading byte order mark. Stops at the first
+/// syntax error. Duplicate sections and keys
 /// are kept as written; deciding about them is the loader's job.
 pub fn parse(text: &str) -> Result<Vec<Section>, LineError> {
     let mut sections: Vec<Section> = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, raw_line) in text.lines().enumerate() {
         let line = index + 1;
         let fail = |error| LineError { line, error };
@@ -240,6 +242,12 @@ mod tests {
         for (line, expected) in cases {
             assert_eq!(single_value(line).unwrap(), expected, "{line}");
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let sections = parse("\u{feff}[s]\nk = v\n").unwrap();
+        assert_eq!(sections[0].name, "s");
     }
 
     #[test]

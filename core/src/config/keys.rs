@@ -329,11 +329,15 @@ pub(crate) fn assign_main(
     if IGNORED_MAIN_KEYS.contains(&key) {
         return Ok(Assigned::Ignored);
     }
-    if main_field(main, key).is_none() {
+    if reload_class(false, key).is_none() {
         return Ok(Assigned::Unknown);
     }
-    set_main_field(main, key, &expanded(key, text, env)?)?;
-    Ok(Assigned::Set)
+    let known = set_main_field(main, key, &expanded(key, text, env)?)?;
+    Ok(if known {
+        Assigned::Set
+    } else {
+        Assigned::Unknown
+    })
 }
 
 /// Sets one server key from its text, expanding `$VAR` in path keys with `env`.
@@ -346,11 +350,15 @@ pub(crate) fn assign_server(
     if IGNORED_SERVER_KEYS.contains(&key) {
         return Ok(Assigned::Ignored);
     }
-    if server_field(server, key).is_none() {
+    if reload_class(true, key).is_none() {
         return Ok(Assigned::Unknown);
     }
-    set_server_field(server, key, &expanded(key, text, env)?)?;
-    Ok(Assigned::Set)
+    let known = set_server_field(server, key, &expanded(key, text, env)?)?;
+    Ok(if known {
+        Assigned::Set
+    } else {
+        Assigned::Unknown
+    })
 }
 
 /// The canonical text of a `[pgexporter]` key; `None` for an unknown key.

@@ -36,16 +36,15 @@ pub const SERVERS_TABLE: &str = "servers";
 const SCALAR_EXPECTED: &str = "a string, integer, boolean or array of them";
 
 /// Converts byte offsets of the text into 1-based line numbers.
-struct Lines<'t>(&'t str);
+struct Lines(Vec<usize>);
 
-impl Lines<'_> {
+impl Lines {
+    fn new(text: &str) -> Self {
+        Lines(text.match_indices('\n').map(|(offset, _)| offset).collect())
+    }
+
     fn of(&self, offset: usize) -> usize {
-        let end = offset.min(self.0.len());
-        self.0.as_bytes()[..end]
-            .iter()
-            .filter(|byte| **byte == b'\n')
-            .count()
-            + 1
+        self.0.partition_point(|newline| *newline < offset) + 1
     }
 }
 
@@ -88,7 +87,7 @@ fn section(
     name: &str,
     line: usize,
     table: &DeTable<'_>,
-    lines: &Lines<'_>,
+    lines: &Lines,
     file: &str,
 ) -> Result<Section, ConfigError> {
     let mut entries = Vec::with_capacity(table.len());
@@ -132,7 +131,7 @@ fn as_table<'a, 'i>(
 /// `file` is used only in messages; `env` resolves `$VAR` in path keys. Top-level keys other
 /// than `pgexporter` and `servers` are warnings.
 pub fn load_toml(text: &str, file: &str, env: EnvLookup<'_>) -> Result<Loaded, ConfigError> {
-    let lines = Lines(text);
+    let lines = Lines::new(text);
     let document = DeTable::parse(text).map_err(|err| ConfigError {
         file: file.to_owned(),
         line: err.span().map(|span| lines.of(span.start)),
@@ -278,6 +277,15 @@ extensions = ["a", "b"]
             err.to_string(),
             "c.toml:1: unexpected integer (expected a table of server tables)"
         );
+    }
+
+    #[test]
+    fn line_numbers_of_offsets() {
+        let lines = Lines::new("a\nbc\n\nd");
+        let found: Vec<usize> = [0, 1, 2, 4, 5, 6, 7]
+            .map(|offset| lines.of(offset))
+            .to_vec();
+        assert_eq!(found, vec![1, 1, 2, 2, 3, 4, 4]);
     }
 
     #[test]
