@@ -1,2 +1,4 @@
 //! File and terminal work shared by the pgexporter binaries: reading configuration and vault
 //! files from disk and handing their contents to the core.
+
+pub mod config_files;
