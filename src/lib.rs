@@ -1,2 +1,5 @@
 //! File and terminal work shared by the pgexporter binaries: reading configuration and vault
 //! files from disk and handing their contents to the core.
+
+pub mod prompt;
+pub mod vault_files;
