@@ -225,6 +225,8 @@ fn encrypt_password(
 mod tests {
     use std::sync::LazyLock;
 
+    use proptest::prelude::*;
+
     use super::*;
     use crate::vault::blob::BlobError;
     use crate::vault::master_key::MasterKeyFile;
@@ -459,5 +461,49 @@ mod tests {
             reparsed.find(&user).unwrap().decrypt(&key).unwrap(),
             password
         );
+    }
+
+    /// One line of a generated file: a comment, a blank line or an entry.
+    fn any_line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[#;][ -~]{0,30}",
+            " {0,3}",
+            (
+                "[a-zA-Z0-9_.@-]{1,20}",
+                proptest::collection::vec(any::<u8>(), 44..80)
+            )
+                .prop_map(|(user, blob)| {
+                    use base64::Engine as _;
+                    let encoded = base64::engine::general_purpose::STANDARD.encode(blob);
+                    format!("{user}:{encoded}")
+                }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn well_formed_files_render_back_unchanged(lines in proptest::collection::vec(any_line(), 0..20)) {
+            let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+            match CredentialsFile::parse(&text, FileKind::Users) {
+                Ok(file) => prop_assert_eq!(file.render(), text),
+                // Generated user names may repeat; nothing else may fail.
+                Err(error) => prop_assert!(matches!(error, ParseError::DuplicateUser { .. }), "{}", error),
+            }
+        }
+
+        #[test]
+        fn added_passwords_decrypt(password in proptest::collection::vec(any::<u8>(), 1..200), salt in any::<[u8; 16]>()) {
+            let key = fast_key();
+            let mut file = CredentialsFile::new(FileKind::Users);
+            let password = Secret::new(password);
+            file.add("user", &password, &key, salt, [0; 12]).unwrap();
+            let reparsed = CredentialsFile::parse(&file.render(), FileKind::Users).unwrap();
+            prop_assert_eq!(reparsed.find("user").unwrap().decrypt(&key).unwrap(), password);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+            let _ = CredentialsFile::parse(&text, FileKind::Admins);
+        }
     }
 }
