@@ -2,3 +2,5 @@
 //! files from disk and handing their contents to the core.
 
 pub mod config_files;
+pub mod prompt;
+pub mod vault_files;

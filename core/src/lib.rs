@@ -30,3 +30,4 @@ pub mod pg;
 pub mod scram;
 pub mod scrape;
 pub mod secret;
+pub mod vault;
