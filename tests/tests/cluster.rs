@@ -47,7 +47,7 @@ fn ssl_cluster_exposes_its_ca_and_serves_tls() {
 }
 
 #[test]
-fn stops_and_starts_again_on_the_same_port_with_the_same_data() {
+fn stops_and_starts_again_on_the_same_port_with_the_same_data_also_after_a_crash() {
     let mut cluster = PgCluster::start(ClusterOptions::default());
     cluster.psql("CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)");
     let port = cluster.port();
@@ -61,6 +61,13 @@ fn stops_and_starts_again_on_the_same_port_with_the_same_data() {
     cluster.start_again();
     assert_eq!(cluster.port(), port);
     assert_eq!(cluster.psql("SELECT n FROM kept").trim(), "42");
+    cluster.stop_immediately();
+    cluster.start_again();
+    assert_eq!(
+        cluster.psql("SELECT n FROM kept").trim(),
+        "42",
+        "lost after crash recovery"
+    );
 }
 
 #[test]

@@ -191,6 +191,16 @@ impl PgCluster {
         self.running = false;
     }
 
+    /// Stops the server at once (`pg_ctl -m immediate`), as a crash would: backends exit without
+    /// finishing their work. [`PgCluster::start_again`] brings it back after crash recovery.
+    pub fn stop_immediately(&mut self) {
+        run(
+            &mut self.pg_ctl_stop_immediate(),
+            "pg_ctl stop -m immediate",
+        );
+        self.running = false;
+    }
+
     /// Starts a stopped server again on the same port with the same data. Panics with the server
     /// log when it does not come up (for example because another process took the port).
     pub fn start_again(&mut self) {
