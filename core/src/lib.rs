@@ -22,4 +22,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod pg;
+pub mod scram;
 pub mod secret;

@@ -1,0 +1,480 @@
+//! The client connection: SSLRequest, startup, authentication, pipelined simple queries and
+//! Terminate, as a sans-IO state machine.
+
+mod auth;
+mod error;
+mod query;
+mod version;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+
+use crate::pg::backend::{Message, ProtocolError, ServerError};
+use crate::pg::frontend;
+use crate::secret::Secret;
+use auth::{AuthProgress, Authenticator};
+pub use error::{Error, QueryError, UnsupportedAuth};
+use query::PendingQuery;
+pub use query::{QueryId, QueryResult};
+
+/// Whether to ask for TLS (SPEC §2.3 `tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// No SSLRequest: plain TCP or a Unix socket.
+    Off,
+    /// Send SSLRequest; use TLS when the server accepts, continue in clear when it refuses.
+    Try,
+    /// Send SSLRequest; fail with [`Error::TlsRefused`] when the server refuses.
+    On,
+}
+
+/// Everything needed to open a session.
+#[derive(Debug, Clone)]
+pub struct ConnectParams {
+    /// The role to log in as.
+    pub user: String,
+    /// The database to connect to.
+    pub database: String,
+    /// The password, when the server may ask for one.
+    pub password: Option<Secret>,
+    /// Reported in `pg_stat_activity.application_name`.
+    pub application_name: String,
+    /// Whether to ask for TLS.
+    pub tls: TlsMode,
+    /// Extra startup parameters, e.g. `("statement_timeout", "5000")`. `client_encoding` is
+    /// `UTF8` unless set here.
+    pub options: Vec<(String, String)>,
+    /// Startup, TLS and authentication must finish within this.
+    pub connect_timeout: Duration,
+}
+
+/// What happened on a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The server accepted TLS: wrap the transport in TLS, then call
+    /// [`Connection::tls_established`]. From then on all bytes in and out are TLS plaintext.
+    StartTls,
+    /// Authentication succeeded and the first ReadyForQuery arrived.
+    Ready,
+    /// A query finished, successfully or not.
+    QueryDone {
+        /// The id [`Connection::query`] returned.
+        id: QueryId,
+        /// The result, or why it failed.
+        result: Result<QueryResult, QueryError>,
+    },
+    /// The server sent a notice or warning.
+    Notice(ServerError),
+    /// The connection is over; close the socket. `error` is `None` after
+    /// [`Connection::terminate`]. Every query still pending got its `QueryDone` before this.
+    Closed {
+        /// Why it ended, when it did not end by request.
+        error: Option<Error>,
+    },
+}
+
+/// Where the conversation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// SSLRequest queued or sent; waiting for the one-byte answer.
+    SslResponse,
+    /// `StartTls` emitted; waiting for `tls_established`.
+    TlsHandshake,
+    /// StartupMessage sent; answering authentication requests.
+    Authenticating,
+    /// AuthenticationOk received; waiting for the first ReadyForQuery.
+    AwaitingReady,
+    /// Ready: queries are sent as soon as they are queued.
+    Ready,
+    /// Terminate queued; the connection closes once it has been transmitted.
+    Terminating,
+    /// Over; `Closed` was emitted.
+    Closed,
+}
+
+/// A client connection to PostgreSQL, without IO. See the crate docs for how to drive it.
+pub struct Connection {
+    phase: Phase,
+    tls: TlsMode,
+    deadline: Instant,
+    /// The encoded StartupMessage, sent after the SSLRequest answer or right away.
+    startup: BytesMut,
+    auth: Authenticator,
+    /// Bytes to transmit.
+    transmit: BytesMut,
+    /// Queries queued before the connection became ready, already encoded.
+    deferred_queries: BytesMut,
+    /// Received bytes not yet parsed: at most one incomplete message.
+    received: BytesMut,
+    /// Queries sent or deferred, oldest first; each ends with its ReadyForQuery.
+    pending: VecDeque<PendingQuery>,
+    next_query_id: QueryId,
+    events: VecDeque<Event>,
+    parameters: HashMap<String, String>,
+    backend_pid: Option<i32>,
+}
+
+impl Connection {
+    /// Starts a connection: queues SSLRequest (tls Try/On) or the StartupMessage (tls Off).
+    ///
+    /// `now` starts the `connect_timeout` clock. `scram_client_nonce` should be 18 random
+    /// bytes; it is used only if the server asks for SCRAM-SHA-256. Parameters that cannot be
+    /// sent (a NUL byte in a name or value) make the connection close at once with
+    /// [`Error::InvalidParameter`].
+    pub fn new(params: ConnectParams, now: Instant, scram_client_nonce: [u8; 18]) -> Connection {
+        let mut connection = Connection {
+            phase: Phase::Authenticating,
+            tls: params.tls,
+            deadline: now + params.connect_timeout,
+            startup: BytesMut::new(),
+            auth: Authenticator::new(
+                params.user.clone(),
+                params.password.clone(),
+                scram_client_nonce,
+            ),
+            transmit: BytesMut::new(),
+            deferred_queries: BytesMut::new(),
+            received: BytesMut::new(),
+            pending: VecDeque::new(),
+            next_query_id: QueryId::first(),
+            events: VecDeque::new(),
+            parameters: HashMap::new(),
+            backend_pid: None,
+        };
+        if let Err(error) =
+            frontend::startup_message(&mut connection.startup, &startup_parameters(&params))
+        {
+            connection.close(Some(Error::InvalidParameter(error)));
+            return connection;
+        }
+        if params.tls == TlsMode::Off {
+            connection.send_startup();
+        } else {
+            frontend::ssl_request(&mut connection.transmit);
+            connection.phase = Phase::SslResponse;
+        }
+        connection
+    }
+
+    /// Feeds bytes received from the server (TLS plaintext once TLS is established).
+    ///
+    /// An error is fatal: pending queries fail, `Closed` is queued with the same error, and
+    /// later input is ignored. Input after `Closed` or `terminate` is ignored.
+    pub fn handle_input(&mut self, _now: Instant, bytes: &[u8]) -> Result<(), Error> {
+        match self.phase {
+            Phase::Closed | Phase::Terminating => return Ok(()),
+            Phase::TlsHandshake => {
+                return self.fail(ProtocolError::DataAfterSslAccept.into());
+            }
+            _ => {}
+        }
+        self.received.extend_from_slice(bytes);
+        match self.process_received() {
+            Ok(()) => Ok(()),
+            Err(error) => self.fail(error),
+        }
+    }
+
+    /// The server closed its side. Pending queries fail with [`QueryError::ConnectionClosed`]
+    /// (or the server error they already received), then `Closed` is queued: with no error
+    /// after `terminate`, else with [`Error::UnexpectedEof`].
+    pub fn handle_eof(&mut self, _now: Instant) {
+        match self.phase {
+            Phase::Closed => {}
+            Phase::Terminating => self.close(None),
+            _ => self.close(Some(Error::UnexpectedEof)),
+        }
+    }
+
+    /// Call when the instant from [`Connection::poll_timeout`] has passed: the connection
+    /// closes with [`Error::Timeout`] if it is not ready by its deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_connecting() && now >= self.deadline {
+            self.close(Some(Error::Timeout));
+        }
+    }
+
+    /// Appends the bytes to send to `out`; `false` when there are none. After Terminate has
+    /// been handed out, the connection closes (`Closed` with no error).
+    #[must_use]
+    pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
+        if self.transmit.is_empty() {
+            return false;
+        }
+        out.extend_from_slice(&self.transmit);
+        self.transmit.clear();
+        if self.phase == Phase::Terminating {
+            self.close(None);
+        }
+        true
+    }
+
+    /// The next event, oldest first.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The `connect_timeout` deadline while connecting; `None` once ready or closed.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.is_connecting().then_some(self.deadline)
+    }
+
+    /// Call after [`Event::StartTls`] once the TLS handshake completed; from then on all bytes
+    /// in and out are the TLS plaintext. Queues the StartupMessage. Calling it at any other
+    /// time closes the connection with [`Error::TlsNotRequested`].
+    pub fn tls_established(&mut self, _now: Instant) {
+        if self.phase == Phase::TlsHandshake {
+            self.send_startup();
+        } else if self.phase != Phase::Closed {
+            self.close(Some(Error::TlsNotRequested));
+        }
+    }
+
+    /// Queues a simple query; may be called before `Ready` (sent once authenticated). Queries
+    /// are pipelined: all queued queries are written without waiting for earlier results, and
+    /// their `QueryDone` events come in the order they were queued.
+    ///
+    /// A query string may hold several statements; the result is that of the last one (see
+    /// [`QueryResult`]). On a closed connection, or for SQL that cannot be sent (a NUL byte),
+    /// the `QueryDone` failure is queued at once.
+    pub fn query(&mut self, sql: &str) -> QueryId {
+        let id = self.next_query_id;
+        self.next_query_id = id.next();
+        if matches!(self.phase, Phase::Closed | Phase::Terminating) {
+            self.events.push_back(Event::QueryDone {
+                id,
+                result: Err(QueryError::ConnectionClosed),
+            });
+            return id;
+        }
+        let out = if self.phase == Phase::Ready {
+            &mut self.transmit
+        } else {
+            &mut self.deferred_queries
+        };
+        match frontend::query(out, sql) {
+            Ok(()) => self.pending.push_back(PendingQuery::new(id)),
+            Err(error) => self.events.push_back(Event::QueryDone {
+                id,
+                result: Err(QueryError::InvalidQuery(error)),
+            }),
+        }
+        id
+    }
+
+    /// Queues Terminate; the connection ends with `Closed { error: None }` after it is
+    /// transmitted. Queries without a result by then fail with
+    /// [`QueryError::ConnectionClosed`], so call it once the results needed have arrived.
+    /// Before the startup message was sent there is nothing to terminate: the connection
+    /// closes at once.
+    pub fn terminate(&mut self) {
+        match self.phase {
+            Phase::Closed | Phase::Terminating => {}
+            Phase::SslResponse | Phase::TlsHandshake => {
+                self.transmit.clear();
+                self.close(None);
+            }
+            Phase::Authenticating | Phase::AwaitingReady | Phase::Ready => {
+                frontend::terminate(&mut self.transmit);
+                self.phase = Phase::Terminating;
+            }
+        }
+    }
+
+    /// Whether authentication finished and the connection is open.
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    /// The last value the server reported for parameter `name` (ParameterStatus), e.g.
+    /// `server_version`, `server_encoding`, `TimeZone`, `is_superuser`.
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.parameters.get(name).map(String::as_str)
+    }
+
+    /// The server version in `server_version_num` form (e.g. 150018 for "15.18 (Debian...)",
+    /// 130000 + minor for 13.x), from the `server_version` parameter.
+    pub fn server_version_num(&self) -> Option<u32> {
+        version::server_version_num(self.parameter("server_version")?)
+    }
+
+    /// The process id of the server backend (BackendKeyData), once received.
+    pub fn backend_pid(&self) -> Option<i32> {
+        self.backend_pid
+    }
+
+    /// Whether the connect deadline applies.
+    fn is_connecting(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::SslResponse | Phase::TlsHandshake | Phase::Authenticating | Phase::AwaitingReady
+        )
+    }
+
+    /// Queues the StartupMessage and starts authenticating.
+    fn send_startup(&mut self) {
+        self.transmit.extend_from_slice(&self.startup);
+        self.phase = Phase::Authenticating;
+    }
+
+    /// Parses and handles every complete message received.
+    fn process_received(&mut self) -> Result<(), Error> {
+        loop {
+            match self.phase {
+                Phase::SslResponse => {
+                    if !self.handle_ssl_response()? {
+                        return Ok(());
+                    }
+                }
+                Phase::Authenticating | Phase::AwaitingReady | Phase::Ready => {
+                    let Some(message) = Message::parse(&mut self.received)? else {
+                        return Ok(());
+                    };
+                    self.handle_message(message)?;
+                }
+                Phase::TlsHandshake | Phase::Terminating | Phase::Closed => return Ok(()),
+            }
+        }
+    }
+
+    /// Handles the one-byte answer to SSLRequest; `false` when it has not arrived yet.
+    fn handle_ssl_response(&mut self) -> Result<bool, Error> {
+        let Some(&answer) = self.received.first() else {
+            return Ok(false);
+        };
+        match answer {
+            b'S' => {
+                self.received.advance(1);
+                if !self.received.is_empty() {
+                    return Err(ProtocolError::DataAfterSslAccept.into());
+                }
+                self.phase = Phase::TlsHandshake;
+                self.events.push_back(Event::StartTls);
+            }
+            b'N' => {
+                self.received.advance(1);
+                if self.tls == TlsMode::On {
+                    return Err(Error::TlsRefused);
+                }
+                self.send_startup();
+            }
+            // A server too old to know SSLRequest answers with an ErrorResponse, which the
+            // authentication phase reports.
+            b'E' => self.phase = Phase::Authenticating,
+            other => return Err(ProtocolError::InvalidSslResponse(other).into()),
+        }
+        Ok(true)
+    }
+
+    /// Handles one backend message according to the phase.
+    fn handle_message(&mut self, message: Message) -> Result<(), Error> {
+        match message {
+            Message::ParameterStatus { name, value } => {
+                self.parameters.insert(name, value);
+            }
+            Message::NoticeResponse(notice) => self.events.push_back(Event::Notice(notice)),
+            Message::NotificationResponse { .. } => {}
+            Message::ErrorResponse(error) => return self.handle_error(error),
+            Message::Authentication(request) if self.phase == Phase::Authenticating => {
+                if self.auth.handle(request, &mut self.transmit)? == AuthProgress::Done {
+                    self.phase = Phase::AwaitingReady;
+                }
+            }
+            Message::BackendKeyData { process_id, .. } if self.phase == Phase::AwaitingReady => {
+                self.backend_pid = Some(process_id);
+            }
+            Message::ReadyForQuery(_) if self.phase == Phase::AwaitingReady => {
+                self.phase = Phase::Ready;
+                self.transmit.extend_from_slice(&self.deferred_queries);
+                self.deferred_queries = BytesMut::new();
+                self.events.push_back(Event::Ready);
+            }
+            message if self.phase == Phase::Ready => self.handle_query_message(message)?,
+            message => return Err(ProtocolError::Unexpected(message.name()).into()),
+        }
+        Ok(())
+    }
+
+    /// Handles a message answering the oldest pending query.
+    fn handle_query_message(&mut self, message: Message) -> Result<(), Error> {
+        let name = message.name();
+        let Some(query) = self.pending.front_mut() else {
+            return Err(ProtocolError::Unexpected(name).into());
+        };
+        match message {
+            Message::RowDescription(columns) => query.row_description(columns),
+            Message::DataRow(row) => query.data_row(row),
+            Message::CommandComplete { tag } => query.command_complete(tag),
+            Message::EmptyQueryResponse => query.empty_query(),
+            Message::ReadyForQuery(_) => {
+                if let Some(query) = self.pending.pop_front() {
+                    let (id, result) = query.finish();
+                    self.events.push_back(Event::QueryDone { id, result });
+                }
+            }
+            _ => return Err(ProtocolError::Unexpected(name).into()),
+        }
+        Ok(())
+    }
+
+    /// An ErrorResponse: a query's failure when one is running and the error is not fatal;
+    /// otherwise the end of the connection (the failing query, if any, keeps the error).
+    fn handle_error(&mut self, error: ServerError) -> Result<(), Error> {
+        let fatal = error.is_fatal();
+        match self.pending.front_mut() {
+            Some(query) if self.phase == Phase::Ready => {
+                query.error(error.clone());
+                if fatal {
+                    return Err(Error::Server(error));
+                }
+                Ok(())
+            }
+            _ => Err(Error::Server(error)),
+        }
+    }
+
+    /// Ends the connection with `error` and returns it, for `handle_input`.
+    fn fail(&mut self, error: Error) -> Result<(), Error> {
+        self.close(Some(error.clone()));
+        Err(error)
+    }
+
+    /// Fails every pending query, then queues `Closed`.
+    fn close(&mut self, error: Option<Error>) {
+        for query in std::mem::take(&mut self.pending) {
+            let (id, result) = query.abandon();
+            self.events.push_back(Event::QueryDone { id, result });
+        }
+        self.events.push_back(Event::Closed { error });
+        self.phase = Phase::Closed;
+        self.transmit = BytesMut::new();
+        self.deferred_queries = BytesMut::new();
+        self.received = BytesMut::new();
+    }
+}
+
+/// The startup parameters: user, database, application name, `client_encoding=UTF8` unless
+/// overridden, then the extra options.
+fn startup_parameters(params: &ConnectParams) -> Vec<(&str, &str)> {
+    let mut parameters = vec![
+        ("user", params.user.as_str()),
+        ("database", params.database.as_str()),
+        ("application_name", params.application_name.as_str()),
+    ];
+    if !params
+        .options
+        .iter()
+        .any(|(name, _)| name == "client_encoding")
+    {
+        parameters.push(("client_encoding", "UTF8"));
+    }
+    parameters.extend(params.options.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    parameters
+}
+
+#[cfg(test)]
+mod tests;
