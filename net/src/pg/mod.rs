@@ -9,6 +9,8 @@
 //! connection. Notices from the server are dropped.
 
 mod socket;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
