@@ -44,6 +44,9 @@ pub enum DriverError {
         /// What the operating system said.
         source: io::Error,
     },
+    /// The operating system gave no random bytes for the SCRAM nonce.
+    #[error("no random bytes for the SCRAM nonce: {0}")]
+    Random(getrandom::Error),
     /// Reading or writing the connected socket failed.
     #[error("connection to {target}: {source}")]
     Io {
@@ -118,9 +121,8 @@ impl PgClient {
     /// Connects to `target`, negotiates TLS as `params.tls` says and authenticates.
     ///
     /// `tls` is the configuration used when the server accepts TLS; `None` means encrypt without
-    /// verifying the server (see [`crate::tls::client_config`]). The certificate is checked
-    /// against the TCP host name when the configuration checks names; over a Unix socket
-    /// PostgreSQL refuses TLS. Fails with [`DriverError::Connection`] when the server refuses
+    /// verifying the server (see [`crate::tls::client_config`]). The TLS server name is the TCP
+    /// host (`localhost` over a Unix socket, where PostgreSQL refuses TLS anyway). Fails with [`DriverError::Connection`] when the server refuses
     /// the login (the server error carries the SQLSTATE), and with the other variants for
     /// socket and TLS failures; `params.connect_timeout` bounds the whole exchange.
     pub fn connect(
@@ -134,10 +136,7 @@ impl PgClient {
             source,
         })?;
         let mut nonce = [0u8; 18];
-        getrandom::fill(&mut nonce).map_err(|e| DriverError::Connect {
-            target: target.clone(),
-            source: io::Error::other(e),
-        })?;
+        getrandom::fill(&mut nonce).map_err(DriverError::Random)?;
         let mut client = PgClient {
             target: target.clone(),
             socket,
