@@ -1,0 +1,274 @@
+//! Building the rustls client configuration for PostgreSQL connections from PEM files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore};
+
+use super::verify::PostgresServerVerifier;
+
+/// The PEM files of a server's TLS settings (`tls_ca_file`, `tls_cert_file`, `tls_key_file`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsClientFiles {
+    /// CA certificates the server's chain must lead to; `None` accepts any server certificate.
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate chain, presented when the server asks; needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// The private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
+}
+
+/// Why a client configuration could not be built. Every file error names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The file is not valid PEM, or holds no item of the kind needed.
+    #[error("{}: {what}: {source}", path.display())]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What was looked for (`certificates`, `private key`).
+        what: &'static str,
+        /// The PEM parser's complaint.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// rustls rejected a certificate or key from the file.
+    #[error("{}: {source}", path.display())]
+    Rejected {
+        /// The file.
+        path: PathBuf,
+        /// Why rustls rejected it.
+        source: rustls::Error,
+    },
+    /// The crypto provider supports none of the protocol versions asked for (a build problem).
+    #[error("TLS provider: {0}")]
+    Provider(#[source] rustls::Error),
+    /// A client certificate was given without a key, or a key without a certificate.
+    #[error("tls_cert_file and tls_key_file must be given together")]
+    IncompleteClientIdentity,
+}
+
+/// Builds the client configuration (ring provider, TLS 1.2 and 1.3) for `files`.
+///
+/// The host name is never checked, as with libpq's `sslmode=require` and `sslmode=verify-ca`:
+/// without `ca_file` the connection is encrypted but the server is not authenticated; with it,
+/// the server's chain must lead to one of the file's certificates and be valid now.
+pub fn client_config(files: &TlsClientFiles) -> Result<Arc<ClientConfig>, TlsConfigError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = match &files.ca_file {
+        Some(path) => Some(Arc::new(read_roots(path)?)),
+        None => None,
+    };
+    let verifier = Arc::new(PostgresServerVerifier::new(provider.clone(), roots));
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsConfigError::Provider)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let config = match (&files.cert_file, &files.key_file) {
+        (None, None) => builder.with_no_client_auth(),
+        (Some(cert_file), Some(key_file)) => {
+            let chain = read_certificates(cert_file)?;
+            let key = read_key(key_file)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|source| TlsConfigError::Rejected {
+                    path: key_file.clone(),
+                    source,
+                })?
+        }
+        _ => return Err(TlsConfigError::IncompleteClientIdentity),
+    };
+    Ok(Arc::new(config))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
+    std::fs::read(path).map_err(|source| TlsConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let pem_error = |source| TlsConfigError::Pem {
+        path: path.to_path_buf(),
+        what: "certificates",
+        source,
+    };
+    let certificates = CertificateDer::pem_slice_iter(&read(path)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem_error)?;
+    if certificates.is_empty() {
+        return Err(pem_error(rustls::pki_types::pem::Error::NoItemsFound));
+    }
+    Ok(certificates)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+    PrivateKeyDer::from_pem_slice(&read(path)?).map_err(|source| TlsConfigError::Pem {
+        path: path.to_path_buf(),
+        what: "private key",
+        source,
+    })
+}
+
+fn read_roots(path: &Path) -> Result<RootCertStore, TlsConfigError> {
+    let mut roots = RootCertStore::empty();
+    for certificate in read_certificates(path)? {
+        roots
+            .add(certificate)
+            .map_err(|source| TlsConfigError::Rejected {
+                path: path.to_path_buf(),
+                source,
+            })?;
+    }
+    Ok(roots)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use rustls::CertificateError;
+
+    use super::*;
+    use crate::tls::TlsError;
+    use crate::tls::test_support::{HandshakeFailure, client_pump, server_pump, shuttle, testdata};
+
+    fn handshake(
+        files: &TlsClientFiles,
+        server_name: &str,
+        client_certificate_required: bool,
+    ) -> Result<(), HandshakeFailure> {
+        let mut client = client_pump(files, server_name);
+        let mut server = server_pump(client_certificate_required);
+        shuttle(
+            &mut client,
+            &mut server,
+            usize::MAX,
+            &mut BytesMut::new(),
+            &mut BytesMut::new(),
+        )?;
+        assert!(!client.is_handshaking());
+        Ok(())
+    }
+
+    fn with_ca(name: &str) -> TlsClientFiles {
+        TlsClientFiles {
+            ca_file: Some(testdata(name)),
+            ..TlsClientFiles::default()
+        }
+    }
+
+    #[test]
+    fn without_a_ca_any_server_certificate_is_accepted() {
+        handshake(&TlsClientFiles::default(), "db.example.org", false).expect("sslmode=require");
+    }
+
+    #[test]
+    fn with_the_right_ca_the_chain_verifies_whatever_the_host_name() {
+        handshake(&with_ca("ca.crt"), "localhost", false).expect("name in the certificate");
+        handshake(&with_ca("ca.crt"), "db.example.org", false).expect("verify-ca ignores the name");
+    }
+
+    #[test]
+    fn with_another_ca_the_handshake_fails_on_the_issuer() {
+        let failure =
+            handshake(&with_ca("other-ca.crt"), "localhost", false).expect_err("wrong CA");
+        assert!(
+            matches!(
+                failure,
+                HandshakeFailure::Client(TlsError::Protocol(rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer
+                )))
+            ),
+            "{failure:?}"
+        );
+    }
+
+    #[test]
+    fn client_certificate_is_presented_when_the_server_asks() {
+        let files = TlsClientFiles {
+            ca_file: Some(testdata("ca.crt")),
+            cert_file: Some(testdata("client.crt")),
+            key_file: Some(testdata("client.key")),
+        };
+        handshake(&files, "localhost", true).expect("client certificate accepted");
+    }
+
+    #[test]
+    fn a_missing_file_is_named_in_the_error() {
+        let files = TlsClientFiles {
+            ca_file: Some(PathBuf::from("/nonexistent/ca.pem")),
+            ..Default::default()
+        };
+        let error = client_config(&files).expect_err("missing file");
+        assert!(matches!(error, TlsConfigError::Read { .. }), "{error:?}");
+        assert!(error.to_string().contains("/nonexistent/ca.pem"), "{error}");
+    }
+
+    #[test]
+    fn a_file_without_certificates_is_named_in_the_error() {
+        let files = with_ca("README.md");
+        let error = client_config(&files).expect_err("no PEM certificates");
+        assert!(
+            matches!(
+                error,
+                TlsConfigError::Pem {
+                    what: "certificates",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("README.md"), "{error}");
+    }
+
+    #[test]
+    fn a_certificate_file_is_not_a_key() {
+        let files = TlsClientFiles {
+            cert_file: Some(testdata("client.crt")),
+            key_file: Some(testdata("client.crt")),
+            ..Default::default()
+        };
+        let error = client_config(&files).expect_err("no key in a certificate file");
+        assert!(
+            matches!(
+                error,
+                TlsConfigError::Pem {
+                    what: "private key",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn certificate_and_key_come_together() {
+        let only_cert = TlsClientFiles {
+            cert_file: Some(testdata("client.crt")),
+            ..Default::default()
+        };
+        let only_key = TlsClientFiles {
+            key_file: Some(testdata("client.key")),
+            ..Default::default()
+        };
+        for files in [only_cert, only_key] {
+            let error = client_config(&files).expect_err("incomplete identity");
+            assert!(
+                matches!(error, TlsConfigError::IncompleteClientIdentity),
+                "{error:?}"
+            );
+        }
+    }
+}
