@@ -30,4 +30,5 @@ pub mod pg;
 pub mod scram;
 pub mod scrape;
 pub mod secret;
+pub mod serve;
 pub mod vault;

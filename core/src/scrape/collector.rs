@@ -42,6 +42,10 @@ pub struct ServerSpec {
     pub tls: TlsMode,
 }
 
+/// A request for a scrape result, numbered by the runtime (one per waiting HTTP request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ticket(pub u64);
+
 /// Settings of the collector that do not name servers.
 #[derive(Debug, Clone)]
 pub struct CollectorSettings {
@@ -51,6 +55,12 @@ pub struct CollectorSettings {
     pub connect_timeout: Duration,
     /// Shown in `pg_stat_activity`.
     pub application_name: String,
+    /// `metrics_cache_max_age`: a result this young answers new requests without a scrape;
+    /// zero turns the cache off.
+    pub cache_max_age: Duration,
+    /// How long a scrape may take when the request does not say
+    /// (`X-Prometheus-Scrape-Timeout-Seconds`).
+    pub default_scrape_timeout: Duration,
 }
 
 /// Something the runtime must do.
@@ -90,9 +100,24 @@ pub enum Action {
 /// What the collector reports.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A scrape ended (every server answered or the deadline passed): every request waiting
-    /// for it gets this result.
-    Finished(Arc<ScrapeResult>),
+    /// A scrape ended (every server answered or the deadline passed): answer every ticket with
+    /// this result.
+    Finished {
+        /// What the scrape collected.
+        result: Arc<ScrapeResult>,
+        /// The requests that waited for it.
+        tickets: Vec<Ticket>,
+    },
+}
+
+/// Most time kept back from a request's scrape timeout, so the answer arrives before the
+/// client gives up.
+const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
+/// The deadline of a scrape started at `now` for a client that waits `timeout`: a tenth of the
+/// timeout (at most [`MAX_DEADLINE_MARGIN`]) is kept for rendering and sending.
+fn scrape_deadline(now: Instant, timeout: Duration) -> Instant {
+    now + timeout - (timeout / 10).min(MAX_DEADLINE_MARGIN)
 }
 
 /// Why a query was sent.
@@ -129,11 +154,14 @@ struct Run {
 /// and reports each finished scrape once, however many requests wait for it.
 ///
 /// Drive it like every machine of this crate, with several connections: call
-/// [`Collector::start_scrape`] when a scrape is wanted; execute every [`Action`] from
+/// [`Collector::request`] for each `/metrics` request; execute every [`Action`] from
 /// [`Collector::poll_action`]; feed back what happens on each connection with the `handle_*`
 /// methods; call [`Collector::handle_timeout`] at [`Collector::poll_timeout`]; take
 /// [`Event::Finished`] from [`Collector::poll_event`]. After any call, drain `poll_action` and
 /// `poll_event` until both are empty.
+///
+/// Concurrent requests share the scrape in progress (single flight); with a cache age set, a
+/// finished result also answers the requests that arrive while it is young.
 ///
 /// Servers are scraped in parallel; on each connection all queries of a scrape are pipelined.
 /// A server that cannot be reached, fails its probes or misses the deadline is reported with
@@ -148,6 +176,8 @@ pub struct Collector {
     next_conn: u64,
     counters: QueryCounters,
     run: Option<Run>,
+    waiting: Vec<Ticket>,
+    cached: Option<Arc<ScrapeResult>>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     transmit: BytesMut,
@@ -175,6 +205,8 @@ impl Collector {
             next_conn: 0,
             counters: QueryCounters::default(),
             run: None,
+            waiting: Vec::new(),
+            cached: None,
             actions: VecDeque::new(),
             events: VecDeque::new(),
             transmit: BytesMut::new(),
@@ -201,18 +233,37 @@ impl Collector {
         self.counters
     }
 
-    /// Sets the query totals back to zero (`clear prometheus`).
+    /// Sets the query totals back to zero and forgets the cached result (`clear prometheus`).
     pub fn reset_counters(&mut self) {
         self.counters = QueryCounters::default();
+        self.cached = None;
     }
 
-    /// Starts a scrape that must end by `deadline`, unless one is already running: then the
-    /// caller waits for that one's [`Event::Finished`] (single flight). Returns whether a new
-    /// scrape started.
-    pub fn start_scrape(&mut self, now: Instant, deadline: Instant) -> bool {
-        if self.run.is_some() {
-            return false;
+    /// Asks for a scrape result for `ticket`. Returns the cached result at once when it is
+    /// younger than `cache_max_age`; otherwise the ticket is answered by [`Event::Finished`] of
+    /// the scrape in progress, or of one started now that must end within `scrape_timeout`
+    /// (the request's `X-Prometheus-Scrape-Timeout-Seconds`, else the default).
+    pub fn request(
+        &mut self,
+        now: Instant,
+        ticket: Ticket,
+        scrape_timeout: Option<Duration>,
+    ) -> Option<Arc<ScrapeResult>> {
+        if let Some(cached) = &self.cached
+            && now.saturating_duration_since(cached.finished) < self.settings.cache_max_age
+        {
+            return Some(Arc::clone(cached));
         }
+        self.waiting.push(ticket);
+        if self.run.is_none() {
+            let timeout = scrape_timeout.unwrap_or(self.settings.default_scrape_timeout);
+            self.start_scrape(now, scrape_deadline(now, timeout));
+        }
+        None
+    }
+
+    /// Starts a scrape that must end by `deadline`; none may be running.
+    fn start_scrape(&mut self, now: Instant, deadline: Instant) {
         let servers = self
             .servers
             .iter()
@@ -238,7 +289,6 @@ impl Collector {
             self.flush(now, conn);
         }
         self.finish_if_done(now);
-        true
     }
 
     /// The socket of `conn` is open.
@@ -614,7 +664,7 @@ impl Collector {
             return;
         }
         let run = self.run.take().expect("checked above");
-        let result = ScrapeResult {
+        let result = Arc::new(ScrapeResult {
             metrics: Arc::clone(&self.metrics),
             servers: run
                 .servers
@@ -623,7 +673,11 @@ impl Collector {
                 .collect(),
             queries: self.counters,
             finished: now,
-        };
-        self.events.push_back(Event::Finished(Arc::new(result)));
+        });
+        if !self.settings.cache_max_age.is_zero() {
+            self.cached = Some(Arc::clone(&result));
+        }
+        let tickets = std::mem::take(&mut self.waiting);
+        self.events.push_back(Event::Finished { result, tickets });
     }
 }

@@ -14,7 +14,7 @@ mod plan;
 mod render;
 mod result;
 
-pub use collector::{Action, Collector, CollectorSettings, ConnId, Event, ServerSpec};
+pub use collector::{Action, Collector, CollectorSettings, ConnId, Event, ServerSpec, Ticket};
 pub use discovery::{Extension, Role, Setting};
 pub use plan::MAIN_DATABASE;
 pub use render::EXPORTER_VERSION;

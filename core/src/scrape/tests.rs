@@ -184,6 +184,8 @@ struct Harness {
     connects: usize,
     closes: usize,
     finished: Vec<Arc<ScrapeResult>>,
+    answered: Vec<Ticket>,
+    next_ticket: u64,
     now: Instant,
 }
 
@@ -204,6 +206,8 @@ impl Harness {
             query_timeout: Some(Duration::from_secs(5)),
             connect_timeout: Duration::from_secs(10),
             application_name: "pgexporter".into(),
+            cache_max_age: Duration::ZERO,
+            default_scrape_timeout: Duration::from_secs(10),
         };
         Harness {
             collector: Collector::new(
@@ -220,6 +224,8 @@ impl Harness {
             connects: 0,
             closes: 0,
             finished: Vec::new(),
+            answered: Vec::new(),
+            next_ticket: 0,
             now: Instant::now(),
         }
     }
@@ -254,21 +260,30 @@ impl Harness {
                     self.wires.remove(&conn);
                 }
             }
-            while let Some(Event::Finished(result)) = self.collector.poll_event() {
-                self.finished.push(result);
-            }
+            self.take_events();
         }
-        while let Some(Event::Finished(result)) = self.collector.poll_event() {
+        self.take_events();
+    }
+
+    fn take_events(&mut self) {
+        while let Some(Event::Finished { result, tickets }) = self.collector.poll_event() {
+            assert!(!tickets.is_empty(), "a scrape runs only for a request");
+            self.answered.extend(tickets);
             self.finished.push(result);
         }
     }
 
+    fn request(&mut self, timeout: Option<Duration>) -> (Ticket, Option<Arc<ScrapeResult>>) {
+        let ticket = Ticket(self.next_ticket);
+        self.next_ticket += 1;
+        (ticket, self.collector.request(self.now, ticket, timeout))
+    }
+
     fn scrape(&mut self) -> Arc<ScrapeResult> {
-        assert!(
-            self.collector
-                .start_scrape(self.now, self.now + Duration::from_secs(10))
-        );
+        let (ticket, cached) = self.request(None);
+        assert!(cached.is_none());
         self.run();
+        assert_eq!(self.answered.pop(), Some(ticket));
         self.finished.pop().expect("the scrape finished")
     }
 }
@@ -420,13 +435,17 @@ fn a_server_that_misses_the_deadline_is_reported_inactive_and_reset() {
         silent: true,
     };
     let mut harness = Harness::new(vec![silent, primary(vec!["postgres"])]);
-    let deadline = harness.now + Duration::from_secs(2);
-    assert!(harness.collector.start_scrape(harness.now, deadline));
+    // A 2 s scrape timeout leaves a tenth for the answer: the deadline is 1.8 s away.
+    let deadline = harness.now + Duration::from_millis(1800);
+    let (first, _) = harness.request(Some(Duration::from_secs(2)));
     harness.run();
     assert!(harness.finished.is_empty(), "server 0 has not answered");
-    assert!(
-        !harness.collector.start_scrape(harness.now, deadline),
-        "single flight"
+    let (second, cached) = harness.request(Some(Duration::from_secs(60)));
+    assert!(cached.is_none());
+    harness.run();
+    assert_eq!(
+        harness.connects, 2,
+        "single flight: the second request joins the first scrape"
     );
     assert_eq!(harness.collector.poll_timeout(), Some(deadline));
     harness.now = deadline;
@@ -436,6 +455,11 @@ fn a_server_that_misses_the_deadline_is_reported_inactive_and_reset() {
         .finished
         .pop()
         .expect("the deadline ends the scrape");
+    assert_eq!(
+        harness.answered,
+        vec![first, second],
+        "both requests get the one result"
+    );
     assert!(!result.servers[0].active);
     assert!(result.servers[1].active);
     assert_eq!(harness.closes, 1, "the late connection is reset");
@@ -451,6 +475,8 @@ fn collector_filters_restrict_the_queries() {
         query_timeout: None,
         connect_timeout: Duration::from_secs(1),
         application_name: "pgexporter".into(),
+        cache_max_age: Duration::ZERO,
+        default_scrape_timeout: Duration::from_secs(10),
     };
     harness.collector = Collector::new(
         harness.collector.servers().to_vec(),
@@ -476,4 +502,36 @@ fn openmetrics_rendering_ends_with_eof_and_suffixes_counters() {
     assert!(body.ends_with("# EOF\n"));
     assert!(body.contains("# TYPE pgexporter_tables_count counter\n"));
     assert!(body.contains("pgexporter_tables_count_total{server=\"s0\",schemaname=\"public\",database=\"postgres\"} 3\n"));
+}
+
+#[test]
+fn a_young_result_answers_from_the_cache() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
+    let settings = CollectorSettings {
+        query_timeout: None,
+        connect_timeout: Duration::from_secs(1),
+        application_name: "pgexporter".into(),
+        cache_max_age: Duration::from_secs(5),
+        default_scrape_timeout: Duration::from_secs(10),
+    };
+    let set =
+        MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)]).unwrap();
+    harness.collector = Collector::new(
+        harness.collector.servers().to_vec(),
+        Arc::new(set),
+        CollectorFilter::default(),
+        settings,
+        Box::new(|| [1; 18]),
+    );
+    let first = harness.scrape();
+    harness.now += Duration::from_secs(4);
+    let (_, cached) = harness.request(None);
+    assert!(Arc::ptr_eq(&first, &cached.expect("served from the cache")));
+    harness.now += Duration::from_secs(1);
+    let (_, cached) = harness.request(None);
+    assert!(cached.is_none(), "five seconds old is stale");
+    harness.run();
+    harness.collector.reset_counters();
+    let (_, cached) = harness.request(None);
+    assert!(cached.is_none(), "clearing forgets the cache");
 }

@@ -1,0 +1,137 @@
+//! What the exporter answers on its HTTP port: the overview page and `/metrics`.
+//!
+//! The runtimes read and write sockets; every decision about a response is made here, so the
+//! three runtimes answer identically.
+
+use std::fmt::Write;
+
+use bytes::BytesMut;
+
+use crate::exposition::Format;
+use crate::http::{HttpConnection, HttpError, Request, Response, Route, Status};
+use crate::metrics::MetricSet;
+use crate::scrape::{LogCounters, ScrapeResult};
+
+/// The families every scrape writes, whatever the metric set (SPEC §6.2).
+const FIXED_FAMILIES: [&str; 15] = [
+    "pgexporter_state",
+    "pgexporter_version",
+    "pgexporter_logging_info",
+    "pgexporter_logging_warn",
+    "pgexporter_logging_error",
+    "pgexporter_logging_fatal",
+    "pgexporter_query_executions_total",
+    "pgexporter_query_errors_total",
+    "pgexporter_query_timeouts_total",
+    "pgexporter_postgresql_active",
+    "pgexporter_postgresql_version",
+    "pgexporter_postgresql_uptime",
+    "pgexporter_postgresql_primary",
+    "pgexporter_postgresql_extension_info",
+    "pgexporter_pg_settings_*",
+];
+
+/// The responses of one exporter: built once per metric set, shared by every connection.
+#[derive(Debug, Clone)]
+pub struct Site {
+    overview: String,
+}
+
+impl Site {
+    /// The site for `metrics`.
+    pub fn new(metrics: &MetricSet) -> Site {
+        Site {
+            overview: overview_page(metrics),
+        }
+    }
+
+    /// Whether answering `request` needs a scrape result ([`Site::answer`] then wants one).
+    pub fn needs_scrape(request: &Request) -> bool {
+        request.route == Route::Metrics
+    }
+
+    /// Answers `request` on `http`. For `/metrics`, `result` is the scrape to render (in the
+    /// format the request prefers) and `logs` the log counters of the moment; `body` is a
+    /// buffer reused across requests.
+    ///
+    /// # Errors
+    /// The connection's [`HttpError`] when no request is waiting for an answer (a caller bug).
+    pub fn answer(
+        &self,
+        http: &mut HttpConnection,
+        now: std::time::Instant,
+        request: &Request,
+        result: Option<&ScrapeResult>,
+        logs: &LogCounters,
+        body: &mut BytesMut,
+    ) -> Result<(), HttpError> {
+        let response = match (request.route, result) {
+            (Route::Metrics, Some(result)) => {
+                let format = if request.accepts_openmetrics {
+                    Format::OpenMetrics
+                } else {
+                    Format::Text
+                };
+                body.clear();
+                result.render(format, logs, body);
+                Response {
+                    status: Status::Ok,
+                    content_type: format.content_type(),
+                    body,
+                    allow_gzip: true,
+                }
+            }
+            (Route::Metrics, None) => Response {
+                status: Status::ServiceUnavailable,
+                content_type: "text/plain; charset=utf-8",
+                body: b"no scrape result\n",
+                allow_gzip: false,
+            },
+            (Route::Index, _) => Response {
+                status: Status::Ok,
+                content_type: "text/html; charset=utf-8",
+                body: self.overview.as_bytes(),
+                allow_gzip: true,
+            },
+        };
+        http.respond(now, response)
+    }
+}
+
+/// The `/` page: what the exporter is and which families it can write, with a link to
+/// `/metrics`.
+fn overview_page(metrics: &MetricSet) -> String {
+    let mut families: Vec<String> = metrics
+        .definitions()
+        .iter()
+        .flat_map(|definition| definition.family_names())
+        .collect();
+    families.sort();
+    let mut page = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pgexporter</title></head>\n\
+         <body><h1>pgexporter</h1>\n<p>Prometheus exporter for PostgreSQL. \
+         The metrics are at <a href=\"/metrics\">/metrics</a>.</p>\n<h2>Metric families</h2>\n<ul>\n",
+    );
+    for name in FIXED_FAMILIES.iter().copied().chain(families.iter().map(String::as_str)) {
+        // Family names are letters, digits, '_' and '*': nothing to escape.
+        let _ = writeln!(page, "<li>{name}</li>");
+    }
+    page.push_str("</ul>\n</body></html>\n");
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Source, SourceFormat};
+
+    #[test]
+    fn the_overview_lists_fixed_and_defined_families() {
+        let yaml = "metrics:\n  - tag: t\n    collector: c\n    queries:\n      - query: SELECT 1 AS v\n        columns:\n          - name: v\n            type: gauge\n";
+        let set = MetricSet::from_sources(&[Source::new("t.yaml", yaml, SourceFormat::Yaml)]).unwrap();
+        let site = Site::new(&set);
+        assert!(site.overview.contains("<a href=\"/metrics\">/metrics</a>"));
+        assert!(site.overview.contains("<li>pgexporter_postgresql_active</li>"));
+        assert!(site.overview.contains("<li>pgexporter_t_v</li>"));
+    }
+}
