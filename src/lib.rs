@@ -2,5 +2,8 @@
 //! files from disk and handing their contents to the core.
 
 pub mod config_files;
+pub mod logging;
+pub mod metric_files;
 pub mod prompt;
+pub mod serve_plan;
 pub mod vault_files;

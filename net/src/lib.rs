@@ -2,6 +2,10 @@
 //!
 //! - [`tls`]: the sans-IO TLS pump and the libpq-style client configuration.
 //! - [`pg`]: [`pg::PgClient`], a blocking PostgreSQL client driving the core's connection.
+//! - [`transport`]: a connection's byte stream, plain or TLS, for every runtime.
+//! - [`serve`]: the plan a runtime serves and the plumbing the runtimes share.
 
 pub mod pg;
+pub mod serve;
 pub mod tls;
+pub mod transport;

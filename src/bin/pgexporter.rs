@@ -18,12 +18,20 @@
 )))]
 compile_error!("enable exactly one of the features runtime-tokio, runtime-smol, runtime-fork");
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
 use pgexporter::config_files::{self, ConfigFileError};
+use pgexporter::metric_files::{self, Replacement};
+use pgexporter::{logging, serve_plan};
 use pgexporter_core::config::{Config, LogType};
+use pgexporter_core::metrics::SourceFormat;
+#[cfg(feature = "runtime-tokio")]
+use pgexporter_tokio as runtime;
+
+#[cfg(any(feature = "runtime-smol", feature = "runtime-fork"))]
+compile_error!("only the runtime-tokio feature can serve so far");
 
 /// Where the configuration files live when no directory is given.
 const DEFAULT_DIRECTORY: &str = "/etc/pgexporter";
@@ -169,17 +177,32 @@ fn run(args: Args) -> Result<(), String> {
     let optional = |choice: &FileChoice| {
         config_files::optional_file(&choice.path, choice.explicit).map_err(|err| err.to_string())
     };
-    optional(&paths.users)?;
+    let users = optional(&paths.users)?;
     optional(&paths.admins)?;
     check_given_paths(&args).map_err(|err| err.to_string())?;
+    let passwords = serve_plan::server_passwords(&config, users.as_deref())?;
+    let replacement = custom_metrics(&args);
+    let metrics_path = config.main.metrics_path.as_deref().map(Path::new);
+    let metrics = metric_files::load(replacement.as_ref(), metrics_path)?;
+    let logs = logging::init(config.main.log_level);
     if nix::unistd::geteuid().is_root() {
-        eprintln!("pgexporter: warning: running as root is not recommended");
+        tracing::warn!("running as root is not recommended");
     }
-    println!(
-        "pgexporter: configuration {} is valid",
-        paths.config.path.display()
-    );
-    Ok(())
+    let plan = serve_plan::build(&config, &passwords, metrics, logs)?;
+    runtime::run(plan).map_err(|err| err.to_string())
+}
+
+/// The metric files of `-Y`/`-J`, which replace the built-in set.
+fn custom_metrics(args: &Args) -> Option<Replacement> {
+    let yaml = args.yaml.clone().map(|path| Replacement {
+        path,
+        format: SourceFormat::Yaml,
+    });
+    let json = args.json.clone().map(|path| Replacement {
+        path,
+        format: SourceFormat::Json,
+    });
+    yaml.or(json)
 }
 
 fn main() -> ExitCode {

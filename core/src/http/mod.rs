@@ -109,9 +109,8 @@ pub enum CloseReason {
     InputOverflow,
 }
 
-/// What happened on the connection.
+/// What happened on the connection. Exhaustive on purpose: a runtime must handle every event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Event {
     /// A request to answer with [`HttpConnection::respond`] or
     /// [`HttpConnection::respond_streaming`]. No further request is read until it is answered.

@@ -33,6 +33,6 @@ mod set;
 pub use builtin::BUILTIN_SOURCES;
 pub use error::{DefinitionError, Place};
 pub use model::{ColumnDefinition, ColumnKind, MetricDefinition, QueryVariant, ServerRole, Sort};
-pub use parse::{Source, SourceFormat, parse_source};
+pub use parse::{MAX_SOURCE_LEN, Source, SourceFormat, parse_source};
 pub use select::CollectorFilter;
 pub use set::MetricSet;

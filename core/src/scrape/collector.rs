@@ -291,6 +291,20 @@ impl Collector {
         self.finish_if_done(now);
     }
 
+    /// Ends every connection politely (Terminate, then [`Action::Close`]) and forgets the
+    /// requests still waiting; call when the exporter stops.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.run = None;
+        self.waiting.clear();
+        let conns: Vec<ConnId> = self.links.keys().copied().collect();
+        for conn in conns {
+            if let Some(link) = self.links.get_mut(&conn) {
+                link.pg.terminate();
+                self.flush(now, conn);
+            }
+        }
+    }
+
     /// The socket of `conn` is open.
     pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
         if let Some(link) = self.links.get_mut(&conn) {

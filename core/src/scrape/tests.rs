@@ -535,3 +535,24 @@ fn a_young_result_answers_from_the_cache() {
     let (_, cached) = harness.request(None);
     assert!(cached.is_none(), "clearing forgets the cache");
 }
+
+#[test]
+fn shutdown_terminates_every_connection() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres", "app"])]);
+    harness.scrape();
+    harness.collector.shutdown(harness.now);
+    let mut terminates = 0;
+    let mut closes = 0;
+    while let Some(action) = harness.collector.poll_action() {
+        match action {
+            Action::Send { bytes, .. } => {
+                assert_eq!(&bytes[..], b"X\0\0\0\x04");
+                terminates += 1;
+            }
+            Action::Close { .. } => closes += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((terminates, closes), (2, 2));
+    assert_eq!(harness.collector.connection_count(), 0);
+}

@@ -1,0 +1,125 @@
+//! What a runtime needs to serve: the plan the daemon builds from its configuration, and the
+//! small pieces of plumbing every runtime shares.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgexporter_core::http::HttpConfig;
+use pgexporter_core::metrics::{CollectorFilter, MetricSet};
+use pgexporter_core::scrape::{CollectorSettings, LogCounters, ServerSpec};
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+
+use crate::pg::PgTarget;
+
+/// Where one PostgreSQL server is and how to start TLS with it.
+#[derive(Debug, Clone)]
+pub struct PgEndpoint {
+    /// TCP host and port, or Unix socket directory and port.
+    pub target: PgTarget,
+    /// The client TLS configuration (its CA and client certificate), used when the server
+    /// accepts TLS.
+    pub tls: Arc<ClientConfig>,
+    /// The name given to the TLS handshake.
+    pub server_name: ServerName<'static>,
+}
+
+/// Reports the log lines written so far, for the `pgexporter_logging_*` families.
+pub type LogSource = Arc<dyn Fn() -> LogCounters + Send + Sync>;
+
+/// Everything a runtime needs to serve `/metrics`, built once by the daemon.
+#[derive(Clone)]
+pub struct ServePlan {
+    /// Addresses of the Prometheus HTTP listener.
+    pub metrics_listeners: Vec<SocketAddr>,
+    /// Limits and timeouts of HTTP connections.
+    pub http: HttpConfig,
+    /// The servers, in configuration order.
+    pub servers: Vec<ServerSpec>,
+    /// Where each server of `servers` is, same order.
+    pub endpoints: Vec<PgEndpoint>,
+    /// The metric definitions.
+    pub metrics: Arc<MetricSet>,
+    /// Which collectors run.
+    pub filter: CollectorFilter,
+    /// Timeouts and cache of the collector.
+    pub collector: CollectorSettings,
+    /// How long a shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+    /// Listen backlog (`backlog`).
+    pub backlog: u32,
+    /// The log line counters.
+    pub logs: LogSource,
+}
+
+/// The socket addresses for `host` and `port`: `*` is every interface (the IPv6 wildcard,
+/// which on Linux also accepts IPv4; see [`bind_candidates`]), anything else is resolved (a
+/// name may give several addresses).
+///
+/// # Errors
+/// When the name does not resolve.
+pub fn listen_addresses(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    if host == "*" {
+        return Ok(vec![SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))]);
+    }
+    let mut addresses: Vec<SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    addresses.dedup();
+    Ok(addresses)
+}
+
+/// The addresses to try, in order, to listen on `address`: the IPv6 wildcard falls back to the
+/// IPv4 one on hosts without IPv6.
+pub fn bind_candidates(address: SocketAddr) -> Vec<SocketAddr> {
+    if address.ip() == Ipv6Addr::UNSPECIFIED {
+        vec![
+            address,
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, address.port())),
+        ]
+    } else {
+        vec![address]
+    }
+}
+
+/// 18 random bytes for a SCRAM client nonce, from the operating system (safe after `fork`).
+pub fn random_nonce() -> [u8; 18] {
+    let mut nonce = [0u8; 18];
+    // The kernel's random source does not fail once the system has booted.
+    getrandom::fill(&mut nonce).expect("the operating system's random source");
+    nonce
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn star_means_every_interface() {
+        let addresses = listen_addresses("*", 9187).unwrap();
+        assert_eq!(addresses, vec!["[::]:9187".parse().unwrap()]);
+        assert_eq!(
+            bind_candidates(addresses[0]),
+            vec![
+                "[::]:9187".parse().unwrap(),
+                "0.0.0.0:9187".parse().unwrap()
+            ]
+        );
+        let loopback = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(bind_candidates(loopback), vec![loopback]);
+    }
+
+    #[test]
+    fn names_and_addresses_resolve() {
+        assert_eq!(
+            listen_addresses("127.0.0.1", 1).unwrap(),
+            vec!["127.0.0.1:1".parse::<SocketAddr>().unwrap()]
+        );
+        assert!(!listen_addresses("localhost", 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn nonces_differ() {
+        assert_ne!(random_nonce(), random_nonce());
+    }
+}

@@ -1,0 +1,177 @@
+//! The collector task: owns the core's collector and executes its actions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pgexporter_core::scrape::{Action, Collector, ConnId, Event, ScrapeResult, Ticket};
+use pgexporter_net::serve::{PgEndpoint, ServePlan, random_nonce};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::postgres::{self, SocketCommand, SocketEvent};
+use crate::sleep_until;
+
+/// How long stopping waits for Terminate to reach each server.
+const TERMINATE_GRACE: Duration = Duration::from_secs(1);
+
+/// What the collector task is told.
+pub(crate) enum Message {
+    /// An HTTP request wants a scrape result.
+    Request {
+        scrape_timeout: Option<Duration>,
+        reply: oneshot::Sender<Arc<ScrapeResult>>,
+    },
+    /// Something happened on a PostgreSQL socket.
+    Socket { conn: ConnId, event: SocketEvent },
+    /// The exporter is stopping.
+    Shutdown,
+}
+
+/// Asks the collector task for scrape results.
+#[derive(Clone)]
+pub(crate) struct ScrapeHandle(mpsc::UnboundedSender<Message>);
+
+impl ScrapeHandle {
+    /// A scrape result: the cached one, the one in progress, or a new one. `None` when the
+    /// collector has stopped.
+    pub(crate) async fn get(&self, scrape_timeout: Option<Duration>) -> Option<Arc<ScrapeResult>> {
+        let (reply, answer) = oneshot::channel();
+        self.0
+            .send(Message::Request {
+                scrape_timeout,
+                reply,
+            })
+            .ok()?;
+        answer.await.ok()
+    }
+
+    /// Stops the collector task.
+    pub(crate) fn shutdown(&self) {
+        let _ = self.0.send(Message::Shutdown);
+    }
+}
+
+/// Starts the collector task for `plan`.
+pub(crate) fn spawn(plan: &ServePlan) -> (ScrapeHandle, JoinHandle<()>) {
+    let collector = Collector::new(
+        plan.servers.clone(),
+        Arc::clone(&plan.metrics),
+        plan.filter.clone(),
+        plan.collector.clone(),
+        Box::new(random_nonce),
+    );
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let task = CollectorTask {
+        collector,
+        endpoints: plan.endpoints.clone(),
+        messages: receiver,
+        sender: sender.clone(),
+        sockets: HashMap::new(),
+        socket_tasks: tokio::task::JoinSet::new(),
+        replies: HashMap::new(),
+        next_ticket: 0,
+    };
+    (ScrapeHandle(sender), tokio::spawn(task.run()))
+}
+
+struct CollectorTask {
+    collector: Collector,
+    endpoints: Vec<PgEndpoint>,
+    messages: mpsc::UnboundedReceiver<Message>,
+    sender: mpsc::UnboundedSender<Message>,
+    sockets: HashMap<ConnId, mpsc::UnboundedSender<SocketCommand>>,
+    socket_tasks: tokio::task::JoinSet<()>,
+    replies: HashMap<Ticket, oneshot::Sender<Arc<ScrapeResult>>>,
+    next_ticket: u64,
+}
+
+impl CollectorTask {
+    async fn run(mut self) {
+        loop {
+            let wake = self.collector.poll_timeout();
+            let message = tokio::select! {
+                message = self.messages.recv() => message,
+                () = sleep_until(wake) => {
+                    self.collector.handle_timeout(Instant::now());
+                    self.execute();
+                    continue;
+                }
+            };
+            let now = Instant::now();
+            match message {
+                Some(Message::Request {
+                    scrape_timeout,
+                    reply,
+                }) => {
+                    let ticket = Ticket(self.next_ticket);
+                    self.next_ticket += 1;
+                    match self.collector.request(now, ticket, scrape_timeout) {
+                        Some(result) => {
+                            let _ = reply.send(result);
+                        }
+                        None => {
+                            self.replies.insert(ticket, reply);
+                        }
+                    }
+                }
+                Some(Message::Socket { conn, event }) => match event {
+                    SocketEvent::Connected => self.collector.handle_connected(now, conn),
+                    SocketEvent::ConnectFailed(reason) => {
+                        self.collector.handle_connect_failed(now, conn, &reason)
+                    }
+                    SocketEvent::TlsEstablished => self.collector.handle_tls_established(now, conn),
+                    SocketEvent::Input(bytes) => self.collector.handle_input(now, conn, &bytes),
+                    SocketEvent::Eof => self.collector.handle_eof(now, conn),
+                },
+                Some(Message::Shutdown) | None => {
+                    self.collector.shutdown(now);
+                    self.execute();
+                    break;
+                }
+            }
+            self.execute();
+        }
+        let _ = tokio::time::timeout(TERMINATE_GRACE, async {
+            while self.socket_tasks.join_next().await.is_some() {}
+        })
+        .await;
+    }
+
+    /// Carries out the collector's actions and answers finished tickets.
+    fn execute(&mut self) {
+        while let Some(action) = self.collector.poll_action() {
+            match action {
+                Action::Connect { conn, server } => {
+                    let (commands, receiver) = mpsc::unbounded_channel();
+                    self.sockets.insert(conn, commands);
+                    self.socket_tasks.spawn(postgres::run(
+                        conn,
+                        self.endpoints[server].clone(),
+                        receiver,
+                        self.sender.clone(),
+                    ));
+                }
+                Action::StartTls { conn, .. } => self.command(conn, SocketCommand::StartTls),
+                Action::Send { conn, bytes } => self.command(conn, SocketCommand::Send(bytes)),
+                Action::Close { conn } => {
+                    self.command(conn, SocketCommand::Close);
+                    self.sockets.remove(&conn);
+                }
+            }
+        }
+        while let Some(Event::Finished { result, tickets }) = self.collector.poll_event() {
+            for ticket in tickets {
+                if let Some(reply) = self.replies.remove(&ticket) {
+                    let _ = reply.send(Arc::clone(&result));
+                }
+            }
+        }
+    }
+
+    fn command(&self, conn: ConnId, command: SocketCommand) {
+        if let Some(socket) = self.sockets.get(&conn) {
+            let _ = socket.send(command);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! The Prometheus HTTP listener and its connections.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use pgexporter_core::http::{Event, HttpConfig, HttpConnection};
+use pgexporter_core::serve::Site;
+use pgexporter_net::serve::{LogSource, bind_candidates};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::collector::ScrapeHandle;
+use crate::sleep_until;
+
+/// Size of one socket read.
+const READ_SIZE: usize = 8 * 1024;
+
+/// What every HTTP connection shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) site: Arc<Site>,
+    pub(crate) config: HttpConfig,
+    pub(crate) scrapes: ScrapeHandle,
+    pub(crate) logs: LogSource,
+}
+
+/// Binds every address; see [`pgexporter_net::serve::bind_candidates`] for the wildcard.
+///
+/// # Errors
+/// When an address cannot be bound; the error names it.
+pub(crate) async fn bind(addresses: &[SocketAddr], backlog: u32) -> io::Result<Vec<TcpListener>> {
+    addresses
+        .iter()
+        .map(|address| {
+            let mut last_error = None;
+            for candidate in bind_candidates(*address) {
+                match listen(candidate, backlog) {
+                    Ok(listener) => return Ok(listener),
+                    Err(error) => last_error = Some(error),
+                }
+            }
+            let error = last_error.expect("every address has a candidate");
+            Err(io::Error::new(error.kind(), format!("{address}: {error}")))
+        })
+        .collect()
+}
+
+fn listen(address: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv6() {
+        TcpSocket::new_v6()?
+    } else {
+        TcpSocket::new_v4()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(backlog)
+}
+
+/// Accepts connections until `stop` fires, then gives those in flight `grace` to finish.
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    shared: Shared,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve_connection(stream, shared.clone()));
+                }
+                Err(error) => tracing::warn!("accept failed: {error}"),
+            },
+            Some(_) = connections.join_next() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.shutdown().await;
+    }
+}
+
+/// Serves one HTTP connection until it closes.
+async fn serve_connection(mut stream: TcpStream, shared: Shared) {
+    let mut http = HttpConnection::new(shared.config.clone(), Instant::now());
+    let mut buffer = vec![0u8; READ_SIZE];
+    let mut outgoing = BytesMut::new();
+    let mut body = BytesMut::new();
+    loop {
+        while http.poll_transmit(&mut outgoing) {
+            if stream.write_all(&outgoing).await.is_err() {
+                return;
+            }
+            outgoing.clear();
+        }
+        if let Some(event) = http.poll_event() {
+            match event {
+                Event::Request(request) => {
+                    let result = if Site::needs_scrape(&request) {
+                        shared.scrapes.get(request.scrape_timeout).await
+                    } else {
+                        None
+                    };
+                    let logs = (shared.logs)();
+                    let answered = shared.site.answer(
+                        &mut http,
+                        Instant::now(),
+                        &request,
+                        result.as_deref(),
+                        &logs,
+                        &mut body,
+                    );
+                    if let Err(error) = answered {
+                        tracing::error!("cannot answer an HTTP request: {error}");
+                        return;
+                    }
+                }
+                Event::Rejected { status, reason } => {
+                    tracing::debug!("HTTP request refused with {}: {reason:?}", status.code());
+                }
+                Event::Closed(_) => return,
+            }
+            continue;
+        }
+        let wake = http.poll_timeout();
+        tokio::select! {
+            read = stream.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => http.handle_eof(Instant::now()),
+                Ok(count) => {
+                    // A refusal is answered and reported as events; nothing else to do here.
+                    let _ = http.handle_input(Instant::now(), &buffer[..count]);
+                }
+            },
+            () = sleep_until(wake) => http.handle_timeout(Instant::now()),
+        }
+    }
+}
