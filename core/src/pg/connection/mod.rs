@@ -177,7 +177,7 @@ impl Connection {
     pub fn handle_input(&mut self, _now: Instant, bytes: &[u8]) -> Result<(), Error> {
         match self.phase {
             Phase::Closed | Phase::Terminating => return Ok(()),
-            Phase::TlsHandshake => {
+            Phase::TlsHandshake if !bytes.is_empty() => {
                 return self.fail(ProtocolError::DataAfterSslAccept.into());
             }
             _ => {}
