@@ -281,4 +281,19 @@ mod tests {
             Err(ScramError::Malformed("server-final lacks the verifier"))
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_server_messages_never_panic(
+            first in proptest::collection::vec(proptest::num::u8::ANY, 0..120),
+            last in proptest::collection::vec(proptest::num::u8::ANY, 0..60),
+        ) {
+            let mut server_first = b"r=rOprNGfwEbeRWgbNEkqO".to_vec();
+            server_first.extend_from_slice(&first);
+            let _ = rfc_client().handle_server_first(&first);
+            if let Ok(client) = rfc_client().handle_server_first(&server_first) {
+                proptest::prop_assert!(client.verify_server_final(&last).is_err());
+            }
+        }
+    }
 }

@@ -285,4 +285,20 @@ mod tests {
             Some(ScramError::InvalidNonce)
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_client_messages_never_panic(
+            first in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+            last in proptest::collection::vec(proptest::num::u8::ANY, 0..120),
+        ) {
+            let verifier = ScramVerifier::derive(&Secret::from("pw"), SALT, 1).unwrap();
+            let new_server = || ScramServer::new(verifier.clone(), "serverpart").unwrap();
+            let _ = new_server().handle_client_first(&first);
+            let server = new_server().handle_client_first(b"n,,n=,r=abc").unwrap();
+            let mut client_final = b"c=biws,r=abcserverpart,".to_vec();
+            client_final.extend_from_slice(&last);
+            proptest::prop_assert!(server.handle_client_final(&client_final).is_err());
+        }
+    }
 }

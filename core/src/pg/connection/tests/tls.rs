@@ -59,6 +59,7 @@ fn bytes_after_tls_acceptance_are_refused() {
     assert_eq!(harness.feed(b"SR"), expected);
     let mut harness = Harness::new(params(TlsMode::Try, None));
     harness.feed(b"S").unwrap();
+    harness.feed(b"").unwrap();
     assert_eq!(harness.feed(b"R"), expected);
 }
 
