@@ -102,6 +102,8 @@ enum State {
 /// read, so the connection closes after the answer), 403 for other paths, 405 for other
 /// methods (with `Allow: GET, HEAD`), 431 for a head over the limits, 408 for a head that was
 /// not complete in time. Responses to `HEAD` carry the headers of the GET response only.
+/// Targets may be in origin form (`/metrics?x`) or absolute form (`http://host/metrics`); a
+/// missing `Host` header is tolerated.
 ///
 /// # Bodies
 /// A complete body gets `Content-Length`. A streaming body is chunked for HTTP/1.1 and
