@@ -50,7 +50,9 @@ impl HttpConfig {
 pub struct Response<'a> {
     /// The status.
     pub status: Status,
-    /// The `Content-Type` value, for example [`Format::content_type`](crate::exposition::Format::content_type).
+    /// The `Content-Type` value, for example
+    /// [`Format::content_type`](crate::exposition::Format::content_type). Written as given: it
+    /// must not contain CR or LF.
     pub content_type: &'a str,
     /// The whole body, uncompressed.
     pub body: &'a [u8],
@@ -263,7 +265,8 @@ impl HttpConnection {
 
     /// Answers the pending [`Event::Request`] with a body that follows in pieces through
     /// [`send_body_chunk`](Self::send_body_chunk) and ends with
-    /// [`finish_body`](Self::finish_body). The headers are queued now.
+    /// [`finish_body`](Self::finish_body). The headers are queued now; `content_type` is
+    /// written as given and must not contain CR or LF.
     ///
     /// # Errors
     /// As [`respond`](Self::respond).
