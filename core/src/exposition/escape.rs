@@ -53,15 +53,37 @@ pub(super) fn write_value(out: &mut BytesMut, value: f64) {
         out.put_slice(if value > 0.0 { b"+Inf" } else { b"-Inf" });
     } else {
         let magnitude = value.abs();
+        if value.fract() == 0.0 && magnitude < PLAIN_INTEGER_LIMIT {
+            // Exact: the magnitude is a whole number below 2^53.
+            write_integer(out, value < 0.0, magnitude as u64);
+            return;
+        }
         // Writing into a BytesMut cannot fail: it grows as needed.
-        let _ = if value.fract() == 0.0 && magnitude < PLAIN_INTEGER_LIMIT {
-            write!(out, "{}", value as i64)
-        } else if (PLAIN_FRACTION_LIMIT..PLAIN_INTEGER_LIMIT).contains(&magnitude) {
+        let _ = if (PLAIN_FRACTION_LIMIT..PLAIN_INTEGER_LIMIT).contains(&magnitude) {
             write!(out, "{value}")
         } else {
             write!(out, "{value:e}")
         };
     }
+}
+
+/// Appends a whole number in decimal without going through the formatting machinery (most
+/// sample values are whole numbers). Zero is never negative.
+fn write_integer(out: &mut BytesMut, negative: bool, mut magnitude: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (magnitude % 10) as u8;
+        magnitude /= 10;
+        if magnitude == 0 {
+            break;
+        }
+    }
+    if negative && !(start == digits.len() - 1 && digits[start] == b'0') {
+        out.put_u8(b'-');
+    }
+    out.put_slice(&digits[start..]);
 }
 
 #[cfg(test)]

@@ -16,14 +16,23 @@ enum NameKind {
 
 impl NameKind {
     fn allows(self, c: char) -> bool {
-        c.is_ascii_alphanumeric() || c == '_' || (c == ':' && matches!(self, NameKind::Metric))
+        u8::try_from(c).is_ok_and(|byte| self.allows_byte(byte))
+    }
+
+    fn allows_byte(self, byte: u8) -> bool {
+        byte.is_ascii_alphanumeric()
+            || byte == b'_'
+            || (byte == b':' && matches!(self, NameKind::Metric))
     }
 }
 
+/// Whether `name` needs no change; works on bytes, since any non-ASCII byte is invalid.
 fn is_valid(name: &str, kind: NameKind) -> bool {
-    !name.is_empty()
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && name.chars().all(|c| kind.allows(c))
+    match name.as_bytes() {
+        [] => false,
+        [first, ..] if first.is_ascii_digit() => false,
+        bytes => bytes.iter().all(|&byte| kind.allows_byte(byte)),
+    }
 }
 
 fn sanitize(name: &str, kind: NameKind) -> Cow<'_, str> {

@@ -50,7 +50,9 @@ impl HttpConfig {
 pub struct Response<'a> {
     /// The status.
     pub status: Status,
-    /// The `Content-Type` value, for example [`Format::content_type`](crate::exposition::Format::content_type).
+    /// The `Content-Type` value, for example
+    /// [`Format::content_type`](crate::exposition::Format::content_type). Written as given: it
+    /// must not contain CR or LF.
     pub content_type: &'a str,
     /// The whole body, uncompressed.
     pub body: &'a [u8],
@@ -102,6 +104,8 @@ enum State {
 /// read, so the connection closes after the answer), 403 for other paths, 405 for other
 /// methods (with `Allow: GET, HEAD`), 431 for a head over the limits, 408 for a head that was
 /// not complete in time. Responses to `HEAD` carry the headers of the GET response only.
+/// Targets may be in origin form (`/metrics?x`) or absolute form (`http://host/metrics`); a
+/// missing `Host` header is tolerated.
 ///
 /// # Bodies
 /// A complete body gets `Content-Length`. A streaming body is chunked for HTTP/1.1 and
@@ -261,7 +265,8 @@ impl HttpConnection {
 
     /// Answers the pending [`Event::Request`] with a body that follows in pieces through
     /// [`send_body_chunk`](Self::send_body_chunk) and ends with
-    /// [`finish_body`](Self::finish_body). The headers are queued now.
+    /// [`finish_body`](Self::finish_body). The headers are queued now; `content_type` is
+    /// written as given and must not contain CR or LF.
     ///
     /// # Errors
     /// As [`respond`](Self::respond).

@@ -155,7 +155,7 @@ pub(super) fn read_head(input: &[u8], max_headers: usize, max_head_bytes: usize)
     if fields.has_body {
         return refused(Status::BadRequest, RejectReason::BodyNotAllowed, exchange);
     }
-    let route = match path.split_once('?').map_or(path, |(path, _query)| path) {
+    let route = match path_of(path) {
         "/metrics" => Route::Metrics,
         "/" | "/index.html" => Route::Index,
         _ => return refused(Status::Forbidden, RejectReason::ForbiddenPath, exchange),
@@ -170,6 +170,25 @@ pub(super) fn read_head(input: &[u8], max_headers: usize, max_head_bytes: usize)
         },
         exchange,
         length,
+    }
+}
+
+/// The path of a request target: the query string dropped, and the scheme and authority of an
+/// absolute-form target (`http://host:9187/metrics`) too.
+fn path_of(target: &str) -> &str {
+    let without_query = target.split_once('?').map_or(target, |(path, _query)| path);
+    let scheme_end = without_query.find("://").filter(|&end| {
+        let scheme = &without_query[..end];
+        scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+    });
+    match scheme_end {
+        Some(end) => {
+            let after_scheme = &without_query[end + 3..];
+            after_scheme
+                .find('/')
+                .map_or("/", |slash| &after_scheme[slash..])
+        }
+        None => without_query,
     }
 }
 
@@ -267,6 +286,16 @@ mod tests {
         let (request, _) = accepted("HEAD /index.html HTTP/1.0\r\n\r\n");
         assert_eq!(request.route, Route::Index);
         assert!(request.head_only);
+    }
+
+    #[test]
+    fn absolute_form_targets() {
+        assert_eq!(path_of("http://h:9187/metrics?x"), "/metrics");
+        assert_eq!(path_of("HTTPS://h"), "/");
+        assert_eq!(path_of("/a?http://h/metrics"), "/a");
+        assert_eq!(path_of("ftp://h/metrics"), "ftp://h/metrics");
+        let (request, _) = accepted("GET http://localhost/metrics HTTP/1.1\r\n\r\n");
+        assert_eq!(request.route, Route::Metrics);
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! Response bodies: Content-Length, HEAD, chunked and close-delimited framing, gzip.
+
+use std::io::Read;
+
+use super::*;
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("a valid gzip member");
+    out
+}
+
+/// Decodes a chunked body, checking the framing strictly; returns the body and what follows.
+fn dechunk(mut bytes: &[u8]) -> (Vec<u8>, &[u8]) {
+    let mut body = Vec::new();
+    loop {
+        let line_end = bytes.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&bytes[..line_end]).unwrap(), 16).unwrap();
+        bytes = &bytes[line_end + 2..];
+        if size == 0 {
+            assert_eq!(&bytes[..2], b"\r\n");
+            return (body, &bytes[2..]);
+        }
+        body.extend_from_slice(&bytes[..size]);
+        assert_eq!(&bytes[size..size + 2], b"\r\n");
+        bytes = &bytes[size + 2..];
+    }
+}
+
+/// Splits a response at the end of its head.
+fn split_head(bytes: &[u8]) -> (String, &[u8]) {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    (text(&bytes[..end]), &bytes[end..])
+}
+
+#[test]
+fn head_gets_headers_only() {
+    let (mut connection, now) = start();
+    connection
+        .handle_input(now, b"HEAD /metrics HTTP/1.1\r\n\r\n")
+        .unwrap();
+    let (_, events) = drain(&mut connection);
+    assert!(request_of(&events).head_only);
+    connection.respond(now, ok(b"body!")).unwrap();
+    let (out, _) = drain(&mut connection);
+    assert!(text(&out).ends_with("Content-Length: 5\r\n\r\n"));
+}
+
+#[test]
+fn chunked_framing_exact_bytes() {
+    let (mut connection, now) = start();
+    connection.handle_input(now, METRICS.as_bytes()).unwrap();
+    let _ = drain(&mut connection);
+    connection
+        .respond_streaming(Status::Ok, TEXT, false)
+        .unwrap();
+    connection.send_body_chunk(b"# TYPE a gauge\n").unwrap();
+    connection.send_body_chunk(b"").unwrap();
+    connection.send_body_chunk(b"a 1\n").unwrap();
+    connection.finish_body(now).unwrap();
+    let (out, events) = drain(&mut connection);
+    assert_eq!(
+        text(&out),
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {TEXT}\r\nTransfer-Encoding: chunked\r\n\r\n\
+             f\r\n# TYPE a gauge\n\r\n4\r\na 1\n\r\n0\r\n\r\n"
+        )
+    );
+    assert!(events.is_empty());
+}
+
+#[test]
+fn http10_streaming_is_close_delimited() {
+    let (mut connection, now) = start();
+    connection
+        .handle_input(
+            now,
+            b"GET /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        )
+        .unwrap();
+    let _ = drain(&mut connection);
+    connection
+        .respond_streaming(Status::Ok, TEXT, false)
+        .unwrap();
+    connection.send_body_chunk(b"a 1\n").unwrap();
+    connection.finish_body(now).unwrap();
+    let (out, events) = drain(&mut connection);
+    assert_eq!(
+        text(&out),
+        format!("HTTP/1.1 200 OK\r\nContent-Type: {TEXT}\r\nConnection: close\r\n\r\na 1\n")
+    );
+    assert_eq!(events, [Event::Closed(CloseReason::Done)]);
+}
+
+fn gzip_request(connection: &mut HttpConnection, now: Instant) {
+    connection
+        .handle_input(
+            now,
+            b"GET /metrics HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n",
+        )
+        .unwrap();
+    assert!(request_of(&drain(connection).1).accepts_gzip);
+}
+
+#[test]
+fn gzip_complete_body_decompresses() {
+    let body: Vec<u8> = (0..5000)
+        .flat_map(|i| format!("m{{i=\"{i}\"}} {i}\n").into_bytes())
+        .collect();
+    let (mut connection, now) = start();
+    gzip_request(&mut connection, now);
+    connection.respond(now, ok(&body)).unwrap();
+    let (out, _) = drain(&mut connection);
+    let (head, rest) = split_head(&out);
+    assert!(head.contains("Content-Encoding: gzip\r\n"));
+    assert!(head.contains(&format!("Content-Length: {}\r\n", rest.len())));
+    assert!(rest.len() < body.len() / 3);
+    assert_eq!(gunzip(rest), body);
+}
+
+#[test]
+fn gzip_streaming_body_decompresses_and_stream_is_reused() {
+    let (mut connection, now) = start();
+    for round in 0..2 {
+        gzip_request(&mut connection, now);
+        connection
+            .respond_streaming(Status::Ok, TEXT, true)
+            .unwrap();
+        let mut body = Vec::new();
+        for i in 0..3000 {
+            let piece = format!("pg_x{{round=\"{round}\",n=\"{i}\"}} {i}\n");
+            connection.send_body_chunk(piece.as_bytes()).unwrap();
+            body.extend_from_slice(piece.as_bytes());
+        }
+        connection.finish_body(now).unwrap();
+        let (out, _) = drain(&mut connection);
+        let (head, rest) = split_head(&out);
+        assert!(head.contains("Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n"));
+        let (compressed, after) = dechunk(rest);
+        assert!(after.is_empty());
+        assert_eq!(gunzip(&compressed), body);
+    }
+}
+
+#[test]
+fn gzip_needs_both_sides() {
+    let (mut connection, now) = start();
+    connection.handle_input(now, METRICS.as_bytes()).unwrap();
+    let _ = drain(&mut connection);
+    connection.respond(now, ok(b"plain")).unwrap();
+    assert!(text(&drain(&mut connection).0).ends_with("\r\n\r\nplain"));
+    gzip_request(&mut connection, now);
+    let refuse = Response {
+        allow_gzip: false,
+        ..ok(b"plain")
+    };
+    connection.respond(now, refuse).unwrap();
+    assert!(text(&drain(&mut connection).0).ends_with("\r\n\r\nplain"));
+}
