@@ -358,19 +358,30 @@ impl Default for MainConfig {
 
 impl MainConfig {
     /// Applies `-C/--collectors` and `-X/--exclude-collectors` from the command line: a list
-    /// given there replaces the key of the file; `None` keeps the file's value.
+    /// given there replaces the key of the file. Items are trimmed and empty ones dropped; a
+    /// list that ends up empty, like `None`, keeps the file's value.
     pub fn override_collectors(
         &mut self,
         collectors: Option<Vec<String>>,
         exclude_collectors: Option<Vec<String>>,
     ) {
-        if collectors.is_some() {
-            self.collectors = collectors;
+        if let Some(list) = non_empty_items(collectors) {
+            self.collectors = Some(list);
         }
-        if exclude_collectors.is_some() {
-            self.exclude_collectors = exclude_collectors;
+        if let Some(list) = non_empty_items(exclude_collectors) {
+            self.exclude_collectors = Some(list);
         }
     }
+}
+
+fn non_empty_items(list: Option<Vec<String>>) -> Option<Vec<String>> {
+    let items: Vec<String> = list?
+        .iter()
+        .map(|item| item.trim())
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!items.is_empty()).then_some(items)
 }
 
 /// One server section. Field names are the key names; see SPEC §2.3.
@@ -430,5 +441,51 @@ impl Config {
     /// The server whose section is named `name`.
     pub fn server(&self, name: &str) -> Option<&ServerConfig> {
         self.servers.iter().find(|server| server.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[&str]) -> Option<Vec<String>> {
+        Some(items.iter().map(|item| item.to_string()).collect())
+    }
+
+    #[test]
+    fn command_line_collectors_replace_the_file() {
+        let mut main = MainConfig {
+            collectors: list(&["db"]),
+            exclude_collectors: list(&["locks"]),
+            ..MainConfig::default()
+        };
+        main.override_collectors(None, None);
+        assert_eq!(main.collectors, list(&["db"]));
+        assert_eq!(main.exclude_collectors, list(&["locks"]));
+        main.override_collectors(list(&[" primary ", "", "db"]), list(&[""]));
+        assert_eq!(main.collectors, list(&["primary", "db"]));
+        assert_eq!(main.exclude_collectors, list(&["locks"]));
+        main.override_collectors(None, list(&["idle_procs"]));
+        assert_eq!(main.collectors, list(&["primary", "db"]));
+        assert_eq!(main.exclude_collectors, list(&["idle_procs"]));
+    }
+
+    #[test]
+    fn defaults_follow_the_specification() {
+        let main = MainConfig::default();
+        assert_eq!(main.metrics_cache_max_size, 256 * 1024);
+        assert_eq!(main.bridge_cache_max_age, Duration::from_secs(300));
+        assert_eq!(main.bridge_cache_max_size, 10 * 1024 * 1024);
+        assert_eq!(main.blocking_timeout, Duration::from_secs(30));
+        assert_eq!(main.authentication_timeout, Duration::from_secs(5));
+        assert_eq!(main.log_path, "pgexporter.log");
+        assert_eq!(main.log_line_prefix, "%Y-%m-%d %H:%M:%S");
+        assert_eq!(main.backlog, 16);
+        assert_eq!(main.hugepage, Hugepage::Try);
+        assert_eq!(main.update_process_title, ProcessTitle::Verbose);
+        assert!(main.keep_alive && main.nodelay && main.non_blocking);
+        let server = ServerConfig::new("s");
+        assert_eq!(server.server_type, ServerType::Postgresql);
+        assert_eq!(server.tls, TlsMode::Try);
     }
 }

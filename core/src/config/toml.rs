@@ -279,6 +279,39 @@ extensions = ["a", "b"]
         );
     }
 
+    /// The configuration written as TOML with every value as a string.
+    fn as_toml_strings(config: &crate::config::Config) -> String {
+        let quoted = |text: String| ::toml::Value::String(text).to_string();
+        let mut out = String::from("[pgexporter]\n");
+        for info in crate::config::MAIN_KEYS {
+            let value = config.string_value(info.name).unwrap();
+            out.push_str(&format!("{} = {}\n", info.name, quoted(value)));
+        }
+        for server in &config.servers {
+            out.push_str(&format!("[servers.{}]\n", quoted(server.name.clone())));
+            for info in crate::config::SERVER_KEYS {
+                let value = crate::config::server_value(server, info.name).unwrap();
+                out.push_str(&format!("{} = {}\n", info.name, quoted(value)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_key_reads_the_same_from_toml() {
+        let ini = INI.replace(
+            "metrics = 5002\n",
+            "metrics = 5002\nlog_line_prefix = '%H \\ \"%M\" # x'\nlog_level = debug2\n\
+             hugepage = on\nalerts = on\npidfile = /run/p\nlog_rotation_size = 1G\n",
+        );
+        let config = load_ini(&ini, "c.conf", &no_env).unwrap().config;
+        assert_eq!(config.main.log_line_prefix, "%H \\ \"%M\" # x");
+        let toml = as_toml_strings(&config);
+        let loaded = load_toml(&toml, "c.toml", &no_env).unwrap();
+        assert!(loaded.warnings.is_empty());
+        assert_eq!(loaded.config, config);
+    }
+
     #[test]
     fn line_numbers_of_offsets() {
         let lines = Lines::new("a\nbc\n\nd");
