@@ -481,3 +481,121 @@ fn the_admins_file_holds_at_most_eight() {
         "{error}"
     );
 }
+
+/// What a run on a pseudo-terminal left behind.
+struct TerminalRun {
+    success: bool,
+    stderr: String,
+    /// What the terminal showed (its echo of the typed lines).
+    echoed: String,
+    /// Whether echo was on again after the run.
+    echo_restored: bool,
+}
+
+/// Runs the binary with a pseudo-terminal as standard input, typing each line once its
+/// prompt has appeared on standard error.
+fn run_on_terminal(home: &Home, args: &[&str], answers: &[(&str, &str)]) -> TerminalRun {
+    use nix::sys::termios::{LocalFlags, tcgetattr};
+    use std::io::{Read, Write};
+
+    let pty = nix::pty::openpty(None, None).expect("a pseudo-terminal (is /dev/pts mounted?)");
+    let mut child = Command::new(binary("pgexporter-admin"))
+        .args(args)
+        .env("HOME", &home.0)
+        .env_remove("PGEXPORTER_PASSWORD")
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("pgexporter-admin runs");
+    let mut stderr = child.stderr.take().unwrap();
+    let mut master = fs::File::from(pty.master);
+    let mut seen = Vec::new();
+    for (prompt, line) in answers {
+        // Wait for the prompt: input typed before echo is off would be discarded.
+        while !String::from_utf8_lossy(&seen).ends_with(prompt) {
+            let mut chunk = [0u8; 256];
+            let read = stderr.read(&mut chunk).unwrap();
+            assert!(
+                read > 0,
+                "no prompt {prompt:?}, got {:?}",
+                String::from_utf8_lossy(&seen)
+            );
+            seen.extend_from_slice(&chunk[..read]);
+        }
+        master.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+    stderr.read_to_end(&mut seen).unwrap();
+    let status = child.wait().unwrap();
+    let echo_restored = tcgetattr(&pty.slave)
+        .unwrap()
+        .local_flags
+        .contains(LocalFlags::ECHO);
+    drop(pty.slave);
+    // With every slave closed, reading the master ends (EIO on Linux) after the buffered echo.
+    let mut echoed = Vec::new();
+    let _ = master.read_to_end(&mut echoed);
+    TerminalRun {
+        success: status.success(),
+        stderr: String::from_utf8_lossy(&seen).into_owned(),
+        echoed: String::from_utf8_lossy(&echoed).into_owned(),
+        echo_restored,
+    }
+}
+
+#[test]
+fn passwords_typed_on_a_terminal_are_not_echoed() {
+    let home = Home::new();
+    let run = run_on_terminal(
+        &home,
+        &["master-key"],
+        &[
+            ("Master password: ", "typed-master"),
+            ("Verify: ", "typed-master"),
+        ],
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert!(run.echo_restored);
+    assert!(
+        !run.echoed.contains("typed-master"),
+        "echoed: {:?}",
+        run.echoed
+    );
+    let written =
+        MasterKeyFile::parse(&fs::read_to_string(home.master_key_path()).unwrap()).unwrap();
+    let expected = MasterKeyFile::new(Secret::from("typed-master"), written.salt()).unwrap();
+    assert_eq!(written, expected);
+
+    let users = home.0.join("users.conf");
+    let run = run_on_terminal(
+        &home,
+        &["-f", path_arg(&users), "user", "add"],
+        &[
+            ("User name: ", "typed-user"),
+            ("Password: ", "typed-pw"),
+            ("Verify: ", "typed-pw"),
+        ],
+    );
+    assert!(run.success, "{}", run.stderr);
+    assert!(run.echoed.contains("typed-user"), "user names are echoed");
+    assert!(!run.echoed.contains("typed-pw"), "echoed: {:?}", run.echoed);
+    let stored = decrypt_file(&users, FileKind::Users, &home.master_key());
+    assert_eq!(
+        stored,
+        vec![("typed-user".to_owned(), Secret::from("typed-pw"))]
+    );
+}
+
+#[test]
+fn a_mistyped_confirmation_writes_nothing() {
+    let home = Home::new();
+    let run = run_on_terminal(
+        &home,
+        &["master-key"],
+        &[("Master password: ", "one"), ("Verify: ", "two")],
+    );
+    assert!(!run.success);
+    assert!(run.echo_restored);
+    assert!(run.stderr.contains("do not match"), "{}", run.stderr);
+    assert!(!home.master_key_path().exists());
+}

@@ -148,7 +148,7 @@ fn decode_line(
 }
 
 /// The 64-byte key derived from the master password, which encrypts every stored value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct MasterKey(Secret);
 
 impl MasterKey {

@@ -7,6 +7,7 @@ use crate::vault::user_name::UserNameError;
 
 /// A stored value that is malformed or does not decrypt, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error("line {line}, user \"{user}\": {source}")]
 pub struct EntryError {
     /// Line number (1-based) of the entry.

@@ -3,7 +3,7 @@
 //! One entry a line, `user:BASE64` where `BASE64` is an AES-256 value of [`crate::vault::blob`];
 //! lines starting with `#` or `;` are comments. Comments and blank lines survive edits: they are
 //! kept verbatim in place, and rendering gives back the parsed text byte for byte when it used
-//! `\n` line ends and no spaces around entries.
+//! `\n` line ends, ended with one, and had no spaces around entries.
 
 mod error;
 mod parse;
