@@ -16,6 +16,7 @@ const GS2_HEADER: &str = "n,,";
 const CHANNEL_BINDING: &str = "biws";
 
 /// The first step of the client: holds the client-first message.
+#[derive(Debug)]
 pub struct ClientFirst {
     password: Secret,
     client_nonce: String,
@@ -90,7 +91,7 @@ impl ClientFirst {
         let server_signature = hmac(&server_key, auth_message.as_bytes());
         let message = format!("{without_proof},p={}", encode_base64(&proof));
         Ok(ClientFinal {
-            message: message.into_bytes(),
+            message: Secret::new(message.into_bytes()),
             server_signature: Secret::new(server_signature.to_vec()),
         })
     }
@@ -109,8 +110,9 @@ fn parse_iterations(text: &str) -> Result<u32, ScramError> {
 
 /// The second step of the client: holds the client-final message and the server signature it
 /// expects.
+#[derive(Debug)]
 pub struct ClientFinal {
-    message: Vec<u8>,
+    message: Secret,
     server_signature: Secret,
 }
 
@@ -120,7 +122,7 @@ impl ClientFinal {
     /// It carries the proof, which is as good as the password for this one exchange: send it,
     /// never log it.
     pub fn message(&self) -> &[u8] {
-        &self.message
+        self.message.expose()
     }
 
     /// Checks the server-final message: `Ok` when the server proved it knows the password.
@@ -278,5 +280,20 @@ mod tests {
             last.verify_server_final(b""),
             Err(ScramError::Malformed("server-final lacks the verifier"))
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_server_messages_never_panic(
+            first in proptest::collection::vec(proptest::num::u8::ANY, 0..120),
+            last in proptest::collection::vec(proptest::num::u8::ANY, 0..60),
+        ) {
+            let mut server_first = b"r=rOprNGfwEbeRWgbNEkqO".to_vec();
+            server_first.extend_from_slice(&first);
+            let _ = rfc_client().handle_server_first(&first);
+            if let Ok(client) = rfc_client().handle_server_first(&server_first) {
+                proptest::prop_assert!(client.verify_server_final(&last).is_err());
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ use super::crypto::{KEY_LEN, constant_time_eq, hmac, sha256};
 use super::{ScramError, ScramVerifier};
 
 /// The first step of the server: a verifier and the server's part of the nonce.
+#[derive(Debug)]
 pub struct ScramServer {
     verifier: ScramVerifier,
     server_nonce: String,
@@ -73,6 +74,7 @@ impl ScramServer {
 }
 
 /// The second step of the server: holds the server-first message.
+#[derive(Debug)]
 pub struct ServerFirst {
     verifier: ScramVerifier,
     channel_binding: String,
@@ -282,5 +284,21 @@ mod tests {
             ScramServer::new(verifier, "").err(),
             Some(ScramError::InvalidNonce)
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_client_messages_never_panic(
+            first in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+            last in proptest::collection::vec(proptest::num::u8::ANY, 0..120),
+        ) {
+            let verifier = ScramVerifier::derive(&Secret::from("pw"), SALT, 1).unwrap();
+            let new_server = || ScramServer::new(verifier.clone(), "serverpart").unwrap();
+            let _ = new_server().handle_client_first(&first);
+            let server = new_server().handle_client_first(b"n,,n=,r=abc").unwrap();
+            let mut client_final = b"c=biws,r=abcserverpart,".to_vec();
+            client_final.extend_from_slice(&last);
+            proptest::prop_assert!(server.handle_client_final(&client_final).is_err());
+        }
     }
 }

@@ -153,8 +153,9 @@ pub enum Message {
 impl Message {
     /// Takes one whole message from the front of `buf`.
     ///
-    /// Returns `Ok(None)` and leaves `buf` untouched when it does not yet hold a whole message
-    /// (reserving room for the rest once the length is known). Returns an error, without
+    /// Returns `Ok(None)` and leaves `buf` untouched when it does not yet hold a whole message.
+    /// Nothing is reserved for a declared length, so a peer that announces a large message and
+    /// never sends it costs only the bytes it did send. Returns an error, without
     /// waiting for more bytes, as soon as the type byte or the declared length is invalid; after
     /// an error the stream cannot be resynchronised.
     pub fn parse(buf: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
@@ -172,7 +173,6 @@ impl Message {
             .ok_or(ProtocolError::InvalidLength(declared))?;
         let total = 1 + len;
         if buf.len() < total {
-            buf.reserve(total - buf.len());
             return Ok(None);
         }
         let mut frame = buf.split_to(total).freeze();

@@ -12,6 +12,7 @@ use crate::scram::{self, ClientFinal, ClientFirst};
 use crate::secret::Secret;
 
 /// Where the SCRAM exchange stands.
+#[derive(Debug)]
 enum ScramStep {
     /// No SASL exchange was started.
     NotStarted,
@@ -33,6 +34,7 @@ pub(crate) enum AuthProgress {
 }
 
 /// The client's side of authentication: the credentials and the exchange in progress.
+#[derive(Debug)]
 pub(crate) struct Authenticator {
     user: String,
     password: Option<Secret>,
@@ -84,8 +86,7 @@ impl Authenticator {
             }
             Authentication::Md5Password { salt } => {
                 let hash = md5_password(&self.user, self.password()?, salt);
-                frontend::password_message(out, hash.as_bytes())
-                    .map_err(Error::InvalidParameter)?;
+                frontend::password_message(out, hash.expose()).map_err(Error::InvalidParameter)?;
             }
             Authentication::Sasl { mechanisms } => self.start_scram(mechanisms, out)?,
             Authentication::SaslContinue(data) => {
@@ -139,26 +140,30 @@ impl Authenticator {
 }
 
 /// `"md5" + md5hex(md5hex(password + user) + salt)`, what PostgreSQL's MD5 method expects.
-fn md5_password(user: &str, password: &Secret, salt: [u8; 4]) -> String {
+/// Both the inner hash (what the server stores) and the answer are password equivalents.
+fn md5_password(user: &str, password: &Secret, salt: [u8; 4]) -> Secret {
     let inner = hex(&Md5::new()
         .chain_update(password.expose())
         .chain_update(user.as_bytes())
         .finalize());
     let outer = hex(&Md5::new()
-        .chain_update(inner.as_bytes())
+        .chain_update(inner.expose())
         .chain_update(salt)
         .finalize());
-    format!("md5{outer}")
+    let mut answer = b"md5".to_vec();
+    answer.extend_from_slice(outer.expose());
+    Secret::new(answer)
 }
 
-/// Lower-case hexadecimal.
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hexadecimal, held as a secret.
+fn hex(bytes: &[u8]) -> Secret {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]])
-        .map(char::from)
-        .collect()
+    Secret::new(
+        bytes
+            .iter()
+            .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0x0f)]])
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -171,12 +176,15 @@ mod tests {
         // md5("3175bce1d3201d16594cebf9d7eb3f9d" + "\x01\x02\x03\x04").
         let hash = md5_password("postgres", &Secret::from("postgres"), [1, 2, 3, 4]);
         assert_eq!(hash.len(), 35);
-        assert!(hash.starts_with("md5"));
+        assert!(hash.expose().starts_with(b"md5"));
         let inner = hex(&Md5::digest(b"postgrespostgres"));
-        assert_eq!(inner, "3175bce1d3201d16594cebf9d7eb3f9d");
-        let mut outer_input = inner.into_bytes();
+        assert_eq!(inner.expose(), b"3175bce1d3201d16594cebf9d7eb3f9d");
+        let mut outer_input = inner.expose().to_vec();
         outer_input.extend_from_slice(&[1, 2, 3, 4]);
-        assert_eq!(hash, format!("md5{}", hex(&Md5::digest(&outer_input))));
+        assert_eq!(
+            &hash.expose()[3..],
+            hex(&Md5::digest(&outer_input)).expose()
+        );
     }
 
     #[test]

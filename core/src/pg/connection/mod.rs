@@ -7,6 +7,7 @@ mod query;
 mod version;
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -116,6 +117,17 @@ pub struct Connection {
     backend_pid: Option<i32>,
 }
 
+/// Shows the state, never the buffers: they may hold a password message.
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("phase", &self.phase)
+            .field("pending_queries", &self.pending.len())
+            .field("backend_pid", &self.backend_pid)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Connection {
     /// Starts a connection: queues SSLRequest (tls Try/On) or the StartupMessage (tls Off).
     ///
@@ -165,7 +177,7 @@ impl Connection {
     pub fn handle_input(&mut self, _now: Instant, bytes: &[u8]) -> Result<(), Error> {
         match self.phase {
             Phase::Closed | Phase::Terminating => return Ok(()),
-            Phase::TlsHandshake => {
+            Phase::TlsHandshake if !bytes.is_empty() => {
                 return self.fail(ProtocolError::DataAfterSslAccept.into());
             }
             _ => {}
