@@ -274,12 +274,9 @@ fn decode_authentication(reader: &mut BodyReader) -> Result<Authentication, Prot
     Ok(match reader.i32()? {
         0 => Authentication::Ok,
         3 => Authentication::CleartextPassword,
-        5 => {
-            let salt = reader.bytes(4)?;
-            Authentication::Md5Password {
-                salt: [salt[0], salt[1], salt[2], salt[3]],
-            }
-        }
+        5 => Authentication::Md5Password {
+            salt: [reader.u8()?, reader.u8()?, reader.u8()?, reader.u8()?],
+        },
         10 => {
             let mut mechanisms = Vec::new();
             loop {

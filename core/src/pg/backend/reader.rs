@@ -83,12 +83,13 @@ impl BodyReader {
         }
     }
 
-    /// Reads `len` bytes without copying them.
-    pub(crate) fn bytes(&mut self, len: usize) -> Result<Bytes, ProtocolError> {
+    /// Skips `len` bytes (a value whose position the caller already recorded).
+    pub(crate) fn skip(&mut self, len: usize) -> Result<(), ProtocolError> {
         if self.body.len() < len {
             return Err(self.malformed("truncated"));
         }
-        Ok(self.body.split_to(len))
+        self.body.advance(len);
+        Ok(())
     }
 
     /// Reads everything left without copying it.

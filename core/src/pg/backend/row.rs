@@ -71,7 +71,7 @@ impl Row {
                 .map_err(|_| reader.malformed("row too long"))?;
             if len >= 0 {
                 let len_usize = usize::try_from(len).map_err(|_| reader.malformed("bad length"))?;
-                reader.bytes(len_usize)?;
+                reader.skip(len_usize)?;
             } else if len != -1 {
                 return Err(reader.malformed("negative value length"));
             }
@@ -155,6 +155,16 @@ mod tests {
         assert_eq!(row.get(3), None);
         assert!(!row.is_null(3));
         assert_eq!(format!("{row:?}"), "[\"ab\", NULL, \"\u{fffd}(\"]");
+    }
+
+    #[test]
+    fn values_borrow_the_message_buffer() {
+        let body = Bytes::from_static(b"\0\x01\0\0\0\x05hello");
+        let range = body.as_ptr_range();
+        let row = Row::parse(body.clone()).unwrap();
+        let value = row.get_bytes(0).unwrap();
+        assert_eq!(value, b"hello");
+        assert!(range.contains(&value.as_ptr()), "the value was copied");
     }
 
     #[test]
