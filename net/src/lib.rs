@@ -3,5 +3,8 @@
 //! - [`tls`]: the sans-IO TLS pump and the libpq-style client configuration.
 //! - [`pg`]: [`pg::PgClient`], a blocking PostgreSQL client driving the core's connection.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod pg;
 pub mod tls;
