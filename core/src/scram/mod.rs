@@ -60,6 +60,10 @@ pub enum ScramError {
     /// The client's proof is wrong: it does not know the password.
     #[error("SCRAM client proof does not match")]
     WrongProof,
+    /// Caller error: a salt passed to [`ScramVerifier::derive`] is empty or longer than
+    /// [`MAX_SALT_LEN`].
+    #[error("SCRAM salt must be 1 to {MAX_SALT_LEN} bytes long")]
+    InvalidSalt,
     /// Caller error: a nonce passed in is empty or contains a character outside `0x21..=0x7e`
     /// or a comma.
     #[error("SCRAM nonce must be printable ASCII without commas")]

@@ -24,14 +24,14 @@ impl ScramVerifier {
     /// iterations.
     ///
     /// Errors (caller misuse): [`ScramError::InvalidIterationCount`] for 0 or more than
-    /// [`MAX_ITERATIONS`], [`ScramError::Malformed`] for an empty salt or one longer than
+    /// [`MAX_ITERATIONS`], [`ScramError::InvalidSalt`] for an empty salt or one longer than
     /// [`MAX_SALT_LEN`].
     pub fn derive(password: &Secret, salt: &[u8], iterations: u32) -> Result<Self, ScramError> {
         if iterations == 0 || iterations > MAX_ITERATIONS {
             return Err(ScramError::InvalidIterationCount(iterations));
         }
         if salt.is_empty() || salt.len() > MAX_SALT_LEN {
-            return Err(ScramError::Malformed("salt length out of range"));
+            return Err(ScramError::InvalidSalt);
         }
         let salted = salted_password(normalize_password(password).expose(), salt, iterations);
         Ok(ScramVerifier {
@@ -74,6 +74,13 @@ mod tests {
             ScramVerifier::derive(&password, b"salt", 0),
             Err(ScramError::InvalidIterationCount(0))
         );
-        assert!(ScramVerifier::derive(&password, b"", 4096).is_err());
+        assert_eq!(
+            ScramVerifier::derive(&password, b"", 4096),
+            Err(ScramError::InvalidSalt)
+        );
+        assert_eq!(
+            ScramVerifier::derive(&password, &[0; MAX_SALT_LEN + 1], 4096),
+            Err(ScramError::InvalidSalt)
+        );
     }
 }

@@ -252,7 +252,8 @@ impl Connection {
     ///
     /// A query string may hold several statements; the result is that of the last one (see
     /// [`QueryResult`]). On a closed connection, or for SQL that cannot be sent (a NUL byte),
-    /// the `QueryDone` failure is queued at once.
+    /// the `QueryDone` failure is queued at once. Like after any `handle_*`, drain
+    /// `poll_transmit` and `poll_event` afterwards.
     pub fn query(&mut self, sql: &str) -> QueryId {
         let id = self.next_query_id;
         self.next_query_id = id.next();
@@ -282,7 +283,7 @@ impl Connection {
     /// transmitted. Queries without a result by then fail with
     /// [`QueryError::ConnectionClosed`], so call it once the results needed have arrived.
     /// Before the startup message was sent there is nothing to terminate: the connection
-    /// closes at once.
+    /// closes at once. Drain `poll_transmit` and `poll_event` afterwards.
     pub fn terminate(&mut self) {
         match self.phase {
             Phase::Closed | Phase::Terminating => {}

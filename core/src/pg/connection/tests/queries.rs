@@ -210,3 +210,22 @@ fn unexpected_messages_are_protocol_errors() {
         Err(Error::Protocol(ProtocolError::Unexpected("ReadyForQuery")))
     );
 }
+
+#[test]
+fn oversized_messages_close_the_connection() {
+    let mut harness = Harness::new(params(TlsMode::Off, None));
+    harness.login();
+    let id = harness.connection.query("SELECT huge");
+    harness.drain();
+    assert_eq!(
+        harness.feed(b"D\x7f\xff\xff\xff"),
+        Err(Error::Protocol(ProtocolError::InvalidLength(i32::MAX)))
+    );
+    assert_eq!(
+        harness.take_events()[0],
+        Event::QueryDone {
+            id,
+            result: Err(QueryError::ConnectionClosed)
+        }
+    );
+}
