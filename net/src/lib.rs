@@ -5,6 +5,9 @@
 //! - [`transport`]: a connection's byte stream, plain or TLS, for every runtime.
 //! - [`serve`]: the plan a runtime serves and the plumbing the runtimes share.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod pg;
 pub mod serve;
 pub mod tls;

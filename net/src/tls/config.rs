@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::verify::PostgresServerVerifier;
 
@@ -40,7 +40,7 @@ pub enum TlsConfigError {
         /// What was looked for (`certificates`, `private key`).
         what: &'static str,
         /// The PEM parser's complaint.
-        source: rustls::pki_types::pem::Error,
+        source: rustls_pki_types::pem::Error,
     },
     /// rustls rejected a certificate or key from the file.
     #[error("{}: {source}", path.display())]
@@ -109,7 +109,7 @@ fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsCon
         .collect::<Result<Vec<_>, _>>()
         .map_err(pem_error)?;
     if certificates.is_empty() {
-        return Err(pem_error(rustls::pki_types::pem::Error::NoItemsFound));
+        return Err(pem_error(rustls_pki_types::pem::Error::NoItemsFound));
     }
     Ok(certificates)
 }

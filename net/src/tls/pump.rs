@@ -61,13 +61,20 @@ where
     }
 
     /// Feeds `ciphertext` received from the transport (any split is fine) and appends the
-    /// plaintext it carried to `plaintext`. An error means the connection is unusable.
+    /// plaintext it carried to `plaintext`. An error means the connection is unusable. Bytes
+    /// after the peer's close_notify are ignored.
     pub fn receive(&mut self, ciphertext: &[u8], plaintext: &mut BytesMut) -> Result<(), TlsError> {
         let mut rest = ciphertext;
         while !rest.is_empty() {
-            self.connection
+            // rustls takes nothing more once the peer sent close_notify: the rest is dropped.
+            if self
+                .connection
                 .read_tls(&mut rest)
-                .map_err(TlsError::Buffer)?;
+                .map_err(TlsError::Buffer)?
+                == 0
+            {
+                break;
+            }
             let state = self.connection.process_new_packets()?;
             let available = state.plaintext_bytes_to_read();
             if available > 0 {
@@ -175,6 +182,11 @@ mod tests {
         )
         .expect("close");
         assert!(client.peer_closed());
+        let before = at_client.len();
+        client
+            .receive(b"after close_notify", &mut at_client)
+            .expect("ignored");
+        assert_eq!(at_client.len(), before);
     }
 
     #[test]

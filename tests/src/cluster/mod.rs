@@ -1,8 +1,9 @@
 //! A throwaway PostgreSQL cluster for end-to-end tests.
 //!
-//! [`PgCluster::start`] runs `initdb` into a fresh temporary directory, writes a configuration with
-//! one role per authentication method ([`ROLES`]), starts the server on a free TCP port of
-//! 127.0.0.1 with its Unix socket inside the same directory, and creates the roles. When the tests
+//! [`PgCluster::start`] copies a cluster made by `initdb` (once per test process) into a fresh
+//! temporary directory, writes a configuration with one role per authentication method
+//! ([`ROLES`]), starts the server on a free TCP port of 127.0.0.1 with its Unix socket inside the
+//! same directory, and creates the roles. When the tests
 //! run as root, `initdb`, `pg_ctl` and `psql` run as the `postgres` account via `runuser`, which
 //! owns the directory.
 //!
@@ -13,6 +14,7 @@
 //! any way, the pipe closes and the watchdog stops the server and removes the directory.
 
 mod certs;
+mod template;
 mod tools;
 mod watchdog;
 
@@ -233,18 +235,7 @@ impl PgCluster {
     }
 
     fn init(&mut self, options: &ClusterOptions) {
-        let mut initdb = self.tools.pg_command("initdb", &self.dir);
-        initdb.arg("-D").arg(self.data_dir()).args([
-            "-U",
-            SUPERUSER,
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        ]);
-        run(&mut initdb, "initdb");
+        template::copy_initialized_data_dir(&self.tools, &self.data_dir());
 
         let mut conf = format!(
             "\n# pgexporter test fixture\n\

@@ -106,7 +106,8 @@ where
 }
 
 /// `$PG_BIN_DIR`, else `pg_config --bindir`, else the highest `/usr/lib/postgresql/<major>/bin`;
-/// only a directory that holds `initdb`, `pg_ctl` and `psql` counts.
+/// only a directory that holds `initdb`, `pg_ctl` and `psql` counts. Panics when `$PG_BIN_DIR`
+/// is set to a directory without them, rather than silently using another installation.
 fn find_bin_dir() -> Option<PathBuf> {
     let has_server = |dir: &Path| {
         ["initdb", "pg_ctl", "psql"]
@@ -114,7 +115,13 @@ fn find_bin_dir() -> Option<PathBuf> {
             .all(|p| dir.join(p).is_file())
     };
     if let Some(dir) = std::env::var_os(PG_BIN_DIR_ENV) {
-        return Some(PathBuf::from(dir)).filter(|d| has_server(d));
+        let dir = PathBuf::from(dir);
+        assert!(
+            has_server(&dir),
+            "{PG_BIN_DIR_ENV}={} does not hold initdb, pg_ctl and psql",
+            dir.display()
+        );
+        return Some(dir);
     }
     let from_pg_config = Command::new("pg_config")
         .arg("--bindir")
