@@ -20,6 +20,9 @@ use crate::sleep_until;
 /// Size of one socket read.
 const READ_SIZE: usize = 8 * 1024;
 
+/// How long a closing connection keeps reading what the client still sends; see [`linger`].
+const LINGER: Duration = Duration::from_secs(1);
+
 /// What every HTTP connection shares.
 #[derive(Clone)]
 pub(crate) struct Shared {
@@ -92,6 +95,19 @@ pub(crate) async fn accept_loop(
     }
 }
 
+/// Closes gracefully: stops sending, then reads and drops what the client still sends for a
+/// moment, so that unread request bytes do not make the kernel reset the connection before the
+/// client has read the response (a refused oversized head, for example).
+async fn linger(stream: &mut TcpStream, buffer: &mut [u8]) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(LINGER, async {
+        while matches!(stream.read(buffer).await, Ok(count) if count > 0) {}
+    })
+    .await;
+}
+
 /// Serves one HTTP connection until it closes.
 async fn serve_connection(mut stream: TcpStream, shared: Shared) {
     let mut http = HttpConnection::new(shared.config.clone(), Instant::now());
@@ -130,7 +146,10 @@ async fn serve_connection(mut stream: TcpStream, shared: Shared) {
                 Event::Rejected { status, reason } => {
                     tracing::debug!("HTTP request refused with {}: {reason:?}", status.code());
                 }
-                Event::Closed(_) => return,
+                Event::Closed(_) => {
+                    linger(&mut stream, &mut buffer).await;
+                    return;
+                }
             }
             continue;
         }

@@ -1,4 +1,5 @@
-//! Support for the end-to-end tests: a throwaway PostgreSQL cluster and the built binaries.
+//! Support for the end-to-end tests: a throwaway PostgreSQL cluster, the built binaries and a
+//! running exporter.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -6,5 +7,7 @@
 pub mod binaries;
 pub mod client;
 pub mod cluster;
+pub mod exporter;
+pub mod http_client;
 
 pub use cluster::{ClusterOptions, PgCluster};

@@ -1,0 +1,96 @@
+//! A small HTTP/1.1 client for the end-to-end tests: one request per connection.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// How long a test waits for a response.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header names in lower case, with their values.
+    pub headers: BTreeMap<String, String>,
+    /// The body, de-chunked (not decompressed).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The body as text; panics when it is not UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("a UTF-8 body")
+    }
+}
+
+/// Sends `request` (raw bytes, sent as they are) to `address` and reads the response until the
+/// server closes the connection.
+pub fn exchange(address: SocketAddr, request: &[u8]) -> HttpResponse {
+    let mut stream = TcpStream::connect(address).expect("connect to the exporter");
+    stream.set_read_timeout(Some(RESPONSE_TIMEOUT)).unwrap();
+    stream.write_all(request).expect("send the request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the response");
+    parse(&raw)
+}
+
+/// `GET path` with `headers` and `Connection: close`.
+pub fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    exchange(address, request.as_bytes())
+}
+
+fn parse(raw: &[u8]) -> HttpResponse {
+    let end = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let head = std::str::from_utf8(&raw[..end]).expect("an ASCII head");
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers: BTreeMap<String, String> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let rest = &raw[end + 4..];
+    let body = if headers.get("transfer-encoding").map(String::as_str) == Some("chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size line");
+        let size_text = std::str::from_utf8(&rest[..line_end]).unwrap();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap();
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+}

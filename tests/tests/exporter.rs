@@ -1,0 +1,338 @@
+//! End-to-end tests of the Prometheus endpoint: the built daemon against a real cluster.
+//!
+//! Build the binaries first: `cargo build -j2 --bins` (scripts/test.sh does).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pgexporter_core::metrics::MetricSet;
+use pgexporter_tests::exporter::{Exporter, ExporterHome};
+use pgexporter_tests::http_client;
+use pgexporter_tests::{ClusterOptions, PgCluster};
+
+/// promtool's naming lints that the reference's family names trip; dashboards depend on the
+/// names, so they are kept (README, "Compatibility").
+const INHERITED_NAMING_LINTS: [&str; 2] = [
+    "counter metrics should have \"_total\" suffix",
+    "non-histogram and non-summary metrics should not have \"_count\" suffix",
+];
+
+/// Runs `promtool check metrics` on `body`; panics on a parse error or a lint other than the
+/// inherited naming ones.
+fn promtool_check(body: &str) {
+    let mut child = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(error) => {
+            panic!("promtool not found ({error}): install the Debian package `prometheus`")
+        }
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // 0: clean; 3: lint findings only; anything else: the body did not parse.
+    let code = output.status.code();
+    assert!(
+        matches!(code, Some(0) | Some(3)),
+        "promtool exit {code:?}:\n{report}"
+    );
+    let unexpected: Vec<&str> = report
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .filter(|line| {
+            !INHERITED_NAMING_LINTS
+                .iter()
+                .any(|lint| line.contains(lint))
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "promtool found:\n{}",
+        unexpected.join("\n")
+    );
+}
+
+/// The families named by `# TYPE` lines.
+fn families(body: &str) -> BTreeSet<String> {
+    body.lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn start(cluster: &PgCluster, extra_config: &str, args: &[&str]) -> (ExporterHome, Exporter) {
+    let home = ExporterHome::new();
+    let port = home.write_config(cluster, extra_config);
+    let exporter = Exporter::start(&home, port, args);
+    (home, exporter)
+}
+
+#[test]
+fn a_scrape_has_every_builtin_family_for_postgresql_15_and_passes_promtool() {
+    let cluster = PgCluster::start(ClusterOptions::default());
+    cluster.psql("CREATE DATABASE second_db");
+    cluster.psql("CREATE TABLE e2e_table (id int PRIMARY KEY)");
+    let (_home, exporter) = start(&cluster, "", &[]);
+    let body = exporter.scrape();
+    assert!(
+        body.contains("pgexporter_postgresql_active{server=\"primary\"} 1\n"),
+        "{body}"
+    );
+    assert!(body.contains("pgexporter_postgresql_version{server=\"primary\",version=\"15\""));
+    assert!(body.contains("pgexporter_postgresql_primary{server=\"primary\"} 1\n"));
+    assert!(body.contains(
+        "pgexporter_postgresql_extension_info{server=\"primary\",extension=\"pg_stat_statements\""
+    ));
+    assert!(body.contains("pgexporter_pg_settings_max_connections{server=\"primary\"} 100\n"));
+    // `database: all` families reach the database the test created.
+    assert!(body.contains("database=\"second_db\""), "{body}");
+    assert!(body.contains("pgexporter_pg_statio_all_tables_heap_blks_read{server=\"primary\",schemaname=\"public\",relname=\"e2e_table\",database=\"postgres\"}"));
+
+    let present = families(&body);
+    let builtin = MetricSet::builtin().unwrap();
+    let mut expected = Vec::new();
+    for definition in builtin.definitions() {
+        // Optional metrics need more than pg_monitor (pg_shadow, pg_file_settings); replica
+        // metrics do not run on a primary.
+        let applies = !definition.optional && definition.runs_on(true);
+        if let (true, Some(variant)) = (applies, definition.variant_for(15)) {
+            for (_, column) in variant.values() {
+                expected.push(column.family_name(&definition.tag).unwrap());
+            }
+        }
+    }
+    assert!(expected.len() > 100, "{}", expected.len());
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|family| !present.contains(*family))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "missing families: {missing:?}\nlog: {}",
+        exporter.log()
+    );
+    for family in [
+        "pgexporter_pg_database_size",
+        "pgexporter_pg_locks_count",
+        "pgexporter_pg_stat_bgwriter_checkpoints_timed",
+        "pgexporter_pg_stat_database_xact_commit",
+        "pgexporter_pg_stat_wal_wal_bytes",
+        "pgexporter_pg_process_idle_seconds",
+        "pgexporter_pg_wait_event_count",
+        "pgexporter_pg_db_vacuum_age",
+    ] {
+        assert!(present.contains(family), "{family} missing");
+    }
+    assert!(
+        !present.contains("pgexporter_pg_stat_io_reads"),
+        "pg_stat_io is for 16 and later"
+    );
+    promtool_check(&body);
+}
+
+#[test]
+fn custom_metrics_from_yaml_and_json_replace_the_builtin_set() {
+    let cluster = PgCluster::start(ClusterOptions::default());
+    let home = ExporterHome::new();
+    let yaml = home.dir().join("custom.yaml");
+    std::fs::write(
+        &yaml,
+        "metrics:\n  - tag: e2e_yaml\n    collector: custom\n    queries:\n      - query: SELECT 'x' AS kind, 7 AS value\n        columns:\n          - name: kind\n            type: label\n          - name: value\n            type: gauge\n            description: From YAML.\n",
+    )
+    .unwrap();
+    let json = home.dir().join("custom.json");
+    std::fs::write(
+        &json,
+        r#"{"metrics":[{"tag":"e2e_json","collector":"custom","queries":[{"query":"SELECT 11","columns":[{"type":"counter","description":"From JSON."}]}]}]}"#,
+    )
+    .unwrap();
+
+    let port = home.write_config(&cluster, "");
+    let exporter = Exporter::start(&home, port, &["-Y", yaml.to_str().unwrap()]);
+    let body = exporter.scrape();
+    assert!(
+        body.contains("# HELP pgexporter_e2e_yaml_value From YAML.\n"),
+        "{body}"
+    );
+    assert!(body.contains(
+        "pgexporter_e2e_yaml_value{server=\"primary\",kind=\"x\",database=\"postgres\"} 7\n"
+    ));
+    assert!(
+        !body.contains("pgexporter_pg_database_size"),
+        "-Y replaces the built-in set"
+    );
+    drop(exporter);
+
+    let port = home.write_config(&cluster, "");
+    let exporter = Exporter::start(&home, port, &["-J", json.to_str().unwrap()]);
+    let body = exporter.scrape();
+    assert!(
+        body.contains("pgexporter_e2e_json{server=\"primary\",database=\"postgres\"} 11\n"),
+        "{body}"
+    );
+    drop(exporter);
+
+    let broken = home.dir().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "metrics:\n  - tag: e2e_broken\n    collector: custom\n    querys: []\n",
+    )
+    .unwrap();
+    let output = home.run_to_exit(&[
+        "-c",
+        home.config_file().to_str().unwrap(),
+        "-Y",
+        broken.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:4:", broken.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("querys"), "{stderr}");
+}
+
+#[test]
+fn a_server_that_goes_away_is_inactive_and_comes_back_without_a_restart() {
+    let mut cluster = PgCluster::start(ClusterOptions::default());
+    let (_home, exporter) = start(&cluster, "", &[]);
+    assert!(
+        exporter
+            .scrape()
+            .contains("pgexporter_postgresql_active{server=\"primary\"} 1\n")
+    );
+
+    cluster.stop_immediately();
+    let started = Instant::now();
+    let response = exporter.get("/metrics", &[("X-Prometheus-Scrape-Timeout-Seconds", "5")]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered within the scrape timeout"
+    );
+    assert_eq!(response.status, 200);
+    let body = response.text();
+    assert!(
+        body.contains("pgexporter_postgresql_active{server=\"primary\"} 0\n"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("server=\"primary\",database="),
+        "no stale samples"
+    );
+    promtool_check(&body);
+
+    cluster.start_again();
+    let body = exporter.scrape();
+    assert!(
+        body.contains("pgexporter_postgresql_active{server=\"primary\"} 1\n"),
+        "{body}"
+    );
+    assert!(body.contains("pgexporter_pg_database_size{server=\"primary\",database=\"postgres\"}"));
+}
+
+#[test]
+fn concurrent_scrapes_share_a_bounded_set_of_connections() {
+    let cluster = PgCluster::start(ClusterOptions::default());
+    cluster.psql("CREATE DATABASE other_db");
+    let (_home, exporter) = start(&cluster, "", &[]);
+    let address = exporter.address();
+    let scrapers: Vec<_> = (0..32)
+        .map(|_| thread::spawn(move || http_client::get(address, "/metrics", &[])))
+        .collect();
+    let counting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgexporter'";
+    let mut most_seen = 0;
+    while scrapers.iter().any(|scraper| !scraper.is_finished()) {
+        most_seen = most_seen.max(cluster.psql(counting).trim().parse::<u32>().unwrap());
+        thread::sleep(Duration::from_millis(5));
+    }
+    for scraper in scrapers {
+        let response = scraper.join().unwrap();
+        assert_eq!(response.status, 200);
+        assert!(
+            response
+                .text()
+                .contains("pgexporter_postgresql_active{server=\"primary\"} 1\n")
+        );
+    }
+    most_seen = most_seen.max(cluster.psql(counting).trim().parse::<u32>().unwrap());
+    // One connection per database the metrics need: postgres, other_db and the default `postgres`
+    // template-free databases of a fresh cluster (postgres only).
+    let databases: u32 = cluster
+        .psql("SELECT count(*) FROM pg_database WHERE datallowconn AND NOT datistemplate")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(databases, 2);
+    assert!(most_seen >= 1, "the exporter was seen connected");
+    assert!(
+        most_seen <= databases,
+        "{most_seen} connections for {databases} databases"
+    );
+}
+
+#[test]
+fn http_edges_are_answered_as_specified() {
+    let cluster = PgCluster::start(ClusterOptions::default());
+    let (_home, exporter) = start(&cluster, "", &[]);
+    let address = exporter.address();
+
+    let index = exporter.get("/", &[]);
+    assert_eq!(index.status, 200);
+    assert!(index.text().contains("href=\"/metrics\""));
+    assert_eq!(exporter.get("/other", &[]).status, 403);
+    let post = http_client::exchange(
+        address,
+        b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(post.status, 405);
+    assert_eq!(
+        http_client::exchange(address, b"\x16\x03\x01garbage\r\n\r\n").status,
+        400
+    );
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    assert_eq!(http_client::exchange(address, huge.as_bytes()).status, 431);
+
+    let text = exporter.get("/metrics", &[]);
+    assert_eq!(
+        text.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let openmetrics = exporter.get(
+        "/metrics",
+        &[("Accept", "application/openmetrics-text; version=1.0.0")],
+    );
+    assert!(openmetrics.headers["content-type"].starts_with("application/openmetrics-text"));
+    assert!(openmetrics.text().ends_with("# EOF\n"));
+    let gzipped = exporter.get("/metrics", &[("Accept-Encoding", "gzip")]);
+    assert_eq!(
+        gzipped.headers.get("content-encoding").map(String::as_str),
+        Some("gzip")
+    );
+    assert_eq!(&gzipped.body[..2], &[0x1f, 0x8b], "a gzip stream");
+
+    // The daemon still serves after all of that, and stops on SIGTERM.
+    assert!(exporter.scrape().contains("pgexporter_state 1\n"));
+    assert_eq!(exporter.terminate(), Some(0));
+}
