@@ -174,6 +174,11 @@ impl Exporter {
         }
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The metrics listener's address.
     pub fn address(&self) -> SocketAddr {
         self.address

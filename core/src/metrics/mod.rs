@@ -29,6 +29,7 @@ mod model;
 mod parse;
 mod select;
 mod set;
+mod table;
 
 pub use builtin::BUILTIN_SOURCES;
 pub use error::{DefinitionError, Place};
@@ -36,3 +37,4 @@ pub use model::{ColumnDefinition, ColumnKind, MetricDefinition, QueryVariant, Se
 pub use parse::{MAX_SOURCE_LEN, Source, SourceFormat, parse_source};
 pub use select::CollectorFilter;
 pub use set::MetricSet;
+pub use table::family_table;
