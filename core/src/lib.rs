@@ -31,4 +31,6 @@ pub mod scram;
 pub mod scrape;
 pub mod secret;
 pub mod serve;
+#[cfg(test)]
+mod test_clock;
 pub mod vault;

@@ -52,16 +52,17 @@ fn scrape(c: &mut Criterion) {
         })
         .collect();
     times.sort();
-    let connections = cluster.psql(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgexporter'",
-    );
+    let connections =
+        cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgexporter'");
     println!(
         "scrape: p50 {:.2} ms, p99 {:.2} ms over {SAMPLES} scrapes; body {} bytes, {} families; \
          {} connections; peak RSS {} KiB",
         times[SAMPLES / 2].as_secs_f64() * 1e3,
         times[SAMPLES * 99 / 100].as_secs_f64() * 1e3,
         body.len(),
-        body.lines().filter(|line| line.starts_with("# TYPE ")).count(),
+        body.lines()
+            .filter(|line| line.starts_with("# TYPE "))
+            .count(),
         connections.trim(),
         peak_rss_kib(exporter.pid()),
     );

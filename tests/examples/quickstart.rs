@@ -26,7 +26,10 @@ fn main() {
     );
     println!("pgexporter is serving {families} metric families.");
     println!();
-    println!("  Scrape:         curl http://{}/metrics", exporter.address());
+    println!(
+        "  Scrape:         curl http://{}/metrics",
+        exporter.address()
+    );
     println!("  Overview:       http://{}/", exporter.address());
     println!("  Configuration:  {}", home.config_file().display());
     println!("  Users file:     {}", home.users_file().display());

@@ -21,8 +21,18 @@ fn the_metric_table_matches_the_builtin_set() {
 
 #[test]
 fn the_quick_start_has_exactly_two_commands() {
-    let section = README.split("## Quick start").nth(1).expect("a Quick start section");
+    let section = README
+        .split("## Quick start")
+        .nth(1)
+        .expect("a Quick start section");
     let block = section.split("```").nth(1).expect("a code block");
-    let commands: Vec<&str> = block.lines().skip(1).filter(|line| !line.trim().is_empty()).collect();
-    assert_eq!(commands, ["bash scripts/quickstart.sh", "bash scripts/test.sh"]);
+    let commands: Vec<&str> = block
+        .lines()
+        .skip(1)
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    assert_eq!(
+        commands,
+        ["bash scripts/quickstart.sh", "bash scripts/test.sh"]
+    );
 }

@@ -23,7 +23,9 @@ const OLDEST_DOCUMENTED: u32 = 13;
 /// );
 /// ```
 pub fn family_table(set: &MetricSet) -> String {
-    let mut table = String::from("| family | type | labels | PostgreSQL | collector |\n|---|---|---|---|---|\n");
+    let mut table = String::from(
+        "| family | type | labels | PostgreSQL | collector |\n|---|---|---|---|---|\n",
+    );
     for definition in set.definitions() {
         for (name, kind) in value_columns(definition) {
             let family = super::model::ColumnDefinition {
@@ -90,17 +92,21 @@ fn with_column<'a>(
     definition: &'a MetricDefinition,
     column: Option<&'a str>,
 ) -> impl Iterator<Item = &'a super::model::QueryVariant> {
-    definition
-        .queries
-        .iter()
-        .filter(move |variant| variant.values().any(|(_, value)| value.name.as_deref() == column))
+    definition.queries.iter().filter(move |variant| {
+        variant
+            .values()
+            .any(|(_, value)| value.name.as_deref() == column)
+    })
 }
 
 /// The major versions whose chosen variant has the column, as `13+`, `14–16` or `13–16, 18+`.
 fn versions(definition: &MetricDefinition, column: Option<&str>) -> String {
     let mut ranges: Vec<(u32, Option<u32>)> = Vec::new();
     for (index, variant) in definition.queries.iter().enumerate() {
-        if !variant.values().any(|(_, value)| value.name.as_deref() == column) {
+        if !variant
+            .values()
+            .any(|(_, value)| value.name.as_deref() == column)
+        {
             continue;
         }
         let from = variant.min_version.max(OLDEST_DOCUMENTED);

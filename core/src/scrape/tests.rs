@@ -226,7 +226,7 @@ impl Harness {
             finished: Vec::new(),
             answered: Vec::new(),
             next_ticket: 0,
-            now: Instant::now(),
+            now: crate::test_clock::origin(),
         }
     }
 

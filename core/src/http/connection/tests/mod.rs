@@ -12,7 +12,7 @@ const METRICS: &str = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 fn start() -> (HttpConnection, Instant) {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     (HttpConnection::new(config(), now), now)
 }
 

@@ -37,7 +37,7 @@ struct Harness {
 
 impl Harness {
     fn new(params: ConnectParams) -> Self {
-        let start = Instant::now();
+        let start = crate::test_clock::origin();
         let mut harness = Harness {
             connection: Connection::new(params, start, NONCE),
             start,
