@@ -9,5 +9,6 @@ pub mod client;
 pub mod cluster;
 pub mod exporter;
 pub mod http_client;
+pub mod promtool;
 
 pub use cluster::{ClusterOptions, PgCluster};

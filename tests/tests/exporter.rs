@@ -3,14 +3,13 @@
 //! Build the binaries first: `cargo build -j2 --bins` (scripts/test.sh does).
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use pgexporter_core::metrics::MetricSet;
 use pgexporter_tests::exporter::{Exporter, ExporterHome};
 use pgexporter_tests::http_client;
+use pgexporter_tests::promtool::check_metrics;
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
 /// promtool's naming lints that the reference's family names trip; dashboards depend on the
@@ -23,39 +22,17 @@ const INHERITED_NAMING_LINTS: [&str; 2] = [
 /// Runs `promtool check metrics` on `body`; panics on a parse error or a lint other than the
 /// inherited naming ones.
 fn promtool_check(body: &str) {
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(error) => {
-            panic!("promtool not found ({error}): install the Debian package `prometheus`")
-        }
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let report = check_metrics(body.as_bytes());
     // 0: clean; 3: lint findings only; anything else: the body did not parse.
-    let code = output.status.code();
     assert!(
-        matches!(code, Some(0) | Some(3)),
-        "promtool exit {code:?}:\n{report}"
+        matches!(report.code, Some(0) | Some(3)),
+        "promtool exit {:?}:\n{}",
+        report.code,
+        report.output
     );
     let unexpected: Vec<&str> = report
-        .lines()
-        .filter(|line| !line.trim().is_empty())
+        .findings()
+        .into_iter()
         .filter(|line| {
             !INHERITED_NAMING_LINTS
                 .iter()

@@ -1,11 +1,9 @@
 //! The exposition the core writes passes `promtool check metrics` (parse and lint).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use bytes::BytesMut;
 use pgexporter_core::exposition::value::{label_value, parse_number_array, sample_value};
 use pgexporter_core::exposition::{Encoder, Format, Histogram, MetricType};
+use pgexporter_tests::promtool::check_metrics;
 
 /// A body with every family type, special values and labels that need escaping.
 fn body() -> BytesMut {
@@ -77,35 +75,12 @@ fn body() -> BytesMut {
 #[test]
 fn promtool_accepts_the_text_format() {
     let body = body();
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            panic!("promtool not found: install the Debian package `prometheus`")
-        }
-        Err(error) => panic!("cannot run promtool: {error}"),
-    };
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(&body)
-        .expect("write the body to promtool");
-    let output = child.wait_with_output().expect("promtool finishes");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let report = check_metrics(&body);
     assert!(
-        output.status.success() && report.trim().is_empty(),
-        "promtool check metrics failed ({}):\n{report}\nbody:\n{}",
-        output.status,
+        report.code == Some(0) && report.findings().is_empty(),
+        "promtool check metrics failed ({:?}):\n{}\nbody:\n{}",
+        report.code,
+        report.output,
         String::from_utf8_lossy(&body)
     );
 }

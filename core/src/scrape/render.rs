@@ -99,18 +99,16 @@ impl ScrapeResult {
     }
 
     fn render_server_families(&self, encoder: &Encoder, out: &mut BytesMut) {
-        let mut active = encoder.family(
+        self.per_server(
+            encoder,
             out,
-            "pgexporter_postgresql_active",
-            "1 when the server answered this scrape, else 0.",
+            (
+                "pgexporter_postgresql_active",
+                "1 when the server answered this scrape, else 0.",
+            ),
             MetricType::Gauge,
+            |server| Some(f64::from(u8::from(server.active))),
         );
-        for server in &self.servers {
-            active.sample(
-                &[("server", &server.name)],
-                f64::from(u8::from(server.active)),
-            );
-        }
         let live = || self.servers.iter().filter(|server| server.active);
         let mut version = encoder.family(
             out,
@@ -131,31 +129,26 @@ impl ScrapeResult {
                 );
             }
         }
-        let mut uptime = encoder.family(
+        self.per_server(
+            encoder,
             out,
-            "pgexporter_postgresql_uptime",
-            "Seconds since the PostgreSQL server started.",
+            (
+                "pgexporter_postgresql_uptime",
+                "Seconds since the PostgreSQL server started.",
+            ),
             MetricType::Counter,
+            |server| Some(server.role?.uptime_seconds).filter(|_| server.active),
         );
-        for server in live() {
-            if let Some(role) = server.role {
-                uptime.sample(&[("server", &server.name)], role.uptime_seconds);
-            }
-        }
-        let mut primary = encoder.family(
+        self.per_server(
+            encoder,
             out,
-            "pgexporter_postgresql_primary",
-            "1 when the server is a primary, 0 for a replica.",
+            (
+                "pgexporter_postgresql_primary",
+                "1 when the server is a primary, 0 for a replica.",
+            ),
             MetricType::Gauge,
+            |server| Some(f64::from(u8::from(server.role?.is_primary))).filter(|_| server.active),
         );
-        for server in live() {
-            if let Some(role) = server.role {
-                primary.sample(
-                    &[("server", &server.name)],
-                    f64::from(u8::from(role.is_primary)),
-                );
-            }
-        }
         let mut extensions = encoder.family(
             out,
             "pgexporter_postgresql_extension_info",
@@ -173,6 +166,24 @@ impl ScrapeResult {
                     ],
                     1.0,
                 );
+            }
+        }
+    }
+
+    /// A family with one sample per server, labelled `server`, for the servers where `value`
+    /// gives one.
+    fn per_server(
+        &self,
+        encoder: &Encoder,
+        out: &mut BytesMut,
+        (name, help): (&str, &str),
+        metric_type: MetricType,
+        value: impl Fn(&ServerSnapshot) -> Option<f64>,
+    ) {
+        let mut family = encoder.family(out, name, help, metric_type);
+        for server in &self.servers {
+            if let Some(value) = value(server) {
+                family.sample(&[("server", &server.name)], value);
             }
         }
     }
