@@ -7,6 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pgexporter_core::metrics::MetricSet;
+use pgexporter_tests::cluster::MONITOR_USER;
 use pgexporter_tests::exporter::{Exporter, ExporterHome};
 use pgexporter_tests::http_client;
 use pgexporter_tests::promtool::check_metrics;

@@ -553,7 +553,7 @@ impl Collector {
                 self.log_failure(server, database, purpose, &error);
             }
         }
-        self.flush_all_pending_sends(now);
+        // Queries queued on this connection go out when the caller's flush loop polls it again.
         self.finish_if_done(now);
     }
 
@@ -590,6 +590,7 @@ impl Collector {
         for database in databases.iter().filter(|name| *name != MAIN_DATABASE) {
             let conn = self.link_for(now, server, database);
             self.queue_metrics(conn, profile, false);
+            self.flush(now, conn);
         }
     }
 
@@ -600,14 +601,6 @@ impl Collector {
             major: snapshot.version?.0,
             is_primary: snapshot.role?.is_primary,
         })
-    }
-
-    /// Transmits what queued queries produced on every connection.
-    fn flush_all_pending_sends(&mut self, now: Instant) {
-        let conns: Vec<ConnId> = self.links.keys().copied().collect();
-        for conn in conns {
-            self.flush(now, conn);
-        }
     }
 
     fn count(&mut self, result: &Result<QueryResult, QueryError>) {
