@@ -314,3 +314,38 @@ fn http_edges_are_answered_as_specified() {
     assert!(exporter.scrape().contains("pgexporter_state 1\n"));
     assert_eq!(exporter.terminate(), Some(0));
 }
+
+#[test]
+fn a_client_that_sends_nothing_is_dropped_after_authentication_timeout() {
+    use std::io::Read;
+    use std::net::TcpStream;
+
+    let cluster = PgCluster::start(ClusterOptions::default());
+    let (_home, exporter) = start(&cluster, "authentication_timeout = 1s", &[]);
+    let mut idle = TcpStream::connect(exporter.address()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buffer = [0u8; 64];
+    let read = idle.read(&mut buffer);
+    let waited = started.elapsed();
+    assert!(
+        matches!(read, Ok(0)),
+        "the server closes the connection: {read:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(900),
+        "not before the timeout: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "dropped promptly: {waited:?}"
+    );
+    // A slow request head (a byte, then silence) gets 408 Request Timeout before the close.
+    let slow = http_client::exchange(exporter.address(), b"G");
+    assert_eq!(slow.status, 408);
+    assert!(
+        exporter.scrape().contains("pgexporter_state 1\n"),
+        "still serving"
+    );
+}
