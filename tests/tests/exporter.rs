@@ -124,6 +124,13 @@ fn a_scrape_has_every_builtin_family_for_postgresql_15_and_passes_promtool() {
         "pg_stat_io is for 16 and later"
     );
     promtool_check(&body);
+    let log = exporter.log();
+    assert!(log.contains("serving metrics on http://"), "{log}");
+    let password = MONITOR_USER.password.unwrap();
+    assert!(
+        !log.contains(password) && !body.contains(password),
+        "the password leaked"
+    );
 }
 
 #[test]
