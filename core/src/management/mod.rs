@@ -5,8 +5,12 @@
 //! - [`dispatch`]: the server's answer to a request, on a running configuration.
 //! - [`handshake`]: the remote-management handshake, server and client side.
 
+pub mod codes;
 pub mod compress;
+pub mod document;
 pub mod frame;
 
+pub use codes::{Command, ErrorCode, Output};
 pub use compress::{Compression, DecompressError};
+pub use document::{Document, DocumentError, Header, Object, Outcome, PROTOCOL_VERSION};
 pub use frame::{Encryption, Frame, FrameError, OpenError, Sealing};
