@@ -7,10 +7,12 @@
 
 pub mod codes;
 pub mod compress;
+pub mod dispatch;
 pub mod document;
 pub mod frame;
 
 pub use codes::{Command, ErrorCode, Output};
 pub use compress::{Compression, DecompressError};
+pub use dispatch::{ConfigPaths, Context, ServerStatus, Transport, bad_payload, dispatch};
 pub use document::{Document, DocumentError, Header, Object, Outcome, PROTOCOL_VERSION};
 pub use frame::{Encryption, Frame, FrameError, OpenError, Sealing};
