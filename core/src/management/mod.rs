@@ -10,6 +10,7 @@ pub mod compress;
 pub mod dispatch;
 pub mod document;
 pub mod frame;
+pub mod handshake;
 
 pub use codes::{Command, ErrorCode, Output};
 pub use compress::{Compression, DecompressError};
