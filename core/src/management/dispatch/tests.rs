@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::config::load_ini;
+use crate::management::document;
 
 const CONFIG: &str = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nmetrics = 5002\n\
                       [primary]\nhost = localhost\nport = 5432\nuser = pgexporter\n";
@@ -109,8 +110,6 @@ fn failure(answer: &Document) -> Option<ErrorCode> {
         _ => None,
     }
 }
-
-use super::super::document;
 
 #[test]
 fn ping_answers_the_server_version() {
@@ -369,4 +368,85 @@ fn conf_reload_is_refused_over_remote_management() {
     assert!(daemon.applied.is_empty());
     let local = ask_over(&mut daemon, Command::Ping, json!({}), Transport::Remote);
     assert!(local.outcome.unwrap().is_success());
+}
+
+/// The frame bytes of `json`, uncompressed and unencrypted.
+fn plain_frame(json: &str) -> Vec<u8> {
+    let mut expected = vec![0, 0];
+    expected.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    expected.extend_from_slice(json.as_bytes());
+    expected
+}
+
+/// Runs `command` from its request frame to its answer frame.
+fn answer_frame(daemon: &mut FakeDaemon, command: Command) -> (Vec<u8>, Vec<u8>) {
+    use super::super::frame;
+    let request = Document::request(
+        Header::new(command, Output::Text, "20261124235707"),
+        Object::new(),
+    );
+    let mut request_frame = bytes::BytesMut::new();
+    frame::encode(
+        &mut request_frame,
+        &request.to_json(),
+        Compression::None,
+        Encryption::None,
+        None,
+    )
+    .unwrap();
+    let sent = request_frame.to_vec();
+    let received = frame::decode(&mut request_frame).unwrap().unwrap();
+    let parsed = Document::parse(&frame::open(&received, None).unwrap()).unwrap();
+    let answer = dispatch(
+        daemon,
+        &parsed,
+        Transport::Local,
+        "20261124235708",
+        Duration::ZERO,
+    );
+    let mut answer_frame = bytes::BytesMut::new();
+    frame::encode(
+        &mut answer_frame,
+        &answer.to_json(),
+        parsed.header.compression,
+        parsed.header.encryption,
+        None,
+    )
+    .unwrap();
+    (sent, answer_frame.to_vec())
+}
+
+#[test]
+fn ping_frames_golden_bytes() {
+    let (request, answer) = answer_frame(&mut FakeDaemon::new(), Command::Ping);
+    assert_eq!(
+        request,
+        plain_frame(
+            r#"{"Header":{"ClientVersion":"0.9.0","Command":5,"Compression":0,"Encryption":0,"Output":0,"Timestamp":"20261124235707"},"Request":{}}"#
+        )
+    );
+    assert_eq!(&request[..6], b"\x00\x00\x00\x00\x00\x84");
+    assert_eq!(
+        answer,
+        plain_frame(
+            r#"{"Header":{"ClientVersion":"0.9.0","Command":5,"Compression":0,"Encryption":0,"Output":0,"Timestamp":"20261124235708"},"Outcome":{"Status":true,"Time":"00:00:00"},"Request":{},"Response":{"ServerVersion":"0.9.0"}}"#
+        )
+    );
+}
+
+#[test]
+fn status_frames_golden_bytes() {
+    let (request, answer) = answer_frame(&mut FakeDaemon::new(), Command::Status);
+    assert_eq!(
+        request,
+        plain_frame(
+            r#"{"Header":{"ClientVersion":"0.9.0","Command":3,"Compression":0,"Encryption":0,"Output":0,"Timestamp":"20261124235707"},"Request":{}}"#
+        )
+    );
+    assert_eq!(
+        answer,
+        plain_frame(
+            r#"{"Header":{"ClientVersion":"0.9.0","Command":3,"Compression":0,"Encryption":0,"Output":0,"Timestamp":"20261124235708"},"Outcome":{"Status":true,"Time":"00:00:00"},"Request":{},"Response":{"NumberOfServers":1,"ServerVersion":"0.9.0","Servers":[{"Active":false,"Server":"primary"}]}}"#
+        )
+    );
 }
