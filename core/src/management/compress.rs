@@ -111,9 +111,19 @@ pub fn decompress(
         }
         Compression::Gzip => read_bounded(flate2::read::GzDecoder::new(data), algorithm, limit),
         Compression::Zstd => {
+            // The decoder reserves the declared window up front: bound it by the limit too.
+            let max_window = u64::try_from(limit).unwrap_or(u64::MAX);
             let mut source = data;
-            let decoder =
-                ruzstd::decoding::StreamingDecoder::new(&mut source).map_err(|_| corrupt())?;
+            let decoder = ruzstd::decoding::StreamingDecoder::new_with_max_window_size(
+                &mut source,
+                max_window,
+            )
+            .map_err(|error| match error {
+                ruzstd::decoding::errors::FrameDecoderError::WindowSizeTooBig { .. } => {
+                    DecompressError::TooLarge { limit }
+                }
+                _ => corrupt(),
+            })?;
             read_bounded(decoder, algorithm, limit)
         }
         Compression::Lz4 => lz4_block(data, limit),
@@ -207,6 +217,16 @@ mod tests {
                 1 << 20
             );
         }
+    }
+
+    #[test]
+    fn a_zstd_frame_declaring_a_huge_window_is_refused_before_allocating() {
+        // Magic, frame header descriptor, window descriptor of 2 MiB (over the 1 MiB limit).
+        let header = [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58, 0, 0, 0];
+        assert_eq!(
+            decompress(Compression::Zstd, &header, 1 << 20),
+            Err(DecompressError::TooLarge { limit: 1 << 20 })
+        );
     }
 
     #[test]
