@@ -4,6 +4,8 @@
 //! - [`document`]: the JSON document; [`codes`]: command, output and error numbers.
 //! - [`dispatch`]: the daemon's answer to a request, on the running configuration.
 //! - [`handshake`]: the remote-management handshake, server and client side.
+//! - [`text`]: how the client prints an answer; the `name`/`from_name` methods of the codes
+//!   give the command-line words.
 //!
 //! # Serving one management connection
 //!
@@ -32,6 +34,8 @@ pub mod dispatch;
 pub mod document;
 pub mod frame;
 pub mod handshake;
+mod names;
+pub mod text;
 
 pub use codes::{Command, ErrorCode, Output};
 pub use compress::{Compression, DecompressError};
