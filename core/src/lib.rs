@@ -25,6 +25,7 @@
 pub mod config;
 pub mod exposition;
 pub mod http;
+pub mod management;
 pub mod metrics;
 pub mod pg;
 pub mod scram;

@@ -2,6 +2,7 @@
 //!
 //! - [`frontend`]: encoders for the messages a client sends.
 //! - [`backend`]: [`Message::parse`] for the messages a server sends.
+//! - [`server`]: the few server-side messages remote management needs.
 //! - [`Connection`]: the client state machine (SSLRequest, startup, authentication by trust,
 //!   cleartext, MD5 or SCRAM-SHA-256, pipelined simple queries, Terminate).
 //!
@@ -53,6 +54,7 @@
 pub mod backend;
 mod connection;
 pub mod frontend;
+pub mod server;
 
 pub use backend::{
     Authentication, Column, MAX_MESSAGE_LEN, Message, ProtocolError, Row, ServerError,

@@ -1,0 +1,299 @@
+//! The client side of the remote-management handshake, for `pgexporter-cli`.
+//!
+//! The general [`pg::Connection`](crate::pg::Connection) waits for ReadyForQuery after
+//! authentication, which a management server never sends: it goes straight to the frame.
+//! This machine stops at AuthenticationOk.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::{Buf, BufMut, BytesMut};
+use thiserror::Error;
+
+use super::{ADMIN_DATABASE, SERVER_NONCE_LEN};
+use crate::pg::frontend::{self, EncodeError};
+use crate::pg::{Authentication, Message, ProtocolError, TlsMode};
+use crate::scram::{self, ClientFinal, ClientFirst, ScramError};
+use crate::secret::Secret;
+
+/// What happened during the handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// The server accepted TLS: wrap the transport, then call
+    /// [`ClientHandshake::tls_established`].
+    StartTls,
+    /// The server accepted the password and proved it knows it: send the management frame.
+    Authenticated,
+    /// The handshake ended without authentication; close.
+    Failed(ClientHandshakeError),
+}
+
+/// Why the client's handshake failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ClientHandshakeError {
+    /// The server sent bytes that are not valid protocol messages.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The SCRAM exchange failed (including a server that cannot prove the password).
+    #[error(transparent)]
+    Scram(#[from] ScramError),
+    /// The server refused with an ErrorResponse.
+    #[error("server refused: {message} ({code})")]
+    Refused {
+        /// The SQLSTATE, e.g. `28P01` for a wrong password.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// TLS was required and the server refused it.
+    #[error("the server does not accept TLS")]
+    TlsRefused,
+    /// The server asked for an authentication other than SCRAM-SHA-256.
+    #[error("the server does not offer SCRAM-SHA-256")]
+    UnsupportedAuthentication,
+    /// The handshake did not finish within the timeout.
+    #[error("handshake timed out")]
+    TimedOut,
+    /// The server closed the connection.
+    #[error("the server closed the connection")]
+    Closed,
+    /// Caller error: the user name cannot be sent (it holds a NUL byte).
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// Caller error: input after the handshake ended.
+    #[error("the handshake is over")]
+    Finished,
+}
+
+enum State {
+    SslAnswer,
+    AwaitTls,
+    AuthRequest,
+    Continue(ClientFirst),
+    Final(ClientFinal),
+    AwaitOk,
+    Authenticated,
+    Closed,
+}
+
+/// The client side of the handshake as a sans-IO state machine, with the crate's usual
+/// `handle_*` / `poll_*` contract.
+pub struct ClientHandshake {
+    user: String,
+    password: Secret,
+    nonce: String,
+    tls: TlsMode,
+    deadline: Instant,
+    state: State,
+    input: BytesMut,
+    output: BytesMut,
+    events: VecDeque<ClientEvent>,
+}
+
+impl ClientHandshake {
+    /// Starts a handshake as admin `user` at `now`: an SSLRequest is queued unless `tls` is
+    /// [`TlsMode::Off`], else the StartupMessage. `client_nonce` are fresh random bytes.
+    ///
+    /// Error (caller misuse): [`ClientHandshakeError::Encode`] for a user name with a NUL byte.
+    pub fn new(
+        user: &str,
+        password: Secret,
+        tls: TlsMode,
+        now: Instant,
+        timeout: Duration,
+        client_nonce: [u8; SERVER_NONCE_LEN],
+    ) -> Result<Self, ClientHandshakeError> {
+        let mut handshake = ClientHandshake {
+            user: user.to_owned(),
+            password,
+            nonce: STANDARD.encode(client_nonce),
+            tls,
+            deadline: now + timeout,
+            state: State::SslAnswer,
+            input: BytesMut::new(),
+            output: BytesMut::new(),
+            events: VecDeque::new(),
+        };
+        if tls == TlsMode::Off {
+            handshake.send_startup()?;
+        } else {
+            frontend::ssl_request(&mut handshake.output);
+        }
+        Ok(handshake)
+    }
+
+    /// Takes bytes from the server (TLS plaintext once TLS is up).
+    ///
+    /// Errors end the handshake: see [`ClientHandshakeError`]; close the connection.
+    pub fn handle_input(
+        &mut self,
+        _now: Instant,
+        bytes: &[u8],
+    ) -> Result<(), ClientHandshakeError> {
+        match self.state {
+            State::Authenticated | State::Closed => return Err(ClientHandshakeError::Finished),
+            State::AwaitTls => {
+                self.state = State::Closed;
+                return Err(ProtocolError::DataAfterSslAccept.into());
+            }
+            _ => {}
+        }
+        self.input.extend_from_slice(bytes);
+        let result = self.advance();
+        if result.is_err() {
+            self.state = State::Closed;
+        }
+        result
+    }
+
+    /// Fails the handshake when the timeout has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_pending() && now >= self.deadline {
+            self.close(ClientHandshakeError::TimedOut);
+        }
+    }
+
+    /// The server closed its side.
+    pub fn handle_eof(&mut self, _now: Instant) {
+        if self.is_pending() {
+            self.close(ClientHandshakeError::Closed);
+        }
+    }
+
+    /// TLS is up after [`ClientEvent::StartTls`]: the StartupMessage is queued.
+    pub fn tls_established(&mut self, _now: Instant) {
+        if matches!(self.state, State::AwaitTls) {
+            // The user name was checked when the handshake was created.
+            if let Err(error) = self.send_startup() {
+                self.close(error.into());
+            }
+        }
+    }
+
+    /// Appends the bytes to send to `out`; `false` when there are none.
+    #[must_use]
+    pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
+        if self.output.is_empty() {
+            return false;
+        }
+        out.put_slice(&self.output.split());
+        true
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) wants to be called; `None` once over.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.is_pending().then_some(self.deadline)
+    }
+
+    /// Bytes received after AuthenticationOk (the server should send none before the frame).
+    pub fn take_remaining(&mut self) -> BytesMut {
+        self.input.split()
+    }
+
+    fn is_pending(&self) -> bool {
+        !matches!(self.state, State::Authenticated | State::Closed)
+    }
+
+    fn close(&mut self, error: ClientHandshakeError) {
+        self.state = State::Closed;
+        self.events.push_back(ClientEvent::Failed(error));
+    }
+
+    fn send_startup(&mut self) -> Result<(), EncodeError> {
+        frontend::startup_message(
+            &mut self.output,
+            &[("user", &self.user), ("database", ADMIN_DATABASE)],
+        )?;
+        self.state = State::AuthRequest;
+        Ok(())
+    }
+
+    fn advance(&mut self) -> Result<(), ClientHandshakeError> {
+        if matches!(self.state, State::SslAnswer) {
+            let Some(&answer) = self.input.first() else {
+                return Ok(());
+            };
+            match answer {
+                b'S' => {
+                    self.input.advance(1);
+                    if !self.input.is_empty() {
+                        return Err(ProtocolError::DataAfterSslAccept.into());
+                    }
+                    self.state = State::AwaitTls;
+                    self.events.push_back(ClientEvent::StartTls);
+                    return Ok(());
+                }
+                b'N' if self.tls == TlsMode::On => return Err(ClientHandshakeError::TlsRefused),
+                b'N' => {
+                    self.input.advance(1);
+                    self.send_startup()?;
+                }
+                b'E' => {}
+                other => return Err(ProtocolError::InvalidSslResponse(other).into()),
+            }
+        }
+        while self.is_pending() {
+            let Some(message) = Message::parse(&mut self.input)? else {
+                return Ok(());
+            };
+            self.on_message(message)?;
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, message: Message) -> Result<(), ClientHandshakeError> {
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let auth = match message {
+            Message::Authentication(auth) => auth,
+            Message::ErrorResponse(error) => {
+                return Err(ClientHandshakeError::Refused {
+                    code: error.code().to_owned(),
+                    message: error.message().to_owned(),
+                });
+            }
+            other => return Err(ProtocolError::Unexpected(other.name()).into()),
+        };
+        self.state = match (state, auth) {
+            (State::AuthRequest | State::SslAnswer, Authentication::Sasl { mechanisms }) => {
+                if !mechanisms.iter().any(|m| m == scram::MECHANISM) {
+                    return Err(ClientHandshakeError::UnsupportedAuthentication);
+                }
+                let first = ClientFirst::new("", &self.password, &self.nonce)?;
+                frontend::sasl_initial_response(
+                    &mut self.output,
+                    scram::MECHANISM,
+                    first.message(),
+                )?;
+                State::Continue(first)
+            }
+            (State::Continue(first), Authentication::SaslContinue(data)) => {
+                let last = first.handle_server_first(&data)?;
+                frontend::sasl_response(&mut self.output, last.message())?;
+                State::Final(last)
+            }
+            (State::Final(last), Authentication::SaslFinal(data)) => {
+                last.verify_server_final(&data)?;
+                State::AwaitOk
+            }
+            (State::AwaitOk, Authentication::Ok) => {
+                self.events.push_back(ClientEvent::Authenticated);
+                State::Authenticated
+            }
+            (State::AuthRequest | State::SslAnswer, _) => {
+                return Err(ClientHandshakeError::UnsupportedAuthentication);
+            }
+            _ => return Err(ProtocolError::Unexpected("Authentication").into()),
+        };
+        Ok(())
+    }
+}
