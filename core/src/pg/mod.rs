@@ -3,7 +3,8 @@
 //! - [`frontend`]: encoders for the messages a client sends.
 //! - [`backend`]: [`Message::parse`] for the messages a server sends.
 //! - [`Connection`]: the client state machine (SSLRequest, startup, authentication by trust,
-//!   cleartext, MD5 or SCRAM-SHA-256, pipelined simple queries, Terminate).
+//!   cleartext, MD5 or SCRAM-SHA-256, pipelined simple queries and executions of named
+//!   prepared statements, Terminate).
 //!
 //! # Driving a connection
 //!
