@@ -115,6 +115,146 @@ pub fn query(out: &mut BytesMut, sql: &str) -> Result<(), EncodeError> {
     Ok(())
 }
 
+/// What a Describe or Close message names: a prepared statement or a portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A prepared statement (`S`).
+    Statement,
+    /// A portal (`P`).
+    Portal,
+}
+
+impl Target {
+    /// The byte that selects this target on the wire.
+    fn code(self) -> u8 {
+        match self {
+            Target::Statement => b'S',
+            Target::Portal => b'P',
+        }
+    }
+}
+
+/// Appends a Parse message preparing `sql` (one statement) as `statement` (`""` = the unnamed
+/// statement). `param_types` holds a type OID per parameter; 0 leaves the type to the server.
+///
+/// Errors: a name or SQL containing NUL, more than `i16::MAX` parameter types, or a message
+/// longer than the protocol allows.
+pub fn parse(
+    out: &mut BytesMut,
+    statement: &str,
+    sql: &str,
+    param_types: &[u32],
+) -> Result<(), EncodeError> {
+    check_no_nul(statement.as_bytes(), "statement name")?;
+    check_no_nul(sql.as_bytes(), "query")?;
+    let count = count16(param_types.len())?;
+    let len = total_len(4 + statement.len() + 1 + sql.len() + 1 + 2 + 4 * param_types.len())?;
+    out.reserve(1 + len as usize);
+    out.put_u8(b'P');
+    out.put_i32(len);
+    put_cstr(out, statement.as_bytes());
+    put_cstr(out, sql.as_bytes());
+    out.put_i16(count);
+    for oid in param_types {
+        out.put_u32(*oid);
+    }
+    Ok(())
+}
+
+/// Appends a Bind message creating `portal` (`""` = the unnamed portal) from the prepared
+/// `statement` with `params` in text format (`None` = NULL). All result columns are asked for
+/// in text format.
+///
+/// Errors: a name containing NUL, more than `i16::MAX` parameters, a parameter longer than
+/// `i32::MAX`, or a message longer than the protocol allows.
+pub fn bind(
+    out: &mut BytesMut,
+    portal: &str,
+    statement: &str,
+    params: &[Option<&[u8]>],
+) -> Result<(), EncodeError> {
+    check_no_nul(portal.as_bytes(), "portal name")?;
+    check_no_nul(statement.as_bytes(), "statement name")?;
+    let count = count16(params.len())?;
+    let values_len: usize = params.iter().map(|p| 4 + p.map_or(0, <[u8]>::len)).sum();
+    // Parameter format count 0 and result format count 0 both mean "all text".
+    let len = total_len(4 + portal.len() + 1 + statement.len() + 1 + 2 + 2 + values_len + 2)?;
+    out.reserve(1 + len as usize);
+    out.put_u8(b'B');
+    out.put_i32(len);
+    put_cstr(out, portal.as_bytes());
+    put_cstr(out, statement.as_bytes());
+    out.put_i16(0);
+    out.put_i16(count);
+    for param in params {
+        match param {
+            // Each value is shorter than the whole message, whose length was checked above.
+            Some(value) => {
+                out.put_i32(value.len() as i32);
+                out.put_slice(value);
+            }
+            None => out.put_i32(-1),
+        }
+    }
+    out.put_i16(0);
+    Ok(())
+}
+
+/// Appends a Describe message for `target` named `name`. For a portal the server answers with
+/// RowDescription or NoData; for a statement, ParameterDescription first.
+///
+/// Errors: a name containing NUL.
+pub fn describe(out: &mut BytesMut, target: Target, name: &str) -> Result<(), EncodeError> {
+    named_target_message(out, b'D', target, name)
+}
+
+/// Appends an Execute message running `portal` for at most `max_rows` rows (0 = all rows).
+///
+/// Errors: a portal name containing NUL.
+pub fn execute(out: &mut BytesMut, portal: &str, max_rows: u32) -> Result<(), EncodeError> {
+    check_no_nul(portal.as_bytes(), "portal name")?;
+    let max_rows = i32::try_from(max_rows).map_err(|_| EncodeError::TooLong)?;
+    let len = total_len(4 + portal.len() + 1 + 4)?;
+    out.reserve(1 + len as usize);
+    out.put_u8(b'E');
+    out.put_i32(len);
+    put_cstr(out, portal.as_bytes());
+    out.put_i32(max_rows);
+    Ok(())
+}
+
+/// Appends a Sync message: the end of an extended-query cycle. The server answers with
+/// ReadyForQuery; after an error it skips every message up to the Sync.
+pub fn sync(out: &mut BytesMut) {
+    out.put_u8(b'S');
+    out.put_i32(4);
+}
+
+/// Appends a Close message releasing `target` named `name`. Closing a name that does not exist
+/// is not an error; the server answers CloseComplete.
+///
+/// Errors: a name containing NUL.
+pub fn close(out: &mut BytesMut, target: Target, name: &str) -> Result<(), EncodeError> {
+    named_target_message(out, b'C', target, name)
+}
+
+/// Appends a Describe or Close message (`tag`): a target byte and a name.
+fn named_target_message(
+    out: &mut BytesMut,
+    tag: u8,
+    target: Target,
+    name: &str,
+) -> Result<(), EncodeError> {
+    check_no_nul(name.as_bytes(), "statement or portal name")?;
+    let len = total_len(4 + 1 + name.len() + 1)?;
+    out.reserve(1 + len as usize);
+    out.put_u8(tag);
+    out.put_i32(len);
+    out.put_u8(target.code());
+    put_cstr(out, name.as_bytes());
+    Ok(())
+}
+
 /// Appends a Terminate message; the server closes the connection after reading it.
 pub fn terminate(out: &mut BytesMut) {
     out.put_u8(b'X');
@@ -133,6 +273,11 @@ fn check_no_nul(bytes: &[u8], what: &'static str) -> Result<(), EncodeError> {
 /// Converts a length (the length field included) to the wire's `i32`.
 fn total_len(len: usize) -> Result<i32, EncodeError> {
     i32::try_from(len).map_err(|_| EncodeError::TooLong)
+}
+
+/// Converts a count of parameters to the wire's `i16`.
+fn count16(count: usize) -> Result<i16, EncodeError> {
+    i16::try_from(count).map_err(|_| EncodeError::TooLong)
 }
 
 /// Appends `bytes` followed by a NUL terminator.
@@ -190,6 +335,70 @@ mod tests {
     fn query_golden_bytes() {
         let bytes = encoded(|out| query(out, "SELECT 1").unwrap());
         assert_eq!(bytes, b"Q\0\0\0\x0dSELECT 1\0");
+    }
+
+    #[test]
+    fn parse_golden_bytes() {
+        let bytes = encoded(|out| parse(out, "m1", "SELECT $1", &[23]).unwrap());
+        assert_eq!(bytes, b"P\0\0\0\x17m1\0SELECT $1\0\0\x01\0\0\0\x17");
+        let bytes = encoded(|out| parse(out, "", "SELECT 1", &[]).unwrap());
+        assert_eq!(bytes, b"P\0\0\0\x10\0SELECT 1\0\0\0");
+    }
+
+    #[test]
+    fn bind_golden_bytes() {
+        let bytes = encoded(|out| bind(out, "", "m1", &[]).unwrap());
+        assert_eq!(bytes, b"B\0\0\0\x0e\0m1\0\0\0\0\0\0\0");
+        let bytes = encoded(|out| bind(out, "p", "s", &[Some(b"42"), None]).unwrap());
+        assert_eq!(
+            bytes,
+            b"B\0\0\0\x18p\0s\0\0\0\0\x02\0\0\0\x0242\xff\xff\xff\xff\0\0"
+        );
+    }
+
+    #[test]
+    fn describe_execute_sync_close_golden_bytes() {
+        assert_eq!(
+            encoded(|out| describe(out, Target::Portal, "").unwrap()),
+            b"D\0\0\0\x06P\0"
+        );
+        assert_eq!(
+            encoded(|out| describe(out, Target::Statement, "m1").unwrap()),
+            b"D\0\0\0\x08Sm1\0"
+        );
+        assert_eq!(
+            encoded(|out| execute(out, "", 0).unwrap()),
+            b"E\0\0\0\x09\0\0\0\0\0"
+        );
+        assert_eq!(
+            encoded(|out| execute(out, "p", 10).unwrap()),
+            b"E\0\0\0\x0ap\0\0\0\0\x0a"
+        );
+        assert_eq!(encoded(sync), b"S\0\0\0\x04");
+        assert_eq!(
+            encoded(|out| close(out, Target::Statement, "m1").unwrap()),
+            b"C\0\0\0\x08Sm1\0"
+        );
+    }
+
+    #[test]
+    fn extended_query_messages_refuse_bad_input_and_append_nothing() {
+        let mut out = BytesMut::new();
+        assert!(parse(&mut out, "a\0", "SELECT 1", &[]).is_err());
+        assert!(parse(&mut out, "a", "SELECT\0", &[]).is_err());
+        assert_eq!(
+            parse(&mut out, "a", "SELECT 1", &[0; 40_000]),
+            Err(EncodeError::TooLong)
+        );
+        assert!(bind(&mut out, "", "s\0", &[]).is_err());
+        assert_eq!(
+            bind(&mut out, "", "s", &[None; 40_000]),
+            Err(EncodeError::TooLong)
+        );
+        assert!(describe(&mut out, Target::Portal, "\0").is_err());
+        assert!(close(&mut out, Target::Statement, "\0").is_err());
+        assert_eq!(execute(&mut out, "", u32::MAX), Err(EncodeError::TooLong));
+        assert!(out.is_empty());
     }
 
     #[test]

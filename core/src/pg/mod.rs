@@ -4,7 +4,8 @@
 //! - [`backend`]: [`Message::parse`] for the messages a server sends.
 //! - [`server`]: the few server-side messages remote management needs.
 //! - [`Connection`]: the client state machine (SSLRequest, startup, authentication by trust,
-//!   cleartext, MD5 or SCRAM-SHA-256, pipelined simple queries, Terminate).
+//!   cleartext, MD5 or SCRAM-SHA-256, pipelined simple queries and executions of named
+//!   prepared statements, Terminate).
 //!
 //! # Driving a connection
 //!

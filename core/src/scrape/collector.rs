@@ -127,6 +127,17 @@ enum Purpose {
     Metric(PlannedQuery),
 }
 
+impl Purpose {
+    /// The name of the query's prepared statement: one per probe and per (metric, variant), so
+    /// unique on a connection and always standing for the same SQL.
+    fn statement_name(self) -> String {
+        match self {
+            Purpose::Probe(probe) => format!("probe {probe:?}"),
+            Purpose::Metric(planned) => format!("metric {} {}", planned.metric, planned.variant),
+        }
+    }
+}
+
 /// One connection to one database of one server.
 struct Link {
     server: usize,
@@ -164,6 +175,9 @@ struct Run {
 /// finished result also answers the requests that arrive while it is young.
 ///
 /// Servers are scraped in parallel; on each connection all queries of a scrape are pipelined.
+/// Probes and metric queries run as named prepared statements, so each connection has the
+/// server parse and plan them once, on their first scrape (see `pg::Connection::query_prepared`;
+/// a reconnect prepares again).
 /// A server that cannot be reached, fails its probes or misses the deadline is reported with
 /// `active` 0 and its connections are reset; the other servers are not affected.
 pub struct Collector {
@@ -437,12 +451,12 @@ impl Collector {
         conn
     }
 
-    /// Queues `sql` on `conn` for the running scrape.
+    /// Queues `sql` on `conn` for the running scrape, as the prepared statement of `purpose`.
     fn send_query(&mut self, conn: ConnId, sql: &str, purpose: Purpose) {
         let Some(link) = self.links.get_mut(&conn) else {
             return;
         };
-        let id = link.pg.query(sql);
+        let id = link.pg.query_prepared(&purpose.statement_name(), sql);
         link.pending.insert(id, purpose);
         if let Some(run) = self.run.as_mut() {
             run.servers[link.server].outstanding += 1;

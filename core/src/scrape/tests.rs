@@ -52,7 +52,6 @@ metrics:
 enum Answer {
     Rows(Vec<&'static str>, Vec<Vec<Option<String>>>),
     Error(&'static str),
-    Silence,
 }
 
 /// A server that answers startup with trust authentication and queries with `answer`.
@@ -64,9 +63,6 @@ struct ScriptedServer {
 
 impl ScriptedServer {
     fn answer(&self, sql: &str) -> Answer {
-        if self.silent {
-            return Answer::Silence;
-        }
         let one = |columns: Vec<&'static str>, row: Vec<&str>| {
             Answer::Rows(
                 columns,
@@ -132,6 +128,11 @@ fn ready(out: &mut BytesMut) {
 }
 
 fn rows(out: &mut BytesMut, columns: &[&str], rows: &[Vec<Option<String>>]) {
+    row_description(out, columns);
+    data_rows(out, rows);
+}
+
+fn row_description(out: &mut BytesMut, columns: &[&str]) {
     let mut body = BytesMut::new();
     body.put_i16(columns.len() as i16);
     for name in columns {
@@ -145,6 +146,10 @@ fn rows(out: &mut BytesMut, columns: &[&str], rows: &[Vec<Option<String>>]) {
         body.put_i16(0);
     }
     message(out, b'T', &body);
+}
+
+/// The DataRows and CommandComplete of `rows`.
+fn data_rows(out: &mut BytesMut, rows: &[Vec<Option<String>>]) {
     for row in rows {
         let mut body = BytesMut::new();
         body.put_i16(row.len() as i16);
@@ -167,11 +172,26 @@ fn error(out: &mut BytesMut, code: &str) {
     message(out, b'E', body.as_bytes());
 }
 
-/// Everything one connection of a scripted server has seen.
+/// Everything one connection of a scripted server has seen, and its session state.
 #[derive(Default)]
 struct Wire {
     started: bool,
     received: BytesMut,
+    /// Prepared statements by name.
+    statements: HashMap<String, String>,
+    /// The SQL of the unnamed portal.
+    portal: Option<String>,
+    /// An error happened in an extended-query cycle: messages are ignored up to Sync.
+    skipping: bool,
+    /// Frontend message types received after startup, in order.
+    messages: Vec<u8>,
+}
+
+impl Wire {
+    /// How many messages of type `tag` arrived.
+    fn count(&self, tag: u8) -> usize {
+        self.messages.iter().filter(|&&t| t == tag).count()
+    }
 }
 
 /// Runs the collector's actions against scripted servers until it is idle.
@@ -191,6 +211,11 @@ struct Harness {
 
 impl Harness {
     fn new(servers: Vec<ScriptedServer>) -> Self {
+        Harness::with_filter(servers, CollectorFilter::default())
+    }
+
+    /// A harness whose collector runs only the metrics `filter` allows.
+    fn with_filter(servers: Vec<ScriptedServer>, filter: CollectorFilter) -> Self {
         let set =
             MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)])
                 .unwrap();
@@ -210,13 +235,7 @@ impl Harness {
             default_scrape_timeout: Duration::from_secs(10),
         };
         Harness {
-            collector: Collector::new(
-                specs,
-                Arc::new(set),
-                CollectorFilter::default(),
-                settings,
-                Box::new(|| [7; 18]),
-            ),
+            collector: Collector::new(specs, Arc::new(set), filter, settings, Box::new(|| [7; 18])),
             servers,
             wires: HashMap::new(),
             conn_servers: HashMap::new(),
@@ -288,7 +307,9 @@ impl Harness {
     }
 }
 
-/// Answers every whole frontend message in `wire`.
+/// Answers every whole frontend message in `wire`: simple queries and the extended protocol
+/// (Parse, Bind, Describe portal, Execute, Sync, Close). A silent server answers nothing after
+/// startup.
 fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
     let mut out = BytesMut::new();
     if !wire.started {
@@ -302,18 +323,64 @@ fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
     while wire.received.len() >= 5 {
         let length = (&wire.received[1..5]).get_i32() as usize;
         let frame = wire.received.split_to(1 + length);
-        if frame[0] != b'Q' {
+        let tag = frame[0];
+        wire.messages.push(tag);
+        if server.silent || (wire.skipping && tag != b'S') {
             continue;
         }
-        let sql = std::str::from_utf8(&frame[5..frame.len() - 1]).unwrap();
-        match server.answer(sql) {
-            Answer::Rows(columns, data) => rows(&mut out, &columns, &data),
-            Answer::Error(code) => error(&mut out, code),
-            Answer::Silence => continue,
+        let mut fields = frame[5..]
+            .split(|&b| b == 0)
+            .map(|field| std::str::from_utf8(field).unwrap_or_default());
+        match tag {
+            b'Q' => {
+                match server.answer(fields.next().unwrap()) {
+                    Answer::Rows(columns, data) => rows(&mut out, &columns, &data),
+                    Answer::Error(code) => error(&mut out, code),
+                }
+                ready(&mut out);
+            }
+            b'P' => {
+                let (name, sql) = (fields.next().unwrap(), fields.next().unwrap());
+                if sql.contains(';') {
+                    fail(&mut out, wire, "42601");
+                } else {
+                    wire.statements.insert(name.to_owned(), sql.to_owned());
+                    message(&mut out, b'1', b"");
+                }
+            }
+            b'B' => {
+                let statement = fields.nth(1).unwrap();
+                match wire.statements.get(statement) {
+                    Some(sql) => {
+                        wire.portal = Some(sql.clone());
+                        message(&mut out, b'2', b"");
+                    }
+                    None => fail(&mut out, wire, "26000"),
+                }
+            }
+            b'D' | b'E' => {
+                let sql = wire.portal.as_deref().expect("a bound portal");
+                match (server.answer(sql), tag) {
+                    (Answer::Rows(columns, _), b'D') => row_description(&mut out, &columns),
+                    (Answer::Rows(_, data), _) => data_rows(&mut out, &data),
+                    (Answer::Error(code), _) => fail(&mut out, wire, code),
+                }
+            }
+            b'S' => {
+                wire.skipping = false;
+                ready(&mut out);
+            }
+            b'C' => message(&mut out, b'3', b""),
+            other => panic!("unexpected frontend message {:?}", other as char),
         }
-        ready(&mut out);
     }
     out
+}
+
+/// An error in an extended-query cycle: reported, then everything up to Sync is ignored.
+fn fail(out: &mut BytesMut, wire: &mut Wire, code: &str) {
+    error(out, code);
+    wire.skipping = true;
 }
 
 fn primary(databases: Vec<&'static str>) -> ScriptedServer {
@@ -383,6 +450,49 @@ fn connections_are_kept_between_scrapes() {
     assert_eq!(harness.connects, 2);
     assert_eq!(harness.closes, 0);
     assert_eq!(harness.collector.connection_count(), 2);
+}
+
+#[test]
+fn the_second_scrape_on_a_connection_parses_nothing() {
+    // Without the broken metric, which is parsed again after each failure.
+    let filter = CollectorFilter::new(&["db", "tables"], &[]);
+    let mut harness = Harness::with_filter(vec![primary(vec!["postgres", "app"])], filter);
+    harness.scrape();
+    let parses: usize = harness.wires.values().map(|wire| wire.count(b'P')).sum();
+    assert_eq!(
+        parses, 7,
+        "4 probes, 2 metric queries on postgres, 1 on app"
+    );
+    for wire in harness.wires.values_mut() {
+        wire.messages.clear();
+    }
+    let result = harness.scrape();
+    assert!(render(&result).contains(
+        "pgexporter_tables_count{server=\"s0\",schemaname=\"public\",database=\"app\"} 3\n"
+    ));
+    for wire in harness.wires.values() {
+        assert_eq!(wire.count(b'P'), 0, "no Parse on the second scrape");
+        assert_eq!(wire.count(b'Q'), 0, "no simple query either");
+        assert_eq!(wire.count(b'B'), wire.count(b'S'), "one Sync per execution");
+        assert!(wire.count(b'E') > 0);
+    }
+}
+
+#[test]
+fn a_failed_metric_query_is_parsed_again_on_the_next_scrape() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
+    harness.scrape();
+    for wire in harness.wires.values_mut() {
+        wire.messages.clear();
+    }
+    let result = harness.scrape();
+    assert_eq!(
+        result.queries.errors, 2,
+        "the broken metric, once per scrape"
+    );
+    let wire = harness.wires.values().next().unwrap();
+    assert_eq!(wire.count(b'C'), 1, "its statement is closed");
+    assert_eq!(wire.count(b'P'), 1, "and parsed again");
 }
 
 #[test]

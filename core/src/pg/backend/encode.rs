@@ -64,6 +64,18 @@ pub(crate) fn encode(message: &Message, out: &mut BytesMut) {
             b'C'
         }
         Message::EmptyQueryResponse => b'I',
+        Message::ParseComplete => b'1',
+        Message::BindComplete => b'2',
+        Message::CloseComplete => b'3',
+        Message::NoData => b'n',
+        Message::ParameterDescription(types) => {
+            body.put_i16(types.len() as i16);
+            for oid in types {
+                body.put_u32(*oid);
+            }
+            b't'
+        }
+        Message::PortalSuspended => b's',
         Message::ErrorResponse(error) | Message::NoticeResponse(error) => {
             for (code, value) in error.fields() {
                 body.put_u8(code);

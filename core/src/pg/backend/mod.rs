@@ -29,8 +29,8 @@ pub const MAX_MESSAGE_LEN: usize = 64 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
-    /// A message type byte that no backend message uses (or that the simple-query client
-    /// never expects).
+    /// A message type byte that no backend message uses (or that this client never
+    /// expects).
     #[error("unknown backend message type 0x{0:02x}")]
     UnknownMessageType(u8),
     /// A declared length below 4 or above [`MAX_MESSAGE_LEN`].
@@ -128,6 +128,18 @@ pub enum Message {
     },
     /// The query string was empty (`I`).
     EmptyQueryResponse,
+    /// A Parse was accepted (`1`).
+    ParseComplete,
+    /// A Bind was accepted (`2`).
+    BindComplete,
+    /// A Close was done (`3`).
+    CloseComplete,
+    /// The described statement or portal returns no rows (`n`).
+    NoData,
+    /// The parameter types of a described statement (`t`), as type OIDs.
+    ParameterDescription(Vec<u32>),
+    /// An Execute stopped at its row limit before the portal was done (`s`).
+    PortalSuspended,
     /// An error (`E`).
     ErrorResponse(ServerError),
     /// A notice or warning (`N`).
@@ -193,6 +205,12 @@ impl Message {
             Message::DataRow(_) => "DataRow",
             Message::CommandComplete { .. } => "CommandComplete",
             Message::EmptyQueryResponse => "EmptyQueryResponse",
+            Message::ParseComplete => "ParseComplete",
+            Message::BindComplete => "BindComplete",
+            Message::CloseComplete => "CloseComplete",
+            Message::NoData => "NoData",
+            Message::ParameterDescription(_) => "ParameterDescription",
+            Message::PortalSuspended => "PortalSuspended",
             Message::ErrorResponse(_) => "ErrorResponse",
             Message::NoticeResponse(_) => "NoticeResponse",
             Message::NotificationResponse { .. } => "NotificationResponse",
@@ -212,6 +230,12 @@ fn message_name(tag: u8) -> Option<&'static str> {
         b'D' => "DataRow",
         b'C' => "CommandComplete",
         b'I' => "EmptyQueryResponse",
+        b'1' => "ParseComplete",
+        b'2' => "BindComplete",
+        b'3' => "CloseComplete",
+        b'n' => "NoData",
+        b't' => "ParameterDescription",
+        b's' => "PortalSuspended",
         b'E' => "ErrorResponse",
         b'N' => "NoticeResponse",
         b'A' => "NotificationResponse",
@@ -244,6 +268,19 @@ fn decode(tag: u8, mut reader: BodyReader) -> Result<Message, ProtocolError> {
             tag: reader.cstr()?,
         },
         b'I' => Message::EmptyQueryResponse,
+        b'1' => Message::ParseComplete,
+        b'2' => Message::BindComplete,
+        b'3' => Message::CloseComplete,
+        b'n' => Message::NoData,
+        b't' => {
+            let count = reader.count16(4)?;
+            let mut types = Vec::with_capacity(count);
+            for _ in 0..count {
+                types.push(reader.u32()?);
+            }
+            Message::ParameterDescription(types)
+        }
+        b's' => Message::PortalSuspended,
         b'E' => Message::ErrorResponse(ServerError::parse(&mut reader)?),
         b'N' => Message::NoticeResponse(ServerError::parse(&mut reader)?),
         b'A' => Message::NotificationResponse {

@@ -1,8 +1,9 @@
 //! The client connection: SSLRequest, startup, authentication, pipelined simple queries and
-//! Terminate, as a sans-IO state machine.
+//! executions of named prepared statements, and Terminate, as a sans-IO state machine.
 
 mod auth;
 mod error;
+mod prepared;
 mod query;
 mod version;
 
@@ -13,10 +14,11 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BytesMut};
 
 use crate::pg::backend::{Message, ProtocolError, ServerError};
-use crate::pg::frontend;
+use crate::pg::frontend::{self, EncodeError};
 use crate::secret::Secret;
 use auth::{AuthProgress, Authenticator};
 pub use error::{Error, QueryError, UnsupportedAuth};
+use prepared::Statements;
 use query::PendingQuery;
 pub use query::{QueryId, QueryResult};
 
@@ -61,7 +63,7 @@ pub enum Event {
     Ready,
     /// A query finished, successfully or not.
     QueryDone {
-        /// The id [`Connection::query`] returned.
+        /// The id [`Connection::query`] or [`Connection::query_prepared`] returned.
         id: QueryId,
         /// The result, or why it failed.
         result: Result<QueryResult, QueryError>,
@@ -111,6 +113,8 @@ pub struct Connection {
     received: BytesMut,
     /// Queries sent or deferred, oldest first; each ends with its ReadyForQuery.
     pending: VecDeque<PendingQuery>,
+    /// The named prepared statements of this session.
+    statements: Statements,
     next_query_id: QueryId,
     events: VecDeque<Event>,
     parameters: HashMap<String, String>,
@@ -150,6 +154,7 @@ impl Connection {
             deferred_queries: BytesMut::new(),
             received: BytesMut::new(),
             pending: VecDeque::new(),
+            statements: Statements::default(),
             next_query_id: QueryId::first(),
             events: VecDeque::new(),
             parameters: HashMap::new(),
@@ -248,13 +253,54 @@ impl Connection {
 
     /// Queues a simple query; may be called before `Ready` (sent once authenticated). Queries
     /// are pipelined: all queued queries are written without waiting for earlier results, and
-    /// their `QueryDone` events come in the order they were queued.
+    /// their `QueryDone` events come in the order they were queued (but see
+    /// [`Connection::query_prepared`] for SQL that cannot be prepared).
     ///
     /// A query string may hold several statements; the result is that of the last one (see
     /// [`QueryResult`]). On a closed connection, or for SQL that cannot be sent (a NUL byte),
     /// the `QueryDone` failure is queued at once. Like after any `handle_*`, drain
     /// `poll_transmit` and `poll_event` afterwards.
     pub fn query(&mut self, sql: &str) -> QueryId {
+        self.enqueue(|out, id| frontend::query(out, sql).map(|()| PendingQuery::new(id)))
+            .0
+    }
+
+    /// Queues an execution of `sql` as the prepared statement `name`, with the extended query
+    /// protocol, so that the server parses and plans it once per connection. The first use of
+    /// `name` sends Parse; every use sends Bind, Describe, Execute and Sync, so each execution
+    /// ends with its own ReadyForQuery and a failure affects only its own `QueryDone`. The
+    /// result is that of [`Connection::query`]: columns, rows, command tag. Queuing,
+    /// pipelining and errors are as for [`Connection::query`].
+    ///
+    /// `name` must always stand for the same `sql` on a connection (a reconnect starts afresh);
+    /// the SQL given with a later use is not sent. An execution that fails makes the next use
+    /// parse again. SQL that cannot be prepared (several statements: SQLSTATE 42601) is run
+    /// again at once with the simple protocol, and every later use of `name` on this
+    /// connection is a simple query; that retried `QueryDone` comes after those of the
+    /// queries queued before the retry was sent.
+    pub fn query_prepared(&mut self, name: &str, sql: &str) -> QueryId {
+        let plan = self.statements.plan(name);
+        let (id, queued) = self.enqueue(|out, id| {
+            prepared::encode_execution(out, plan, name, sql).map(|()| match plan {
+                prepared::Plan::Simple => PendingQuery::new(id),
+                prepared::Plan::Execute => PendingQuery::prepared(id, name, None),
+                prepared::Plan::Prepare { .. } => PendingQuery::prepared(id, name, Some(sql)),
+            })
+        });
+        if queued {
+            self.statements.sent(name, plan);
+        }
+        id
+    }
+
+    /// Takes a new id and, when the connection can still send, lets `encode` append the
+    /// query's messages to the right buffer and describe the pending query. A closed connection
+    /// or an encoding error queues the failed `QueryDone` at once. Returns the id and whether
+    /// the query was queued.
+    fn enqueue(
+        &mut self,
+        encode: impl FnOnce(&mut BytesMut, QueryId) -> Result<PendingQuery, EncodeError>,
+    ) -> (QueryId, bool) {
         let id = self.next_query_id;
         self.next_query_id = id.next();
         if matches!(self.phase, Phase::Closed | Phase::Terminating) {
@@ -262,21 +308,26 @@ impl Connection {
                 id,
                 result: Err(QueryError::ConnectionClosed),
             });
-            return id;
+            return (id, false);
         }
         let out = if self.phase == Phase::Ready {
             &mut self.transmit
         } else {
             &mut self.deferred_queries
         };
-        match frontend::query(out, sql) {
-            Ok(()) => self.pending.push_back(PendingQuery::new(id)),
-            Err(error) => self.events.push_back(Event::QueryDone {
-                id,
-                result: Err(QueryError::InvalidQuery(error)),
-            }),
+        match encode(out, id) {
+            Ok(query) => {
+                self.pending.push_back(query);
+                (id, true)
+            }
+            Err(error) => {
+                self.events.push_back(Event::QueryDone {
+                    id,
+                    result: Err(QueryError::InvalidQuery(error)),
+                });
+                (id, false)
+            }
         }
-        id
     }
 
     /// Queues Terminate; the connection ends with `Closed { error: None }` after it is
@@ -423,10 +474,12 @@ impl Connection {
             Message::DataRow(row) => query.data_row(row),
             Message::CommandComplete { tag } => query.command_complete(tag),
             Message::EmptyQueryResponse => query.empty_query(),
+            Message::ParseComplete => query.parse_complete(),
+            // Acknowledgements and descriptions that add nothing to the result.
+            Message::BindComplete | Message::CloseComplete | Message::NoData => {}
             Message::ReadyForQuery(_) => {
                 if let Some(query) = self.pending.pop_front() {
-                    let (id, result) = query.finish();
-                    self.events.push_back(Event::QueryDone { id, result });
+                    self.finish_query(query);
                 }
             }
             _ => return Err(ProtocolError::Unexpected(name).into()),
@@ -434,12 +487,37 @@ impl Connection {
         Ok(())
     }
 
+    /// Reports `query` done, or sends it again as a simple query when its SQL could not be
+    /// prepared.
+    fn finish_query(&mut self, mut query: PendingQuery) {
+        let (id, result) = match query.take_retry() {
+            Some(sql) => match frontend::query(&mut self.transmit, &sql) {
+                Ok(()) => {
+                    self.pending.push_back(PendingQuery::new(query.id()));
+                    return;
+                }
+                Err(error) => (query.id(), Err(QueryError::InvalidQuery(error))),
+            },
+            None => query.finish(),
+        };
+        self.events.push_back(Event::QueryDone { id, result });
+    }
+
     /// An ErrorResponse: a query's failure when one is running and the error is not fatal;
     /// otherwise the end of the connection (the failing query, if any, keeps the error).
+    /// A failed prepared execution updates what is known of its statement, and is retried as
+    /// a simple query when the SQL cannot be prepared.
     fn handle_error(&mut self, error: ServerError) -> Result<(), Error> {
         let fatal = error.is_fatal();
         match self.pending.front_mut() {
             Some(query) if self.phase == Phase::Ready => {
+                if let Some(name) = query.statement()
+                    && self.statements.failed(name, query.is_parsing(), &error)
+                    && !fatal
+                {
+                    query.retry_as_simple_query();
+                    return Ok(());
+                }
                 query.error(error.clone());
                 if fatal {
                     return Err(Error::Server(error));

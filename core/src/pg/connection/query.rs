@@ -1,4 +1,5 @@
-//! Assembling the result of one simple-protocol query from the messages that answer it.
+//! Assembling the result of one query (simple or extended protocol) from the messages that
+//! answer it.
 
 use super::error::QueryError;
 use crate::pg::backend::{Column, Row, ServerError};
@@ -41,17 +42,68 @@ pub(crate) struct PendingQuery {
     result: QueryResult,
     error: Option<ServerError>,
     statement_done: bool,
+    /// The prepared statement executed, for the extended protocol.
+    statement: Option<String>,
+    /// The SQL of the Parse sent with this execution, until ParseComplete confirms it.
+    parsing: Option<String>,
+    /// SQL to run again with the simple protocol once this execution's ReadyForQuery arrives.
+    retry: Option<String>,
 }
 
 impl PendingQuery {
-    /// A query with no answer yet.
+    /// A simple query with no answer yet.
     pub(crate) fn new(id: QueryId) -> Self {
         PendingQuery {
             id,
             result: QueryResult::default(),
             error: None,
             statement_done: false,
+            statement: None,
+            parsing: None,
+            retry: None,
         }
+    }
+
+    /// An execution of prepared statement `name`; `parse_sql` is the SQL when a Parse was
+    /// sent with it.
+    pub(crate) fn prepared(id: QueryId, name: &str, parse_sql: Option<&str>) -> Self {
+        PendingQuery {
+            statement: Some(name.to_owned()),
+            parsing: parse_sql.map(str::to_owned),
+            ..PendingQuery::new(id)
+        }
+    }
+
+    /// The query's id.
+    pub(crate) fn id(&self) -> QueryId {
+        self.id
+    }
+
+    /// The prepared statement this execution runs; `None` for a simple query.
+    pub(crate) fn statement(&self) -> Option<&str> {
+        self.statement.as_deref()
+    }
+
+    /// Whether a Parse was sent with this execution and not yet confirmed.
+    pub(crate) fn is_parsing(&self) -> bool {
+        self.parsing.is_some()
+    }
+
+    /// A ParseComplete: the statement is prepared.
+    pub(crate) fn parse_complete(&mut self) {
+        self.parsing = None;
+    }
+
+    /// The Parse failed because the SQL cannot be prepared: instead of failing, the query is
+    /// to run again with the simple protocol (see [`PendingQuery::take_retry`]).
+    pub(crate) fn retry_as_simple_query(&mut self) {
+        self.retry = self.parsing.take();
+    }
+
+    /// At ReadyForQuery: the SQL to send again as a simple query, if this execution is retried
+    /// rather than finished.
+    pub(crate) fn take_retry(&mut self) -> Option<String> {
+        self.retry.take()
     }
 
     /// Drops the previous statement's result when a new statement starts answering.
@@ -171,5 +223,25 @@ mod tests {
         assert_eq!(query.abandon().1, Err(QueryError::Server(error)));
         let query = PendingQuery::new(QueryId::first());
         assert_eq!(query.abandon().1, Err(QueryError::ConnectionClosed));
+    }
+
+    #[test]
+    fn a_retried_parse_keeps_the_sql_until_ready() {
+        let mut query = PendingQuery::prepared(QueryId::first(), "s1", Some("SELECT 1; SELECT 2"));
+        assert_eq!(query.statement(), Some("s1"));
+        assert!(query.is_parsing());
+        query.retry_as_simple_query();
+        assert!(!query.is_parsing());
+        assert_eq!(query.take_retry().as_deref(), Some("SELECT 1; SELECT 2"));
+        assert_eq!(query.take_retry(), None);
+        let mut query = PendingQuery::prepared(QueryId::first(), "s1", Some("SELECT 1"));
+        query.parse_complete();
+        query.retry_as_simple_query();
+        assert_eq!(
+            query.take_retry(),
+            None,
+            "a confirmed Parse is never retried"
+        );
+        assert_eq!(PendingQuery::new(QueryId::first()).statement(), None);
     }
 }

@@ -86,6 +86,16 @@ impl Harness {
         assert_eq!(self.take_events(), [Event::Ready]);
         self.take_sent();
     }
+
+    /// Completes a trust login, checks that the connection is ready and drops the startup
+    /// message, keeping what was sent after it (the queries queued before Ready).
+    fn login_keeping_sent(&mut self) {
+        self.server(&session_start()).unwrap();
+        assert_eq!(self.take_events(), [Event::Ready]);
+        let mut sent = self.take_sent();
+        startup_parameters_sent(&mut sent);
+        self.sent = sent;
+    }
 }
 
 fn auth(request: Authentication) -> Message {
@@ -182,5 +192,6 @@ fn startup_parameters_sent(bytes: &mut BytesMut) -> Vec<(String, String)> {
 
 mod auth;
 mod lifecycle;
+mod prepared;
 mod queries;
 mod tls;
