@@ -1,4 +1,5 @@
-//! Support for the end-to-end tests: a throwaway PostgreSQL cluster and the built binaries.
+//! Support for the end-to-end tests: a throwaway PostgreSQL cluster and the built binaries; and
+//! the entry points of the fuzz targets, shared with `fuzz/`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -6,5 +7,6 @@
 pub mod binaries;
 pub mod client;
 pub mod cluster;
+pub mod fuzz_entry;
 
 pub use cluster::{ClusterOptions, PgCluster};
