@@ -19,16 +19,10 @@ pub struct Replacement {
 ///
 /// # Errors
 /// A message naming the file that cannot be read or that holds an invalid definition.
-pub fn load(
-    replacement: Option<&Replacement>,
-    metrics_path: Option<&Path>,
-) -> Result<MetricSet, String> {
+pub fn load(replacement: Option<&Replacement>, metrics_path: Option<&Path>) -> Result<MetricSet, String> {
     let mut files: Vec<(String, String, SourceFormat)> = Vec::new();
     match replacement {
-        Some(replacement) => files.extend(read_definitions(
-            &replacement.path,
-            Some(replacement.format),
-        )?),
+        Some(replacement) => files.extend(read_definitions(&replacement.path, Some(replacement.format))?),
         None => files.extend(
             BUILTIN_SOURCES
                 .iter()
@@ -76,20 +70,12 @@ fn read_definitions(
     files
         .into_iter()
         .map(|file| {
-            let format = only
-                .or_else(|| format_of(&file))
-                .unwrap_or(SourceFormat::Yaml);
-            let size = fs::metadata(&file)
-                .map_err(|error| format!("{}: {error}", file.display()))?
-                .len();
+            let format = only.or_else(|| format_of(&file)).unwrap_or(SourceFormat::Yaml);
+            let size = fs::metadata(&file).map_err(|error| format!("{}: {error}", file.display()))?.len();
             if size > MAX_SOURCE_LEN as u64 {
-                return Err(format!(
-                    "{}: larger than {MAX_SOURCE_LEN} bytes",
-                    file.display()
-                ));
+                return Err(format!("{}: larger than {MAX_SOURCE_LEN} bytes", file.display()));
             }
-            let text = fs::read_to_string(&file)
-                .map_err(|error| format!("{}: {error}", file.display()))?;
+            let text = fs::read_to_string(&file).map_err(|error| format!("{}: {error}", file.display()))?;
             Ok((file.display().to_string(), text, format))
         })
         .collect()
@@ -100,10 +86,7 @@ mod tests {
     use super::*;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "pgexporter-metric-files-{name}-{}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("pgexporter-metric-files-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -128,10 +111,7 @@ mod tests {
         let dir = temp_dir("replace");
         let file = dir.join("custom.json");
         fs::write(&file, r#"{"metrics":[{"tag":"j","collector":"c","queries":[{"query":"SELECT 1","columns":[{"type":"gauge"}]}]}]}"#).unwrap();
-        let replacement = Replacement {
-            path: file,
-            format: SourceFormat::Json,
-        };
+        let replacement = Replacement { path: file, format: SourceFormat::Json };
         let set = load(Some(&replacement), None).unwrap();
         assert_eq!(set.definitions().len(), 1);
         assert_eq!(set.definitions()[0].tag, "j");
@@ -143,24 +123,10 @@ mod tests {
         let dir = temp_dir("broken");
         let file = dir.join("broken.yaml");
         fs::write(&file, "metrics:\n  - tag: x\n").unwrap();
-        let error = load(
-            Some(&Replacement {
-                path: file.clone(),
-                format: SourceFormat::Yaml,
-            }),
-            None,
-        )
-        .unwrap_err();
+        let error = load(Some(&Replacement { path: file.clone(), format: SourceFormat::Yaml }), None).unwrap_err();
         assert!(error.starts_with(&file.display().to_string()), "{error}");
         let missing = dir.join("missing.yaml");
-        let error = load(
-            Some(&Replacement {
-                path: missing.clone(),
-                format: SourceFormat::Yaml,
-            }),
-            None,
-        )
-        .unwrap_err();
+        let error = load(Some(&Replacement { path: missing.clone(), format: SourceFormat::Yaml }), None).unwrap_err();
         assert!(error.starts_with(&missing.display().to_string()), "{error}");
         fs::remove_dir_all(dir).unwrap();
     }

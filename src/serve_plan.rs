@@ -36,27 +36,15 @@ pub const APPLICATION_NAME: &str = "pgexporter";
 ///
 /// # Errors
 /// A message naming the file at fault: unreadable, malformed, wrong master key.
-pub fn server_passwords(
-    config: &Config,
-    users_file: Option<&Path>,
-) -> Result<HashMap<String, Secret>, String> {
+pub fn server_passwords(config: &Config, users_file: Option<&Path>) -> Result<HashMap<String, Secret>, String> {
     let Some(path) = users_file else {
         return Ok(HashMap::new());
     };
-    let Some(users) =
-        vault_files::read_credentials(path, FileKind::Users).map_err(|error| error.to_string())?
-    else {
+    let Some(users) = vault_files::read_credentials(path, FileKind::Users).map_err(|error| error.to_string())? else {
         return Ok(HashMap::new());
     };
-    let roles: Vec<&str> = config
-        .servers
-        .iter()
-        .filter_map(|server| server.user.as_deref())
-        .collect();
-    let wanted: Vec<_> = users
-        .entries()
-        .filter(|entry| roles.contains(&entry.user))
-        .collect();
+    let roles: Vec<&str> = config.servers.iter().filter_map(|server| server.user.as_deref()).collect();
+    let wanted: Vec<_> = users.entries().filter(|entry| roles.contains(&entry.user)).collect();
     if wanted.is_empty() {
         return Ok(HashMap::new());
     }
@@ -90,16 +78,13 @@ pub fn build(
     let port = main
         .metrics
         .ok_or("the metrics port is not set: only the Prometheus endpoint is served so far")?;
-    let metrics_listeners = listen_addresses(&main.host, port)
-        .map_err(|error| format!("host '{}': {error}", main.host))?;
+    let metrics_listeners =
+        listen_addresses(&main.host, port).map_err(|error| format!("host '{}': {error}", main.host))?;
     let mut servers = Vec::new();
     let mut endpoints = Vec::new();
     for server in &config.servers {
         if server.server_type != ServerType::Postgresql {
-            tracing::warn!(
-                "server '{}': type prometheus is not collected yet; skipped",
-                server.name
-            );
+            tracing::warn!("server '{}': type prometheus is not collected yet; skipped", server.name);
             continue;
         }
         let user = server.user.clone().unwrap_or_default();
@@ -118,17 +103,12 @@ pub fn build(
             cert_file: server.tls_cert_file.as_ref().map(PathBuf::from),
             key_file: server.tls_key_file.as_ref().map(PathBuf::from),
         };
-        let tls =
-            client_config(&files).map_err(|error| format!("server '{}': {error}", server.name))?;
+        let tls = client_config(&files).map_err(|error| format!("server '{}': {error}", server.name))?;
         let target = PgTarget::new(&server.host, server.port);
         // A Unix socket has no name to check; the certificate check ignores names anyway.
         let server_name = ServerName::try_from(server.host.clone())
             .unwrap_or_else(|_| ServerName::try_from("localhost").expect("a valid name"));
-        endpoints.push(PgEndpoint {
-            target,
-            tls,
-            server_name,
-        });
+        endpoints.push(PgEndpoint { target, tls, server_name });
     }
     let collectors = main.collectors.clone().unwrap_or_default();
     let excluded = main.exclude_collectors.clone().unwrap_or_default();
@@ -140,8 +120,7 @@ pub fn build(
         metrics: Arc::new(metrics),
         filter: CollectorFilter::new(&collectors, &excluded),
         collector: CollectorSettings {
-            query_timeout: (!main.metrics_query_timeout.is_zero())
-                .then_some(main.metrics_query_timeout),
+            query_timeout: (!main.metrics_query_timeout.is_zero()).then_some(main.metrics_query_timeout),
             connect_timeout: main.blocking_timeout,
             application_name: APPLICATION_NAME.to_owned(),
             cache_max_age: main.metrics_cache_max_age,

@@ -112,11 +112,7 @@ fn overview_page(metrics: &MetricSet) -> String {
          <body><h1>pgexporter</h1>\n<p>Prometheus exporter for PostgreSQL. \
          The metrics are at <a href=\"/metrics\">/metrics</a>.</p>\n<h2>Metric families</h2>\n<ul>\n",
     );
-    for name in FIXED_FAMILIES
-        .iter()
-        .copied()
-        .chain(families.iter().map(String::as_str))
-    {
+    for name in FIXED_FAMILIES.iter().copied().chain(families.iter().map(String::as_str)) {
         // Family names are letters, digits, '_' and '*': nothing to escape.
         let _ = writeln!(page, "<li>{name}</li>");
     }
@@ -132,14 +128,10 @@ mod tests {
     #[test]
     fn the_overview_lists_fixed_and_defined_families() {
         let yaml = "metrics:\n  - tag: t\n    collector: c\n    queries:\n      - query: SELECT 1 AS v\n        columns:\n          - name: v\n            type: gauge\n";
-        let set =
-            MetricSet::from_sources(&[Source::new("t.yaml", yaml, SourceFormat::Yaml)]).unwrap();
+        let set = MetricSet::from_sources(&[Source::new("t.yaml", yaml, SourceFormat::Yaml)]).unwrap();
         let site = Site::new(&set);
         assert!(site.overview.contains("<a href=\"/metrics\">/metrics</a>"));
-        assert!(
-            site.overview
-                .contains("<li>pgexporter_postgresql_active</li>")
-        );
+        assert!(site.overview.contains("<li>pgexporter_postgresql_active</li>"));
         assert!(site.overview.contains("<li>pgexporter_t_v</li>"));
     }
 }
