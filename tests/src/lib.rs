@@ -1,5 +1,5 @@
 //! Support for the end-to-end tests: a throwaway PostgreSQL cluster, the built binaries and a
-//! running exporter.
+//! running exporter; and the entry points of the fuzz targets, shared with `fuzz/`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -8,6 +8,7 @@ pub mod binaries;
 pub mod client;
 pub mod cluster;
 pub mod exporter;
+pub mod fuzz_entry;
 pub mod http_client;
 pub mod promtool;
 

@@ -48,7 +48,10 @@ fn parse_line(raw: &str, number: usize) -> Result<Line, ParseError> {
     }
     let trimmed = raw.trim();
     if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
-        return Ok(Line::Verbatim(raw.to_owned()));
+        // A carriage return before the line end cannot survive rendering: written back before
+        // `\n`, it would read as part of a CRLF line end. Dropping it keeps render and parse
+        // inverse to each other.
+        return Ok(Line::Verbatim(raw.trim_end_matches('\r').to_owned()));
     }
     let (user, encrypted) = trimmed
         .split_once(':')
@@ -69,4 +72,29 @@ fn parse_line(raw: &str, number: usize) -> Result<Line, ParseError> {
         user: user.to_owned(),
         encrypted: encrypted.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reparsed(file: &CredentialsFile) -> CredentialsFile {
+        parse(&file.render(), file.kind).unwrap()
+    }
+
+    #[test]
+    fn carriage_returns_before_a_line_end_do_not_shrink_on_each_round_trip() {
+        // Found by fuzzing (fuzz/regressions/vault_credentials/): each parse ate one CR of
+        // `\r\r\r\r\n`, so a rendered file did not read back as the same file.
+        let file = parse("# users\0\0#\r\r\r\r\n", FileKind::Users).unwrap();
+        assert_eq!(reparsed(&file), file);
+        assert_eq!(file.render(), "# users\0\0#\n");
+    }
+
+    #[test]
+    fn a_lone_carriage_return_line_stays_a_blank_line() {
+        let file = parse("\r\r\n\r", FileKind::Admins).unwrap();
+        assert_eq!(file.render(), "\n\n");
+        assert_eq!(reparsed(&file), file);
+    }
 }
