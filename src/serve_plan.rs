@@ -14,7 +14,7 @@ use pgexporter_core::secret::Secret;
 use pgexporter_core::vault::FileKind;
 use pgexporter_net::pg::PgTarget;
 use pgexporter_net::serve::{LogSource, PgEndpoint, ServePlan, listen_addresses};
-use pgexporter_net::tls::{TlsClientFiles, client_config};
+use pgexporter_net::tls::{TlsClientFiles, TlsServerFiles, client_config, server_config};
 use rustls::pki_types::ServerName;
 
 use crate::vault_files;
@@ -130,11 +130,24 @@ pub fn build(
             server_name,
         });
     }
+    let metrics_tls = match (&main.metrics_cert_file, &main.metrics_key_file) {
+        (None, None) => None,
+        (Some(cert_file), Some(key_file)) => {
+            let files = TlsServerFiles {
+                cert_file: PathBuf::from(cert_file),
+                key_file: PathBuf::from(key_file),
+                client_ca_file: main.metrics_ca_file.as_ref().map(PathBuf::from),
+            };
+            Some(server_config(&files).map_err(|error| format!("metrics TLS: {error}"))?)
+        }
+        _ => return Err("metrics_cert_file and metrics_key_file must be set together".to_owned()),
+    };
     let collectors = main.collectors.clone().unwrap_or_default();
     let excluded = main.exclude_collectors.clone().unwrap_or_default();
     Ok(ServePlan {
         metrics_listeners,
         http: HttpConfig::new(main.authentication_timeout),
+        metrics_tls,
         servers,
         endpoints,
         metrics: Arc::new(metrics),

@@ -9,8 +9,8 @@ use std::time::Duration;
 use pgexporter_core::http::HttpConfig;
 use pgexporter_core::metrics::{CollectorFilter, MetricSet};
 use pgexporter_core::scrape::{CollectorSettings, LogCounters, ServerSpec};
-use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ServerConfig};
 
 use crate::pg::PgTarget;
 
@@ -36,6 +36,9 @@ pub struct ServePlan {
     pub metrics_listeners: Vec<SocketAddr>,
     /// Limits and timeouts of HTTP connections.
     pub http: HttpConfig,
+    /// HTTPS on the metrics listener (`metrics_cert_file`, `metrics_key_file`, mutual TLS with
+    /// `metrics_ca_file`); `None` serves plain HTTP.
+    pub metrics_tls: Option<Arc<ServerConfig>>,
     /// The servers, in configuration order.
     pub servers: Vec<ServerSpec>,
     /// Where each server of `servers` is, same order.

@@ -4,18 +4,22 @@
 //! plumbed the same way everywhere: received bytes go through [`Transport::receive`], bytes to
 //! send through [`Transport::send`], and [`Transport::poll_transmit`] yields what to write.
 
+use std::ops::DerefMut;
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
-use rustls::ClientConfig;
-use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
+use rustls::{
+    ClientConfig, ClientConnection, ConnectionCommon, ServerConfig, ServerConnection, SideData,
+};
 
 use crate::tls::{TlsError, TlsPump};
 
-/// A connection's byte stream: plaintext until [`Transport::start_tls`], TLS after.
+/// A connection's byte stream, plain or TLS: a PostgreSQL client connection
+/// (`Transport<ClientConnection>`, plaintext until [`Transport::start_tls`]) or an accepted HTTPS
+/// connection (`Transport<ServerConnection>`, from [`Transport::server`]).
 #[derive(Debug)]
-pub enum Transport {
+pub enum Transport<C = ClientConnection> {
     /// No TLS: bytes pass through.
     Plain {
         /// Bytes waiting to be written.
@@ -24,13 +28,13 @@ pub enum Transport {
     /// TLS through a pump.
     Tls {
         /// The rustls connection.
-        pump: Box<TlsPump<ClientConnection>>,
+        pump: Box<TlsPump<C>>,
         /// Whether the handshake had completed at the last look.
         established: bool,
     },
 }
 
-impl Default for Transport {
+impl<C> Default for Transport<C> {
     fn default() -> Self {
         Transport::Plain {
             outgoing: BytesMut::new(),
@@ -38,7 +42,7 @@ impl Default for Transport {
     }
 }
 
-impl Transport {
+impl Transport<ClientConnection> {
     /// Switches to TLS: the ClientHello is ready in [`Transport::poll_transmit`]. Plaintext
     /// still queued is lost, so call it only when the peer expects a handshake next.
     ///
@@ -55,7 +59,27 @@ impl Transport {
         };
         Ok(())
     }
+}
 
+impl Transport<ServerConnection> {
+    /// The server side of a TLS connection just accepted; the handshake starts with the client's
+    /// first bytes.
+    ///
+    /// # Errors
+    /// When rustls refuses the configuration.
+    pub fn server(config: Arc<ServerConfig>) -> Result<Self, TlsError> {
+        Ok(Transport::Tls {
+            pump: Box::new(TlsPump::new(ServerConnection::new(config)?)),
+            established: false,
+        })
+    }
+}
+
+impl<C, S> Transport<C>
+where
+    C: DerefMut<Target = ConnectionCommon<S>>,
+    S: SideData,
+{
     /// Takes bytes read from the socket and appends the plaintext they carry to `plaintext`.
     /// Returns `true` when this input completed the TLS handshake.
     ///
@@ -114,7 +138,7 @@ mod tests {
 
     #[test]
     fn plain_bytes_pass_through() {
-        let mut transport = Transport::default();
+        let mut transport: Transport = Transport::default();
         let mut plaintext = BytesMut::new();
         assert!(!transport.receive(b"abc", &mut plaintext).unwrap());
         assert_eq!(&plaintext[..], b"abc");

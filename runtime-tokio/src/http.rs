@@ -9,6 +9,8 @@ use bytes::BytesMut;
 use pgexporter_core::http::{Event, HttpConfig, HttpConnection};
 use pgexporter_core::serve::Site;
 use pgexporter_net::serve::{LogSource, bind_candidates};
+use pgexporter_net::transport::Transport;
+use rustls::{ServerConfig, ServerConnection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
@@ -68,6 +70,7 @@ fn listen(address: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     shared: Shared,
+    tls: Option<Arc<ServerConfig>>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
@@ -77,7 +80,7 @@ pub(crate) async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, shared.clone()));
+                    connections.spawn(serve_connection(stream, shared.clone(), tls.clone()));
                 }
                 Err(error) => tracing::warn!("accept failed: {error}"),
             },
@@ -108,18 +111,36 @@ async fn linger(stream: &mut TcpStream, buffer: &mut [u8]) {
     .await;
 }
 
-/// Serves one HTTP connection until it closes.
-async fn serve_connection(mut stream: TcpStream, shared: Shared) {
+/// Serves one HTTP (or, with `tls`, HTTPS) connection until it closes.
+async fn serve_connection(mut stream: TcpStream, shared: Shared, tls: Option<Arc<ServerConfig>>) {
+    let mut transport = match tls {
+        Some(config) => match Transport::server(config) {
+            Ok(transport) => transport,
+            Err(error) => {
+                tracing::error!("cannot start TLS: {error}");
+                return;
+            }
+        },
+        None => Transport::default(),
+    };
     let mut http = HttpConnection::new(shared.config.clone(), Instant::now());
     let mut buffer = vec![0u8; READ_SIZE];
+    let mut plaintext = BytesMut::new();
     let mut outgoing = BytesMut::new();
     let mut body = BytesMut::new();
     loop {
         while http.poll_transmit(&mut outgoing) {
-            if stream.write_all(&outgoing).await.is_err() {
+            // Plaintext goes through the transport; only a TLS failure refuses it.
+            if transport.send(&outgoing).is_err() {
                 return;
             }
             outgoing.clear();
+        }
+        if write_out(&mut stream, &mut transport, &mut outgoing)
+            .await
+            .is_err()
+        {
+            return;
         }
         if let Some(event) = http.poll_event() {
             match event {
@@ -157,12 +178,34 @@ async fn serve_connection(mut stream: TcpStream, shared: Shared) {
         tokio::select! {
             read = stream.read(&mut buffer) => match read {
                 Ok(0) | Err(_) => http.handle_eof(Instant::now()),
-                Ok(count) => {
-                    // A refusal is answered and reported as events; nothing else to do here.
-                    let _ = http.handle_input(Instant::now(), &buffer[..count]);
-                }
+                Ok(count) => match transport.receive(&buffer[..count], &mut plaintext) {
+                    Ok(_) => {
+                        // A refusal is answered and reported as events; nothing else to do here.
+                        let _ = http.handle_input(Instant::now(), &plaintext);
+                        plaintext.clear();
+                    }
+                    Err(error) => {
+                        tracing::debug!("TLS: {error}");
+                        // Send the alert rustls queued, then close.
+                        let _ = write_out(&mut stream, &mut transport, &mut outgoing).await;
+                        return;
+                    }
+                },
             },
             () = sleep_until(wake) => http.handle_timeout(Instant::now()),
         }
     }
+}
+
+/// Writes everything the transport has to send.
+async fn write_out(
+    stream: &mut TcpStream,
+    transport: &mut Transport<ServerConnection>,
+    wire: &mut BytesMut,
+) -> io::Result<()> {
+    while transport.poll_transmit(wire) {
+        stream.write_all(wire).await?;
+        wire.clear();
+    }
+    Ok(())
 }

@@ -36,8 +36,13 @@ pub fn run(plan: ServePlan) -> io::Result<()> {
 async fn serve(plan: ServePlan) -> io::Result<()> {
     let listeners = http::bind(&plan.metrics_listeners, plan.backlog).await?;
     for listener in &listeners {
+        let scheme = if plan.metrics_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         tracing::info!(
-            "serving metrics on http://{}/metrics",
+            "serving metrics on {scheme}://{}/metrics",
             listener.local_addr()?
         );
     }
@@ -54,6 +59,7 @@ async fn serve(plan: ServePlan) -> io::Result<()> {
                 scrapes: scrapes.clone(),
                 logs: Arc::clone(&plan.logs),
             },
+            plan.metrics_tls.clone(),
             stop.subscribe(),
             plan.shutdown_grace,
         ));

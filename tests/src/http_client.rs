@@ -29,12 +29,17 @@ impl HttpResponse {
 /// Sends `request` (raw bytes, sent as they are) to `address` and reads the response until the
 /// server closes the connection.
 pub fn exchange(address: SocketAddr, request: &[u8]) -> HttpResponse {
+    parse(&exchange_raw(address, request))
+}
+
+/// Like [`exchange`], returning the bytes received as they are.
+pub fn exchange_raw(address: SocketAddr, request: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(address).expect("connect to the exporter");
     stream.set_read_timeout(Some(RESPONSE_TIMEOUT)).unwrap();
     stream.write_all(request).expect("send the request");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read the response");
-    parse(&raw)
+    raw
 }
 
 /// `GET path` with `headers` and `Connection: close`.
@@ -93,4 +98,50 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
         body.extend_from_slice(&rest[..size]);
         rest = &rest[size + 2..];
     }
+}
+
+/// `GET path` over TLS with `config` (its CA and, for mutual TLS, its client certificate) and
+/// `Connection: close`. An error when the handshake or the connection fails.
+pub fn tls_get(
+    address: SocketAddr,
+    path: &str,
+    config: std::sync::Arc<rustls::ClientConfig>,
+) -> std::io::Result<HttpResponse> {
+    use bytes::BytesMut;
+    use pgexporter_net::transport::Transport;
+    use rustls::pki_types::ServerName;
+
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
+    let mut transport: Transport = Transport::default();
+    let name = ServerName::try_from(address.ip().to_string()).map_err(std::io::Error::other)?;
+    transport
+        .start_tls(config, name)
+        .map_err(std::io::Error::other)?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    transport
+        .send(request.as_bytes())
+        .map_err(std::io::Error::other)?;
+    let mut wire = BytesMut::new();
+    let mut plaintext = BytesMut::new();
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        while transport.poll_transmit(&mut wire) {
+            stream.write_all(&wire)?;
+            wire.clear();
+        }
+        let count = stream.read(&mut buffer)?;
+        if count == 0 {
+            break;
+        }
+        transport
+            .receive(&buffer[..count], &mut plaintext)
+            .map_err(std::io::Error::other)?;
+    }
+    if plaintext.is_empty() {
+        return Err(std::io::Error::other(
+            "the server closed without a response",
+        ));
+    }
+    Ok(parse(&plaintext))
 }

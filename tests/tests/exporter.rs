@@ -356,3 +356,54 @@ fn a_client_that_sends_nothing_is_dropped_after_authentication_timeout() {
         "still serving"
     );
 }
+
+/// Test certificates: a CA, a server certificate for 127.0.0.1, a client certificate.
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../net/testdata");
+
+fn tls_client(with_certificate: bool) -> std::sync::Arc<rustls::ClientConfig> {
+    use pgexporter_net::tls::{TlsClientFiles, client_config};
+    let file = |name: &str| Some(std::path::PathBuf::from(format!("{TESTDATA}/{name}")));
+    let (cert_file, key_file) = if with_certificate {
+        (file("client.crt"), file("client.key"))
+    } else {
+        (None, None)
+    };
+    client_config(&TlsClientFiles {
+        ca_file: file("ca.crt"),
+        cert_file,
+        key_file,
+    })
+    .unwrap()
+}
+
+#[test]
+fn the_metrics_port_speaks_https_and_mutual_tls_when_configured() {
+    let cluster = PgCluster::start(ClusterOptions::default());
+    let https = format!(
+        "metrics_cert_file = {TESTDATA}/server.crt\nmetrics_key_file = {TESTDATA}/server.key"
+    );
+    let (_home, exporter) = start(&cluster, &https, &[]);
+    let response = http_client::tls_get(exporter.address(), "/metrics", tls_client(false)).unwrap();
+    assert_eq!(response.status, 200);
+    assert!(
+        response
+            .text()
+            .contains("pgexporter_postgresql_active{server=\"primary\"} 1\n")
+    );
+    let plain = http_client::exchange_raw(exporter.address(), b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert!(
+        !plain.starts_with(b"HTTP/"),
+        "plain HTTP is not served on an HTTPS port"
+    );
+    drop(exporter);
+
+    let mutual = format!("{https}\nmetrics_ca_file = {TESTDATA}/ca.crt");
+    let (_home, exporter) = start(&cluster, &mutual, &[]);
+    let response = http_client::tls_get(exporter.address(), "/metrics", tls_client(true)).unwrap();
+    assert_eq!(response.status, 200);
+    assert!(
+        http_client::tls_get(exporter.address(), "/metrics", tls_client(false)).is_err(),
+        "a client without a certificate is refused"
+    );
+    assert!(exporter.log().contains("serving metrics on https://"));
+}

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::{ClientConfig, RootCertStore};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -89,6 +90,53 @@ pub fn client_config(files: &TlsClientFiles) -> Result<Arc<ClientConfig>, TlsCon
         }
         _ => return Err(TlsConfigError::IncompleteClientIdentity),
     };
+    Ok(Arc::new(config))
+}
+
+/// The PEM files of the HTTPS metrics listener (`metrics_cert_file`, `metrics_key_file`,
+/// `metrics_ca_file`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsServerFiles {
+    /// The server certificate chain.
+    pub cert_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
+    /// CA certificates that client certificates must lead to; when given, every client must
+    /// present one (mutual TLS).
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// Builds the server configuration (ring provider, TLS 1.2 and 1.3) for `files`.
+///
+/// # Errors
+/// A [`TlsConfigError`] naming the file that cannot be read or is refused.
+pub fn server_config(files: &TlsServerFiles) -> Result<Arc<ServerConfig>, TlsConfigError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(TlsConfigError::Provider)?;
+    let builder = match &files.client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let roots = Arc::new(read_roots(path)?);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider)
+                .build()
+                .map_err(|error| TlsConfigError::Rejected {
+                    path: path.clone(),
+                    source: rustls::Error::General(error.to_string()),
+                })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let chain = read_certificates(&files.cert_file)?;
+    let key = read_key(&files.key_file)?;
+    let config =
+        builder
+            .with_single_cert(chain, key)
+            .map_err(|source| TlsConfigError::Rejected {
+                path: files.key_file.clone(),
+                source,
+            })?;
     Ok(Arc::new(config))
 }
 

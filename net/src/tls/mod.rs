@@ -13,5 +13,5 @@ mod pump;
 mod test_support;
 mod verify;
 
-pub use config::{TlsClientFiles, TlsConfigError, client_config};
+pub use config::{TlsClientFiles, TlsConfigError, TlsServerFiles, client_config, server_config};
 pub use pump::{TlsError, TlsPump};
