@@ -76,7 +76,7 @@ fn authenticated(admin: &str) -> ServerEvent {
 
 #[test]
 fn right_password_authenticates_both_sides() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
     let mut client = client("admin", "secret", TlsMode::Off, now);
@@ -94,7 +94,7 @@ fn right_password_authenticates_both_sides() {
 
 #[test]
 fn the_frame_after_the_last_message_is_kept() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let reference = {
         let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
@@ -115,7 +115,7 @@ fn the_frame_after_the_last_message_is_kept() {
 
 #[test]
 fn wrong_password_is_refused_with_28p01() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
     let mut client = client("admin", "wrong", TlsMode::Off, now);
@@ -133,7 +133,7 @@ fn wrong_password_is_refused_with_28p01() {
 
 #[test]
 fn unknown_admin_is_refused_with_53300() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
     let mut client = client("mallory", "secret", TlsMode::Off, now);
@@ -155,7 +155,7 @@ fn unknown_admin_is_refused_with_53300() {
 
 #[test]
 fn another_database_is_refused_with_53300() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
     let mut startup = BytesMut::new();
@@ -177,7 +177,7 @@ fn another_database_is_refused_with_53300() {
 
 #[test]
 fn tls_is_negotiated_when_available() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let mut server = ServerHandshake::new(&admins, true, now, TIMEOUT, [2; 18]);
     let mut client = client("admin", "secret", TlsMode::On, now);
@@ -195,7 +195,7 @@ fn tls_is_negotiated_when_available() {
 
 #[test]
 fn tls_refused_by_the_server() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
     let mut required = client("admin", "secret", TlsMode::On, now);
@@ -214,7 +214,7 @@ fn tls_refused_by_the_server() {
 
 #[test]
 fn clear_bytes_after_tls_accept_are_refused() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let mut server = ServerHandshake::new(&admins, true, now, TIMEOUT, [2; 18]);
     let mut stream = BytesMut::new();
@@ -231,7 +231,7 @@ fn clear_bytes_after_tls_accept_are_refused() {
 
 #[test]
 fn server_accepts_client_bytes_split_at_every_offset() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let reference = {
         let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
@@ -267,7 +267,7 @@ fn server_accepts_client_bytes_split_at_every_offset() {
 
 #[test]
 fn client_accepts_server_bytes_split_at_every_offset() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let reference = {
         let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
@@ -295,7 +295,7 @@ fn client_accepts_server_bytes_split_at_every_offset() {
 
 #[test]
 fn timeouts_end_both_sides() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
     assert_eq!(server.poll_timeout(), Some(now + TIMEOUT));
@@ -324,7 +324,7 @@ fn timeouts_end_both_sides() {
 
 #[test]
 fn garbage_gets_a_protocol_violation() {
-    let now = Instant::now();
+    let now = crate::test_clock::origin();
     let admins = admins();
     let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
     let error = server
@@ -362,7 +362,7 @@ mod properties {
     proptest! {
         #[test]
         fn arbitrary_client_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let now = Instant::now();
+            let now = crate::test_clock::origin();
             let admins = admins();
             let mut server = ServerHandshake::new(&admins, true, now, TIMEOUT, [2; 18]);
             let _ = server.handle_input(now, &bytes);
@@ -373,7 +373,7 @@ mod properties {
 
         #[test]
         fn arbitrary_server_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let now = Instant::now();
+            let now = crate::test_clock::origin();
             let mut client = client("admin", "secret", TlsMode::Try, now);
             let _ = client.handle_input(now, &bytes);
             while client.poll_event().is_some() {}
