@@ -32,9 +32,12 @@ pub mod codes;
 pub mod compress;
 pub mod dispatch;
 pub mod document;
+#[cfg(test)]
+mod fake_daemon;
 pub mod frame;
 pub mod handshake;
 mod names;
+pub mod session;
 pub mod text;
 
 pub use codes::{Command, ErrorCode, Output};
@@ -42,3 +45,4 @@ pub use compress::{Compression, DecompressError};
 pub use dispatch::{ConfigPaths, Context, ServerStatus, Transport, bad_payload, dispatch};
 pub use document::{Document, DocumentError, Header, Object, Outcome, PROTOCOL_VERSION};
 pub use frame::{Encryption, Frame, FrameError, OpenError, Sealing};
+pub use session::{CloseReason, REFUSAL_DELAY, SealRandom, Session, SessionEvent};

@@ -42,6 +42,31 @@ pub struct ServerSpec {
     pub tls: TlsMode,
 }
 
+/// Whether two server lists name the same servers, logins and TLS modes, in the same order.
+fn same_servers(old: &[ServerSpec], new: &[ServerSpec]) -> bool {
+    old.len() == new.len()
+        && old.iter().zip(new).all(|(old, new)| {
+            old.name == new.name
+                && old.user == new.user
+                && old.password == new.password
+                && old.tls == new.tls
+        })
+}
+
+/// What a reload hands to a running collector ([`Collector::reconfigure`]): the same parts as
+/// [`Collector::new`] takes.
+#[derive(Debug, Clone)]
+pub struct Reconfiguration {
+    /// The servers, in configuration order.
+    pub servers: Vec<ServerSpec>,
+    /// The metric definitions; a different `Arc` counts as a change.
+    pub metrics: Arc<MetricSet>,
+    /// Which collectors run.
+    pub filter: CollectorFilter,
+    /// Timeouts and cache.
+    pub settings: CollectorSettings,
+}
+
 /// A request for a scrape result, numbered by the runtime (one per waiting HTTP request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Ticket(pub u64);
@@ -192,6 +217,8 @@ pub struct Collector {
     run: Option<Run>,
     waiting: Vec<Ticket>,
     cached: Option<Arc<ScrapeResult>>,
+    /// Per server: whether the last finished scrape reached it.
+    active: Vec<bool>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     transmit: BytesMut,
@@ -213,6 +240,7 @@ impl Collector {
             metrics,
             filter,
             settings,
+            active: vec![false; servers.len()],
             servers,
             random_nonce,
             links: HashMap::new(),
@@ -230,6 +258,12 @@ impl Collector {
     /// The servers, in configuration order; [`Action::Connect`] names them by index.
     pub fn servers(&self) -> &[ServerSpec] {
         &self.servers
+    }
+
+    /// Per server, in configuration order: whether the last finished scrape reached it
+    /// (`false` before the first one).
+    pub fn activity(&self) -> &[bool] {
+        &self.active
     }
 
     /// Open connections, for checking the connection budget.
@@ -250,6 +284,40 @@ impl Collector {
     /// Sets the query totals back to zero and forgets the cached result (`clear prometheus`).
     pub fn reset_counters(&mut self) {
         self.counters = QueryCounters::default();
+        self.cached = None;
+    }
+
+    /// Takes a new configuration (a reload), for the scrapes that start from now on; the
+    /// cached result is dropped.
+    ///
+    /// When the servers, the metric definitions or the query timeout change, every connection
+    /// is ended (Terminate, then [`Action::Close`]) and opened again as the next scrape needs
+    /// it: prepared statements and `statement_timeout` belong to a connection, and
+    /// [`Action::Connect`] indexes change with the server list. A scrape in progress then ends
+    /// at once, as at its deadline, with what has arrived. Other changes (collector filter,
+    /// cache age, timeouts of new connections) keep the connections.
+    pub fn reconfigure(&mut self, now: Instant, new: Reconfiguration) {
+        let reconnect = !same_servers(&self.servers, &new.servers)
+            || !Arc::ptr_eq(&self.metrics, &new.metrics)
+            || self.settings.query_timeout != new.settings.query_timeout;
+        if reconnect {
+            if self.run.is_some() {
+                self.abandon_late_servers();
+                self.finish_if_done(now);
+            }
+            let conns: Vec<ConnId> = self.links.keys().copied().collect();
+            for conn in conns {
+                if let Some(link) = self.links.get_mut(&conn) {
+                    link.pg.terminate();
+                    self.flush(now, conn);
+                }
+            }
+            self.active = vec![false; new.servers.len()];
+        }
+        self.servers = new.servers;
+        self.metrics = new.metrics;
+        self.filter = new.filter;
+        self.settings = new.settings;
         self.cached = None;
     }
 
@@ -685,6 +753,11 @@ impl Collector {
             return;
         }
         let run = self.run.take().expect("checked above");
+        self.active = run
+            .servers
+            .iter()
+            .map(|server| server.snapshot.active)
+            .collect();
         let result = Arc::new(ScrapeResult {
             metrics: Arc::clone(&self.metrics),
             servers: run

@@ -14,7 +14,9 @@ mod plan;
 mod render;
 mod result;
 
-pub use collector::{Action, Collector, CollectorSettings, ConnId, Event, ServerSpec, Ticket};
+pub use collector::{
+    Action, Collector, CollectorSettings, ConnId, Event, Reconfiguration, ServerSpec, Ticket,
+};
 pub use discovery::{Extension, Role, Setting};
 pub use plan::MAIN_DATABASE;
 pub use render::EXPORTER_VERSION;

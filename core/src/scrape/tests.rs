@@ -371,6 +371,7 @@ fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
                 ready(&mut out);
             }
             b'C' => message(&mut out, b'3', b""),
+            b'X' => {}
             other => panic!("unexpected frontend message {:?}", other as char),
         }
     }
@@ -664,5 +665,107 @@ fn shutdown_terminates_every_connection() {
         }
     }
     assert_eq!((terminates, closes), (2, 2));
+    assert_eq!(harness.collector.connection_count(), 0);
+}
+
+impl Harness {
+    /// The collector's current parts, for building a reconfiguration.
+    fn parts(&self, settings: CollectorSettings) -> Reconfiguration {
+        let set =
+            MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)])
+                .unwrap();
+        Reconfiguration {
+            servers: self.collector.servers().to_vec(),
+            metrics: Arc::new(set),
+            filter: CollectorFilter::default(),
+            settings,
+        }
+    }
+}
+
+fn settings(cache_max_age: Duration) -> CollectorSettings {
+    CollectorSettings {
+        query_timeout: Some(Duration::from_secs(5)),
+        connect_timeout: Duration::from_secs(10),
+        application_name: "pgexporter".into(),
+        cache_max_age,
+        default_scrape_timeout: Duration::from_secs(10),
+    }
+}
+
+#[test]
+fn activity_follows_the_last_finished_scrape() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"]), primary(vec!["postgres"])]);
+    assert_eq!(harness.collector.activity(), [false, false]);
+    harness.refused.push(1);
+    harness.scrape();
+    assert_eq!(harness.collector.activity(), [true, false]);
+    harness.refused.clear();
+    harness.scrape();
+    assert_eq!(harness.collector.activity(), [true, true]);
+}
+
+#[test]
+fn a_reconfiguration_of_the_cache_keeps_the_connections() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
+    harness.scrape();
+    let mut parts = harness.parts(settings(Duration::from_secs(60)));
+    parts.metrics = Arc::clone(&harness.scrape().metrics);
+    harness.collector.reconfigure(harness.now, parts);
+    harness.run();
+    assert_eq!(harness.closes, 0);
+    let first = harness.scrape();
+    let (_, cached) = harness.request(None);
+    assert!(
+        Arc::ptr_eq(&first, &cached.expect("the new cache age applies")),
+        "the cache is on now"
+    );
+    assert_eq!(harness.connects, 1);
+}
+
+#[test]
+fn new_servers_or_definitions_reconnect_everything() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres", "app"])]);
+    harness.scrape();
+    assert_eq!(harness.connects, 2);
+    let mut parts = harness.parts(settings(Duration::ZERO));
+    parts.servers.push(ServerSpec {
+        name: "added".into(),
+        user: "monitor".into(),
+        password: None,
+        tls: TlsMode::Off,
+    });
+    harness.servers.push(primary(vec!["postgres"]));
+    harness.collector.reconfigure(harness.now, parts);
+    harness.run();
+    assert_eq!(harness.closes, 2, "both old connections end");
+    assert_eq!(harness.collector.connection_count(), 0);
+    assert_eq!(harness.collector.activity(), [false, false]);
+    let result = harness.scrape();
+    assert_eq!(result.servers.len(), 2);
+    assert!(result.servers.iter().all(|server| server.active));
+    assert_eq!(result.servers[1].name, "added");
+    assert_eq!(harness.connects, 5);
+}
+
+#[test]
+fn a_reconfiguration_during_a_scrape_ends_it_with_what_arrived() {
+    let silent = ScriptedServer {
+        is_primary: true,
+        databases: vec![],
+        silent: true,
+    };
+    let mut harness = Harness::new(vec![silent, primary(vec!["postgres"])]);
+    let (ticket, _) = harness.request(None);
+    harness.run();
+    assert!(harness.collector.is_scraping());
+    let parts = harness.parts(settings(Duration::ZERO));
+    harness.collector.reconfigure(harness.now, parts);
+    harness.run();
+    assert!(!harness.collector.is_scraping());
+    assert_eq!(harness.answered, vec![ticket]);
+    let result = harness.finished.pop().unwrap();
+    assert!(!result.servers[0].active);
+    assert!(result.servers[1].active);
     assert_eq!(harness.collector.connection_count(), 0);
 }

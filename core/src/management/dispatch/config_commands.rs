@@ -58,7 +58,9 @@ pub(super) fn conf_set(
     }
     match outcome.reload {
         Reload::Live => {
-            context.apply_config(candidate);
+            context
+                .apply_config(candidate)
+                .map_err(|_| ErrorCode::ConfSetError)?;
             let message = format!("'{key}' changed to '{}'", outcome.new_value);
             put_status(response, STATUS_SUCCESS, message, false);
             Ok(())
@@ -105,7 +107,9 @@ pub(super) fn conf_reload(
         return Err(ErrorCode::ConfSetRequiresRestart);
     }
     let count = plan.changes.len();
-    context.apply_config(new);
+    context
+        .apply_config(new)
+        .map_err(|_| ErrorCode::ConfSetError)?;
     put_status(
         response,
         STATUS_SUCCESS,

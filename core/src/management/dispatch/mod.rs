@@ -68,7 +68,9 @@ pub trait Context {
     /// what is wrong and is logged, not sent.
     fn load_config(&mut self) -> Result<Config, String>;
     /// Makes `config` the running configuration (every change in it can be applied live).
-    fn apply_config(&mut self, config: Config);
+    /// An error (a file the new configuration names cannot be read, say) leaves the running
+    /// configuration as it was; its text is logged, not sent.
+    fn apply_config(&mut self, config: Config) -> Result<(), String>;
     /// Starts a graceful shutdown once the answer is sent.
     fn shutdown(&mut self);
     /// Resets the Prometheus counters and the cached `/metrics` body.

@@ -3,74 +3,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::config::load_ini;
 use crate::management::document;
-
-const CONFIG: &str = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nmetrics = 5002\n\
-                      [primary]\nhost = localhost\nport = 5432\nuser = pgexporter\n";
-
-struct FakeDaemon {
-    config: Config,
-    file: Result<String, String>,
-    applied: Vec<Config>,
-    shutdowns: usize,
-    clears: usize,
-}
-
-impl FakeDaemon {
-    fn new() -> FakeDaemon {
-        FakeDaemon {
-            config: parse(CONFIG),
-            file: Ok(CONFIG.to_owned()),
-            applied: Vec::new(),
-            shutdowns: 0,
-            clears: 0,
-        }
-    }
-}
-
-fn parse(text: &str) -> Config {
-    load_ini(text, "pgexporter.conf", &|_| None).unwrap().config
-}
-
-impl Context for FakeDaemon {
-    fn config(&self) -> &Config {
-        &self.config
-    }
-    fn servers(&self) -> Vec<ServerStatus> {
-        vec![ServerStatus {
-            name: "primary".into(),
-            active: false,
-            fips: false,
-        }]
-    }
-    fn fips(&self) -> bool {
-        false
-    }
-    fn paths(&self) -> ConfigPaths {
-        ConfigPaths {
-            main: Some("/etc/pgexporter/pgexporter.conf".into()),
-            users: Some("/etc/pgexporter/pgexporter_users.conf".into()),
-            admins: None,
-        }
-    }
-    fn env(&self, name: &str) -> Option<String> {
-        (name == "HOME").then(|| "/home/pg".to_owned())
-    }
-    fn load_config(&mut self) -> Result<Config, String> {
-        self.file.clone().map(|text| parse(&text))
-    }
-    fn apply_config(&mut self, config: Config) {
-        self.config = config.clone();
-        self.applied.push(config);
-    }
-    fn shutdown(&mut self) {
-        self.shutdowns += 1;
-    }
-    fn clear_prometheus(&mut self) {
-        self.clears += 1;
-    }
-}
+use crate::management::fake_daemon::{CONFIG, FakeDaemon};
 
 fn request(command: u32, arguments: serde_json::Value) -> Document {
     let mut header = Header::new(Command::Ping, Output::Json, "20261124235707");
@@ -352,6 +286,22 @@ fn conf_reload_of_a_broken_file_keeps_the_running_one() {
     let answer = ask(&mut daemon, Command::ConfReload, json!({}));
     assert_eq!(failure(&answer), Some(ErrorCode::ConfSetError));
     assert!(daemon.applied.is_empty());
+}
+
+#[test]
+fn a_change_that_cannot_be_applied_keeps_the_running_config() {
+    let mut daemon = FakeDaemon::new();
+    daemon.refuse_apply = true;
+    let set = ask(
+        &mut daemon,
+        Command::ConfSet,
+        json!({"ConfigKey": "log_level", "ConfigValue": "warn"}),
+    );
+    assert_eq!(failure(&set), Some(ErrorCode::ConfSetError));
+    daemon.file = Ok(CONFIG.replace("metrics = 5002", "metrics = 5002\nlog_level = warn"));
+    let reload = ask(&mut daemon, Command::ConfReload, json!({}));
+    assert_eq!(failure(&reload), Some(ErrorCode::ConfSetError));
+    assert_eq!(daemon.config.string_value("log_level").unwrap(), "info");
 }
 
 #[test]
