@@ -4,11 +4,19 @@
 //! - [`pg`]: [`pg::PgClient`], a blocking PostgreSQL client driving the core's connection.
 //! - [`transport`]: a connection's byte stream, plain or TLS, for every runtime.
 //! - [`serve`]: the plan a runtime serves and the plumbing the runtimes share.
+//! - [`control`]: the running configuration and what management commands and signals do.
+//! - [`notify`]: service manager notifications.
+//! - [`unix_socket`]: the management socket file.
+//! - [`random`]: random bytes from the operating system.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod control;
+pub mod notify;
 pub mod pg;
+pub mod random;
 pub mod serve;
 pub mod tls;
 pub mod transport;
+pub mod unix_socket;

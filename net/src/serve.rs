@@ -6,12 +6,14 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pgexporter_core::http::HttpConfig;
-use pgexporter_core::metrics::{CollectorFilter, MetricSet};
-use pgexporter_core::scrape::{CollectorSettings, LogCounters, ServerSpec};
+use std::path::PathBuf;
+
+use pgexporter_core::management::handshake::AdminVerifiers;
+use pgexporter_core::scrape::LogCounters;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
 
+use crate::control::{Control, LivePlan};
 use crate::pg::PgTarget;
 
 /// Where one PostgreSQL server is and how to start TLS with it.
@@ -29,26 +31,23 @@ pub struct PgEndpoint {
 /// Reports the log lines written so far, for the `pgexporter_logging_*` families.
 pub type LogSource = Arc<dyn Fn() -> LogCounters + Send + Sync>;
 
-/// Everything a runtime needs to serve `/metrics`, built once by the daemon.
-#[derive(Clone)]
+/// Everything a runtime needs to serve, built once by the daemon.
 pub struct ServePlan {
     /// Addresses of the Prometheus HTTP listener.
     pub metrics_listeners: Vec<SocketAddr>,
-    /// Limits and timeouts of HTTP connections.
-    pub http: HttpConfig,
     /// HTTPS on the metrics listener (`metrics_cert_file`, `metrics_key_file`, mutual TLS with
     /// `metrics_ca_file`); `None` serves plain HTTP.
     pub metrics_tls: Option<Arc<ServerConfig>>,
-    /// The servers, in configuration order.
-    pub servers: Vec<ServerSpec>,
-    /// Where each server of `servers` is, same order.
-    pub endpoints: Vec<PgEndpoint>,
-    /// The metric definitions.
-    pub metrics: Arc<MetricSet>,
-    /// Which collectors run.
-    pub filter: CollectorFilter,
-    /// Timeouts and cache of the collector.
-    pub collector: CollectorSettings,
+    /// The management socket, `<unix_socket_dir>/.s.pgexporter`.
+    pub unix_socket: PathBuf,
+    /// Addresses of the remote management listener; empty when `management` is off.
+    pub management_listeners: Vec<SocketAddr>,
+    /// The admins' SCRAM verifiers, derived once from the admins file.
+    pub admins: Arc<AdminVerifiers>,
+    /// What a reload may change.
+    pub live: LivePlan,
+    /// The running configuration and the means to change it.
+    pub control: Control,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
     /// Listen backlog (`backlog`).
@@ -56,6 +55,9 @@ pub struct ServePlan {
     /// The log line counters.
     pub logs: LogSource,
 }
+
+/// The name of the management socket in `unix_socket_dir`.
+pub const MANAGEMENT_SOCKET: &str = ".s.pgexporter";
 
 /// The socket addresses for `host` and `port`: `*` is every interface (the IPv6 wildcard,
 /// which on Linux also accepts IPv4; see [`bind_candidates`]), anything else is resolved (a
@@ -85,14 +87,6 @@ pub fn bind_candidates(address: SocketAddr) -> Vec<SocketAddr> {
     }
 }
 
-/// 18 random bytes for a SCRAM client nonce, from the operating system (safe after `fork`).
-pub fn random_nonce() -> [u8; 18] {
-    let mut nonce = [0u8; 18];
-    // The kernel's random source does not fail once the system has booted.
-    getrandom::fill(&mut nonce).expect("the operating system's random source");
-    nonce
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,10 +113,5 @@ mod tests {
             vec!["127.0.0.1:1".parse::<SocketAddr>().unwrap()]
         );
         assert!(!listen_addresses("localhost", 1).unwrap().is_empty());
-    }
-
-    #[test]
-    fn nonces_differ() {
-        assert_ne!(random_nonce(), random_nonce());
     }
 }

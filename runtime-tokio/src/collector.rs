@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pgexporter_core::scrape::{Action, Collector, ConnId, Event, ScrapeResult, Ticket};
-use pgexporter_net::serve::{PgEndpoint, ServePlan, random_nonce};
-use tokio::sync::{mpsc, oneshot};
+use pgexporter_net::control::LivePlan;
+use pgexporter_net::random;
+use pgexporter_net::serve::PgEndpoint;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::postgres::{self, SocketCommand, SocketEvent};
@@ -22,6 +24,10 @@ pub(crate) enum Message {
         scrape_timeout: Option<Duration>,
         reply: oneshot::Sender<Arc<ScrapeResult>>,
     },
+    /// A reload changed the servers, definitions or settings.
+    Reconfigure(Box<LivePlan>),
+    /// `clear prometheus`: reset the counters and the cache.
+    Clear,
     /// Something happened on a PostgreSQL socket.
     Socket { conn: ConnId, event: SocketEvent },
     /// The exporter is stopping.
@@ -50,20 +56,35 @@ impl ScrapeHandle {
     pub(crate) fn shutdown(&self) {
         let _ = self.0.send(Message::Shutdown);
     }
+
+    /// Hands a reloaded plan to the collector task.
+    pub(crate) fn reconfigure(&self, plan: LivePlan) {
+        let _ = self.0.send(Message::Reconfigure(Box::new(plan)));
+    }
+
+    /// Resets the query counters and forgets the cached result.
+    pub(crate) fn clear(&self) {
+        let _ = self.0.send(Message::Clear);
+    }
 }
 
+/// Per server: whether the last finished scrape reached it.
+pub(crate) type Activity = watch::Receiver<Vec<bool>>;
+
 /// Starts the collector task for `plan`.
-pub(crate) fn spawn(plan: &ServePlan) -> (ScrapeHandle, JoinHandle<()>) {
+pub(crate) fn spawn(plan: &LivePlan) -> (ScrapeHandle, Activity, JoinHandle<()>) {
     let collector = Collector::new(
         plan.servers.clone(),
         Arc::clone(&plan.metrics),
         plan.filter.clone(),
         plan.collector.clone(),
-        Box::new(random_nonce),
+        Box::new(random::bytes),
     );
     let (sender, receiver) = mpsc::unbounded_channel();
+    let (activity, activity_receiver) = watch::channel(collector.activity().to_vec());
     let task = CollectorTask {
         collector,
+        activity,
         endpoints: plan.endpoints.clone(),
         messages: receiver,
         sender: sender.clone(),
@@ -72,11 +93,16 @@ pub(crate) fn spawn(plan: &ServePlan) -> (ScrapeHandle, JoinHandle<()>) {
         replies: HashMap::new(),
         next_ticket: 0,
     };
-    (ScrapeHandle(sender), tokio::spawn(task.run()))
+    (
+        ScrapeHandle(sender),
+        activity_receiver,
+        tokio::spawn(task.run()),
+    )
 }
 
 struct CollectorTask {
     collector: Collector,
+    activity: watch::Sender<Vec<bool>>,
     endpoints: Vec<PgEndpoint>,
     messages: mpsc::UnboundedReceiver<Message>,
     sender: mpsc::UnboundedSender<Message>,
@@ -115,6 +141,11 @@ impl CollectorTask {
                         }
                     }
                 }
+                Some(Message::Reconfigure(plan)) => {
+                    self.collector.reconfigure(now, plan.reconfiguration());
+                    self.endpoints = plan.endpoints;
+                }
+                Some(Message::Clear) => self.collector.reset_counters(),
                 Some(Message::Socket { conn, event }) => match event {
                     SocketEvent::Connected => self.collector.handle_connected(now, conn),
                     SocketEvent::ConnectFailed(reason) => {
@@ -167,6 +198,19 @@ impl CollectorTask {
                 }
             }
         }
+        self.publish_activity();
+    }
+
+    /// Publishes which servers the last scrape reached, when that changed.
+    fn publish_activity(&self) {
+        let activity = self.collector.activity();
+        self.activity.send_if_modified(|current| {
+            let changed = current.as_slice() != activity;
+            if changed {
+                *current = activity.to_vec();
+            }
+            changed
+        });
     }
 
     fn command(&self, conn: ConnId, command: SocketCommand) {

@@ -1,22 +1,20 @@
 //! The Prometheus HTTP listener and its connections.
 
-use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use pgexporter_core::http::{Event, HttpConfig, HttpConnection};
+use pgexporter_core::http::{Event, HttpConnection};
 use pgexporter_core::serve::Site;
-use pgexporter_net::serve::{LogSource, bind_candidates};
+use pgexporter_net::serve::LogSource;
 use pgexporter_net::transport::Transport;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::net::TcpStream;
 
 use crate::collector::ScrapeHandle;
+use crate::daemon::LiveWatch;
+use crate::listeners::write_out;
 use crate::sleep_until;
 
 /// Size of one socket read.
@@ -28,74 +26,10 @@ const LINGER: Duration = Duration::from_secs(1);
 /// What every HTTP connection shares.
 #[derive(Clone)]
 pub(crate) struct Shared {
-    pub(crate) site: Arc<Site>,
-    pub(crate) config: HttpConfig,
+    /// The running plan: HTTP limits and the site follow reloads.
+    pub(crate) live: LiveWatch,
     pub(crate) scrapes: ScrapeHandle,
     pub(crate) logs: LogSource,
-}
-
-/// Binds every address; see [`pgexporter_net::serve::bind_candidates`] for the wildcard.
-///
-/// # Errors
-/// When an address cannot be bound; the error names it.
-pub(crate) async fn bind(addresses: &[SocketAddr], backlog: u32) -> io::Result<Vec<TcpListener>> {
-    addresses
-        .iter()
-        .map(|address| {
-            let mut last_error = None;
-            for candidate in bind_candidates(*address) {
-                match listen(candidate, backlog) {
-                    Ok(listener) => return Ok(listener),
-                    Err(error) => last_error = Some(error),
-                }
-            }
-            let error = last_error.expect("every address has a candidate");
-            Err(io::Error::new(error.kind(), format!("{address}: {error}")))
-        })
-        .collect()
-}
-
-fn listen(address: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
-    let socket = if address.is_ipv6() {
-        TcpSocket::new_v6()?
-    } else {
-        TcpSocket::new_v4()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(address)?;
-    socket.listen(backlog)
-}
-
-/// Accepts connections until `stop` fires, then gives those in flight `grace` to finish.
-pub(crate) async fn accept_loop(
-    listener: TcpListener,
-    shared: Shared,
-    tls: Option<Arc<ServerConfig>>,
-    mut stop: watch::Receiver<bool>,
-    grace: Duration,
-) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, shared.clone(), tls.clone()));
-                }
-                Err(error) => tracing::warn!("accept failed: {error}"),
-            },
-            Some(_) = connections.join_next() => {}
-            _ = stop.changed() => break,
-        }
-    }
-    drop(listener);
-    let drained = tokio::time::timeout(grace, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        connections.shutdown().await;
-    }
 }
 
 /// Closes gracefully: stops sending, then reads and drops what the client still sends for a
@@ -112,7 +46,11 @@ async fn linger(stream: &mut TcpStream, buffer: &mut [u8]) {
 }
 
 /// Serves one HTTP (or, with `tls`, HTTPS) connection until it closes.
-async fn serve_connection(mut stream: TcpStream, shared: Shared, tls: Option<Arc<ServerConfig>>) {
+pub(crate) async fn serve_connection(
+    mut stream: TcpStream,
+    shared: Shared,
+    tls: Option<Arc<ServerConfig>>,
+) {
     let mut transport = match tls {
         Some(config) => match Transport::server(config) {
             Ok(transport) => transport,
@@ -123,7 +61,8 @@ async fn serve_connection(mut stream: TcpStream, shared: Shared, tls: Option<Arc
         },
         None => Transport::default(),
     };
-    let mut http = HttpConnection::new(shared.config.clone(), Instant::now());
+    let config = shared.live.borrow().plan.http.clone();
+    let mut http = HttpConnection::new(config, Instant::now());
     let mut buffer = vec![0u8; READ_SIZE];
     let mut plaintext = BytesMut::new();
     let mut outgoing = BytesMut::new();
@@ -151,7 +90,8 @@ async fn serve_connection(mut stream: TcpStream, shared: Shared, tls: Option<Arc
                         None
                     };
                     let logs = (shared.logs)();
-                    let answered = shared.site.answer(
+                    let site = Arc::clone(&shared.live.borrow().site);
+                    let answered = site.answer(
                         &mut http,
                         Instant::now(),
                         &request,
@@ -195,17 +135,4 @@ async fn serve_connection(mut stream: TcpStream, shared: Shared, tls: Option<Arc
             () = sleep_until(wake) => http.handle_timeout(Instant::now()),
         }
     }
-}
-
-/// Writes everything the transport has to send.
-async fn write_out(
-    stream: &mut TcpStream,
-    transport: &mut Transport<ServerConnection>,
-    wire: &mut BytesMut,
-) -> io::Result<()> {
-    while transport.poll_transmit(wire) {
-        stream.write_all(wire).await?;
-        wire.clear();
-    }
-    Ok(())
 }

@@ -1,0 +1,122 @@
+//! Listening sockets and the accept loop every listener shares.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use pgexporter_net::serve::bind_candidates;
+use pgexporter_net::transport::Transport;
+use rustls::ServerConnection;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Binds every address; see [`pgexporter_net::serve::bind_candidates`] for the wildcard.
+///
+/// # Errors
+/// When an address cannot be bound; the error names it.
+pub(crate) fn bind(addresses: &[SocketAddr], backlog: u32) -> io::Result<Vec<TcpListener>> {
+    addresses
+        .iter()
+        .map(|address| {
+            let mut last_error = None;
+            for candidate in bind_candidates(*address) {
+                match listen(candidate, backlog) {
+                    Ok(listener) => return Ok(listener),
+                    Err(error) => last_error = Some(error),
+                }
+            }
+            let error = last_error.expect("every address has a candidate");
+            Err(io::Error::new(error.kind(), format!("{address}: {error}")))
+        })
+        .collect()
+}
+
+fn listen(address: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv6() {
+        TcpSocket::new_v6()?
+    } else {
+        TcpSocket::new_v4()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(backlog)
+}
+
+/// A listener the accept loop can take connections from.
+pub(crate) trait Listener: Send + 'static {
+    /// An accepted connection.
+    type Stream: Send + 'static;
+    /// The next connection.
+    fn next(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+
+    async fn next(&self) -> io::Result<TcpStream> {
+        let (stream, _) = self.accept().await?;
+        // Answers are written whole; waiting to coalesce them only adds latency.
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+impl Listener for UnixListener {
+    type Stream = UnixStream;
+
+    async fn next(&self) -> io::Result<UnixStream> {
+        self.accept().await.map(|(stream, _)| stream)
+    }
+}
+
+/// Accepts connections and serves each with `serve` until `stop` fires, then gives those in
+/// flight `grace` to finish.
+pub(crate) async fn accept_loop<L, F, Fut>(
+    listener: L,
+    serve: F,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) where
+    L: Listener,
+    F: Fn(L::Stream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.next() => match accepted {
+                Ok(stream) => {
+                    connections.spawn(serve(stream));
+                }
+                Err(error) => tracing::warn!("accept failed: {error}"),
+            },
+            Some(_) = connections.join_next() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.shutdown().await;
+    }
+}
+
+/// Writes everything the transport has to send.
+pub(crate) async fn write_out<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    transport: &mut Transport<ServerConnection>,
+    wire: &mut BytesMut,
+) -> io::Result<()> {
+    while transport.poll_transmit(wire) {
+        stream.write_all(wire).await?;
+        wire.clear();
+    }
+    Ok(())
+}
