@@ -266,6 +266,12 @@ mod tests {
     }
 
     #[test]
+    fn the_handle_can_be_shared_between_threads() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Logging>();
+    }
+
+    #[test]
     fn events_become_lines_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let logging = open(&file_config(dir.path(), "events.log"));
