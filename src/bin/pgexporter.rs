@@ -162,7 +162,21 @@ fn check_given_paths(args: &Args) -> Result<(), ConfigFileError> {
     Ok(())
 }
 
-fn run(args: Args) -> Result<(), String> {
+/// Why the daemon stopped.
+enum Failure {
+    /// Before logging was up: the message still has to be shown.
+    Unlogged(String),
+    /// Already written as a FATAL log line.
+    Logged,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Unlogged(message)
+    }
+}
+
+fn run(args: Args) -> Result<(), Failure> {
     let env_directory = std::env::var_os(CONFIG_DIR_ENV).map(PathBuf::from);
     let paths = resolve_paths(&args, env_directory);
     let loaded = config_files::load(&paths.config.path).map_err(|err| err.to_string())?;
@@ -184,12 +198,16 @@ fn run(args: Args) -> Result<(), String> {
     let replacement = custom_metrics(&args);
     let metrics_path = config.main.metrics_path.as_deref().map(Path::new);
     let metrics = metric_files::load(replacement.as_ref(), metrics_path)?;
-    let logs = logging::init(config.main.log_level);
+    let logging = logging::init(&config.main).map_err(|err| err.to_string())?;
     if nix::unistd::geteuid().is_root() {
         tracing::warn!("running as root is not recommended");
     }
-    let plan = serve_plan::build(&config, &passwords, metrics, logs)?;
-    runtime::run(plan).map_err(|err| err.to_string())
+    serve_plan::build(&config, &passwords, metrics, logging.source())
+        .and_then(|plan| runtime::run(plan).map_err(|err| err.to_string()))
+        .map_err(|message| {
+            logging.fatal(&message);
+            Failure::Logged
+        })
 }
 
 /// The metric files of `-Y`/`-J`, which replace the built-in set.
@@ -208,10 +226,11 @@ fn custom_metrics(args: &Args) -> Option<Replacement> {
 fn main() -> ExitCode {
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err(Failure::Unlogged(message)) => {
             eprintln!("pgexporter: {message}");
             ExitCode::FAILURE
         }
+        Err(Failure::Logged) => ExitCode::FAILURE,
     }
 }
 
