@@ -2,8 +2,10 @@
 //! files from disk and handing their contents to the core.
 
 pub mod config_files;
+pub mod daemon_host;
 pub mod logging;
 pub mod metric_files;
+pub mod process;
 pub mod prompt;
 pub mod serve_plan;
 pub mod vault_files;

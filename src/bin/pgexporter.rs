@@ -22,9 +22,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
+use std::sync::Arc;
+
 use pgexporter::config_files::{self, ConfigFileError};
-use pgexporter::metric_files::{self, Replacement};
+use pgexporter::daemon_host::{DaemonHost, StartFiles};
+use pgexporter::metric_files::Replacement;
+use pgexporter::process::{self, Pidfile};
 use pgexporter::{logging, serve_plan};
+use pgexporter_net::control::{Control, Host};
 use pgexporter_core::config::{Config, LogType};
 use pgexporter_core::metrics::SourceFormat;
 #[cfg(feature = "runtime-tokio")]
@@ -179,35 +184,43 @@ impl From<String> for Failure {
 fn run(args: Args) -> Result<(), Failure> {
     let env_directory = std::env::var_os(CONFIG_DIR_ENV).map(PathBuf::from);
     let paths = resolve_paths(&args, env_directory);
-    let loaded = config_files::load(&paths.config.path).map_err(|err| err.to_string())?;
-    for warning in &loaded.warnings {
-        eprintln!("pgexporter: warning: {warning}");
-    }
-    let mut config = loaded.config;
-    config
-        .main
-        .override_collectors(args.collectors.clone(), args.exclude_collectors.clone());
-    check_daemon_mode(&args, &config)?;
     let optional = |choice: &FileChoice| {
         config_files::optional_file(&choice.path, choice.explicit).map_err(|err| err.to_string())
     };
-    let users = optional(&paths.users)?;
-    optional(&paths.admins)?;
+    let files = StartFiles {
+        config: paths.config.path.clone(),
+        users: optional(&paths.users)?,
+        admins: optional(&paths.admins)?,
+        replacement: custom_metrics(&args),
+        collectors: args.collectors.clone(),
+        exclude_collectors: args.exclude_collectors.clone(),
+    };
+    let config = DaemonHost::read_config(&files)?;
+    check_daemon_mode(&args, &config)?;
     check_given_paths(&args).map_err(|err| err.to_string())?;
-    let passwords = serve_plan::server_passwords(&config, users.as_deref())?;
-    let replacement = custom_metrics(&args);
-    let metrics_path = config.main.metrics_path.as_deref().map(Path::new);
-    let metrics = metric_files::load(replacement.as_ref(), metrics_path)?;
     let logging = logging::init(&config.main).map_err(|err| err.to_string())?;
+    let fatal = |message: String| {
+        logging.fatal(&message);
+        Failure::Logged
+    };
     if nix::unistd::geteuid().is_root() {
         tracing::warn!("running as root is not recommended");
     }
-    serve_plan::build(&config, &passwords, metrics, logging.source())
-        .and_then(|plan| runtime::run(plan).map_err(|err| err.to_string()))
-        .map_err(|message| {
-            logging.fatal(&message);
-            Failure::Logged
-        })
+    let master_key = serve_plan::master_key().map_err(fatal)?;
+    let admins =
+        serve_plan::admin_verifiers(files.admins.as_deref(), master_key.as_deref()).map_err(fatal)?;
+    let host = DaemonHost::new(files, master_key.clone(), logging.clone());
+    let live = host.live_plan(&config).map_err(fatal)?;
+    let control = Control::new(config.clone(), Arc::new(host), master_key);
+    let plan = serve_plan::build(&config, live, admins, control, logging.source()).map_err(fatal)?;
+    if args.daemon {
+        process::daemonize().map_err(|err| fatal(format!("cannot run in the background: {err}")))?;
+    }
+    let _pidfile = match &config.main.pidfile {
+        Some(path) => Some(Pidfile::create(Path::new(path)).map_err(fatal)?),
+        None => None,
+    };
+    runtime::run(plan).map_err(|err| fatal(err.to_string()))
 }
 
 /// The metric files of `-Y`/`-J`, which replace the built-in set.
