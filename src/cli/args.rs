@@ -44,6 +44,7 @@ Exit status: 0 when the command succeeded, 1 when it failed, 2 for a bad command
     disable_help_flag = true,
     disable_version_flag = true,
     disable_help_subcommand = true,
+    help_template = "{about-with-newline}\n{usage-heading} {usage}\n\nOptions:\n{options}\n\n{after-help}",
     after_help = NOTES
 )]
 pub struct Args {

@@ -277,7 +277,8 @@ impl Exchange for RemoteSession {
         self.flush()?;
         self.set_read_timeout(NETWORK_TIMEOUT)?;
         let mut buffer = std::mem::take(&mut self.received);
-        let frame = receive_frame(&self.target.clone(), &mut buffer, |buffer| {
+        let target = self.target.clone();
+        let frame = receive_frame(&target, &mut buffer, |buffer| {
             let mut ciphertext = BytesMut::new();
             if read_chunk(&self.target, &mut self.stream, &mut ciphertext)? == 0 {
                 return Ok(false);

@@ -118,6 +118,31 @@ fn encryption_without_a_key_is_refused_before_sending() {
     assert!(daemon.request.is_none());
 }
 
+/// Takes the request like [`Canned`] but answers under another master key.
+struct WrongAnswerKey(Canned);
+
+impl Exchange for WrongAnswerKey {
+    fn exchange(&mut self, request: &[u8]) -> Result<Frame, ExchangeError> {
+        self.0.exchange(request)?;
+        let other = MasterKey::from_bytes([6; 64]);
+        let sealing = Sealing {
+            master_key: &other,
+            salt: [1; 16],
+            iv: [2; 12],
+        };
+        let mut out = BytesMut::new();
+        frame::encode(
+            &mut out,
+            b"{}",
+            Compression::Gzip,
+            Encryption::Aes128,
+            Some(sealing),
+        )
+        .unwrap();
+        Ok(frame::decode(&mut out).unwrap().unwrap())
+    }
+}
+
 #[test]
 fn an_answer_under_another_key_does_not_open() {
     let settings = FrameSettings {
@@ -125,38 +150,16 @@ fn an_answer_under_another_key_does_not_open() {
         compression: Compression::Gzip,
         encryption: Encryption::Aes128,
     };
-    let mut daemon = Canned::new(Some(MasterKey::from_bytes(KEY_BYTES)));
-    // The daemon opens the request with its own key, so both sides must share it: a client
-    // with another key fails the daemon's check, which the canned daemon asserts. Use the
-    // same key for the request and a wrong one for the answer instead.
-    struct WrongAnswerKey(Canned);
-    impl Exchange for WrongAnswerKey {
-        fn exchange(&mut self, request: &[u8]) -> Result<Frame, ExchangeError> {
-            self.0.exchange(request)?;
-            let mut out = BytesMut::new();
-            let other = MasterKey::from_bytes([6; 64]);
-            frame::encode(
-                &mut out,
-                b"{}",
-                Compression::Gzip,
-                Encryption::Aes128,
-                Some(Sealing {
-                    master_key: &other,
-                    salt: [1; 16],
-                    iv: [2; 12],
-                }),
-            )
-            .unwrap();
-            Ok(frame::decode(&mut out).unwrap().unwrap())
-        }
-    }
-    daemon.master_key = Some(MasterKey::from_bytes(KEY_BYTES));
-    let mut wrong = WrongAnswerKey(daemon);
     let key = MasterKey::from_bytes(KEY_BYTES);
-    let error = ask(&mut wrong, &ping(), settings, Some(&key), "t").unwrap_err();
+    let mut daemon = WrongAnswerKey(Canned::new(Some(key.clone())));
+    let error = ask(&mut daemon, &ping(), settings, Some(&key), "t").unwrap_err();
     assert!(
         matches!(error, CliError::Open(OpenError::Decrypt(_))),
         "{error}"
+    );
+    assert!(
+        daemon.0.request.is_some(),
+        "the request was sent and opened"
     );
 }
 
