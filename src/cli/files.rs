@@ -156,11 +156,12 @@ impl FileJob {
         Ok(destination)
     }
 
-    /// The document printed for the job's `result`, stamped `timestamp`; `elapsed` is the
-    /// time the job took. A failure carries error 1107 (the message goes to standard error).
+    /// The document printed for the job, stamped `timestamp`: `written` is the output file
+    /// when the job succeeded, `None` when it failed; `elapsed` is the time it took. A failure
+    /// carries error 1107 (the message goes to standard error).
     pub fn document(
         &self,
-        result: &Result<PathBuf, FileError>,
+        written: Option<&Path>,
         settings: FrameSettings,
         timestamp: &str,
         elapsed: Duration,
@@ -172,14 +173,14 @@ impl FileJob {
         }
         let header = Header::new(self.direction.command(), settings.output, timestamp);
         let mut document = Document::request(header, arguments);
-        match result {
-            Ok(destination) => {
+        match written {
+            Some(destination) => {
                 let mut response = Object::new();
                 response.insert(DESTINATION_FILE.to_owned(), path_text(destination).into());
                 document.response = Some(response);
                 document.outcome = Some(Outcome::success(elapsed));
             }
-            Err(_) => document.outcome = Some(Outcome::failure(ErrorCode::ConfSetError)),
+            None => document.outcome = Some(Outcome::failure(ErrorCode::ConfSetError)),
         }
         document
     }
@@ -383,7 +384,7 @@ mod tests {
     fn documents_of_success_and_failure() {
         let job = FileJob::new(Direction::Encrypt, "a.txt".into(), None);
         let ok = job.document(
-            &Ok(PathBuf::from("a.txt.aes")),
+            Some(Path::new("a.txt.aes")),
             SETTINGS,
             "20261124235707",
             Duration::from_secs(1),
@@ -393,12 +394,7 @@ mod tests {
             r#"{"Header":{"ClientVersion":"0.9.0","Command":16,"Compression":0,"Encryption":0,"Output":1,"Timestamp":"20261124235707"},"Outcome":{"Status":true,"Time":"00:00:01"},"Request":{"SourceFile":"a.txt"},"Response":{"DestinationFile":"a.txt.aes"}}"#
         );
         let job = FileJob::new(Direction::Decrypt, "a".into(), Some("b".into()));
-        let failed = job.document(
-            &Err(FileError::Exists("b".into())),
-            SETTINGS,
-            "20261124235707",
-            Duration::ZERO,
-        );
+        let failed = job.document(None, SETTINGS, "20261124235707", Duration::ZERO);
         assert_eq!(failed.header.command, 17);
         assert_eq!(failed.outcome, Some(Outcome::Failure { error: 1107 }));
         assert_eq!(failed.response, None);

@@ -94,6 +94,9 @@ pub enum CliError {
     /// The answer is not a management document.
     #[error("the answer is not a management document: {0}")]
     Document(#[from] DocumentError),
+    /// `encrypt` or `decrypt` failed on a file.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// `conf get KEY` for a key the daemon does not have.
     #[error(transparent)]
     NoSuchKey(#[from] NoSuchKey),
@@ -226,31 +229,25 @@ pub fn config_path(explicit: Option<&Path>, env_directory: Option<OsString>) -> 
     }
 }
 
-/// `encrypt` / `decrypt`: the document printed either way, failing when the job did.
+/// `encrypt` / `decrypt`: the document is printed whether the job succeeded or not.
 fn run_file_job(job: &FileJob, settings: FrameSettings, log: &mut Log) -> Result<Report, CliError> {
     let started = Instant::now();
     let result = job
         .check_destination()
-        .map_err(FileJobError::File)
-        .and_then(|_| read_master_key(log).map_err(FileJobError::Key))
-        .and_then(|master_key| job.run(&master_key).map_err(FileJobError::File));
-    let (result, failure) = match result {
-        Ok(path) => (Ok(path), None),
-        Err(FileJobError::File(error)) => {
-            let text = format!("{}: {error}", job.direction.command().name());
-            (Err(error), Some(text))
-        }
-        Err(FileJobError::Key(error)) => return Err(error),
-    };
-    let document = job.document(&result, settings, &clock::timestamp(), started.elapsed());
+        .map_err(CliError::from)
+        .and_then(|_| read_master_key(log))
+        .and_then(|master_key| Ok(job.run(&master_key)?));
+    let document = job.document(
+        result.as_deref().ok(),
+        settings,
+        &clock::timestamp(),
+        started.elapsed(),
+    );
     let stdout = format_answer(settings.output, &Answer::local(document), None)?;
+    let failure = result
+        .err()
+        .map(|error| format!("{}: {error}", job.direction.command().name()));
     Ok(Report { stdout, failure })
-}
-
-/// A file job fails on the file (a document is still printed) or on the master key.
-enum FileJobError {
-    File(FileError),
-    Key(CliError),
 }
 
 /// The master key of the running user, derived (the slow step).

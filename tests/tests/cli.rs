@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pgexporter_core::config::LogLevel;
-use pgexporter_core::management::Document;
 use pgexporter_core::management::handshake::AdminVerifiers;
+use pgexporter_core::management::{Document, Outcome};
 use pgexporter_core::secret::Secret;
 use pgexporter_core::vault::{MasterKey, MasterKeyFile};
 use pgexporter_net::tls::{TlsServerFiles, server_config};
@@ -541,10 +541,14 @@ fn encrypt_needs_the_master_key() {
     fs::remove_file(home.path().join(".pgexporter/master.key")).unwrap();
     let plain = home.path().join("a.txt");
     fs::write(&plain, "x").unwrap();
-    let (code, stderr) = failed(&home.run(&["encrypt", path_str(&plain)], &[]));
+    let output = home.run(&["-F", "json", "encrypt", path_str(&plain)], &[]);
+    let (code, stderr) = failed(&output);
     assert_eq!(code, 1);
     one_line(&stderr);
     assert!(stderr.contains("pgexporter-admin master-key"), "{stderr}");
+    let document = json_document(&String::from_utf8(output.stdout).unwrap());
+    assert_eq!(document.header.command, 16);
+    assert_eq!(document.outcome, Some(Outcome::Failure { error: 1107 }));
     assert!(!home.path().join("a.txt.aes").exists());
 }
 
