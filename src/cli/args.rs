@@ -156,7 +156,7 @@ pub enum CliCommand {
         #[command(subcommand)]
         details: Option<StatusDetails>,
     },
-    /// Configuration: reload, ls, get [KEY], set KEY VALUE
+    /// Configuration: reload, ls, get, set
     #[command(subcommand, disable_help_flag = true)]
     Conf(ConfCommand),
     /// Reset the Prometheus counters and cached metrics: `clear prometheus`

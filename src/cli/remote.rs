@@ -289,6 +289,11 @@ impl Exchange for RemoteSession {
             Ok(true)
         });
         self.received = buffer;
+        if let Transport::Tls { pump, .. } = &mut self.transport {
+            // One frame each way: say goodbye properly; a failure here changes nothing.
+            pump.close();
+            let _ = self.flush();
+        }
         frame
     }
 }
