@@ -564,6 +564,15 @@ fn command_line_errors_help_and_version() {
         let (code, _) = failed(&home.run(bad, &[]));
         assert_eq!(code, 2, "{bad:?}");
     }
+    let remote_file = [
+        "-h", "db", "-p", "1", "-U", "u", "-P", "pw", "encrypt", "a.txt",
+    ];
+    let (code, stderr) = failed(&home.run(&remote_file, &[]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("encrypt and decrypt work on local files"),
+        "{stderr}"
+    );
     for flag in ["-?", "--help"] {
         let help = succeeded(&home.run(&[flag], &[]), &[flag]);
         assert!(help.contains("-E, --encrypt"), "{help}");
