@@ -115,7 +115,12 @@ impl Host for DaemonHost {
     }
 
     fn paths(&self) -> ConfigPaths {
-        let show = |path: &Path| path.display().to_string();
+        let show = |path: &Path| {
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.to_owned())
+                .display()
+                .to_string()
+        };
         ConfigPaths {
             main: Some(show(&self.files.config)),
             users: self.files.users.as_deref().map(show),
