@@ -50,7 +50,7 @@ impl ErrorCode {
             ErrorCode::ConfSetUnknownKey => "unknown configuration key",
             ErrorCode::ConfSetUnknownServer => "unknown server",
             ErrorCode::ConfSetNetwork => "conf set: network error",
-            ErrorCode::ConfSetError => "configuration error",
+            ErrorCode::ConfSetError => "error",
             ErrorCode::ConfSetRequiresRestart => "restart required",
             ErrorCode::ConfSetInvalidValue => "invalid value",
         }
