@@ -34,4 +34,5 @@ pub mod secret;
 pub mod serve;
 #[cfg(test)]
 mod test_clock;
+mod transmit;
 pub mod vault;

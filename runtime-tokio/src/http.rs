@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 
 use crate::collector::ScrapeHandle;
 use crate::daemon::LiveWatch;
-use crate::listeners::write_out;
+use crate::listeners::{transmit, write_out};
 use crate::sleep_until;
 
 /// Size of one socket read.
@@ -68,17 +68,10 @@ pub(crate) async fn serve_connection(
     let mut outgoing = BytesMut::new();
     let mut body = BytesMut::new();
     loop {
-        while http.poll_transmit(&mut outgoing) {
-            // Plaintext goes through the transport; only a TLS failure refuses it.
-            if transport.send(&outgoing).is_err() {
-                return;
-            }
-            outgoing.clear();
-        }
-        if write_out(&mut stream, &mut transport, &mut outgoing)
-            .await
-            .is_err()
-        {
+        let sent = transmit(&mut stream, &mut transport, &mut outgoing, |out| {
+            http.poll_transmit(out)
+        });
+        if sent.await.is_err() {
             return;
         }
         if let Some(event) = http.poll_event() {

@@ -108,6 +108,23 @@ pub(crate) async fn accept_loop<L, F, Fut>(
     }
 }
 
+/// Moves what a machine queued (its `poll_transmit`) through the transport onto the stream.
+///
+/// # Errors
+/// A TLS failure or a failed write: close the connection.
+pub(crate) async fn transmit<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    transport: &mut Transport<ServerConnection>,
+    wire: &mut BytesMut,
+    mut poll_transmit: impl FnMut(&mut BytesMut) -> bool,
+) -> io::Result<()> {
+    while poll_transmit(wire) {
+        transport.send(wire).map_err(io::Error::other)?;
+        wire.clear();
+    }
+    write_out(stream, transport, wire).await
+}
+
 /// Writes everything the transport has to send.
 pub(crate) async fn write_out<S: AsyncWrite + Unpin>(
     stream: &mut S,

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::daemon::{LiveWatch, TokioEffects};
-use crate::listeners::write_out;
+use crate::listeners::{transmit, write_out};
 use crate::sleep_until;
 
 /// Size of one socket read.
@@ -71,16 +71,10 @@ async fn drive<S>(
     let mut outgoing = BytesMut::new();
     let mut peer_done = false;
     loop {
-        while session.poll_transmit(&mut outgoing) {
-            if transport.send(&outgoing).is_err() {
-                return;
-            }
-            outgoing.clear();
-        }
-        if write_out(&mut stream, &mut transport, &mut outgoing)
-            .await
-            .is_err()
-        {
+        let sent = transmit(&mut stream, &mut transport, &mut outgoing, |out| {
+            session.poll_transmit(out)
+        });
+        if sent.await.is_err() {
             return;
         }
         if let Some(event) = session.poll_event() {

@@ -350,16 +350,7 @@ impl HttpConnection {
     /// Moves the bytes to send to the peer into `out` (appended); `false` when there are none.
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        if self.output.is_empty() {
-            return false;
-        }
-        if out.is_empty() {
-            std::mem::swap(out, &mut self.output);
-        } else {
-            out.extend_from_slice(&self.output);
-            self.output.clear();
-        }
-        true
+        crate::transmit::hand_over(&mut self.output, out)
     }
 
     /// The next event, oldest first.

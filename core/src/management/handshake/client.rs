@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BytesMut};
 use thiserror::Error;
 
 use super::{ADMIN_DATABASE, SERVER_NONCE_LEN};
@@ -176,11 +176,7 @@ impl ClientHandshake {
     /// Appends the bytes to send to `out`; `false` when there are none.
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        if self.output.is_empty() {
-            return false;
-        }
-        out.put_slice(&self.output.split());
-        true
+        crate::transmit::hand_over(&mut self.output, out)
     }
 
     /// The next event, if any.

@@ -288,11 +288,7 @@ impl<'a> Session<'a> {
     /// Appends the bytes to send to `out`; `false` when there are none.
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        if self.output.is_empty() {
-            return false;
-        }
-        out.put_slice(&self.output.split());
-        true
+        crate::transmit::hand_over(&mut self.output, out)
     }
 
     /// The next event, if any.

@@ -217,11 +217,9 @@ impl Connection {
     /// been handed out, the connection closes (`Closed` with no error).
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        if self.transmit.is_empty() {
+        if !crate::transmit::hand_over(&mut self.transmit, out) {
             return false;
         }
-        out.extend_from_slice(&self.transmit);
-        self.transmit.clear();
         if self.phase == Phase::Terminating {
             self.close(None);
         }
