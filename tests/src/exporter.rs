@@ -1,22 +1,43 @@
-//! Running the built `pgexporter` daemon against a test cluster.
+//! Running the built `pgexporter` daemon against a test cluster, and `pgexporter-cli` against
+//! that daemon.
 
+use std::ffi::OsStr;
 use std::fs;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 use crate::binaries::binary;
 use crate::cluster::{MONITOR_USER, PgCluster};
 use crate::http_client::{self, HttpResponse};
 
 /// The master password of the test vaults.
-const MASTER_PASSWORD: &str = "exporter-test-master";
+pub const MASTER_PASSWORD: &str = "exporter-test-master";
 
-/// How long the daemon may take to start listening.
+/// How long the daemon may take to start listening, or to exit once asked to.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a raw exchange with a management port may wait for the daemon's answer.
+const RAW_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The name of the management socket inside `unix_socket_dir`.
+pub const SOCKET_NAME: &str = ".s.pgexporter";
+
+/// Environment variables `pgexporter-cli` reads; [`ExporterHome::cli`] clears them so that
+/// each run sees only what it is given.
+const CLI_ENV: [&str; 3] = [
+    "PGEXPORTER_PASSWORD",
+    "PGEXPORTER_CLI_CA_FILE",
+    "PGEXPORTER_CONFIG_DIR",
+];
 
 /// A directory for one daemon: its configuration, users file and `HOME` with the master key.
 #[derive(Debug)]
@@ -56,6 +77,24 @@ impl ExporterHome {
         home
     }
 
+    /// Adds `name` with `password` to the admins file (remote management logins), made by the
+    /// real `pgexporter-admin` as the users file is.
+    pub fn add_admin(&self, name: &str, password: &str) {
+        self.admin(
+            &[
+                "-f",
+                self.admins_file().to_str().unwrap(),
+                "-U",
+                name,
+                "-P",
+                password,
+                "user",
+                "add",
+            ],
+            MASTER_PASSWORD,
+        );
+    }
+
     fn admin(&self, args: &[&str], password: &str) {
         let output = Command::new(binary("pgexporter-admin"))
             .args(args)
@@ -79,6 +118,16 @@ impl ExporterHome {
     /// The users file.
     pub fn users_file(&self) -> PathBuf {
         self.dir.join("pgexporter_users.conf")
+    }
+
+    /// The admins file; it exists once [`ExporterHome::add_admin`] was called.
+    pub fn admins_file(&self) -> PathBuf {
+        self.dir.join("pgexporter_admins.conf")
+    }
+
+    /// The management socket of a daemon running with this home's configuration.
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.join(SOCKET_NAME)
     }
 
     /// Writes `pgexporter.conf` for `cluster` with a free metrics port and `extra` lines in the
@@ -113,6 +162,31 @@ impl ExporterHome {
     }
 }
 
+impl ExporterHome {
+    /// Runs `pgexporter-cli args` with `HOME` set to this directory (so it shares the daemon's
+    /// master key), no terminal, and of the client's environment variables only `env`.
+    pub fn cli(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Output {
+        let mut command = Command::new(binary("pgexporter-cli"));
+        command
+            .args(args)
+            .env("HOME", &self.dir)
+            .stdin(Stdio::null());
+        for name in CLI_ENV {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().copied());
+        command.output().expect("pgexporter-cli runs")
+    }
+
+    /// Runs `pgexporter-cli -c <this home's configuration> args`, over the local socket.
+    pub fn cli_local(&self, args: &[&str]) -> Output {
+        let config = self.config_file();
+        let mut all = vec!["-c", config.to_str().expect("temporary paths are UTF-8")];
+        all.extend_from_slice(args);
+        self.cli(&all, &[])
+    }
+}
+
 impl Default for ExporterHome {
     fn default() -> Self {
         ExporterHome::new()
@@ -130,13 +204,24 @@ impl Drop for ExporterHome {
 pub struct Exporter {
     child: Child,
     address: SocketAddr,
+    socket: PathBuf,
     log: PathBuf,
 }
 
 impl Exporter {
     /// Starts `pgexporter -c <home>/pgexporter.conf -u <home>/pgexporter_users.conf` plus
-    /// `args`, and waits until it listens on `port`.
+    /// `args`, and waits until it listens on `port` and on its management socket.
     pub fn start(home: &ExporterHome, port: u16, args: &[&str]) -> Exporter {
+        Exporter::start_with_env(home, port, args, &[])
+    }
+
+    /// [`Exporter::start`] with the extra environment variables `env` (`NOTIFY_SOCKET`).
+    pub fn start_with_env(
+        home: &ExporterHome,
+        port: u16,
+        args: &[&str],
+        env: &[(&str, &OsStr)],
+    ) -> Exporter {
         let log = home.dir().join(format!("daemon-{port}.log"));
         let child = Command::new(binary("pgexporter"))
             .arg("-c")
@@ -145,6 +230,7 @@ impl Exporter {
             .arg(home.users_file())
             .args(args)
             .env("HOME", home.dir())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap())
@@ -153,6 +239,7 @@ impl Exporter {
         let mut exporter = Exporter {
             child,
             address: SocketAddr::from(([127, 0, 0, 1], port)),
+            socket: home.socket_path(),
             log,
         };
         exporter.wait_until_listening();
@@ -161,7 +248,9 @@ impl Exporter {
 
     fn wait_until_listening(&mut self) {
         let started = Instant::now();
-        while TcpStream::connect(self.address).is_err() {
+        while TcpStream::connect(self.address).is_err()
+            || UnixStream::connect(&self.socket).is_err()
+        {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("pgexporter exited with {status}: {}", self.log());
             }
@@ -196,16 +285,147 @@ impl Exporter {
         response.text()
     }
 
-    /// What the daemon has logged so far.
+    /// What the daemon has written to its standard error so far (the log with
+    /// `log_type = console`).
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The management socket.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits (up to a generous bound, then panics) for the daemon to exit; its status.
+    pub fn wait_for_exit(&mut self) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "pgexporter did not exit: {}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit; the exit status code.
     pub fn terminate(mut self) -> Option<i32> {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        self.child.wait().unwrap().code()
+        self.signal(Signal::SIGTERM);
+        self.wait_for_exit().code()
+    }
+
+    /// Sends `request` on the management socket as is; everything the daemon answers until it
+    /// closes the connection.
+    pub fn raw_local(&self, request: &[u8]) -> Vec<u8> {
+        let stream = UnixStream::connect(&self.socket).unwrap();
+        stream.set_read_timeout(Some(RAW_READ_TIMEOUT)).unwrap();
+        raw_exchange(stream, request)
+    }
+}
+
+/// Sends `request` on TCP `port` of 127.0.0.1 as is; everything the daemon answers until it
+/// closes the connection.
+pub fn raw_tcp(port: u16, request: &[u8]) -> Vec<u8> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(RAW_READ_TIMEOUT)).unwrap();
+    raw_exchange(stream, request)
+}
+
+/// Writes `request`, then reads until end-of-file. A reset after the daemon closed counts as
+/// end-of-file; a read that times out panics, since the daemon must close the connection.
+fn raw_exchange<S: Read + Write>(mut stream: S, request: &[u8]) -> Vec<u8> {
+    // The daemon may close before it read everything: a failed write is part of the answer.
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return answer,
+            Ok(count) => answer.extend_from_slice(&chunk[..count]),
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) if error.kind() == ErrorKind::ConnectionReset => return answer,
+            Err(error) => panic!("the daemon did not close the connection: {error}"),
+        }
+    }
+}
+
+/// A daemon that went to the background (`-d`), known by the pid in its pidfile; killed on
+/// drop when still running.
+#[derive(Debug)]
+pub struct BackgroundDaemon {
+    pid: Pid,
+}
+
+impl BackgroundDaemon {
+    /// Waits until `pidfile` holds a pid (panics after a generous bound).
+    pub fn from_pidfile(pidfile: &Path) -> BackgroundDaemon {
+        let started = Instant::now();
+        loop {
+            let pid = fs::read_to_string(pidfile)
+                .ok()
+                .and_then(|text| text.trim().parse::<i32>().ok());
+            if let Some(pid) = pid {
+                return BackgroundDaemon {
+                    pid: Pid::from_raw(pid),
+                };
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "no pid in {}",
+                pidfile.display()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: Signal) {
+        kill(self.pid, signal).unwrap();
+    }
+
+    /// Whether the process still runs (a zombie waiting for its reaper does not).
+    pub fn is_running(&self) -> bool {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // The state follows the parenthesised command name.
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        matches!(state, Some(state) if state != 'Z' && state != 'X')
+    }
+
+    /// Waits (up to a generous bound, then panics) until the process is gone.
+    pub fn wait_until_gone(&self) {
+        let started = Instant::now();
+        while self.is_running() {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "pgexporter {} did not exit",
+                self.pid
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for BackgroundDaemon {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = kill(self.pid, Signal::SIGKILL);
+        }
     }
 }
 
@@ -223,4 +443,113 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The remote management admin of [`ManagedDaemon`].
+pub const ADMIN: &str = "admin";
+/// [`ADMIN`]'s password.
+pub const ADMIN_PASSWORD: &str = "admin-secret-1";
+
+/// A cluster and a daemon serving it with remote management on: the admins file holds
+/// [`ADMIN`], `management` is a free port. Dropping it stops the daemon, then the cluster.
+#[derive(Debug)]
+pub struct ManagedDaemon {
+    /// The running daemon.
+    pub exporter: Exporter,
+    /// Its directory, configuration and vault.
+    pub home: ExporterHome,
+    /// The cluster it scrapes.
+    pub cluster: PgCluster,
+    /// The remote management port.
+    pub management: u16,
+}
+
+impl ManagedDaemon {
+    /// Starts a cluster and a daemon whose `[pgexporter]` section also holds `extra`, in which
+    /// `{dir}` stands for the home directory (for `log_path`, `pidfile`).
+    pub fn start(extra: &str) -> ManagedDaemon {
+        ManagedDaemon::start_with_env(extra, &[])
+    }
+
+    /// [`ManagedDaemon::start`] with extra environment variables for the daemon.
+    pub fn start_with_env(extra: &str, env: &[(&str, &OsStr)]) -> ManagedDaemon {
+        let cluster = PgCluster::start(Default::default());
+        let home = ExporterHome::new();
+        home.add_admin(ADMIN, ADMIN_PASSWORD);
+        let management = free_port();
+        let extra = extra.replace(
+            "{dir}",
+            home.dir().to_str().expect("temporary paths are UTF-8"),
+        );
+        let port = home.write_config(&cluster, &format!("management = {management}\n{extra}"));
+        let admins = home.admins_file();
+        let args = ["-A", admins.to_str().expect("temporary paths are UTF-8")];
+        let exporter = Exporter::start_with_env(&home, port, &args, env);
+        ManagedDaemon {
+            exporter,
+            home,
+            cluster,
+            management,
+        }
+    }
+
+    /// Runs `pgexporter-cli -h 127.0.0.1 -p <management> -U admin -P <password> args` with the
+    /// client environment `env`.
+    pub fn cli_remote(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Output {
+        let port = self.management.to_string();
+        let mut all = vec![
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            ADMIN,
+            "-P",
+            ADMIN_PASSWORD,
+        ];
+        all.extend_from_slice(args);
+        self.home.cli(&all, env)
+    }
+}
+
+/// The standard output of a run that must have succeeded; panics with both streams otherwise.
+pub fn succeeded(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed with {:?}: {}{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
+}
+
+/// The exit code and standard error of a run that must have failed.
+pub fn failed(output: &Output) -> (i32, String) {
+    let code = output.status.code().expect("exited normally");
+    assert_ne!(
+        code,
+        0,
+        "succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8(output.stderr.clone()).expect("UTF-8 output");
+    (code, stderr)
+}
+
+/// The value of the unlabelled sample `name` in an exposition body.
+pub fn sample_value(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Polls `condition` until it holds; panics naming `what` after a generous bound. For effects
+/// of signals, which arrive asynchronously.
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < START_TIMEOUT, "never happened: {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
 }
