@@ -25,9 +25,22 @@ use pgexporter_tests::http_client;
 /// since the machine may be busy; only the closing is asserted.
 const IDLE_BOUND: Duration = Duration::from_secs(10);
 
-/// Asserts the daemon still answers `ping` on its socket and serves `/metrics`.
+/// A `ping` request frame as the reference client sends it: no compression, no encryption.
+fn ping_frame() -> Vec<u8> {
+    let request = br#"{"Header":{"ClientVersion":"0.9.0","Command":5,"Compression":0,"Encryption":0,"Output":1,"Timestamp":"20261125000000"},"Request":{}}"#;
+    let mut bytes = vec![0, 0];
+    bytes.extend_from_slice(&(request.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(request);
+    bytes
+}
+
+/// Asserts the daemon still answers `ping` on its socket and remotely, and serves `/metrics`.
+/// The local ping is sent raw, so that it works while the configuration file is broken (the
+/// client reads it for `unix_socket_dir`).
 fn still_serving(daemon: &ManagedDaemon) {
-    let ping = succeeded(&daemon.home.cli_local(&["ping"]));
+    let answer = answer_document(&daemon.exporter.raw_local(&ping_frame()));
+    assert_eq!(answer.response.unwrap()["ServerVersion"], "0.9.0");
+    let ping = succeeded(&daemon.cli_remote(&["ping"], &[]));
     assert!(ping.contains("ServerVersion: 0.9.0"), "{ping}");
     let body = daemon.exporter.scrape();
     assert!(body.contains("pgexporter_state 1\n"), "{body}");
@@ -43,9 +56,10 @@ fn answer_document(answer: &[u8]) -> Document {
     Document::parse(&frame::open(&frame, None).unwrap()).unwrap()
 }
 
-/// `conf get KEY` over the local socket, the bare value.
+/// `conf get KEY` over remote management (which works while the file is broken), the bare
+/// value.
 fn conf_get(daemon: &ManagedDaemon, key: &str) -> String {
-    succeeded(&daemon.home.cli_local(&["conf", "get", key]))
+    succeeded(&daemon.cli_remote(&["conf", "get", key], &[]))
         .trim_end()
         .to_owned()
 }
@@ -61,11 +75,7 @@ fn edit_config(daemon: &ManagedDaemon, from: &str, to: &str) {
 #[test]
 fn a_raw_ping_frame_gets_the_reference_answer() {
     let daemon = ManagedDaemon::start("");
-    let request = br#"{"Header":{"ClientVersion":"0.9.0","Command":5,"Compression":0,"Encryption":0,"Output":1,"Timestamp":"20261125000000"},"Request":{}}"#;
-    let mut bytes = vec![0, 0];
-    bytes.extend_from_slice(&(request.len() as u32).to_be_bytes());
-    bytes.extend_from_slice(request);
-    let answer = daemon.exporter.raw_local(&bytes);
+    let answer = daemon.exporter.raw_local(&ping_frame());
     // Compression none, encryption none, then the length of the JSON that follows.
     assert_eq!(&answer[..2], &[0, 0]);
     let length = u32::from_be_bytes(answer[2..6].try_into().unwrap()) as usize;
@@ -92,7 +102,11 @@ fn garbage_and_oversized_frames_are_refused_and_the_daemon_keeps_serving() {
     // A frame declaring 4 GiB: closed without an answer (and without allocating it).
     let huge = [0, 0, 0xff, 0xff, 0xff, 0xff];
     assert!(daemon.exporter.raw_local(&huge).is_empty());
-    assert!(raw_tcp(daemon.management, &huge).is_empty());
+    // On the remote port the same bytes start a StartupMessage of 65535 bytes, above the limit:
+    // a protocol violation answered with an ErrorResponse, then closed.
+    let answer = String::from_utf8_lossy(&raw_tcp(daemon.management, &huge)).into_owned();
+    assert!(answer.starts_with('E'), "{answer:?}");
+    assert!(answer.contains("C08P01"), "{answer:?}");
     still_serving(&daemon);
 
     // A well-formed frame whose payload is not a document: error 1, bad payload.
@@ -242,11 +256,13 @@ fn sighup_applies_a_live_change_and_refuses_broken_or_restart_only_files() {
             .contains("the running configuration stays")
     });
     let log = daemon.exporter.log();
-    let refusal = log
+    let why = log
         .lines()
-        .find(|line| line.contains("SIGHUP") && line.contains(" WARN "))
+        .find(|line| line.contains("the configuration cannot be reloaded"))
         .unwrap_or_else(|| panic!("{log}"));
-    assert!(refusal.contains("log_level"), "{refusal}");
+    assert!(why.contains(" ERROR "), "{why}");
+    assert!(why.contains("pgexporter.conf:"), "{why}");
+    assert!(why.contains("invalid log level 'loudest'"), "{why}");
     assert_eq!(conf_get(&daemon, "log_level"), "debug");
     still_serving(&daemon);
 
