@@ -15,6 +15,14 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+mod background;
+mod checks;
+mod managed;
+
+pub use background::BackgroundDaemon;
+pub use checks::{eventually, failed, sample_value, succeeded};
+pub use managed::{ADMIN, ADMIN_PASSWORD, ManagedDaemon};
+
 use crate::binaries::binary;
 use crate::cluster::{MONITOR_USER, PgCluster};
 use crate::http_client::{self, HttpResponse};
@@ -358,77 +366,6 @@ fn raw_exchange<S: Read + Write>(mut stream: S, request: &[u8]) -> Vec<u8> {
     }
 }
 
-/// A daemon that went to the background (`-d`), known by the pid in its pidfile; killed on
-/// drop when still running.
-#[derive(Debug)]
-pub struct BackgroundDaemon {
-    pid: Pid,
-}
-
-impl BackgroundDaemon {
-    /// Waits until `pidfile` holds a pid (panics after a generous bound).
-    pub fn from_pidfile(pidfile: &Path) -> BackgroundDaemon {
-        let started = Instant::now();
-        loop {
-            let pid = fs::read_to_string(pidfile)
-                .ok()
-                .and_then(|text| text.trim().parse::<i32>().ok());
-            if let Some(pid) = pid {
-                return BackgroundDaemon {
-                    pid: Pid::from_raw(pid),
-                };
-            }
-            assert!(
-                started.elapsed() < START_TIMEOUT,
-                "no pid in {}",
-                pidfile.display()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The daemon's process id.
-    pub fn pid(&self) -> i32 {
-        self.pid.as_raw()
-    }
-
-    /// Sends `signal` to the daemon.
-    pub fn signal(&self, signal: Signal) {
-        kill(self.pid, signal).unwrap();
-    }
-
-    /// Whether the process still runs (a zombie waiting for its reaper does not).
-    pub fn is_running(&self) -> bool {
-        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        // The state follows the parenthesised command name.
-        let state = stat
-            .rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next());
-        matches!(state, Some(state) if state != 'Z' && state != 'X')
-    }
-
-    /// Waits (up to a generous bound, then panics) until the process is gone.
-    pub fn wait_until_gone(&self) {
-        let started = Instant::now();
-        while self.is_running() {
-            assert!(
-                started.elapsed() < START_TIMEOUT,
-                "pgexporter {} did not exit",
-                self.pid
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for BackgroundDaemon {
-    fn drop(&mut self) {
-        if self.is_running() {
-            let _ = kill(self.pid, Signal::SIGKILL);
-        }
-    }
-}
-
 impl Drop for Exporter {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -443,113 +380,4 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// The remote management admin of [`ManagedDaemon`].
-pub const ADMIN: &str = "admin";
-/// [`ADMIN`]'s password.
-pub const ADMIN_PASSWORD: &str = "admin-secret-1";
-
-/// A cluster and a daemon serving it with remote management on: the admins file holds
-/// [`ADMIN`], `management` is a free port. Dropping it stops the daemon, then the cluster.
-#[derive(Debug)]
-pub struct ManagedDaemon {
-    /// The running daemon.
-    pub exporter: Exporter,
-    /// Its directory, configuration and vault.
-    pub home: ExporterHome,
-    /// The cluster it scrapes.
-    pub cluster: PgCluster,
-    /// The remote management port.
-    pub management: u16,
-}
-
-impl ManagedDaemon {
-    /// Starts a cluster and a daemon whose `[pgexporter]` section also holds `extra`, in which
-    /// `{dir}` stands for the home directory (for `log_path`, `pidfile`).
-    pub fn start(extra: &str) -> ManagedDaemon {
-        ManagedDaemon::start_with_env(extra, &[])
-    }
-
-    /// [`ManagedDaemon::start`] with extra environment variables for the daemon.
-    pub fn start_with_env(extra: &str, env: &[(&str, &OsStr)]) -> ManagedDaemon {
-        let cluster = PgCluster::start(Default::default());
-        let home = ExporterHome::new();
-        home.add_admin(ADMIN, ADMIN_PASSWORD);
-        let management = free_port();
-        let extra = extra.replace(
-            "{dir}",
-            home.dir().to_str().expect("temporary paths are UTF-8"),
-        );
-        let port = home.write_config(&cluster, &format!("management = {management}\n{extra}"));
-        let admins = home.admins_file();
-        let args = ["-A", admins.to_str().expect("temporary paths are UTF-8")];
-        let exporter = Exporter::start_with_env(&home, port, &args, env);
-        ManagedDaemon {
-            exporter,
-            home,
-            cluster,
-            management,
-        }
-    }
-
-    /// Runs `pgexporter-cli -h 127.0.0.1 -p <management> -U admin -P <password> args` with the
-    /// client environment `env`.
-    pub fn cli_remote(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Output {
-        let port = self.management.to_string();
-        let mut all = vec![
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            ADMIN,
-            "-P",
-            ADMIN_PASSWORD,
-        ];
-        all.extend_from_slice(args);
-        self.home.cli(&all, env)
-    }
-}
-
-/// The standard output of a run that must have succeeded; panics with both streams otherwise.
-pub fn succeeded(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed with {:?}: {}{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
-}
-
-/// The exit code and standard error of a run that must have failed.
-pub fn failed(output: &Output) -> (i32, String) {
-    let code = output.status.code().expect("exited normally");
-    assert_ne!(
-        code,
-        0,
-        "succeeded: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    let stderr = String::from_utf8(output.stderr.clone()).expect("UTF-8 output");
-    (code, stderr)
-}
-
-/// The value of the unlabelled sample `name` in an exposition body.
-pub fn sample_value(body: &str, name: &str) -> Option<f64> {
-    body.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-}
-
-/// Polls `condition` until it holds; panics naming `what` after a generous bound. For effects
-/// of signals, which arrive asynchronously.
-pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !condition() {
-        assert!(started.elapsed() < START_TIMEOUT, "never happened: {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
 }
