@@ -235,9 +235,9 @@ fn every_command_over_the_local_socket() {
 fn every_command_over_remote_management_in_clear() {
     let daemon = ManagedDaemon::start("");
     // A CA file asks for TLS, which this daemon does not offer.
-    let ca = [("PGEXPORTER_CLI_CA_FILE", cert("ca.crt"))];
-    let ca: Vec<(&str, &OsStr)> = ca.iter().map(|(n, v)| (*n, v.as_os_str())).collect();
-    let (code, stderr) = failed(&no_password(daemon.cli_remote(&["ping"], &ca)));
+    let ca = cert("ca.crt");
+    let output = daemon.cli_remote(&["ping"], &[("PGEXPORTER_CLI_CA_FILE", &ca)]);
+    let (code, stderr) = failed(&no_password(output));
     assert_eq!(code, 1);
     assert!(stderr.contains("does not accept TLS"), "{stderr}");
     every_command(daemon, Via::Remote(Vec::new()));

@@ -7,9 +7,10 @@
 
 use std::fs;
 use std::io::Read;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -17,9 +18,10 @@ use nix::sys::signal::Signal;
 use pgexporter_core::management::{Document, Outcome, frame};
 use pgexporter_core::pg::frontend::startup_message;
 use pgexporter_tests::exporter::{
-    ADMIN, BackgroundDaemon, ManagedDaemon, eventually, failed, raw_tcp, sample_value, succeeded,
+    ADMIN, BackgroundDaemon, ExporterHome, ManagedDaemon, eventually, failed, raw_tcp,
+    sample_value, succeeded,
 };
-use pgexporter_tests::http_client;
+use pgexporter_tests::{PgCluster, http_client};
 
 /// How long an idle connection may stay open with `authentication_timeout = 1s`: generous,
 /// since the machine may be busy; only the closing is asserted.
@@ -323,6 +325,23 @@ fn sigterm_exits_0_and_removes_the_socket_and_the_pidfile() {
 }
 
 #[test]
+fn sigint_and_sigalrm_stop_gracefully_too() {
+    for signal in [Signal::SIGINT, Signal::SIGALRM] {
+        let mut daemon = ManagedDaemon::start("");
+        daemon.exporter.signal(signal);
+        let status = daemon.exporter.wait_for_exit();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "{signal}: {}",
+            daemon.exporter.log()
+        );
+        assert!(daemon.exporter.log().contains("shutting down"));
+        assert!(!daemon.home.socket_path().exists());
+    }
+}
+
+#[test]
 fn sigabrt_kills_the_daemon_with_signal_6() {
     let mut daemon = ManagedDaemon::start("");
     daemon.exporter.signal(Signal::SIGABRT);
@@ -332,8 +351,8 @@ fn sigabrt_kills_the_daemon_with_signal_6() {
 
 #[test]
 fn daemon_mode_returns_at_once_and_serves_in_the_background() {
-    let cluster = pgexporter_tests::PgCluster::start(Default::default());
-    let home = pgexporter_tests::exporter::ExporterHome::new();
+    let cluster = PgCluster::start(Default::default());
+    let home = ExporterHome::new();
     let pidfile = home.dir().join("pgexporter.pid");
     let log = home.dir().join("pgexporter.log");
     let port = home.write_config(
@@ -361,7 +380,7 @@ fn daemon_mode_returns_at_once_and_serves_in_the_background() {
     );
     let background = BackgroundDaemon::from_pidfile(&pidfile);
     assert!(background.is_running());
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
     eventually("the background daemon serves /metrics", || {
         TcpStream::connect(address).is_ok()
     });
@@ -379,37 +398,57 @@ fn daemon_mode_returns_at_once_and_serves_in_the_background() {
     assert!(text.contains("shutting down"), "{text}");
 }
 
-#[test]
-fn sd_notify_reports_ready_reloading_and_stopping() {
-    let dir = tempdir_for_notify();
-    let socket_path = dir.join("notify.sock");
-    let receiver = UnixDatagram::bind(&socket_path).unwrap();
-    receiver
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let next = || {
-        let mut buffer = [0u8; 512];
-        let count = receiver.recv(&mut buffer).expect("a notification");
-        String::from_utf8_lossy(&buffer[..count]).into_owned()
-    };
-    let mut daemon =
-        ManagedDaemon::start_with_env("", &[("NOTIFY_SOCKET", socket_path.as_os_str())]);
-    assert!(next().starts_with("READY=1"));
-    daemon.exporter.signal(Signal::SIGHUP);
-    assert!(next().starts_with("RELOADING=1"));
-    assert!(next().starts_with("READY=1"));
-    daemon.exporter.signal(Signal::SIGTERM);
-    assert!(next().starts_with("STOPPING=1"));
-    assert_eq!(daemon.exporter.wait_for_exit().code(), Some(0));
-    let _ = fs::remove_dir_all(&dir);
+/// A datagram socket bound at a fresh path, removed on drop: where the daemon's sd_notify
+/// messages arrive.
+struct NotifySocket {
+    path: PathBuf,
+    socket: UnixDatagram,
 }
 
-/// A fresh directory for the notification socket (a short path: socket paths are limited).
-fn tempdir_for_notify() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("pgexporter-notify-e2e-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+impl NotifySocket {
+    fn bind() -> NotifySocket {
+        // Socket paths are limited to about 100 bytes: a short name in the temporary directory.
+        let path =
+            std::env::temp_dir().join(format!("pgexporter-notify-{}.sock", std::process::id()));
+        let _ = fs::remove_file(&path);
+        let socket = UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        NotifySocket { path, socket }
+    }
+
+    /// The next message; panics when none arrives within the read timeout.
+    fn next(&self) -> String {
+        let mut buffer = [0u8; 512];
+        let count = self.socket.recv(&mut buffer).expect("a notification");
+        String::from_utf8_lossy(&buffer[..count]).into_owned()
+    }
+}
+
+impl Drop for NotifySocket {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+#[test]
+fn sd_notify_reports_ready_reloading_and_stopping() {
+    let notify = NotifySocket::bind();
+    let mut daemon =
+        ManagedDaemon::start_with_env("", &[("NOTIFY_SOCKET", notify.path.as_os_str())]);
+    let ready = notify.next();
+    assert!(ready.starts_with("READY=1"), "{ready}");
+    daemon.exporter.signal(Signal::SIGHUP);
+    let reloading = notify.next();
+    assert!(
+        reloading.starts_with("RELOADING=1\nMONOTONIC_USEC="),
+        "{reloading}"
+    );
+    assert!(notify.next().starts_with("READY=1"));
+    daemon.exporter.signal(Signal::SIGTERM);
+    assert_eq!(notify.next(), "STOPPING=1");
+    assert_eq!(daemon.exporter.wait_for_exit().code(), Some(0));
 }
 
 #[test]
