@@ -6,7 +6,7 @@
 //! Build the binaries first: `cargo build -j2 --bins`.
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::os::unix::process::ExitStatusExt;
@@ -96,6 +96,14 @@ fn a_raw_ping_frame_gets_the_reference_answer() {
 #[test]
 fn garbage_and_oversized_frames_are_refused_and_the_daemon_keeps_serving() {
     let daemon = ManagedDaemon::start("");
+    // Half a frame header and half a StartupMessage length, left hanging: the daemon serves
+    // others meanwhile.
+    let mut hanging_local = UnixStream::connect(daemon.exporter.socket_path()).unwrap();
+    hanging_local.write_all(&[0, 0, 0]).unwrap();
+    let mut hanging_remote = TcpStream::connect(("127.0.0.1", daemon.management)).unwrap();
+    hanging_remote.write_all(&[0, 0]).unwrap();
+    still_serving(&daemon);
+
     // An unknown compression byte: the frame cannot be read, the connection just closes.
     let answer = daemon.exporter.raw_local(b"hello, this is not a frame\n");
     assert!(answer.is_empty(), "{answer:?}");
@@ -248,6 +256,10 @@ fn sighup_applies_a_live_change_and_refuses_broken_or_restart_only_files() {
     eventually("log_level debug after SIGHUP", || {
         conf_get(&daemon, "log_level") == "debug"
     });
+    // The reload reached the logging too: requests are now logged at DEBUG.
+    eventually("a DEBUG line after the reload", || {
+        daemon.exporter.log().contains(" DEBUG ")
+    });
 
     edit_config(&daemon, "log_level = debug", "log_level = loudest");
     daemon.exporter.signal(Signal::SIGHUP);
@@ -322,6 +334,26 @@ fn sigterm_exits_0_and_removes_the_socket_and_the_pidfile() {
     assert_eq!(status.code(), Some(0), "{}", daemon.exporter.log());
     assert!(!daemon.home.socket_path().exists());
     assert!(!pidfile.exists());
+}
+
+#[test]
+fn status_follows_the_cluster() {
+    let mut daemon = ManagedDaemon::start("");
+    let active = |daemon: &ManagedDaemon| {
+        let status = succeeded(&daemon.home.cli_local(&["-F", "json", "status"]));
+        let document = Document::parse(status.trim_end().as_bytes()).unwrap();
+        document.response.unwrap()["Servers"][0]["Active"].clone()
+    };
+    assert_eq!(active(&daemon), false, "no scrape yet");
+    daemon.exporter.scrape();
+    assert_eq!(active(&daemon), true);
+    daemon.cluster.stop();
+    let body = daemon.exporter.scrape();
+    assert!(
+        body.contains("pgexporter_postgresql_active{server=\"primary\"} 0\n"),
+        "{body}"
+    );
+    assert_eq!(active(&daemon), false);
 }
 
 #[test]
