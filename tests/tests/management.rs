@@ -226,6 +226,7 @@ fn log_level_set_live_changes_what_is_logged() {
 #[test]
 fn a_restart_only_key_is_reported_and_left_unchanged() {
     let daemon = ManagedDaemon::start("");
+    let size = conf_get(&daemon, "metrics_cache_max_size");
     let output = daemon.home.cli_local(&[
         "-F",
         "json",
@@ -245,6 +246,8 @@ fn a_restart_only_key_is_reported_and_left_unchanged() {
     let (_, stderr) = failed(&daemon.home.cli_local(&["conf", "set", "host", "0.0.0.0"]));
     assert!(stderr.contains("(1108)"), "{stderr}");
     assert_eq!(conf_get(&daemon, "host"), "127.0.0.1");
+    assert_ne!(size, "512K");
+    assert_eq!(conf_get(&daemon, "metrics_cache_max_size"), size);
     still_serving(&daemon);
 }
 
