@@ -252,6 +252,38 @@ fn a_restart_only_key_is_reported_and_left_unchanged() {
 }
 
 #[test]
+fn conf_set_refuses_unknown_servers_and_invalid_values_and_reports_no_change() {
+    let daemon = ManagedDaemon::start("");
+    let set = |key: &str, value: &str| {
+        let output = daemon
+            .home
+            .cli_local(&["-F", "json", "conf", "set", key, value]);
+        let document = Document::parse(output.stdout.trim_ascii_end()).unwrap();
+        (output.status.code(), document)
+    };
+    for (key, value, error) in [
+        ("nosuch.port", "1", 1105),
+        ("log_level", "loud", 1109),
+        ("primary.port", "1", 1108),
+    ] {
+        let (code, document) = set(key, value);
+        assert_eq!(code, Some(1), "{key}");
+        assert_eq!(document.outcome, Some(Outcome::Failure { error }), "{key}");
+    }
+    assert_eq!(
+        conf_get(&daemon, "server.primary.port"),
+        daemon.cluster.port().to_string()
+    );
+    let (code, document) = set("log_level", "info");
+    assert_eq!(code, Some(0));
+    assert_eq!(document.response.unwrap()["status"], "no_change");
+    let (code, document) = set("primary.user", "other");
+    assert_eq!(code, Some(0));
+    assert_eq!(document.response.unwrap()["old_value"], "pgexporter");
+    assert_eq!(conf_get(&daemon, "server.primary.user"), "other");
+}
+
+#[test]
 fn sighup_applies_a_live_change_and_refuses_broken_or_restart_only_files() {
     let daemon = ManagedDaemon::start("");
     edit_config(&daemon, "log_level = info", "log_level = debug");
