@@ -11,6 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::thread;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -389,6 +390,43 @@ fn status_follows_the_cluster() {
         "{body}"
     );
     assert_eq!(active(&daemon), false);
+}
+
+#[test]
+fn sigterm_lets_a_scrape_in_flight_finish() {
+    let mut daemon = ManagedDaemon::start("");
+    // A custom metric whose query takes a while, well under the shutdown grace.
+    let slow = daemon.home.dir().join("slow.yaml");
+    fs::write(
+        &slow,
+        "metrics:\n  - tag: e2e_slow\n    collector: custom\n    queries:\n      \
+         - query: SELECT 1 AS value FROM pg_sleep(2)\n        columns:\n          \
+         - name: value\n            type: gauge\n            description: Slow.\n",
+    )
+    .unwrap();
+    succeeded(
+        &daemon
+            .home
+            .cli_local(&["conf", "set", "metrics_path", slow.to_str().unwrap()]),
+    );
+    let address = daemon.exporter.address();
+    let scrape = thread::spawn(move || http_client::get(address, "/metrics", &[]));
+    eventually("the slow query runs", || {
+        daemon
+            .cluster
+            .psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(2)%' AND pid <> pg_backend_pid()")
+            .trim()
+            != "0"
+    });
+    daemon.exporter.signal(Signal::SIGTERM);
+    let response = scrape.join().unwrap();
+    assert_eq!(response.status, 200);
+    assert!(
+        response.text().contains("pgexporter_e2e_slow_value"),
+        "{}",
+        response.text()
+    );
+    assert_eq!(daemon.exporter.wait_for_exit().code(), Some(0));
 }
 
 #[test]
