@@ -458,6 +458,22 @@ fn sigabrt_kills_the_daemon_with_signal_6() {
 fn daemon_mode_returns_at_once_and_serves_in_the_background() {
     let cluster = PgCluster::start(Default::default());
     let home = ExporterHome::new();
+    let config = home.config_file();
+    let users = home.users_file();
+    let daemon_args = [
+        "-c",
+        config.to_str().unwrap(),
+        "-u",
+        users.to_str().unwrap(),
+        "-d",
+    ];
+    // The console is what -d leaves behind: refused.
+    home.write_config(&cluster, "");
+    let refused = home.run_to_exit(&daemon_args);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("log_type = console"), "{stderr}");
+
     let pidfile = home.dir().join("pgexporter.pid");
     let log = home.dir().join("pgexporter.log");
     let port = home.write_config(
@@ -468,15 +484,7 @@ fn daemon_mode_returns_at_once_and_serves_in_the_background() {
             pidfile.display()
         ),
     );
-    let config = home.config_file();
-    let users = home.users_file();
-    let output = home.run_to_exit(&[
-        "-c",
-        config.to_str().unwrap(),
-        "-u",
-        users.to_str().unwrap(),
-        "-d",
-    ]);
+    let output = home.run_to_exit(&daemon_args);
     assert_eq!(
         output.status.code(),
         Some(0),
