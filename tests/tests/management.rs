@@ -222,6 +222,22 @@ fn log_level_set_live_changes_what_is_logged() {
     assert_eq!(count(" DEBUG "), debug, "{}", daemon.exporter.log());
     assert_eq!(count(" INFO "), info, "{}", daemon.exporter.log());
     assert_eq!(conf_get(&daemon, "log_level"), "warn");
+
+    // log_line_prefix is live too: the next line starts with the new prefix.
+    succeeded(&daemon.home.cli_local(&["conf", "set", "log_level", "info"]));
+    succeeded(
+        &daemon
+            .home
+            .cli_local(&["conf", "set", "log_line_prefix", "e2e-%Y"]),
+    );
+    succeeded(&daemon.cli_remote(&["ping"], &[]));
+    eventually("a line with the new prefix", || {
+        daemon
+            .exporter
+            .log()
+            .lines()
+            .any(|line| line.starts_with("e2e-20") && line.contains("logged in"))
+    });
 }
 
 #[test]
