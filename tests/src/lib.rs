@@ -10,7 +10,6 @@ pub mod cluster;
 pub mod exporter;
 pub mod fuzz_entry;
 pub mod http_client;
-pub mod management_server;
 pub mod promtool;
 
 pub use cluster::{ClusterOptions, PgCluster};

@@ -1,155 +1,47 @@
-//! End-to-end tests of `pgexporter-cli`: the built binary against a management server that
-//! serves like the daemon (`pgexporter_tests::management_server`), locally and remotely, and
-//! its local `encrypt` / `decrypt`.
+//! End-to-end tests of `pgexporter-cli` against the real daemon serving a real cluster: every
+//! command locally and remotely (in clear and over TLS), every compression and encryption, the
+//! refusals, the bytes the client sends; and what is the client's own: `encrypt` / `decrypt`
+//! of files, argument errors, exit codes, `-L`, and never printing a password.
 //!
-//! Build it first: `cargo build -j2 --bins`.
+//! Build the binaries first: `cargo build -j2 --bins`.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Output;
+use std::thread;
 
-use pgexporter_core::config::LogLevel;
-use pgexporter_core::management::handshake::AdminVerifiers;
 use pgexporter_core::management::{Document, Outcome};
-use pgexporter_core::secret::Secret;
-use pgexporter_core::vault::{MasterKey, MasterKeyFile};
-use pgexporter_net::tls::{TlsServerFiles, server_config};
-use pgexporter_tests::binaries::binary;
-use pgexporter_tests::management_server::{ManagementServer, TestDaemon};
+use pgexporter_tests::exporter::{
+    ADMIN_PASSWORD, ExporterHome, MASTER_PASSWORD, ManagedDaemon, SOCKET_NAME, failed,
+    sample_value, succeeded,
+};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/vault");
 const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../net/testdata");
-const ADMIN: &str = "admin";
-const ADMIN_PASSWORD: &str = "admin-secret-1";
-/// Environment variables the client reads; each test sets only those it means to.
-const CLIENT_ENV: [&str; 3] = [
-    "PGEXPORTER_PASSWORD",
-    "PGEXPORTER_CLI_CA_FILE",
-    "PGEXPORTER_CONFIG_DIR",
-];
+/// The wrong password the refusal tests send.
+const WRONG_PASSWORD: &str = "not-the-password";
 
-/// A temporary home with the reference master key and a `pgexporter.conf` whose
-/// `unix_socket_dir` is the home itself; removed on drop.
-struct Home(PathBuf);
+/// The `[pgexporter]` lines that turn on TLS for remote management with the test certificate.
+fn tls_config() -> String {
+    format!("tls = on\ntls_cert_file = {CERTS}/server.crt\ntls_key_file = {CERTS}/server.key\n")
+}
 
-impl Home {
-    fn new() -> Home {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "pgexporter-cli-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&path);
-        let dir = path.join(".pgexporter");
-        fs::create_dir_all(&dir).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
-        let key = dir.join("master.key");
-        fs::copy(Path::new(FIXTURES).join("master.key"), &key).unwrap();
-        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
-        let home = Home(path);
-        fs::write(home.config(), home.config_text()).unwrap();
-        home
-    }
+fn cert(name: &str) -> OsString {
+    Path::new(CERTS).join(name).into_os_string()
+}
 
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn config(&self) -> PathBuf {
-        self.0.join("pgexporter.conf")
-    }
-
-    fn config_text(&self) -> String {
-        format!(
-            "[pgexporter]\nhost = localhost\nmetrics = 5002\nunix_socket_dir = {}\n\
-             log_level = info\n\n[primary]\nhost = localhost\nport = 5432\nuser = pgexporter\n",
-            self.0.display()
-        )
-    }
-
-    fn daemon(&self) -> TestDaemon {
-        TestDaemon::new(&self.config_text())
-    }
-
-    /// A server on this home's local socket that shares the master key.
-    fn local_server(&self) -> ManagementServer {
-        ManagementServer::local(&self.0, self.daemon(), Some(master_key()))
-    }
-
-    /// Runs the client with this home and the given client environment, no terminal.
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut command = Command::new(binary("pgexporter-cli"));
-        command.args(args).env("HOME", &self.0).stdin(Stdio::null());
-        for name in CLIENT_ENV {
-            command.env_remove(name);
+/// Asserts that no password reached either output stream, and hands the output back.
+fn no_password(output: Output) -> Output {
+    for stream in [&output.stdout, &output.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        for secret in [ADMIN_PASSWORD, MASTER_PASSWORD, WRONG_PASSWORD] {
+            assert!(!text.contains(secret), "a password was printed: {text}");
         }
-        command.envs(env.iter().copied());
-        let output = command.output().expect("pgexporter-cli runs");
-        for stream in [&output.stdout, &output.stderr] {
-            let text = String::from_utf8_lossy(stream);
-            assert!(
-                !text.contains(ADMIN_PASSWORD),
-                "a password was printed: {text}"
-            );
-        }
-        output
     }
-
-    /// Runs the client locally (`-c` this home's configuration) and expects success.
-    fn local_ok(&self, args: &[&str]) -> String {
-        let config = self.config();
-        let mut all = vec!["-c", path_str(&config)];
-        all.extend_from_slice(args);
-        succeeded(&self.run(&all, &[]), args)
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The reference master key, derived once (600 000 PBKDF2 iterations).
-fn master_key() -> MasterKey {
-    static KEY: OnceLock<MasterKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let text = fs::read_to_string(Path::new(FIXTURES).join("master.key")).unwrap();
-        MasterKeyFile::parse(&text).unwrap().derive()
-    })
-    .clone()
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("temporary paths are UTF-8")
-}
-
-fn succeeded(output: &Output, args: &[&str]) -> String {
-    assert!(
-        output.status.success(),
-        "{args:?} failed with {:?}: {}{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-/// The exit code of a run that must fail, and its standard error, which must be one line.
-fn failed(output: &Output) -> (i32, String) {
-    let code = output.status.code().expect("exited normally");
-    assert_ne!(
-        code,
-        0,
-        "succeeded: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
-    (code, stderr)
+    output
 }
 
 fn one_line(stderr: &str) {
@@ -162,133 +54,129 @@ fn json_document(stdout: &str) -> Document {
     Document::parse(stdout.trim_end().as_bytes()).expect("a management document")
 }
 
-fn admins() -> AdminVerifiers {
-    let mut admins = AdminVerifiers::new();
-    admins
-        .insert(ADMIN, &Secret::from(ADMIN_PASSWORD), [3; 16])
-        .unwrap();
-    admins
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
 }
 
-fn tls_config() -> std::sync::Arc<rustls::ServerConfig> {
-    server_config(&TlsServerFiles {
-        cert_file: Path::new(CERTS).join("server.crt"),
-        key_file: Path::new(CERTS).join("server.key"),
-        client_ca_file: None,
-    })
-    .unwrap()
+/// How the client reaches the daemon.
+enum Via {
+    /// `-c <config>`: the local socket.
+    Local,
+    /// `-h/-p/-U/-P`, with the client environment given (the CA file for TLS).
+    Remote(Vec<(&'static str, OsString)>),
 }
 
-/// `-h 127.0.0.1 -p PORT -U admin` followed by `args`.
-fn remote_args<'a>(port: &'a str, args: &[&'a str]) -> Vec<&'a str> {
-    let mut all = vec!["-h", "127.0.0.1", "-p", port, "-U", ADMIN];
-    all.extend_from_slice(args);
-    all
+impl Via {
+    fn run(&self, daemon: &ManagedDaemon, args: &[&str]) -> Output {
+        no_password(match self {
+            Via::Local => daemon.home.cli_local(args),
+            Via::Remote(env) => {
+                let env: Vec<(&str, &OsStr)> = env
+                    .iter()
+                    .map(|(name, value)| (*name, value.as_os_str()))
+                    .collect();
+                daemon.cli_remote(args, &env)
+            }
+        })
+    }
+
+    fn ok(&self, daemon: &ManagedDaemon, args: &[&str]) -> String {
+        succeeded(&self.run(daemon, args))
+    }
+
+    fn json(&self, daemon: &ManagedDaemon, args: &[&str]) -> Document {
+        let mut all = vec!["-F", "json"];
+        all.extend_from_slice(args);
+        json_document(&self.ok(daemon, &all))
+    }
 }
 
-#[test]
-fn ping_in_text_json_and_raw() {
-    let home = Home::new();
-    let _server = home.local_server();
-    let text = home.local_ok(&["ping"]);
+/// Runs every command `via` one way of reaching `daemon`, asserting each answer; ends with
+/// `shutdown` and the daemon's clean exit.
+fn every_command(mut daemon: ManagedDaemon, via: Via) {
+    let remote = matches!(via, Via::Remote(_));
+    // ping, in each output format.
+    let text = via.ok(&daemon, &["ping"]);
     assert!(
         text.starts_with("Header:\n  ClientVersion: 0.9.0\n  Command: ping\n"),
         "{text}"
     );
-    assert!(
-        text.contains("Outcome:\n  Status: true\n  Time: 00:00:00\n"),
-        "{text}"
-    );
+    assert!(text.contains("Outcome:\n  Status: true\n"), "{text}");
     assert!(
         text.contains("Response:\n  ServerVersion: 0.9.0\n"),
         "{text}"
     );
+    let json = via.json(&daemon, &["ping"]);
+    assert_eq!(json.header.command, 5);
+    assert!(json.outcome.unwrap().is_success());
+    assert_eq!(json.response.unwrap()["ServerVersion"], "0.9.0");
+    let raw = json_document(&via.ok(&daemon, &["--format", "raw", "ping"]));
+    assert_eq!(raw.header.output.name(), "raw");
 
-    let json = home.local_ok(&["-F", "json", "ping"]);
-    let document = json_document(&json);
-    assert_eq!(document.header.command, 5);
-    assert_eq!(document.header.timestamp, "20261125000000");
-    assert!(document.outcome.unwrap().is_success());
-    assert_eq!(document.response.unwrap()["ServerVersion"], "0.9.0");
-    assert!(
-        json.starts_with(r#"{"Header":{"ClientVersion":"0.9.0","Command":5,"#),
-        "{json}"
-    );
-
-    let raw = home.local_ok(&["--format", "raw", "ping"]);
-    let document = json_document(&raw);
-    assert_eq!(document.header.output.name(), "raw");
-    assert_eq!(document.response.unwrap()["ServerVersion"], "0.9.0");
-}
-
-#[test]
-fn status_and_status_details() {
-    let home = Home::new();
-    let _server = home.local_server();
-    let text = home.local_ok(&["status"]);
+    // status and status details: the server is active once a scrape reached it.
+    let first = daemon.exporter.scrape();
+    let text = via.ok(&daemon, &["status"]);
     assert!(text.contains("  NumberOfServers: 1\n"), "{text}");
     assert!(
-        text.contains("  Servers:\n    - Active: false\n      Server: primary\n"),
+        text.contains("  Servers:\n    - Active: true\n      Server: primary\n"),
         "{text}"
     );
-    let details = json_document(&home.local_ok(&["-F", "json", "status", "details"]));
+    let details = via.json(&daemon, &["status", "details"]);
     assert_eq!(details.header.command, 4);
     let response = details.response.unwrap();
     assert_eq!(response["PgexporterFips"], false);
+    assert_eq!(response["Servers"][0]["Active"], true);
     assert_eq!(response["Servers"][0]["Fips"], false);
-}
+    assert!(
+        via.ok(&daemon, &["status", "details"])
+            .contains("Fips: false")
+    );
 
-#[test]
-fn conf_get_key_prints_the_bare_value() {
-    let home = Home::new();
-    let _server = home.local_server();
-    assert_eq!(home.local_ok(&["conf", "get", "log_level"]), "info\n");
+    // conf ls: absolute paths of the files the daemon was started with.
+    let ls = via.json(&daemon, &["conf", "ls"]).response.unwrap();
+    let home = &daemon.home;
+    assert_eq!(ls["main_configuration_path"], path_str(&home.config_file()));
+    assert_eq!(ls["users_configuration_path"], path_str(&home.users_file()));
     assert_eq!(
-        home.local_ok(&["conf", "get", "pgexporter.metrics"]),
-        "5002\n"
+        ls["admin_configuration_path"],
+        path_str(&home.admins_file())
     );
-    assert_eq!(
-        home.local_ok(&["conf", "get", "server.primary.port"]),
-        "5432\n"
-    );
-    let whole = home.local_ok(&["conf", "get"]);
-    assert!(whole.contains("  log_level:\n"), "{whole}");
-    let json = json_document(&home.local_ok(&["-F", "json", "conf", "get", "log_level"]));
-    assert_eq!(json.response.unwrap()["log_level"]["string_value"], "info");
+    assert!(via.ok(&daemon, &["conf", "ls"]).contains(&format!(
+        "  main_configuration_path: {}\n",
+        home.config_file().display()
+    )));
 
-    let output = home.run(
-        &["-c", path_str(&home.config()), "conf", "get", "nope"],
-        &[],
+    // conf get, whole and by key.
+    let cluster_port = daemon.cluster.port().to_string();
+    let metrics_port = daemon.exporter.address().port().to_string();
+    let whole = via.json(&daemon, &["conf", "get"]).response.unwrap();
+    assert_eq!(whole["server"]["primary"]["port"], daemon.cluster.port());
+    assert_eq!(whole["management"], daemon.management);
+    assert!(via.ok(&daemon, &["conf", "get"]).contains("  log_level:\n"));
+    assert_eq!(via.ok(&daemon, &["conf", "get", "log_level"]), "info\n");
+    assert_eq!(
+        via.ok(&daemon, &["conf", "get", "pgexporter.metrics"]),
+        format!("{metrics_port}\n")
     );
-    let (code, stderr) = failed(&output);
+    assert_eq!(
+        via.ok(&daemon, &["conf", "get", "server.primary.port"]),
+        format!("{cluster_port}\n")
+    );
+    let (code, stderr) = failed(&via.run(&daemon, &["conf", "get", "nope"]));
     assert_eq!(code, 1);
     one_line(&stderr);
     assert!(stderr.contains("no key nope"), "{stderr}");
-}
 
-#[test]
-fn conf_set_changes_the_running_configuration() {
-    let home = Home::new();
-    let server = home.local_server();
-    let json = json_document(&home.local_ok(&["-F", "json", "conf", "set", "log_level", "warn"]));
-    assert_eq!(json.header.command, 10);
-    assert_eq!(json.request["ConfigKey"], "log_level");
-    assert_eq!(json.request["ConfigValue"], "warn");
-    assert_eq!(json.response.unwrap()["status"], "success");
-    assert_eq!(home.local_ok(&["conf", "get", "log_level"]), "warn\n");
-    assert_eq!(server.daemon().config.main.log_level, LogLevel::Warn);
-
-    let output = home.run(
-        &[
-            "-c",
-            path_str(&home.config()),
-            "conf",
-            "set",
-            "no_such_key",
-            "1",
-        ],
-        &[],
-    );
+    // conf set of a live key, then of an unknown one.
+    let set = via.json(&daemon, &["conf", "set", "log_level", "warn"]);
+    assert_eq!(set.header.command, 10);
+    assert_eq!(set.request["ConfigKey"], "log_level");
+    assert_eq!(set.request["ConfigValue"], "warn");
+    let response = set.response.unwrap();
+    assert_eq!(response["status"], "success");
+    assert_eq!(response["old_value"], "info");
+    assert_eq!(via.ok(&daemon, &["conf", "get", "log_level"]), "warn\n");
+    let output = via.run(&daemon, &["conf", "set", "no_such_key", "1"]);
     let (code, stderr) = failed(&output);
     assert_eq!(code, 1);
     one_line(&stderr);
@@ -301,208 +189,295 @@ fn conf_set_changes_the_running_configuration() {
         stdout.contains("Error: unknown configuration key"),
         "{stdout}"
     );
-}
 
-#[test]
-fn shutdown_clear_ls_and_reload_reach_the_daemon() {
-    let home = Home::new();
-    let server = home.local_server();
-    home.local_ok(&["shutdown"]);
-    home.local_ok(&["clear", "prometheus"]);
-    home.local_ok(&["clear", "prometheus"]);
-    assert_eq!(server.daemon().shutdowns, 1);
-    assert_eq!(server.daemon().clears, 2);
-    let ls = home.local_ok(&["conf", "ls"]);
-    assert!(
-        ls.contains("main_configuration_path: /etc/pgexporter/pgexporter.conf"),
-        "{ls}"
-    );
-    let reload = json_document(&home.local_ok(&["-F", "json", "conf", "reload"]));
-    assert_eq!(reload.header.command, 7);
-    assert!(reload.outcome.unwrap().is_success());
-}
+    // clear prometheus: the query counters start again.
+    let executions = |body: &str| sample_value(body, "pgexporter_query_executions_total").unwrap();
+    let second = daemon.exporter.scrape();
+    assert!(executions(&second) > executions(&first), "{second}");
+    let clear = via.json(&daemon, &["clear", "prometheus"]);
+    assert_eq!(clear.header.command, 6);
+    assert!(clear.outcome.unwrap().is_success());
+    let cleared = daemon.exporter.scrape();
+    assert!(executions(&cleared) < executions(&second), "{cleared}");
 
-#[test]
-fn every_compression_and_encryption_over_the_local_socket() {
-    let home = Home::new();
-    let _server = home.local_server();
-    for compression in ["none", "gz", "zstd", "lz4", "bz2"] {
-        let document = json_document(&home.local_ok(&["-F", "json", "-C", compression, "status"]));
-        assert_eq!(document.header.compression.name(), compression);
-        assert_eq!(document.response.unwrap()["NumberOfServers"], 1);
+    // conf reload: local only.
+    if remote {
+        let output = via.run(&daemon, &["-F", "json", "conf", "reload"]);
+        let (code, stderr) = failed(&output);
+        assert_eq!(code, 1);
+        one_line(&stderr);
+        assert!(stderr.contains("conf reload failed"), "{stderr}");
+        let document = json_document(&String::from_utf8_lossy(&output.stdout));
+        assert_eq!(document.outcome, Some(Outcome::Failure { error: 1107 }));
+        assert_eq!(via.ok(&daemon, &["conf", "get", "log_level"]), "warn\n");
+    } else {
+        let reload = via.json(&daemon, &["conf", "reload"]);
+        assert_eq!(reload.header.command, 7);
+        assert!(reload.outcome.unwrap().is_success());
+        // The file still says info: the reload put it back.
+        assert_eq!(via.ok(&daemon, &["conf", "get", "log_level"]), "info\n");
     }
-    for (encryption, name) in [
+
+    // shutdown: the daemon exits 0 and removes its socket.
+    let text = via.ok(&daemon, &["shutdown"]);
+    assert!(text.contains("Command: shutdown"), "{text}");
+    let status = daemon.exporter.wait_for_exit();
+    assert_eq!(status.code(), Some(0), "{}", daemon.exporter.log());
+    assert!(!daemon.home.socket_path().exists());
+}
+
+#[test]
+fn every_command_over_the_local_socket() {
+    every_command(ManagedDaemon::start(""), Via::Local);
+}
+
+#[test]
+fn every_command_over_remote_management_in_clear() {
+    let daemon = ManagedDaemon::start("");
+    // A CA file asks for TLS, which this daemon does not offer.
+    let ca = cert("ca.crt");
+    let output = daemon.cli_remote(&["ping"], &[("PGEXPORTER_CLI_CA_FILE", &ca)]);
+    let (code, stderr) = failed(&no_password(output));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("does not accept TLS"), "{stderr}");
+    every_command(daemon, Via::Remote(Vec::new()));
+}
+
+#[test]
+fn every_command_over_remote_management_with_tls() {
+    let daemon = ManagedDaemon::start(&tls_config());
+    // Without a CA file the client takes TLS unverified; -v says so.
+    let output = no_password(daemon.cli_remote(&["-v", "-C", "gz", "ping"], &[]));
+    succeeded(&output);
+    let trace = String::from_utf8_lossy(&output.stderr);
+    assert!(trace.contains("the server accepted TLS"), "{trace}");
+    // A CA that did not sign the daemon's certificate.
+    let other = cert("other-ca.crt");
+    let output = daemon.cli_remote(&["ping"], &[("PGEXPORTER_CLI_CA_FILE", &other)]);
+    let (code, stderr) = failed(&no_password(output));
+    assert_eq!(code, 1);
+    one_line(&stderr);
+    assert!(stderr.contains("TLS"), "{stderr}");
+    every_command(
+        daemon,
+        Via::Remote(vec![("PGEXPORTER_CLI_CA_FILE", cert("ca.crt"))]),
+    );
+}
+
+#[test]
+fn every_compression_and_encryption_locally_and_remotely() {
+    let daemon = ManagedDaemon::start(&tls_config());
+    let remote = Via::Remote(vec![("PGEXPORTER_CLI_CA_FILE", cert("ca.crt"))]);
+    let compressions = ["none", "gz", "zstd", "lz4", "bz2"];
+    let encryptions = [
         ("none", "none"),
         ("aes", "aes256"),
         ("aes256", "aes256"),
         ("aes192", "aes192"),
         ("aes128", "aes128"),
+    ];
+    for via in [Via::Local, remote] {
+        for compression in compressions {
+            let document = via.json(&daemon, &["-C", compression, "status"]);
+            assert_eq!(document.header.compression.name(), compression);
+            assert_eq!(document.response.unwrap()["NumberOfServers"], 1);
+        }
+        for (index, (encryption, name)) in encryptions.into_iter().enumerate() {
+            // Each encryption with a different compression, the whole configuration as payload.
+            let compression = compressions[(index + 1) % compressions.len()];
+            let document = via.json(
+                &daemon,
+                &["-C", compression, "-E", encryption, "conf", "get"],
+            );
+            assert_eq!(document.header.encryption.name(), name);
+            assert_eq!(document.header.compression.name(), compression);
+            assert_eq!(
+                document.response.unwrap()["server"]["primary"]["port"],
+                daemon.cluster.port()
+            );
+        }
+    }
+}
+
+/// Serves one connection on a socket in `dir` by passing it on to `daemon_socket`; returns the
+/// bytes the client sent and the bytes the daemon answered.
+fn relay_once(dir: &Path, daemon_socket: PathBuf) -> thread::JoinHandle<(Vec<u8>, Vec<u8>)> {
+    let listener = UnixListener::bind(dir.join(SOCKET_NAME)).unwrap();
+    thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut header = [0u8; 6];
+        client.read_exact(&mut header).unwrap();
+        let length = u32::from_be_bytes(header[2..].try_into().unwrap());
+        assert!(length < 1 << 20, "a request of {length} bytes");
+        let mut request = header.to_vec();
+        request.resize(6 + length as usize, 0);
+        client.read_exact(&mut request[6..]).unwrap();
+        let mut daemon = UnixStream::connect(daemon_socket).unwrap();
+        daemon.write_all(&request).unwrap();
+        let mut answer = Vec::new();
+        daemon.read_to_end(&mut answer).unwrap();
+        client.write_all(&answer).unwrap();
+        (request, answer)
+    })
+}
+
+/// The frame header and JSON of one uncompressed, unencrypted frame.
+fn plain_frame(bytes: &[u8]) -> &str {
+    assert_eq!(&bytes[..2], &[0, 0], "compression and encryption none");
+    let length = u32::from_be_bytes(bytes[2..6].try_into().unwrap()) as usize;
+    assert_eq!(length, bytes.len() - 6, "the length counts the payload");
+    std::str::from_utf8(&bytes[6..]).unwrap()
+}
+
+#[test]
+fn the_bytes_of_ping_and_status_are_the_reference_frames() {
+    let daemon = ManagedDaemon::start("");
+    let relay_dir = daemon.home.dir().join("relay");
+    fs::create_dir(&relay_dir).unwrap();
+    let config = daemon.home.dir().join("relay.conf");
+    let text = fs::read_to_string(daemon.home.config_file()).unwrap();
+    let unix_socket_dir = format!("unix_socket_dir = {}\n", daemon.home.dir().display());
+    assert!(text.contains(&unix_socket_dir), "{text}");
+    fs::write(
+        &config,
+        text.replace(
+            &unix_socket_dir,
+            &format!("unix_socket_dir = {}\n", relay_dir.display()),
+        ),
+    )
+    .unwrap();
+    for (command, number, response) in [
+        ("ping", 5, r#"{"ServerVersion":"0.9.0"}"#),
+        (
+            "status",
+            3,
+            r#"{"NumberOfServers":1,"ServerVersion":"0.9.0","Servers":[{"Active":false,"Server":"primary"}]}"#,
+        ),
     ] {
-        let document = json_document(&home.local_ok(&[
-            "-F",
-            "json",
-            "-C",
-            "zstd",
-            "-E",
-            encryption,
-            "conf",
-            "get",
-            "log_level",
-        ]));
-        assert_eq!(document.header.encryption.name(), name);
-        assert_eq!(
-            document.response.unwrap()["log_level"]["string_value"],
-            "info"
+        let relay = relay_once(&relay_dir, daemon.home.socket_path());
+        let output = daemon.home.cli(&["-c", path_str(&config), command], &[]);
+        succeeded(&output);
+        fs::remove_file(relay_dir.join(SOCKET_NAME)).unwrap();
+        let (request, answer) = relay.join().unwrap();
+        let request = plain_frame(&request);
+        let prefix = format!(
+            r#"{{"Header":{{"ClientVersion":"0.9.0","Command":{number},"Compression":0,"Encryption":0,"Output":0,"Timestamp":""#
+        );
+        assert!(request.starts_with(&prefix), "{request}");
+        assert!(request.ends_with(r#""},"Request":{}}"#), "{request}");
+        let timestamp = &request[prefix.len()..request.len() - r#""},"Request":{}}"#.len()];
+        assert_eq!(timestamp.len(), 14, "{timestamp}");
+        assert!(timestamp.bytes().all(|b| b.is_ascii_digit()), "{timestamp}");
+        let answer = plain_frame(&answer);
+        assert!(
+            answer.ends_with(&format!(
+                r#"}},"Outcome":{{"Status":true,"Time":"00:00:00"}},"Request":{{}},"Response":{response}}}"#
+            )),
+            "{answer}"
         );
     }
 }
 
 #[test]
 fn the_configuration_directory_comes_from_the_environment() {
-    let home = Home::new();
-    let _server = home.local_server();
-    let output = home.run(
+    let daemon = ManagedDaemon::start("");
+    let output = daemon.home.cli(
         &["ping"],
-        &[("PGEXPORTER_CONFIG_DIR", path_str(home.path()))],
+        &[("PGEXPORTER_CONFIG_DIR", daemon.home.dir().as_os_str())],
     );
-    assert!(succeeded(&output, &["ping"]).contains("Status: true"));
+    assert!(succeeded(&output).contains("Status: true"));
 }
 
 #[test]
 fn no_daemon_fails_with_one_line() {
-    let home = Home::new();
-    let output = home.run(&["-c", path_str(&home.config()), "ping"], &[]);
+    let home = ExporterHome::new();
+    fs::write(
+        home.config_file(),
+        format!(
+            "[pgexporter]\nhost = 127.0.0.1\nmetrics = 5002\nunix_socket_dir = {}\n\n\
+             [primary]\nhost = 127.0.0.1\nport = 5432\nuser = pgexporter\n",
+            home.dir().display()
+        ),
+    )
+    .unwrap();
+    let output = home.cli_local(&["ping"]);
     let (code, stderr) = failed(&output);
     assert_eq!(code, 1);
     one_line(&stderr);
     assert!(stderr.contains("cannot connect to"), "{stderr}");
     assert!(output.stdout.is_empty());
-    let missing = home.run(&["-c", "/nonexistent/pgexporter.conf", "ping"], &[]);
+    let missing = home.cli(&["-c", "/nonexistent/pgexporter.conf", "ping"], &[]);
     let (_, stderr) = failed(&missing);
     assert!(stderr.contains("/nonexistent/pgexporter.conf"), "{stderr}");
 }
 
 #[test]
-fn remote_management_with_the_password_from_the_option_and_the_environment() {
-    let home = Home::new();
-    let server = ManagementServer::remote(admins(), None, home.daemon(), Some(master_key()));
-    let port = server.port().to_string();
-    let args = remote_args(&port, &["-P", ADMIN_PASSWORD, "status"]);
-    assert!(succeeded(&home.run(&args, &[]), &args).contains("Server: primary"));
-    let args = remote_args(
-        &port,
-        &["-F", "json", "-C", "lz4", "-E", "aes", "conf", "get"],
-    );
-    let output = home.run(&args, &[("PGEXPORTER_PASSWORD", ADMIN_PASSWORD)]);
-    let document = json_document(&succeeded(&output, &args));
-    assert_eq!(document.header.encryption.name(), "aes256");
-    assert_eq!(
-        document.response.unwrap()["server"]["primary"]["port"],
-        5432
-    );
-    // conf reload is refused over remote management.
-    let args = remote_args(&port, &["-P", ADMIN_PASSWORD, "conf", "reload"]);
-    let (code, stderr) = failed(&home.run(&args, &[]));
-    assert_eq!(code, 1);
-    assert!(stderr.contains("conf reload failed"), "{stderr}");
-}
-
-#[test]
-fn remote_refusals_exit_non_zero_without_the_password() {
-    let home = Home::new();
-    let server = ManagementServer::remote(admins(), None, home.daemon(), None);
-    let port = server.port().to_string();
-    let wrong = remote_args(&port, &["-P", "not-the-password", "ping"]);
-    let (code, stderr) = failed(&home.run(&wrong, &[]));
+fn remote_refusals_exit_non_zero_and_the_daemon_keeps_serving() {
+    let daemon = ManagedDaemon::start("");
+    let port = daemon.management.to_string();
+    let remote = |user: &str, password: Option<&str>, extra: &[&str]| {
+        let mut args = vec!["-h", "127.0.0.1", "-p", &port, "-U", user];
+        if let Some(password) = password {
+            args.extend(["-P", password]);
+        }
+        args.extend_from_slice(extra);
+        no_password(daemon.home.cli(&args, &[]))
+    };
+    let (code, stderr) = failed(&remote("admin", Some(WRONG_PASSWORD), &["ping"]));
     assert_eq!(code, 1);
     one_line(&stderr);
     assert!(stderr.contains("28P01"), "{stderr}");
-    assert!(!stderr.contains("not-the-password"), "{stderr}");
 
-    let mut unknown = vec!["-h", "127.0.0.1", "-p", &port, "-U", "mallory"];
-    unknown.extend(["-P", ADMIN_PASSWORD, "ping"]);
-    let (_, stderr) = failed(&home.run(&unknown, &[]));
+    let (code, stderr) = failed(&remote("mallory", Some(ADMIN_PASSWORD), &["ping"]));
+    assert_eq!(code, 1);
     assert!(stderr.contains("53300"), "{stderr}");
 
-    let prompt = remote_args(&port, &["ping"]);
-    let (_, stderr) = failed(&home.run(&prompt, &[]));
+    // No password and no terminal to ask on.
+    let (_, stderr) = failed(&remote("admin", None, &["ping"]));
     one_line(&stderr);
     assert!(stderr.contains("not a terminal"), "{stderr}");
-}
 
-#[test]
-fn remote_tls_with_and_without_verification() {
-    let home = Home::new();
-    let server = ManagementServer::remote(admins(), Some(tls_config()), home.daemon(), None);
-    let port = server.port().to_string();
-    let args = remote_args(&port, &["-P", ADMIN_PASSWORD, "-v", "-C", "gz", "ping"]);
-    let output = home.run(&args, &[]);
-    succeeded(&output, &args);
-    let trace = String::from_utf8_lossy(&output.stderr);
-    assert!(trace.contains("the server accepted TLS"), "{trace}");
-
-    let ca = Path::new(CERTS).join("ca.crt");
-    let verified = home.run(&args, &[("PGEXPORTER_CLI_CA_FILE", path_str(&ca))]);
-    succeeded(&verified, &args);
-
-    let other = Path::new(CERTS).join("other-ca.crt");
-    let quiet = remote_args(&port, &["-P", ADMIN_PASSWORD, "ping"]);
-    let (code, stderr) = failed(&home.run(&quiet, &[("PGEXPORTER_CLI_CA_FILE", path_str(&other))]));
-    assert_eq!(code, 1);
-    one_line(&stderr);
-    assert!(stderr.contains("TLS"), "{stderr}");
-}
-
-#[test]
-fn a_ca_file_requires_tls() {
-    let home = Home::new();
-    let server = ManagementServer::remote(admins(), None, home.daemon(), None);
-    let port = server.port().to_string();
-    let args = remote_args(&port, &["-P", ADMIN_PASSWORD, "ping"]);
-    let ca = Path::new(CERTS).join("ca.crt");
-    let (_, stderr) = failed(&home.run(&args, &[("PGEXPORTER_CLI_CA_FILE", path_str(&ca))]));
-    assert!(stderr.contains("does not accept TLS"), "{stderr}");
-    // Without a CA file the same server is fine in clear.
-    succeeded(&home.run(&args, &[]), &args);
-}
-
-#[test]
-fn the_log_file_gets_errors_and_the_trace_but_no_password() {
-    let home = Home::new();
-    let server = ManagementServer::remote(admins(), None, home.daemon(), None);
-    let port = server.port().to_string();
-    let log = home.path().join("cli.log");
-    let ok = remote_args(
-        &port,
-        &["-P", ADMIN_PASSWORD, "-v", "-L", path_str(&log), "ping"],
+    // The password from the environment.
+    let output = daemon.home.cli(
+        &["-h", "127.0.0.1", "-p", &port, "-U", "admin", "ping"],
+        &[("PGEXPORTER_PASSWORD", OsStr::new(ADMIN_PASSWORD))],
     );
-    let output = home.run(&ok, &[]);
-    succeeded(&output, &ok);
+    assert!(succeeded(&no_password(output)).contains("Status: true"));
+
+    // -L: the trace and the errors go to the file, never a password.
+    let log = daemon.home.dir().join("cli.log");
+    let output = daemon.cli_remote(&["-v", "-L", path_str(&log), "ping"], &[]);
+    succeeded(&no_password(output.clone()));
     assert!(output.stderr.is_empty(), "the trace goes to the log file");
-    let wrong = remote_args(&port, &["-P", "wrong-secret", "-L", path_str(&log), "ping"]);
-    failed(&home.run(&wrong, &[]));
+    failed(&remote(
+        "admin",
+        Some(WRONG_PASSWORD),
+        &["-L", path_str(&log), "ping"],
+    ));
     let text = fs::read_to_string(&log).unwrap();
     assert!(text.contains(" DEBUG connecting to 127.0.0.1:"), "{text}");
     assert!(text.contains(" DEBUG authenticated as admin"), "{text}");
     assert!(text.contains(" ERROR "), "{text}");
     assert!(text.contains("28P01"), "{text}");
     assert!(
-        !text.contains(ADMIN_PASSWORD) && !text.contains("wrong-secret"),
+        !text.contains(ADMIN_PASSWORD) && !text.contains(WRONG_PASSWORD),
         "{text}"
     );
+
+    assert!(succeeded(&daemon.cli_remote(&["ping"], &[])).contains("Status: true"));
+    assert!(daemon.exporter.scrape().contains("pgexporter_state 1\n"));
 }
 
 #[test]
 fn encrypt_and_decrypt_round_trip_and_never_overwrite() {
-    let home = Home::new();
-    let plain = home.path().join("notes.txt");
+    let home = ExporterHome::new();
+    let plain = home.dir().join("notes.txt");
     fs::write(&plain, "monitor-secret-1\nsecond line\n").unwrap();
-    let json = json_document(&succeeded(
-        &home.run(&["-F", "json", "encrypt", path_str(&plain)], &[]),
-        &["encrypt"],
-    ));
+    let json = json_document(&succeeded(&no_password(
+        home.cli(&["-F", "json", "encrypt", path_str(&plain)], &[]),
+    )));
     assert_eq!(json.header.command, 16);
-    let encrypted = home.path().join("notes.txt.aes");
+    let encrypted = home.dir().join("notes.txt.aes");
     assert_eq!(
         json.response.unwrap()["DestinationFile"],
         path_str(&encrypted)
@@ -512,9 +487,9 @@ fn encrypt_and_decrypt_round_trip_and_never_overwrite() {
     let mode = fs::metadata(&encrypted).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 
-    let restored = home.path().join("restored.txt");
+    let restored = home.dir().join("restored.txt");
     let args = ["decrypt", path_str(&encrypted), path_str(&restored)];
-    let text_output = succeeded(&home.run(&args, &[]), &args);
+    let text_output = succeeded(&no_password(home.cli(&args, &[])));
     assert!(text_output.contains("Command: decrypt"), "{text_output}");
     assert_eq!(
         fs::read_to_string(&restored).unwrap(),
@@ -523,7 +498,7 @@ fn encrypt_and_decrypt_round_trip_and_never_overwrite() {
 
     // Both outputs exist now: neither command overwrites.
     let before = fs::read(&encrypted).unwrap();
-    let output = home.run(&["-F", "json", "encrypt", path_str(&plain)], &[]);
+    let output = home.cli(&["-F", "json", "encrypt", path_str(&plain)], &[]);
     let (code, stderr) = failed(&output);
     assert_eq!(code, 1);
     one_line(&stderr);
@@ -531,17 +506,17 @@ fn encrypt_and_decrypt_round_trip_and_never_overwrite() {
     let document = json_document(&String::from_utf8(output.stdout).unwrap());
     assert_eq!(document.outcome.map(|o| o.is_success()), Some(false));
     assert_eq!(fs::read(&encrypted).unwrap(), before);
-    let (_, stderr) = failed(&home.run(&args, &[]));
+    let (_, stderr) = failed(&home.cli(&args, &[]));
     assert!(stderr.contains("exists"), "{stderr}");
 }
 
 #[test]
 fn encrypt_needs_the_master_key() {
-    let home = Home::new();
-    fs::remove_file(home.path().join(".pgexporter/master.key")).unwrap();
-    let plain = home.path().join("a.txt");
+    let home = ExporterHome::new();
+    fs::remove_file(home.dir().join(".pgexporter/master.key")).unwrap();
+    let plain = home.dir().join("a.txt");
     fs::write(&plain, "x").unwrap();
-    let output = home.run(&["-F", "json", "encrypt", path_str(&plain)], &[]);
+    let output = home.cli(&["-F", "json", "encrypt", path_str(&plain)], &[]);
     let (code, stderr) = failed(&output);
     assert_eq!(code, 1);
     one_line(&stderr);
@@ -549,37 +524,39 @@ fn encrypt_needs_the_master_key() {
     let document = json_document(&String::from_utf8(output.stdout).unwrap());
     assert_eq!(document.header.command, 16);
     assert_eq!(document.outcome, Some(Outcome::Failure { error: 1107 }));
-    assert!(!home.path().join("a.txt.aes").exists());
+    assert!(!home.dir().join("a.txt.aes").exists());
 }
 
 #[test]
 fn command_line_errors_help_and_version() {
-    let home = Home::new();
+    let home = ExporterHome::new();
     for bad in [
         &["-c", "a.conf", "-h", "db", "-p", "1", "-U", "u", "ping"][..],
         &["-h", "db", "ping"],
         &["clear", "everything"],
         &["-F", "yaml", "ping"],
+        &["-C", "rar", "ping"],
+        &["-E", "des", "ping"],
     ] {
-        let (code, _) = failed(&home.run(bad, &[]));
+        let (code, _) = failed(&home.cli(bad, &[]));
         assert_eq!(code, 2, "{bad:?}");
     }
     let remote_file = [
         "-h", "db", "-p", "1", "-U", "u", "-P", "pw", "encrypt", "a.txt",
     ];
-    let (code, stderr) = failed(&home.run(&remote_file, &[]));
+    let (code, stderr) = failed(&home.cli(&remote_file, &[]));
     assert_eq!(code, 1);
     assert!(
         stderr.contains("encrypt and decrypt work on local files"),
         "{stderr}"
     );
     for flag in ["-?", "--help"] {
-        let help = succeeded(&home.run(&[flag], &[]), &[flag]);
+        let help = succeeded(&home.cli(&[flag], &[]));
         assert!(help.contains("-E, --encrypt"), "{help}");
         assert!(help.contains("PGEXPORTER_CLI_CA_FILE"), "{help}");
     }
     for flag in ["-V", "--version"] {
-        let version = succeeded(&home.run(&[flag], &[]), &[flag]);
+        let version = succeeded(&home.cli(&[flag], &[]));
         assert!(version.starts_with("pgexporter-cli "), "{version}");
     }
 }

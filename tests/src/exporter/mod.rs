@@ -1,22 +1,51 @@
-//! Running the built `pgexporter` daemon against a test cluster.
+//! Running the built `pgexporter` daemon against a test cluster, and `pgexporter-cli` against
+//! that daemon.
 
+use std::ffi::OsStr;
 use std::fs;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+mod background;
+mod checks;
+mod managed;
+
+pub use background::BackgroundDaemon;
+pub use checks::{eventually, failed, sample_value, succeeded};
+pub use managed::{ADMIN, ADMIN_PASSWORD, ManagedDaemon};
 
 use crate::binaries::binary;
 use crate::cluster::{MONITOR_USER, PgCluster};
 use crate::http_client::{self, HttpResponse};
 
 /// The master password of the test vaults.
-const MASTER_PASSWORD: &str = "exporter-test-master";
+pub const MASTER_PASSWORD: &str = "exporter-test-master";
 
-/// How long the daemon may take to start listening.
+/// How long the daemon may take to start listening, or to exit once asked to.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a raw exchange with a management port may wait for the daemon's answer.
+const RAW_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The name of the management socket inside `unix_socket_dir`.
+pub const SOCKET_NAME: &str = ".s.pgexporter";
+
+/// Environment variables `pgexporter-cli` reads; [`ExporterHome::cli`] clears them so that
+/// each run sees only what it is given.
+const CLI_ENV: [&str; 3] = [
+    "PGEXPORTER_PASSWORD",
+    "PGEXPORTER_CLI_CA_FILE",
+    "PGEXPORTER_CONFIG_DIR",
+];
 
 /// A directory for one daemon: its configuration, users file and `HOME` with the master key.
 #[derive(Debug)]
@@ -56,6 +85,24 @@ impl ExporterHome {
         home
     }
 
+    /// Adds `name` with `password` to the admins file (remote management logins), made by the
+    /// real `pgexporter-admin` as the users file is.
+    pub fn add_admin(&self, name: &str, password: &str) {
+        self.admin(
+            &[
+                "-f",
+                self.admins_file().to_str().unwrap(),
+                "-U",
+                name,
+                "-P",
+                password,
+                "user",
+                "add",
+            ],
+            MASTER_PASSWORD,
+        );
+    }
+
     fn admin(&self, args: &[&str], password: &str) {
         let output = Command::new(binary("pgexporter-admin"))
             .args(args)
@@ -79,6 +126,16 @@ impl ExporterHome {
     /// The users file.
     pub fn users_file(&self) -> PathBuf {
         self.dir.join("pgexporter_users.conf")
+    }
+
+    /// The admins file; it exists once [`ExporterHome::add_admin`] was called.
+    pub fn admins_file(&self) -> PathBuf {
+        self.dir.join("pgexporter_admins.conf")
+    }
+
+    /// The management socket of a daemon running with this home's configuration.
+    pub fn socket_path(&self) -> PathBuf {
+        self.dir.join(SOCKET_NAME)
     }
 
     /// Writes `pgexporter.conf` for `cluster` with a free metrics port and `extra` lines in the
@@ -113,6 +170,31 @@ impl ExporterHome {
     }
 }
 
+impl ExporterHome {
+    /// Runs `pgexporter-cli args` with `HOME` set to this directory (so it shares the daemon's
+    /// master key), no terminal, and of the client's environment variables only `env`.
+    pub fn cli(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Output {
+        let mut command = Command::new(binary("pgexporter-cli"));
+        command
+            .args(args)
+            .env("HOME", &self.dir)
+            .stdin(Stdio::null());
+        for name in CLI_ENV {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().copied());
+        command.output().expect("pgexporter-cli runs")
+    }
+
+    /// Runs `pgexporter-cli -c <this home's configuration> args`, over the local socket.
+    pub fn cli_local(&self, args: &[&str]) -> Output {
+        let config = self.config_file();
+        let mut all = vec!["-c", config.to_str().expect("temporary paths are UTF-8")];
+        all.extend_from_slice(args);
+        self.cli(&all, &[])
+    }
+}
+
 impl Default for ExporterHome {
     fn default() -> Self {
         ExporterHome::new()
@@ -130,13 +212,24 @@ impl Drop for ExporterHome {
 pub struct Exporter {
     child: Child,
     address: SocketAddr,
+    socket: PathBuf,
     log: PathBuf,
 }
 
 impl Exporter {
     /// Starts `pgexporter -c <home>/pgexporter.conf -u <home>/pgexporter_users.conf` plus
-    /// `args`, and waits until it listens on `port`.
+    /// `args`, and waits until it listens on `port` and on its management socket.
     pub fn start(home: &ExporterHome, port: u16, args: &[&str]) -> Exporter {
+        Exporter::start_with_env(home, port, args, &[])
+    }
+
+    /// [`Exporter::start`] with the extra environment variables `env` (`NOTIFY_SOCKET`).
+    pub fn start_with_env(
+        home: &ExporterHome,
+        port: u16,
+        args: &[&str],
+        env: &[(&str, &OsStr)],
+    ) -> Exporter {
         let log = home.dir().join(format!("daemon-{port}.log"));
         let child = Command::new(binary("pgexporter"))
             .arg("-c")
@@ -145,6 +238,7 @@ impl Exporter {
             .arg(home.users_file())
             .args(args)
             .env("HOME", home.dir())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).unwrap())
@@ -153,6 +247,7 @@ impl Exporter {
         let mut exporter = Exporter {
             child,
             address: SocketAddr::from(([127, 0, 0, 1], port)),
+            socket: home.socket_path(),
             log,
         };
         exporter.wait_until_listening();
@@ -161,7 +256,9 @@ impl Exporter {
 
     fn wait_until_listening(&mut self) {
         let started = Instant::now();
-        while TcpStream::connect(self.address).is_err() {
+        while TcpStream::connect(self.address).is_err()
+            || UnixStream::connect(&self.socket).is_err()
+        {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("pgexporter exited with {status}: {}", self.log());
             }
@@ -196,16 +293,76 @@ impl Exporter {
         response.text()
     }
 
-    /// What the daemon has logged so far.
+    /// What the daemon has written to its standard error so far (the log with
+    /// `log_type = console`).
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The management socket.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits (up to a generous bound, then panics) for the daemon to exit; its status.
+    pub fn wait_for_exit(&mut self) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "pgexporter did not exit: {}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit; the exit status code.
     pub fn terminate(mut self) -> Option<i32> {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        self.child.wait().unwrap().code()
+        self.signal(Signal::SIGTERM);
+        self.wait_for_exit().code()
+    }
+
+    /// Sends `request` on the management socket as is; everything the daemon answers until it
+    /// closes the connection.
+    pub fn raw_local(&self, request: &[u8]) -> Vec<u8> {
+        let stream = UnixStream::connect(&self.socket).unwrap();
+        stream.set_read_timeout(Some(RAW_READ_TIMEOUT)).unwrap();
+        raw_exchange(stream, request)
+    }
+}
+
+/// Sends `request` on TCP `port` of 127.0.0.1 as is; everything the daemon answers until it
+/// closes the connection.
+pub fn raw_tcp(port: u16, request: &[u8]) -> Vec<u8> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(RAW_READ_TIMEOUT)).unwrap();
+    raw_exchange(stream, request)
+}
+
+/// Writes `request`, then reads until end-of-file. A reset after the daemon closed counts as
+/// end-of-file; a read that times out panics, since the daemon must close the connection.
+fn raw_exchange<S: Read + Write>(mut stream: S, request: &[u8]) -> Vec<u8> {
+    // The daemon may close before it read everything: a failed write is part of the answer.
+    let _ = stream.write_all(request);
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return answer,
+            Ok(count) => answer.extend_from_slice(&chunk[..count]),
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) if error.kind() == ErrorKind::ConnectionReset => return answer,
+            Err(error) => panic!("the daemon did not close the connection: {error}"),
+        }
     }
 }
 
