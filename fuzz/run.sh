@@ -91,7 +91,7 @@ for target in "${targets[@]}"; do
     rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n 1)
     coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
     corpus=$(find "corpus/$target" -type f | wc -l)
-    summary+=("$(printf '%-18s %12s %10s %8s %8s %8s %9s %5s' "$target" "${executions:-?}" "${speed:-?}" \
+    summary+=("$(printf '%-28s %12s %10s %8s %8s %8s %9s %5s' "$target" "${executions:-?}" "${speed:-?}" \
         "${coverage:-?}" "$corpus" "${rss:-?}" "$found" "$status")")
     if [ "$found" -gt 0 ]; then
         echo "   finding(s) in fuzz/artifacts/$target, see $log"
@@ -99,7 +99,7 @@ for target in "${targets[@]}"; do
 done
 
 echo
-printf '%-18s %12s %10s %8s %8s %8s %9s %5s\n' target executions exec/s cov corpus rss_mb findings exit
+printf '%-28s %12s %10s %8s %8s %8s %9s %5s\n' target executions exec/s cov corpus rss_mb findings exit
 printf '%s\n' "${summary[@]}"
 echo "findings: $findings_total (${seconds}s per target)"
 [ "$findings_total" -eq 0 ]

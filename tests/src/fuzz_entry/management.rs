@@ -19,15 +19,15 @@ use super::scram::asks_for_too_many_iterations;
 use super::{MACHINE_TIMEOUT, pieces};
 
 /// The one admin of the handshake targets.
-pub const FUZZ_ADMIN: &str = "admin";
+const FUZZ_ADMIN: &str = "admin";
 /// Its password.
-pub const FUZZ_ADMIN_PASSWORD: &str = "secret";
+const FUZZ_ADMIN_PASSWORD: &str = "secret";
 /// The salt of its verifier, fixed so that saved client messages stay valid.
-pub const FUZZ_ADMIN_SALT: [u8; SCRAM_SALT_LEN] = [3; SCRAM_SALT_LEN];
+const FUZZ_ADMIN_SALT: [u8; SCRAM_SALT_LEN] = [3; SCRAM_SALT_LEN];
 /// The server's nonce bytes in `management_handshake_server`, fixed for the same reason.
-pub const FUZZ_SERVER_NONCE: [u8; SERVER_NONCE_LEN] = [2; SERVER_NONCE_LEN];
+const FUZZ_SERVER_NONCE: [u8; SERVER_NONCE_LEN] = [2; SERVER_NONCE_LEN];
 /// The client's nonce bytes in `management_handshake_client`.
-pub const FUZZ_CLIENT_NONCE: [u8; SERVER_NONCE_LEN] = [1; SERVER_NONCE_LEN];
+const FUZZ_CLIENT_NONCE: [u8; SERVER_NONCE_LEN] = [1; SERVER_NONCE_LEN];
 
 /// Option bit of the handshake targets' first byte: the server offers TLS (server side) or the
 /// client asks for it (client side).
