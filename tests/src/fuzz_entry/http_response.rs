@@ -174,3 +174,41 @@ fn gunzip(compressed: &[u8], expected_len: usize) -> Vec<u8> {
         .expect("the body is a valid gzip stream");
     plain
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dechunk_joins_chunks() {
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\na\r\n0123456789\r\n0\r\n\r\n"),
+            b"abc0123456789"
+        );
+        assert_eq!(dechunk(b"0\r\n\r\n"), b"");
+    }
+
+    #[test]
+    #[should_panic(expected = "the last chunk ends the body")]
+    fn dechunk_refuses_bytes_after_the_last_chunk() {
+        dechunk(b"0\r\n\r\nextra");
+    }
+
+    #[test]
+    #[should_panic(expected = "a chunk is shorter than its size")]
+    fn dechunk_refuses_a_short_chunk() {
+        dechunk(b"5\r\nabc");
+    }
+
+    #[test]
+    fn every_option_combination_round_trips() {
+        let body = b"# TYPE up gauge\nup 1\n".repeat(40);
+        for options in 0..8u8 {
+            for split_seed in [0u8, 1, 77] {
+                let mut input = vec![options, split_seed];
+                input.extend_from_slice(&body);
+                http_response_stream(&input);
+            }
+        }
+    }
+}
