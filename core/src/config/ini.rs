@@ -312,6 +312,42 @@ mod tests {
         }
 
         #[test]
+        fn rendered_sections_read_back(
+            sections in proptest::collection::vec(
+                (
+                    "\\PC{1,16}",
+                    proptest::collection::vec(("[a-z_]{1,12}", "\\PC{0,30}"), 0..5),
+                ),
+                0..4,
+            ),
+        ) {
+            let mut text = String::new();
+            let mut expected = Vec::new();
+            for (name, entries) in &sections {
+                let Some(header) = section_header(name) else { continue };
+                text.push_str(&header);
+                text.push('\n');
+                let mut kept = Vec::new();
+                for (key, value) in entries {
+                    if let Some(quoted) = quote_value(value) {
+                        text.push_str(&format!("{key} = {quoted}\n"));
+                        kept.push((key.clone(), value.clone()));
+                    }
+                }
+                expected.push((name.clone(), kept));
+            }
+            let read: Vec<(String, Vec<(String, String)>)> = parse(&text)
+                .unwrap()
+                .into_iter()
+                .map(|section| {
+                    let entries = section.entries.into_iter().map(|e| (e.key, e.value)).collect();
+                    (section.name, entries)
+                })
+                .collect();
+            prop_assert_eq!(read, expected);
+        }
+
+        #[test]
         fn quoted_values_read_back(value in "[ -~\t]{0,40}") {
             if let Some(quoted) = quote_value(&value) {
                 prop_assert_eq!(single_value(&format!("k = {quoted}")).unwrap(), value);

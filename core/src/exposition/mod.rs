@@ -29,8 +29,8 @@ mod escape;
 mod name;
 pub mod value;
 
-#[cfg(test)]
-mod strict_parser;
+#[cfg(any(test, feature = "test-support"))]
+pub mod strict_parser;
 
 pub use encoder::{Encoder, FamilyWriter, Histogram, HistogramError, HistogramWriter};
 pub use name::{sanitize_label_name, sanitize_metric_name};

@@ -1,22 +1,33 @@
 //! A strict reader of the exposition text, for tests: anything the encoder writes must read
 //! back to what it was given, and anything outside the grammar is an error.
+//!
+//! Built for this crate's tests and, with the `test-support` feature, for other crates' tests
+//! and fuzz targets; the exporter itself never reads exposition text. Errors are a description
+//! of the first deviation from the grammar, meant for a test failure message.
 
 use super::Format;
 
 /// One family as read back.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct ParsedFamily {
+pub struct ParsedFamily {
+    /// The family name of the `# TYPE` line.
     pub name: String,
+    /// The unescaped text of the `# HELP` line, `None` without one.
     pub help: Option<String>,
+    /// The type word of the `# TYPE` line (`gauge`, `counter`, ...).
     pub type_word: String,
+    /// The sample lines, in order.
     pub samples: Vec<ParsedSample>,
 }
 
 /// One sample line as read back.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct ParsedSample {
+pub struct ParsedSample {
+    /// The sample name, the family name with any suffix (`_total`, `_bucket`, ...).
     pub name: String,
+    /// The label names and unescaped values, in order.
     pub labels: Vec<(String, String)>,
+    /// The value (`NaN`, `+Inf` and `-Inf` included).
     pub value: f64,
 }
 
@@ -109,8 +120,8 @@ fn parse_sample(line: &str) -> Result<ParsedSample, String> {
 }
 
 /// Reads `body` in `format`; every family must have a `# TYPE` line before its samples, and an
-/// OpenMetrics body must end with `# EOF`.
-pub(super) fn parse(body: &str, format: Format) -> Result<Vec<ParsedFamily>, String> {
+/// OpenMetrics body must end with `# EOF`. The error describes the first deviation.
+pub fn parse(body: &str, format: Format) -> Result<Vec<ParsedFamily>, String> {
     let mut families: Vec<ParsedFamily> = Vec::new();
     let mut pending_help: Option<(String, String)> = None;
     let body = match format {
@@ -120,7 +131,7 @@ pub(super) fn parse(body: &str, format: Format) -> Result<Vec<ParsedFamily>, Str
     if !body.is_empty() && !body.ends_with('\n') {
         return Err("body does not end with a newline".into());
     }
-    for line in body.lines() {
+    for line in body.split_terminator('\n') {
         if let Some(rest) = line.strip_prefix("# HELP ") {
             let (name, text) = rest.split_once(' ').ok_or("HELP without text")?;
             check_name(name, true)?;

@@ -306,6 +306,8 @@ fn write_scalar(out: &mut Vec<u8>, value: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn ping_request() -> Document {
@@ -416,5 +418,78 @@ mod tests {
         let parsed = Document::parse(text.as_bytes()).unwrap();
         assert_eq!(parsed.header.command, 99);
         assert_eq!(parsed.header.command(), None);
+    }
+
+    /// Any JSON value a peer could send, nested a few levels.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |x| x.is_finite())
+                .prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..4).prop_map(Value::from),
+                json_object_of(inner).prop_map(Value::Object),
+            ]
+        })
+    }
+
+    fn json_object_of(values: impl Strategy<Value = Value>) -> impl Strategy<Value = Object> {
+        btree_map(any::<String>(), values, 0..4).prop_map(|map| map.into_iter().collect())
+    }
+
+    fn header() -> impl Strategy<Value = Header> {
+        (
+            any::<String>(),
+            any::<u32>(),
+            proptest::sample::select(&Compression::ALL[..]),
+            proptest::sample::select(&Encryption::ALL[..]),
+            proptest::sample::select(Output::ALL),
+            any::<String>(),
+        )
+            .prop_map(
+                |(client_version, command, compression, encryption, output, timestamp)| Header {
+                    client_version,
+                    command,
+                    compression,
+                    encryption,
+                    output,
+                    timestamp,
+                },
+            )
+    }
+
+    fn outcome() -> impl Strategy<Value = Outcome> {
+        prop_oneof![
+            any::<String>().prop_map(|time| Outcome::Success { time }),
+            any::<u32>().prop_map(|error| Outcome::Failure { error }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn documents_round_trip(
+            header in header(),
+            request in json_object_of(json_value()),
+            response in proptest::option::of(json_object_of(json_value())),
+            outcome in proptest::option::of(outcome()),
+        ) {
+            let document = Document { header, request, response, outcome };
+            let json = document.to_json();
+            prop_assert_eq!(Document::parse(&json), Ok(document));
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..300)) {
+            if let Ok(document) = Document::parse(&bytes) {
+                prop_assert_eq!(Document::parse(&document.to_json()), Ok(document));
+            }
+        }
     }
 }

@@ -251,6 +251,9 @@ pub fn error_response(out: &mut BytesMut, severity: &str, code: &str, message: &
 mod tests {
     use super::*;
     use crate::pg::{Authentication, Message, frontend};
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
 
     #[test]
     fn startup_message_from_the_frontend_encoder() {
@@ -354,5 +357,102 @@ mod tests {
         let mut buf = BytesMut::new();
         authentication_ok(&mut buf);
         assert_eq!(&buf[..], b"R\0\0\0\x08\0\0\0\0");
+    }
+
+    /// Text without NUL, which the protocol's C strings cannot carry.
+    const NO_NUL: &str = "[^\\x00]{0,24}";
+    /// Non-empty text without NUL: an empty name would end a list of names.
+    const NAME: &str = "[^\\x00]{1,16}";
+
+    proptest! {
+        #[test]
+        fn startup_messages_round_trip(
+            params in vec((NAME, NO_NUL), 0..MAX_STARTUP_PARAMS),
+            cut in any::<Index>(),
+        ) {
+            let pairs: Vec<(&str, &str)> =
+                params.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+            let mut buf = BytesMut::new();
+            prop_assume!(frontend::startup_message(&mut buf, &pairs).is_ok());
+            prop_assume!(buf.len() <= MAX_STARTUP_LEN);
+            let mut partial = BytesMut::from(&buf[..cut.index(buf.len())]);
+            prop_assert_eq!(parse_startup(&mut partial), Ok(None));
+            let packet = parse_startup(&mut buf).unwrap();
+            prop_assert!(buf.is_empty());
+            prop_assert_eq!(packet, Some(StartupPacket::Startup { major: 3, minor: 0, params }));
+        }
+
+        #[test]
+        fn sasl_messages_round_trip(
+            mechanism in NO_NUL,
+            first in vec(any::<u8>(), 0..300),
+            next in vec(any::<u8>(), 0..300),
+            cut in any::<Index>(),
+        ) {
+            let mut buf = BytesMut::new();
+            frontend::sasl_initial_response(&mut buf, &mechanism, &first).unwrap();
+            let initial_len = buf.len();
+            frontend::sasl_response(&mut buf, &next).unwrap();
+            let mut partial = BytesMut::from(&buf[..cut.index(initial_len)]);
+            prop_assert_eq!(parse_sasl_initial_response(&mut partial), Ok(None));
+            let initial = parse_sasl_initial_response(&mut buf).unwrap().unwrap();
+            prop_assert_eq!(initial.mechanism, mechanism);
+            prop_assert_eq!(&initial.data[..], &first[..]);
+            prop_assert_eq!(parse_sasl_response(&mut buf).unwrap().unwrap(), &next[..]);
+            prop_assert!(buf.is_empty());
+        }
+
+        #[test]
+        fn server_messages_round_trip(
+            mechanisms in vec(NAME, 0..4),
+            challenge in vec(any::<u8>(), 0..200),
+            outcome in vec(any::<u8>(), 0..200),
+            (severity, code, message) in (NO_NUL, NO_NUL, NO_NUL),
+        ) {
+            let names: Vec<&str> = mechanisms.iter().map(String::as_str).collect();
+            let mut buf = BytesMut::new();
+            authentication_sasl(&mut buf, &names);
+            authentication_sasl_continue(&mut buf, &challenge);
+            authentication_sasl_final(&mut buf, &outcome);
+            authentication_ok(&mut buf);
+            error_response(&mut buf, &severity, &code, &message);
+            let expected = [
+                Authentication::Sasl { mechanisms },
+                Authentication::SaslContinue(Bytes::from(challenge)),
+                Authentication::SaslFinal(Bytes::from(outcome)),
+                Authentication::Ok,
+            ];
+            for authentication in expected {
+                prop_assert_eq!(
+                    Message::parse(&mut buf).unwrap(),
+                    Some(Message::Authentication(authentication))
+                );
+            }
+            match Message::parse(&mut buf).unwrap() {
+                Some(Message::ErrorResponse(error)) => {
+                    prop_assert_eq!(error.severity(), severity);
+                    prop_assert_eq!(error.code(), code);
+                    prop_assert_eq!(error.message(), message);
+                }
+                other => prop_assert!(false, "expected an ErrorResponse, got {:?}", other),
+            }
+            prop_assert!(buf.is_empty());
+        }
+
+        #[test]
+        fn arbitrary_client_bytes_never_panic(bytes in vec(any::<u8>(), 0..300)) {
+            type Parser = fn(&mut BytesMut) -> Result<bool, ClientMessageError>;
+            let parsers: [Parser; 3] = [
+                |buf| parse_startup(buf).map(|packet| packet.is_some()),
+                |buf| parse_sasl_initial_response(buf).map(|message| message.is_some()),
+                |buf| parse_sasl_response(buf).map(|message| message.is_some()),
+            ];
+            for parser in parsers {
+                let mut buf = BytesMut::from(&bytes[..]);
+                if let Ok(false) = parser(&mut buf) {
+                    prop_assert_eq!(&buf[..], &bytes[..], "an incomplete message is left in place");
+                }
+            }
+        }
     }
 }

@@ -11,6 +11,9 @@
 //! newline).
 
 mod documents;
+mod exposition;
+mod http_response;
+mod management;
 mod protocols;
 mod scram;
 
@@ -19,6 +22,11 @@ use std::time::Duration;
 pub use documents::{
     config_ini, config_toml, exposition_array, master_key, metrics_json, metrics_yaml, vault_blob,
     vault_credentials,
+};
+pub use exposition::exposition_strict;
+pub use http_response::http_response_stream;
+pub use management::{
+    management_document, management_frame, management_handshake_client, management_handshake_server,
 };
 pub use protocols::{http_request, pg_backend, pg_connection};
 pub use scram::{scram_client, scram_server};
@@ -34,6 +42,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("scram_client", scram_client),
     ("scram_server", scram_server),
     ("http_request", http_request),
+    ("http_response_stream", http_response_stream),
     ("config_ini", config_ini),
     ("config_toml", config_toml),
     ("metrics_yaml", metrics_yaml),
@@ -42,6 +51,11 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("vault_blob", vault_blob),
     ("master_key", master_key),
     ("exposition_array", exposition_array),
+    ("exposition_strict", exposition_strict),
+    ("management_frame", management_frame),
+    ("management_document", management_document),
+    ("management_handshake_server", management_handshake_server),
+    ("management_handshake_client", management_handshake_client),
 ];
 
 /// The timeout every machine under test is configured with; inputs never wait for it, but the

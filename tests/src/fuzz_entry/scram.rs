@@ -70,11 +70,35 @@ fn split_messages(data: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
-/// Whether a server-first message's `i=` attribute is a number above [`ITERATIONS`].
-fn asks_for_too_many_iterations(server_first: &[u8]) -> bool {
-    server_first
-        .split(|&byte| byte == b',')
-        .filter_map(|attribute| attribute.strip_prefix(b"i="))
-        .filter_map(|count| std::str::from_utf8(count).ok()?.parse::<u32>().ok())
-        .any(|count| count > ITERATIONS)
+/// Whether `bytes` hold an `i=` attribute (the digits right after it, whatever follows them)
+/// with a count above [`ITERATIONS`]. Works on a bare server-first message and on whole
+/// server byte streams that carry one.
+pub(super) fn asks_for_too_many_iterations(bytes: &[u8]) -> bool {
+    bytes
+        .windows(2)
+        .enumerate()
+        .filter(|(_, pair)| pair == b"i=")
+        .any(|(start, _)| {
+            bytes[start + 2..]
+                .iter()
+                .take_while(|byte| byte.is_ascii_digit())
+                .try_fold(0u32, |count, digit| {
+                    count.checked_mul(10)?.checked_add(u32::from(digit - b'0'))
+                })
+                .is_none_or(|count| count > ITERATIONS)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iteration_counts_above_the_limit_are_spotted() {
+        assert!(!asks_for_too_many_iterations(b"r=abc,s=c2FsdA==,i=4096"));
+        assert!(asks_for_too_many_iterations(b"r=abc,s=c2FsdA==,i=4097"));
+        assert!(asks_for_too_many_iterations(b"R\0\0i=1000000R\0"));
+        assert!(asks_for_too_many_iterations(b"i=99999999999999"));
+        assert!(!asks_for_too_many_iterations(b"i=12x i=0"));
+    }
 }

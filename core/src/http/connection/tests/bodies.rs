@@ -160,3 +160,93 @@ fn gzip_needs_both_sides() {
     connection.respond(now, refuse).unwrap();
     assert!(text(&drain(&mut connection).0).ends_with("\r\n\r\nplain"));
 }
+
+/// How a generated response is asked for and written.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    gzip: bool,
+    http10: bool,
+    head: bool,
+    streaming: bool,
+}
+
+/// Answers one request made as `setup` says with `pieces` as the body; returns the bytes
+/// written.
+fn respond_with(setup: Setup, pieces: &[Vec<u8>]) -> Vec<u8> {
+    let (mut connection, now) = start();
+    let request = format!(
+        "{} /metrics HTTP/1.{}\r\nHost: x\r\n{}\r\n",
+        if setup.head { "HEAD" } else { "GET" },
+        if setup.http10 { 0 } else { 1 },
+        if setup.gzip {
+            "Accept-Encoding: gzip\r\n"
+        } else {
+            ""
+        },
+    );
+    connection.handle_input(now, request.as_bytes()).unwrap();
+    let _ = request_of(&drain(&mut connection).1);
+    if setup.streaming {
+        connection
+            .respond_streaming(Status::Ok, TEXT, true)
+            .unwrap();
+        for piece in pieces {
+            connection.send_body_chunk(piece).unwrap();
+        }
+        connection.finish_body(now).unwrap();
+    } else {
+        connection.respond(now, ok(&pieces.concat())).unwrap();
+    }
+    drain(&mut connection).0
+}
+
+proptest! {
+    #[test]
+    fn responses_read_back_with_httparse(
+        pieces in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..6),
+        (gzip, http10, head, streaming) in any::<(bool, bool, bool, bool)>(),
+    ) {
+        let out = respond_with(Setup { gzip, http10, head, streaming }, &pieces);
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut response = httparse::Response::new(&mut headers);
+        let head_len = match response.parse(&out) {
+            Ok(httparse::Status::Complete(len)) => len,
+            other => return Err(TestCaseError::fail(format!("head does not parse: {other:?}"))),
+        };
+        prop_assert_eq!(response.version, Some(1));
+        prop_assert_eq!(response.code, Some(200));
+        let header = |name: &str| {
+            response
+                .headers
+                .iter()
+                .find(|header| header.name.eq_ignore_ascii_case(name))
+                .map(|header| std::str::from_utf8(header.value).unwrap())
+        };
+        prop_assert_eq!(header("Content-Type"), Some(TEXT));
+        prop_assert_eq!(header("Content-Encoding").is_some(), gzip);
+        let chunked = header("Transfer-Encoding") == Some("chunked");
+        prop_assert_eq!(chunked, streaming && !http10);
+        let length: Option<usize> = header("Content-Length").map(|text| text.parse().unwrap());
+        prop_assert_eq!(length.is_some(), !streaming);
+        prop_assert_eq!(header("Connection") == Some("close"), http10);
+        let rest = &out[head_len..];
+        if head {
+            prop_assert!(rest.is_empty(), "a HEAD response has no body");
+            return Ok(());
+        }
+        let body = match length {
+            Some(length) => {
+                prop_assert_eq!(rest.len(), length);
+                rest.to_vec()
+            }
+            None if chunked => {
+                let (body, after) = dechunk(rest);
+                prop_assert!(after.is_empty());
+                body
+            }
+            None => rest.to_vec(),
+        };
+        let body = if gzip { gunzip(&body) } else { body };
+        prop_assert_eq!(body, pieces.concat());
+    }
+}
