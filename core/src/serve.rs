@@ -50,6 +50,15 @@ impl Site {
         request.route == Route::Metrics
     }
 
+    /// The exposition format `request` prefers: OpenMetrics when it accepts it, else text.
+    pub fn format_for(request: &Request) -> Format {
+        if request.accepts_openmetrics {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+
     /// Answers `request` on `http`. For `/metrics`, `result` is the scrape to render (in the
     /// format the request prefers) and `logs` the log counters of the moment; `body` is a
     /// buffer reused across requests.
@@ -65,22 +74,37 @@ impl Site {
         logs: &LogCounters,
         body: &mut BytesMut,
     ) -> Result<(), HttpError> {
-        let response = match (request.route, result) {
+        let rendered = match (request.route, result) {
             (Route::Metrics, Some(result)) => {
-                let format = if request.accepts_openmetrics {
-                    Format::OpenMetrics
-                } else {
-                    Format::Text
-                };
                 body.clear();
-                result.render(format, logs, body);
-                Response {
-                    status: Status::Ok,
-                    content_type: format.content_type(),
-                    body,
-                    allow_gzip: true,
-                }
+                result.render(Site::format_for(request), logs, body);
+                Some(&body[..])
             }
+            _ => None,
+        };
+        self.answer_rendered(http, now, request, rendered)
+    }
+
+    /// Answers `request` on `http` like [`Site::answer`], with the `/metrics` body already
+    /// rendered in the format [`Site::format_for`] gives for `request` (`None` when there is no
+    /// scrape result: 503). For runtimes where the scrape result lives in another process.
+    ///
+    /// # Errors
+    /// The connection's [`HttpError`] when no request is waiting for an answer (a caller bug).
+    pub fn answer_rendered(
+        &self,
+        http: &mut HttpConnection,
+        now: std::time::Instant,
+        request: &Request,
+        rendered: Option<&[u8]>,
+    ) -> Result<(), HttpError> {
+        let response = match (request.route, rendered) {
+            (Route::Metrics, Some(body)) => Response {
+                status: Status::Ok,
+                content_type: Site::format_for(request).content_type(),
+                body,
+                allow_gzip: true,
+            },
             (Route::Metrics, None) => Response {
                 status: Status::ServiceUnavailable,
                 content_type: "text/plain; charset=utf-8",
