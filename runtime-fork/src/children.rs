@@ -55,15 +55,17 @@ impl Children {
         }
     }
 
-    /// Collects every child that has exited, without waiting.
-    pub(crate) fn reap(&mut self) {
+    /// Collects every child that has exited, without waiting. Their channels are returned:
+    /// what a child sent just before it exited may still be unread there.
+    pub(crate) fn reap(&mut self) -> Vec<(Pid, Channel)> {
+        let mut exited = Vec::new();
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(child, code)) => {
                     if code != 0 {
                         tracing::warn!("child {child} exited with status {code}");
                     }
-                    self.live.remove(&child);
+                    exited.extend(self.forget(child));
                 }
                 Ok(WaitStatus::Signaled(child, signal, _)) => {
                     if signal == Signal::SIGALRM {
@@ -71,17 +73,22 @@ impl Children {
                     } else if signal != Signal::SIGKILL {
                         tracing::warn!("child {child} ended by {signal}");
                     }
-                    self.live.remove(&child);
+                    exited.extend(self.forget(child));
                 }
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return exited,
                 Ok(_) => {}
                 Err(Errno::EINTR) => {}
                 Err(error) => {
                     tracing::error!("cannot reap children: {error}");
-                    return;
+                    return exited;
                 }
             }
         }
+    }
+
+    fn forget(&mut self, child: Pid) -> Option<(Pid, Channel)> {
+        let channel = self.live.remove(&child).flatten()?;
+        Some((child, channel))
     }
 
     /// Ends every child at once and waits for each.

@@ -109,7 +109,7 @@ impl Parent {
     /// When `poll` or the signal descriptor fails.
     pub(crate) fn serve(&mut self) -> io::Result<()> {
         loop {
-            self.children.reap();
+            self.reap();
             if let Some(deadline) = self.stop_deadline
                 && (self.children.is_empty() || Instant::now() >= deadline)
             {
@@ -264,7 +264,16 @@ impl Parent {
                     notify::ready();
                 }
                 signals::Request::ReopenLogs => self.control.reopen_logs(),
-                signals::Request::Reap => self.children.reap(),
+                signals::Request::Reap => self.reap(),
+            }
+        }
+    }
+
+    /// Collects the children that have exited and reads what they sent last.
+    fn reap(&mut self) {
+        for (child, mut channel) in self.children.reap() {
+            while let Ok(Some(request)) = channel.receive_request() {
+                self.handle_request(child, request);
             }
         }
     }
