@@ -30,7 +30,10 @@ fn start(cluster: &PgCluster, extra_config: &str) -> (ExporterHome, Exporter) {
 fn children_of(pid: u32) -> Vec<(u32, char)> {
     let mut children = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(child) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok())
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
         else {
             continue;
         };
@@ -60,7 +63,10 @@ fn processes_named_after(home: &ExporterHome, daemon: u32) -> Vec<u32> {
     let config = config.to_str().unwrap();
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok())
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
         else {
             continue;
         };
@@ -147,11 +153,7 @@ fn concurrent_scrapes_leave_no_zombie_and_stay_within_the_connection_budget() {
                 .iter()
                 .all(|(_, state)| *state != 'Z')
         });
-        assert!(
-            settled,
-            "zombies left: {:?}",
-            children_of(exporter.pid())
-        );
+        assert!(settled, "zombies left: {:?}", children_of(exporter.pid()));
         let idle = eventually(REAP_TIMEOUT, || children_of(exporter.pid()).is_empty());
         assert!(
             idle,
@@ -161,7 +163,9 @@ fn concurrent_scrapes_leave_no_zombie_and_stay_within_the_connection_budget() {
     }
     let daemon = exporter.pid();
     assert_eq!(exporter.terminate(), Some(0));
-    let gone = eventually(REAP_TIMEOUT, || processes_named_after(&home, daemon).is_empty());
+    let gone = eventually(REAP_TIMEOUT, || {
+        processes_named_after(&home, daemon).is_empty()
+    });
     assert!(
         gone,
         "processes left after shutdown: {:?}",
@@ -174,7 +178,10 @@ fn management_commands_reach_the_running_daemon() {
     let cluster = PgCluster::start(ClusterOptions::default());
     let (home, exporter) = start(&cluster, "");
     let scraped = exporter.scrape();
-    assert!(scraped.contains("pgexporter_query_executions_total "), "{scraped}");
+    assert!(
+        scraped.contains("pgexporter_query_executions_total "),
+        "{scraped}"
+    );
 
     let status = cli_ok(&home, &["status"]);
     assert!(status.contains("primary"), "{status}");
@@ -197,10 +204,7 @@ fn management_commands_reach_the_running_daemon() {
         .find_map(|line| line.strip_prefix("pgexporter_query_executions_total "))
         .and_then(|value| value.trim().parse::<f64>().ok())
         .expect("the executions counter");
-    assert!(
-        executions <= before,
-        "cleared: {executions} after {before}"
-    );
+    assert!(executions <= before, "cleared: {executions} after {before}");
 
     // SIGHUP reloads the file: the log level written there wins over the one set above.
     let config = fs::read_to_string(home.config_file()).unwrap();
@@ -224,7 +228,10 @@ fn management_commands_reach_the_running_daemon() {
     let pid = exporter.pid();
     let stopped = eventually(REAP_TIMEOUT, || {
         fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+            .map(|stat| {
+                stat.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
             .unwrap_or(true)
     });
     assert!(
