@@ -153,6 +153,44 @@ mod tests {
     use super::*;
     use crate::metrics::{Source, SourceFormat};
 
+    /// The bytes `site` answers to `head` with `rendered` as the `/metrics` body.
+    fn rendered_answer(head: &str, rendered: Option<&[u8]>) -> String {
+        let site = Site::new(&MetricSet::builtin().unwrap());
+        let now = std::time::Instant::now();
+        let mut http = HttpConnection::new(
+            crate::http::HttpConfig::new(std::time::Duration::from_secs(5)),
+            now,
+        );
+        http.handle_input(now, head.as_bytes()).unwrap();
+        let Some(crate::http::Event::Request(request)) = http.poll_event() else {
+            panic!("a request");
+        };
+        assert!(Site::needs_scrape(&request));
+        site.answer_rendered(&mut http, now, &request, rendered)
+            .unwrap();
+        let mut out = BytesMut::new();
+        while http.poll_transmit(&mut out) {}
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn a_rendered_body_is_served_in_the_format_the_request_prefers() {
+        let text = rendered_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", Some(b"up 1\n"));
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(text.contains(Format::Text.content_type()), "{text}");
+        assert!(text.ends_with("up 1\n"), "{text}");
+        let openmetrics = rendered_answer(
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n",
+            Some(b"# EOF\n"),
+        );
+        assert!(
+            openmetrics.contains(Format::OpenMetrics.content_type()),
+            "{openmetrics}"
+        );
+        let missing = rendered_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", None);
+        assert!(missing.starts_with("HTTP/1.1 503"), "{missing}");
+    }
+
     #[test]
     fn the_overview_lists_fixed_and_defined_families() {
         let yaml = "metrics:\n  - tag: t\n    collector: c\n    queries:\n      - query: SELECT 1 AS v\n        columns:\n          - name: v\n            type: gauge\n";
