@@ -29,7 +29,10 @@ const BODY_WORDS: usize = BODY_CAPACITY / 8;
 const NO_BODY: u64 = u64::MAX;
 
 /// How many times a child retries reading a body the parent is rewriting before giving up.
-const READ_ATTEMPTS: u32 = 1_000;
+const READ_ATTEMPTS: u32 = 10_000;
+
+/// How long a child waits before it retries reading a body the parent is rewriting.
+const READ_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// One rendered `/metrics` body, written by the parent and read by children under a sequence
 /// lock: the sequence is odd while the parent writes, and a reader that saw it change retries.
@@ -160,7 +163,7 @@ impl SharedState {
         for _ in 0..READ_ATTEMPTS {
             let before = slot.sequence.load(Ordering::Acquire);
             if before % 2 == 1 {
-                std::thread::yield_now();
+                std::thread::sleep(READ_RETRY_PAUSE);
                 continue;
             }
             let length = slot.length.load(Ordering::Relaxed);
@@ -179,6 +182,7 @@ impl SharedState {
             if slot.sequence.load(Ordering::Relaxed) == before {
                 return published;
             }
+            std::thread::sleep(READ_RETRY_PAUSE);
         }
         false
     }
