@@ -71,6 +71,26 @@ impl ExporterHome {
         );
     }
 
+    /// Adds `user` with `password` to the admins file `pgexporter_admins.conf` of this home
+    /// (made by the real `pgexporter-admin`); the file's path.
+    pub fn add_admin(&self, user: &str, password: &str) -> PathBuf {
+        let file = self.dir.join("pgexporter_admins.conf");
+        self.admin(
+            &[
+                "-f",
+                file.to_str().unwrap(),
+                "-U",
+                user,
+                "-P",
+                password,
+                "user",
+                "add",
+            ],
+            MASTER_PASSWORD,
+        );
+        file
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir

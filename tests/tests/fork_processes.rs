@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pgexporter_tests::binaries::binary;
-use pgexporter_tests::exporter::{Exporter, ExporterHome};
+use pgexporter_tests::exporter::{Exporter, ExporterHome, free_port};
 use pgexporter_tests::http_client;
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
@@ -25,6 +25,9 @@ fn start(cluster: &PgCluster, extra_config: &str) -> (ExporterHome, Exporter) {
     let exporter = Exporter::start(&home, port, &[]);
     (home, exporter)
 }
+
+/// The remote management admin of [`remote_management_serves_each_connection_in_its_own_process`].
+const ADMIN: (&str, &str) = ("operator", "remote-secret");
 
 /// The processes whose parent is `pid`, with their state letter (`Z` for a zombie).
 fn children_of(pid: u32) -> Vec<(u32, char)> {
@@ -81,16 +84,22 @@ fn processes_named_after(home: &ExporterHome, daemon: u32) -> Vec<u32> {
     found
 }
 
-/// Runs `pgexporter-cli -c <home config> args`; its output.
-fn cli(home: &ExporterHome, args: &[&str]) -> Output {
+/// Runs `pgexporter-cli` with `args` and this home; its output.
+fn run_cli(home: &ExporterHome, args: &[&str]) -> Output {
     Command::new(binary("pgexporter-cli"))
-        .arg("-c")
-        .arg(home.config_file())
         .args(args)
         .env("HOME", home.dir())
         .stdin(Stdio::null())
         .output()
         .unwrap()
+}
+
+/// Runs `pgexporter-cli -c <home config> args` (the local socket); its output.
+fn cli(home: &ExporterHome, args: &[&str]) -> Output {
+    let config = home.config_file();
+    let mut all = vec!["-c", config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_cli(home, &all)
 }
 
 /// Runs the client and expects success; its standard output.
@@ -243,5 +252,71 @@ fn management_commands_reach_the_running_daemon() {
     assert!(
         std::net::TcpStream::connect(exporter.address()).is_err(),
         "the metrics port is closed after shutdown"
+    );
+}
+
+#[test]
+fn remote_management_serves_each_connection_in_its_own_process() {
+    let cluster = PgCluster::start(ClusterOptions::default());
+    let home = ExporterHome::new();
+    let admins = home.add_admin(ADMIN.0, ADMIN.1);
+    let management = free_port();
+    let port = home.write_config(&cluster, &format!("management = {management}"));
+    let exporter = Exporter::start(&home, port, &["-A", admins.to_str().unwrap()]);
+    exporter.scrape();
+    let management = management.to_string();
+    let remote = |args: &[&str]| {
+        let mut all = vec![
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &management,
+            "-U",
+            ADMIN.0,
+            "-P",
+            ADMIN.1,
+        ];
+        all.extend_from_slice(args);
+        run_cli(&home, &all)
+    };
+    let statuses: Vec<_> = (0..8)
+        .map(|_| {
+            let output = remote(&["status"]);
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        })
+        .collect();
+    for status in statuses {
+        assert!(status.contains("primary"), "{status}");
+    }
+    let refused = {
+        let mut all = vec![
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &management,
+            "-U",
+            ADMIN.0,
+            "-P",
+            "wrong",
+        ];
+        all.push("status");
+        run_cli(&home, &all)
+    };
+    assert!(!refused.status.success(), "a wrong password is refused");
+    let output = remote(&["shutdown"]);
+    assert!(output.status.success());
+    let pid = exporter.pid();
+    let stopped = eventually(REAP_TIMEOUT, || {
+        std::net::TcpStream::connect(exporter.address()).is_err()
+    });
+    assert!(
+        stopped,
+        "the daemon {pid} still listens: {}",
+        exporter.log()
     );
 }
