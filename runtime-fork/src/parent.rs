@@ -199,53 +199,40 @@ impl Parent {
                     .on_ready(Instant::now(), conn, readable, writable);
                 self.deliver(answers);
             }
-            Source::Metrics(index) => {
-                while !self.children.is_full() {
-                    let Some(listener) = self.listeners.metrics.get(index) else {
-                        break;
-                    };
-                    match accept_tcp(listener) {
-                        Ok(Some(stream)) => self.spawn(Connection::Metrics(stream)),
-                        Ok(None) => break,
-                        Err(error) => {
-                            tracing::warn!("accept failed: {error}");
-                            break;
-                        }
-                    }
-                }
-            }
-            Source::Remote(index) => {
-                while !self.children.is_full() {
-                    let Some(listener) = self.listeners.remote.get(index) else {
-                        break;
-                    };
-                    match accept_tcp(listener) {
-                        Ok(Some(stream)) => self.spawn(Connection::Remote(stream)),
-                        Ok(None) => break,
-                        Err(error) => {
-                            tracing::warn!("accept failed: {error}");
-                            break;
-                        }
-                    }
-                }
-            }
-            Source::Local => {
-                while !self.children.is_full() {
-                    let Some(listener) = &self.listeners.local else {
-                        break;
-                    };
-                    match accept_unix(listener) {
-                        Ok(Some(stream)) => self.spawn(Connection::Local(stream)),
-                        Ok(None) => break,
-                        Err(error) => {
-                            tracing::warn!("accept failed: {error}");
-                            break;
-                        }
-                    }
-                }
-            }
+            Source::Metrics(_) | Source::Remote(_) | Source::Local => self.accept(source),
         }
         Ok(())
+    }
+
+    /// Accepts the connections waiting on the listener `source`, a child for each, up to the
+    /// cap.
+    fn accept(&mut self, source: Source) {
+        while !self.children.is_full() {
+            let listeners = &self.listeners;
+            let accepted = match source {
+                Source::Metrics(index) => listeners
+                    .metrics
+                    .get(index)
+                    .map(|listener| accept_tcp(listener).map(|s| s.map(Connection::Metrics))),
+                Source::Remote(index) => listeners
+                    .remote
+                    .get(index)
+                    .map(|listener| accept_tcp(listener).map(|s| s.map(Connection::Remote))),
+                Source::Local => listeners
+                    .local
+                    .as_ref()
+                    .map(|listener| accept_unix(listener).map(|s| s.map(Connection::Local))),
+                Source::Signals | Source::Child(_) | Source::Postgres(_) => None,
+            };
+            match accepted {
+                Some(Ok(Some(connection))) => self.spawn(connection),
+                Some(Err(error)) => {
+                    tracing::warn!("accept failed: {error}");
+                    return;
+                }
+                Some(Ok(None)) | None => return,
+            }
+        }
     }
 
     fn handle_signals(&mut self) -> io::Result<()> {
