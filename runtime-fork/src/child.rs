@@ -42,12 +42,19 @@ pub(crate) enum Connection {
 
 /// What a child has to serve its connection.
 pub(crate) struct ChildContext<'a> {
+    /// The state shared with the parent.
     pub(crate) shared: &'static SharedState,
+    /// The child's end of its channel to the parent.
     pub(crate) channel: Channel,
+    /// The live plan in force when the child was forked.
     pub(crate) plan: &'a LivePlan,
+    /// The HTTP answers of that plan.
     pub(crate) site: &'a Site,
+    /// HTTPS on the metrics port.
     pub(crate) metrics_tls: Option<Arc<ServerConfig>>,
+    /// The admins of remote management.
     pub(crate) admins: &'a AdminVerifiers,
+    /// The child's copy of the running configuration and the means to change it.
     pub(crate) control: &'a mut Control,
 }
 

@@ -25,14 +25,18 @@ use crate::shared::SharedState;
 /// A child waiting for a scrape, and the format it wants.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Waiter {
+    /// The child.
     pub(crate) child: Pid,
+    /// The format its body is wanted in.
     pub(crate) format: Format,
 }
 
 /// An answer for a waiting child: whether the body of its format is published.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Answer {
+    /// The child.
     pub(crate) child: Pid,
+    /// Whether the body is in the shared state (else the child answers 503).
     pub(crate) published: bool,
 }
 

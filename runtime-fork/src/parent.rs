@@ -47,25 +47,39 @@ enum Source {
 /// The listeners, closed when a shutdown starts.
 #[derive(Debug, Default)]
 pub(crate) struct Listeners {
+    /// The metrics port, one per address.
     pub(crate) metrics: Vec<TcpListener>,
+    /// The remote management port, one per address.
     pub(crate) remote: Vec<TcpListener>,
+    /// The management socket.
     pub(crate) local: Option<UnixListener>,
 }
 
 /// The parent's state.
 pub(crate) struct Parent {
+    /// The state shared with the children.
     pub(crate) shared: &'static SharedState,
+    /// The handled signals (`None` in a child).
     pub(crate) signals: Option<Signals>,
+    /// The listeners (empty once a shutdown starts, and in a child).
     pub(crate) listeners: Listeners,
+    /// The live children.
     pub(crate) children: Children,
+    /// The collector and its PostgreSQL sockets.
     pub(crate) collector: CollectorDriver,
+    /// The running configuration.
     pub(crate) control: Control,
+    /// The live plan in force: children forked from now on serve with it.
     pub(crate) plan: LivePlan,
+    /// The HTTP answers of `plan`.
     pub(crate) site: Site,
+    /// The admins of remote management.
     pub(crate) admins: Arc<AdminVerifiers>,
+    /// HTTPS on the metrics port.
     pub(crate) metrics_tls: Option<Arc<ServerConfig>>,
     /// This process's own log counts (a child reports what it adds to them).
     pub(crate) own_logs: LogSource,
+    /// How long a shutdown waits for children.
     pub(crate) grace: Duration,
     /// When a shutdown started: the moment children still running are killed.
     pub(crate) stop_deadline: Option<Instant>,

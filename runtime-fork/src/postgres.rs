@@ -21,8 +21,11 @@ const READ_SIZE: usize = 16 * 1024;
 /// What a socket reports to the collector.
 #[derive(Debug)]
 pub(crate) enum SocketEvent {
+    /// The socket is connected.
     Connected,
+    /// No address of the target could be connected; the reason names the target.
     ConnectFailed(String),
+    /// The TLS handshake completed.
     TlsEstablished,
     /// Plaintext received.
     Input(Bytes),
@@ -33,7 +36,9 @@ pub(crate) enum SocketEvent {
 /// What a socket waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Interest {
+    /// Wants to read.
     pub(crate) readable: bool,
+    /// Wants to write (or to learn how a connect ended).
     pub(crate) writable: bool,
 }
 
