@@ -50,6 +50,15 @@ impl Site {
         request.route == Route::Metrics
     }
 
+    /// The exposition format `request` prefers: OpenMetrics when it accepts it, else text.
+    pub fn format_for(request: &Request) -> Format {
+        if request.accepts_openmetrics {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+
     /// Answers `request` on `http`. For `/metrics`, `result` is the scrape to render (in the
     /// format the request prefers) and `logs` the log counters of the moment; `body` is a
     /// buffer reused across requests.
@@ -65,22 +74,37 @@ impl Site {
         logs: &LogCounters,
         body: &mut BytesMut,
     ) -> Result<(), HttpError> {
-        let response = match (request.route, result) {
+        let rendered = match (request.route, result) {
             (Route::Metrics, Some(result)) => {
-                let format = if request.accepts_openmetrics {
-                    Format::OpenMetrics
-                } else {
-                    Format::Text
-                };
                 body.clear();
-                result.render(format, logs, body);
-                Response {
-                    status: Status::Ok,
-                    content_type: format.content_type(),
-                    body,
-                    allow_gzip: true,
-                }
+                result.render(Site::format_for(request), logs, body);
+                Some(&body[..])
             }
+            _ => None,
+        };
+        self.answer_rendered(http, now, request, rendered)
+    }
+
+    /// Answers `request` on `http` like [`Site::answer`], with the `/metrics` body already
+    /// rendered in the format [`Site::format_for`] gives for `request` (`None` when there is no
+    /// scrape result: 503). For runtimes where the scrape result lives in another process.
+    ///
+    /// # Errors
+    /// The connection's [`HttpError`] when no request is waiting for an answer (a caller bug).
+    pub fn answer_rendered(
+        &self,
+        http: &mut HttpConnection,
+        now: std::time::Instant,
+        request: &Request,
+        rendered: Option<&[u8]>,
+    ) -> Result<(), HttpError> {
+        let response = match (request.route, rendered) {
+            (Route::Metrics, Some(body)) => Response {
+                status: Status::Ok,
+                content_type: Site::format_for(request).content_type(),
+                body,
+                allow_gzip: true,
+            },
             (Route::Metrics, None) => Response {
                 status: Status::ServiceUnavailable,
                 content_type: "text/plain; charset=utf-8",
@@ -128,6 +152,44 @@ fn overview_page(metrics: &MetricSet) -> String {
 mod tests {
     use super::*;
     use crate::metrics::{Source, SourceFormat};
+
+    /// The bytes `site` answers to `head` with `rendered` as the `/metrics` body.
+    fn rendered_answer(head: &str, rendered: Option<&[u8]>) -> String {
+        let site = Site::new(&MetricSet::builtin().unwrap());
+        let now = std::time::Instant::now();
+        let mut http = HttpConnection::new(
+            crate::http::HttpConfig::new(std::time::Duration::from_secs(5)),
+            now,
+        );
+        http.handle_input(now, head.as_bytes()).unwrap();
+        let Some(crate::http::Event::Request(request)) = http.poll_event() else {
+            panic!("a request");
+        };
+        assert!(Site::needs_scrape(&request));
+        site.answer_rendered(&mut http, now, &request, rendered)
+            .unwrap();
+        let mut out = BytesMut::new();
+        while http.poll_transmit(&mut out) {}
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn a_rendered_body_is_served_in_the_format_the_request_prefers() {
+        let text = rendered_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", Some(b"up 1\n"));
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(text.contains(Format::Text.content_type()), "{text}");
+        assert!(text.ends_with("up 1\n"), "{text}");
+        let openmetrics = rendered_answer(
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n",
+            Some(b"# EOF\n"),
+        );
+        assert!(
+            openmetrics.contains(Format::OpenMetrics.content_type()),
+            "{openmetrics}"
+        );
+        let missing = rendered_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", None);
+        assert!(missing.starts_with("HTTP/1.1 503"), "{missing}");
+    }
 
     #[test]
     fn the_overview_lists_fixed_and_defined_families() {

@@ -167,6 +167,23 @@ impl Control {
         }
     }
 
+    /// Makes `config` the running configuration, as an accepted `conf set` or `conf reload`
+    /// does: builds its live plan (reading the metric, users and TLS files again), applies its
+    /// logging keys and hands the plan to `effects`. For a runtime whose management commands run
+    /// in another process, which passes the configuration they accepted here.
+    ///
+    /// # Errors
+    /// What cannot be read to build the plan; the running configuration stays.
+    pub fn apply(&mut self, config: Config, effects: &mut dyn Effects) -> Result<(), String> {
+        let plan = self.host.live_plan(&config).inspect_err(|error| {
+            tracing::error!("the new configuration cannot be applied: {error}");
+        })?;
+        self.host.apply_logging(&config.main);
+        effects.apply(plan);
+        self.config = config;
+        Ok(())
+    }
+
     /// The log lines written so far.
     pub fn log_counters(&self) -> LogCounters {
         self.host.log_counters()
@@ -224,13 +241,7 @@ impl Context for DaemonContext<'_> {
     }
 
     fn apply_config(&mut self, config: Config) -> Result<(), String> {
-        let plan = self.control.host.live_plan(&config).inspect_err(|error| {
-            tracing::error!("the new configuration cannot be applied: {error}");
-        })?;
-        self.control.host.apply_logging(&config.main);
-        self.effects.apply(plan);
-        self.control.config = config;
-        Ok(())
+        self.control.apply(config, self.effects)
     }
 
     fn shutdown(&mut self) {

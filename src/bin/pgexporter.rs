@@ -31,11 +31,13 @@ use pgexporter::process::{self, Pidfile};
 use pgexporter::{logging, serve_plan};
 use pgexporter_core::config::{Config, LogType};
 use pgexporter_core::metrics::SourceFormat;
+#[cfg(feature = "runtime-fork")]
+use pgexporter_fork as runtime;
 use pgexporter_net::control::{Control, Host};
 #[cfg(feature = "runtime-tokio")]
 use pgexporter_tokio as runtime;
 
-#[cfg(any(feature = "runtime-smol", feature = "runtime-fork"))]
+#[cfg(feature = "runtime-smol")]
 compile_error!("only the runtime-tokio feature can serve so far");
 
 /// Where the configuration files live when no directory is given.
