@@ -35,8 +35,10 @@ use pgexporter_core::metrics::SourceFormat;
 #[cfg(feature = "runtime-tokio")]
 use pgexporter_tokio as runtime;
 
-#[cfg(any(feature = "runtime-smol", feature = "runtime-fork"))]
-compile_error!("only the runtime-tokio feature can serve so far");
+#[cfg(feature = "runtime-smol")]
+use pgexporter_smol as runtime;
+#[cfg(feature = "runtime-fork")]
+compile_error!("only the runtime-tokio and runtime-smol features can serve so far");
 
 /// Where the configuration files live when no directory is given.
 const DEFAULT_DIRECTORY: &str = "/etc/pgexporter";
