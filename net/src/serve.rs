@@ -159,6 +159,9 @@ mod tests {
 
         let error = bind_listeners(&[address], 16).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
-        assert!(error.to_string().starts_with(&address.to_string()), "{error}");
+        assert!(
+            error.to_string().starts_with(&address.to_string()),
+            "{error}"
+        );
     }
 }

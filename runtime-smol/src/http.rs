@@ -41,9 +41,7 @@ async fn linger(stream: &mut TcpStream, buffer: &mut [u8]) {
         return;
     }
     future::or(
-        async {
-            while matches!(stream.read(buffer).await, Ok(count) if count > 0) {}
-        },
+        async { while matches!(stream.read(buffer).await, Ok(count) if count > 0) {} },
         async {
             Timer::after(LINGER).await;
         },

@@ -99,9 +99,10 @@ pub(crate) async fn run(
     let mut plaintext = BytesMut::new();
     let mut outgoing = BytesMut::new();
     loop {
-        let wake = future::or(async { Wake::Read(stream.read(&mut buffer).await) }, async {
-            Wake::Command(commands.recv().await.ok())
-        })
+        let wake = future::or(
+            async { Wake::Read(stream.read(&mut buffer).await) },
+            async { Wake::Command(commands.recv().await.ok()) },
+        )
         .await;
         match wake {
             Wake::Read(read) => {

@@ -29,9 +29,9 @@ use pgexporter::daemon_host::{DaemonHost, StartFiles};
 use pgexporter::metric_files::Replacement;
 use pgexporter::process::{self, Pidfile};
 use pgexporter::{logging, serve_plan};
-use pgexporter_net::control::{Control, Host};
 use pgexporter_core::config::{Config, LogType};
 use pgexporter_core::metrics::SourceFormat;
+use pgexporter_net::control::{Control, Host};
 #[cfg(feature = "runtime-tokio")]
 use pgexporter_tokio as runtime;
 
@@ -209,14 +209,16 @@ fn run(args: Args) -> Result<(), Failure> {
         tracing::warn!("running as root is not recommended");
     }
     let master_key = serve_plan::master_key().map_err(fatal)?;
-    let admins =
-        serve_plan::admin_verifiers(files.admins.as_deref(), master_key.as_deref()).map_err(fatal)?;
+    let admins = serve_plan::admin_verifiers(files.admins.as_deref(), master_key.as_deref())
+        .map_err(fatal)?;
     let host = DaemonHost::new(files, master_key.clone(), logging.clone());
     let live = host.live_plan(&config).map_err(fatal)?;
     let control = Control::new(config.clone(), Arc::new(host), master_key);
-    let plan = serve_plan::build(&config, live, admins, control, logging.source()).map_err(fatal)?;
+    let plan =
+        serve_plan::build(&config, live, admins, control, logging.source()).map_err(fatal)?;
     if args.daemon {
-        process::daemonize().map_err(|err| fatal(format!("cannot run in the background: {err}")))?;
+        process::daemonize()
+            .map_err(|err| fatal(format!("cannot run in the background: {err}")))?;
     }
     let _pidfile = match &config.main.pidfile {
         Some(path) => Some(Pidfile::create(Path::new(path)).map_err(fatal)?),
