@@ -6,14 +6,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pgexporter_core::scrape::{Action, Collector, ConnId, Event, ScrapeResult, Ticket};
+use pgexporter_core::scrape::{Action, Collector, ConnId, ScrapeResult};
+use pgexporter_net::collect::{SocketEvent, Waiting};
 use pgexporter_net::control::LivePlan;
 use pgexporter_net::random;
 use pgexporter_net::serve::PgEndpoint;
 use smol::channel::{self, Receiver, Sender};
 use smol::{Task, Timer, future};
 
-use crate::postgres::{self, SocketCommand, SocketEvent};
+use crate::postgres::{self, SocketCommand};
 use crate::{sleep_until, spawn as spawn_task};
 
 /// How long stopping waits for Terminate to reach each server.
@@ -92,8 +93,7 @@ pub(crate) fn spawn(plan: &LivePlan) -> (ScrapeHandle, Activity, Task<()>) {
         sender: sender.clone(),
         sockets: HashMap::new(),
         socket_tasks: Vec::new(),
-        replies: HashMap::new(),
-        next_ticket: 0,
+        waiting: Waiting::default(),
     };
     (ScrapeHandle(sender), activity, spawn_task(task.run()))
 }
@@ -106,8 +106,7 @@ struct CollectorTask {
     sender: Sender<Message>,
     sockets: HashMap<ConnId, Sender<SocketCommand>>,
     socket_tasks: Vec<Task<()>>,
-    replies: HashMap<Ticket, Sender<Arc<ScrapeResult>>>,
-    next_ticket: u64,
+    waiting: Waiting<Sender<Arc<ScrapeResult>>>,
 }
 
 impl CollectorTask {
@@ -130,15 +129,11 @@ impl CollectorTask {
                     scrape_timeout,
                     reply,
                 }) => {
-                    let ticket = Ticket(self.next_ticket);
-                    self.next_ticket += 1;
-                    match self.collector.request(now, ticket, scrape_timeout) {
-                        Some(result) => {
-                            let _ = reply.try_send(result);
-                        }
-                        None => {
-                            self.replies.insert(ticket, reply);
-                        }
+                    let ready =
+                        self.waiting
+                            .request(&mut self.collector, now, scrape_timeout, reply);
+                    if let Some((reply, result)) = ready {
+                        let _ = reply.try_send(result);
                     }
                 }
                 Some(Message::Reconfigure(plan)) => {
@@ -146,15 +141,9 @@ impl CollectorTask {
                     self.endpoints = plan.endpoints;
                 }
                 Some(Message::Clear) => self.collector.reset_counters(),
-                Some(Message::Socket { conn, event }) => match event {
-                    SocketEvent::Connected => self.collector.handle_connected(now, conn),
-                    SocketEvent::ConnectFailed(reason) => {
-                        self.collector.handle_connect_failed(now, conn, &reason)
-                    }
-                    SocketEvent::TlsEstablished => self.collector.handle_tls_established(now, conn),
-                    SocketEvent::Input(bytes) => self.collector.handle_input(now, conn, &bytes),
-                    SocketEvent::Eof => self.collector.handle_eof(now, conn),
-                },
+                Some(Message::Socket { conn, event }) => {
+                    event.deliver(&mut self.collector, now, conn)
+                }
                 Some(Message::Shutdown) | None => {
                     self.collector.shutdown(now);
                     self.execute();
@@ -200,13 +189,10 @@ impl CollectorTask {
                 }
             }
         }
-        while let Some(Event::Finished { result, tickets }) = self.collector.poll_event() {
-            for ticket in tickets {
-                if let Some(reply) = self.replies.remove(&ticket) {
-                    let _ = reply.try_send(Arc::clone(&result));
-                }
-            }
-        }
+        self.waiting
+            .answer_finished(&mut self.collector, |reply, result| {
+                let _ = reply.try_send(result);
+            });
         self.publish_activity();
     }
 
