@@ -1,7 +1,9 @@
 //! The smol runtime of pgexporter: sockets, timers and signals around the core's machines.
 //!
-//! Everything runs on one thread, on one [`LocalExecutor`]. The collector task owns the core's
-//! [`Collector`](pgexporter_core::scrape::Collector) and executes its actions; one task per
+//! Every task runs on one thread, on one [`LocalExecutor`] (async-io adds one helper thread that
+//! polls the sockets while that thread is busy; name lookups run on smol's blocking pool). The
+//! collector task owns the core's [`Collector`](pgexporter_core::scrape::Collector) and
+//! executes its actions; one task per
 //! PostgreSQL connection moves bytes between a socket and the collector; one task per HTTP
 //! connection drives an [`HttpConnection`](pgexporter_core::http::HttpConnection) and answers
 //! through the core's [`Site`](pgexporter_core::serve::Site); one task per management
