@@ -1,9 +1,42 @@
 #!/usr/bin/env bash
-# Builds the binaries that the end-to-end tests run, then runs every test of the workspace.
+# Builds the binaries that the end-to-end tests run, then runs every test of the workspace, then
+# runs the end-to-end tests again against the binaries of every other runtime.
 # The end-to-end tests start throwaway PostgreSQL clusters: they need the PostgreSQL server
 # binaries (Debian package `postgresql`), `openssl`, and `promtool` (package `prometheus`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The runtimes besides the default (tokio) whose binaries the end-to-end tests run against.
+OTHER_RUNTIMES=(smol fork)
+# The end-to-end test targets that run the binaries.
+E2E_TESTS=(exporter management cli fork_processes)
+
 cargo build -j2 --bins
 cargo test -j2 --workspace
+
+# A runtime's build may pull in no other runtime's executor: smol's has no tokio, the fork
+# build no async runtime at all.
+for runtime in "${OTHER_RUNTIMES[@]}"; do
+    case "$runtime" in
+        smol) forbidden='^tokio ' ;;
+        fork) forbidden='^(tokio|smol|async-io|async-executor) ' ;;
+    esac
+    tree=$(cargo tree -p pgexporter --no-default-features --features "runtime-$runtime" -e normal --prefix none)
+    if grep -E "$forbidden" <<<"$tree"; then
+        echo "the runtime-$runtime build depends on another runtime's executor" >&2
+        exit 1
+    fi
+done
+
+e2e_args=()
+for test in "${E2E_TESTS[@]}"; do
+    if [[ -f "tests/tests/$test.rs" ]]; then
+        e2e_args+=(--test "$test")
+    fi
+done
+scripts/build-runtimes.sh "${OTHER_RUNTIMES[@]}"
+for runtime in "${OTHER_RUNTIMES[@]}"; do
+    echo "end-to-end tests against the $runtime runtime"
+    PGEXPORTER_BIN_DIR="$PWD/target/runtimes/$runtime" \
+        cargo test -j2 -p pgexporter-tests "${e2e_args[@]}"
+done

@@ -4,6 +4,7 @@
 //! - [`pg`]: [`pg::PgClient`], a blocking PostgreSQL client driving the core's connection.
 //! - [`transport`]: a connection's byte stream, plain or TLS, for every runtime.
 //! - [`serve`]: the plan a runtime serves and the plumbing the runtimes share.
+//! - [`collect`]: what every runtime's collector task does besides IO.
 //! - [`control`]: the running configuration and what management commands and signals do.
 //! - [`notify`]: service manager notifications.
 //! - [`unix_socket`]: the management socket file.
@@ -12,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod collect;
 pub mod control;
 pub mod notify;
 pub mod pg;

@@ -2,7 +2,7 @@
 //! small pieces of plumbing every runtime shares.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use pgexporter_core::management::handshake::AdminVerifiers;
 use pgexporter_core::scrape::LogCounters;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
+use socket2::{Domain, Socket, Type};
 
 use crate::control::{Control, LivePlan};
 use crate::pg::PgTarget;
@@ -87,6 +88,37 @@ pub fn bind_candidates(address: SocketAddr) -> Vec<SocketAddr> {
     }
 }
 
+/// Binds a listening socket (`SO_REUSEADDR`, `backlog` pending connections) for every address,
+/// in order, trying each address's [`bind_candidates`]. The listeners are blocking; a runtime
+/// makes them non-blocking when it needs to.
+///
+/// # Errors
+/// When an address cannot be bound; the error names it.
+pub fn bind_listeners(addresses: &[SocketAddr], backlog: u32) -> io::Result<Vec<TcpListener>> {
+    addresses
+        .iter()
+        .map(|address| {
+            let mut last_error = None;
+            for candidate in bind_candidates(*address) {
+                match listen(candidate, backlog) {
+                    Ok(listener) => return Ok(listener),
+                    Err(error) => last_error = Some(error),
+                }
+            }
+            let error = last_error.unwrap_or_else(|| io::ErrorKind::AddrNotAvailable.into());
+            Err(io::Error::new(error.kind(), format!("{address}: {error}")))
+        })
+        .collect()
+}
+
+fn listen(address: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +145,23 @@ mod tests {
             vec!["127.0.0.1:1".parse::<SocketAddr>().unwrap()]
         );
         assert!(!listen_addresses("localhost", 1).unwrap().is_empty());
+    }
+
+    #[test]
+    fn listeners_accept_and_name_the_address_they_cannot_bind() {
+        let any_port = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let listeners = bind_listeners(&[any_port, any_port], 16).unwrap();
+        assert_eq!(listeners.len(), 2);
+        let address = listeners[0].local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(address).unwrap();
+        let (accepted, _) = listeners[0].accept().unwrap();
+        assert_eq!(accepted.local_addr().unwrap(), address);
+
+        let error = bind_listeners(&[address], 16).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+        assert!(
+            error.to_string().starts_with(&address.to_string()),
+            "{error}"
+        );
     }
 }

@@ -4,14 +4,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pgexporter_core::scrape::{Action, Collector, ConnId, Event, ScrapeResult, Ticket};
+use pgexporter_core::scrape::{Action, Collector, ConnId, ScrapeResult};
+use pgexporter_net::collect::{SocketEvent, Waiting};
 use pgexporter_net::control::LivePlan;
 use pgexporter_net::random;
 use pgexporter_net::serve::PgEndpoint;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::postgres::{self, SocketCommand, SocketEvent};
+use crate::postgres::{self, SocketCommand};
 use crate::sleep_until;
 
 /// How long stopping waits for Terminate to reach each server.
@@ -90,8 +91,7 @@ pub(crate) fn spawn(plan: &LivePlan) -> (ScrapeHandle, Activity, JoinHandle<()>)
         sender: sender.clone(),
         sockets: HashMap::new(),
         socket_tasks: tokio::task::JoinSet::new(),
-        replies: HashMap::new(),
-        next_ticket: 0,
+        waiting: Waiting::default(),
     };
     (
         ScrapeHandle(sender),
@@ -108,8 +108,7 @@ struct CollectorTask {
     sender: mpsc::UnboundedSender<Message>,
     sockets: HashMap<ConnId, mpsc::UnboundedSender<SocketCommand>>,
     socket_tasks: tokio::task::JoinSet<()>,
-    replies: HashMap<Ticket, oneshot::Sender<Arc<ScrapeResult>>>,
-    next_ticket: u64,
+    waiting: Waiting<oneshot::Sender<Arc<ScrapeResult>>>,
 }
 
 impl CollectorTask {
@@ -130,15 +129,11 @@ impl CollectorTask {
                     scrape_timeout,
                     reply,
                 }) => {
-                    let ticket = Ticket(self.next_ticket);
-                    self.next_ticket += 1;
-                    match self.collector.request(now, ticket, scrape_timeout) {
-                        Some(result) => {
-                            let _ = reply.send(result);
-                        }
-                        None => {
-                            self.replies.insert(ticket, reply);
-                        }
+                    let ready =
+                        self.waiting
+                            .request(&mut self.collector, now, scrape_timeout, reply);
+                    if let Some((reply, result)) = ready {
+                        let _ = reply.send(result);
                     }
                 }
                 Some(Message::Reconfigure(plan)) => {
@@ -146,15 +141,9 @@ impl CollectorTask {
                     self.endpoints = plan.endpoints;
                 }
                 Some(Message::Clear) => self.collector.reset_counters(),
-                Some(Message::Socket { conn, event }) => match event {
-                    SocketEvent::Connected => self.collector.handle_connected(now, conn),
-                    SocketEvent::ConnectFailed(reason) => {
-                        self.collector.handle_connect_failed(now, conn, &reason)
-                    }
-                    SocketEvent::TlsEstablished => self.collector.handle_tls_established(now, conn),
-                    SocketEvent::Input(bytes) => self.collector.handle_input(now, conn, &bytes),
-                    SocketEvent::Eof => self.collector.handle_eof(now, conn),
-                },
+                Some(Message::Socket { conn, event }) => {
+                    event.deliver(&mut self.collector, now, conn)
+                }
                 Some(Message::Shutdown) | None => {
                     self.collector.shutdown(now);
                     self.execute();
@@ -191,13 +180,10 @@ impl CollectorTask {
                 }
             }
         }
-        while let Some(Event::Finished { result, tickets }) = self.collector.poll_event() {
-            for ticket in tickets {
-                if let Some(reply) = self.replies.remove(&ticket) {
-                    let _ = reply.send(Arc::clone(&result));
-                }
-            }
-        }
+        self.waiting
+            .answer_finished(&mut self.collector, |reply, result| {
+                let _ = reply.send(result);
+            });
         self.publish_activity();
     }
 

@@ -6,44 +6,26 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use pgexporter_net::serve::bind_candidates;
+use pgexporter_net::serve;
 use pgexporter_net::transport::Transport;
 use rustls::ServerConnection;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Binds every address; see [`pgexporter_net::serve::bind_candidates`] for the wildcard.
+/// Binds every address; see [`pgexporter_net::serve::bind_listeners`].
 ///
 /// # Errors
 /// When an address cannot be bound; the error names it.
 pub(crate) fn bind(addresses: &[SocketAddr], backlog: u32) -> io::Result<Vec<TcpListener>> {
-    addresses
-        .iter()
-        .map(|address| {
-            let mut last_error = None;
-            for candidate in bind_candidates(*address) {
-                match listen(candidate, backlog) {
-                    Ok(listener) => return Ok(listener),
-                    Err(error) => last_error = Some(error),
-                }
-            }
-            let error = last_error.expect("every address has a candidate");
-            Err(io::Error::new(error.kind(), format!("{address}: {error}")))
+    serve::bind_listeners(addresses, backlog)?
+        .into_iter()
+        .map(|listener| {
+            listener.set_nonblocking(true)?;
+            TcpListener::from_std(listener)
         })
         .collect()
-}
-
-fn listen(address: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
-    let socket = if address.is_ipv6() {
-        TcpSocket::new_v6()?
-    } else {
-        TcpSocket::new_v4()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(address)?;
-    socket.listen(backlog)
 }
 
 /// A listener the accept loop can take connections from.

@@ -4,6 +4,7 @@ use std::io;
 
 use bytes::{Bytes, BytesMut};
 use pgexporter_core::scrape::ConnId;
+use pgexporter_net::collect::SocketEvent;
 use pgexporter_net::pg::PgTarget;
 use pgexporter_net::serve::PgEndpoint;
 use pgexporter_net::transport::Transport;
@@ -24,17 +25,6 @@ pub(crate) enum SocketCommand {
     StartTls,
     /// Close the socket.
     Close,
-}
-
-/// What a socket reports to the collector.
-pub(crate) enum SocketEvent {
-    Connected,
-    ConnectFailed(String),
-    TlsEstablished,
-    /// Plaintext received.
-    Input(Bytes),
-    /// Closed by the peer, or failed.
-    Eof,
 }
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}

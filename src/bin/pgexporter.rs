@@ -38,7 +38,7 @@ use pgexporter_net::control::{Control, Host};
 use pgexporter_tokio as runtime;
 
 #[cfg(feature = "runtime-smol")]
-compile_error!("only the runtime-tokio feature can serve so far");
+use pgexporter_smol as runtime;
 
 /// Where the configuration files live when no directory is given.
 const DEFAULT_DIRECTORY: &str = "/etc/pgexporter";

@@ -1,10 +1,16 @@
 //! A whole scrape of the built-in metric set from a real PostgreSQL 15 cluster, through the
 //! release daemon: `cargo build --release --bins && cargo bench -p pgexporter-tests --bench scrape`.
+//! Another runtime's build is measured with the same command and `PGEXPORTER_BIN_DIR` pointing
+//! at its binaries (`scripts/build-runtimes.sh --release` puts them in
+//! `target/runtimes-release/<runtime>`).
 //!
-//! Besides criterion's timing it prints the p50 and p99 of 500 scrapes, the body size, the
-//! connections the exporter holds (from `pg_stat_activity`) and the daemon's peak RSS.
+//! Besides criterion's timing it prints the binary's size and the daemon's idle RSS, the p50
+//! and p99 of 500 scrapes, the body size, the connections the exporter holds (from
+//! `pg_stat_activity`), then the p50, p99 and requests per second of [`CLIENTS`] clients
+//! scraping at once, and the daemon's peak RSS.
 
 use std::fs;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -14,16 +20,35 @@ use pgexporter_tests::{ClusterOptions, PgCluster};
 /// Scrapes timed for the percentiles.
 const SAMPLES: usize = 500;
 
-fn peak_rss_kib(pid: u32) -> u64 {
+/// Clients scraping at once in the concurrent phase.
+const CLIENTS: usize = 8;
+
+/// Scrapes each client makes in the concurrent phase.
+const SCRAPES_PER_CLIENT: usize = 250;
+
+/// A memory figure of the process, in KiB: `field` is `VmRSS` (now) or `VmHWM` (peak).
+fn rss_kib(pid: u32, field: &str) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            status.lines().find_map(|line| {
+                line.strip_prefix(field)?
+                    .strip_prefix(':')?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()
+            })
         })
         .unwrap_or(0)
+}
+
+/// The p50 and p99 of `times`, in milliseconds.
+fn percentiles_ms(times: &mut [Duration]) -> (f64, f64) {
+    times.sort();
+    let at = |share: usize| times[times.len() * share / 100].as_secs_f64() * 1e3;
+    (at(50), at(99))
 }
 
 fn scrape(c: &mut Criterion) {
@@ -35,6 +60,14 @@ fn scrape(c: &mut Criterion) {
     let home = ExporterHome::new();
     let port = home.write_config(&cluster, "");
     let exporter = Exporter::start(&home, port, &[]);
+    let binary = pgexporter_tests::binaries::binary("pgexporter");
+    let binary_size = fs::metadata(&binary).map(|meta| meta.len()).unwrap_or(0);
+    thread::sleep(Duration::from_secs(1));
+    let idle_rss = rss_kib(exporter.pid(), "VmRSS");
+    println!(
+        "binary {}: {binary_size} bytes; idle RSS {idle_rss} KiB",
+        binary.display()
+    );
     let body = exporter.scrape();
 
     let mut group = c.benchmark_group("scrape");
@@ -51,20 +84,47 @@ fn scrape(c: &mut Criterion) {
             started.elapsed()
         })
         .collect();
-    times.sort();
+    let (p50, p99) = percentiles_ms(&mut times);
     let connections =
         cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgexporter'");
     println!(
-        "scrape: p50 {:.2} ms, p99 {:.2} ms over {SAMPLES} scrapes; body {} bytes, {} families; \
-         {} connections; peak RSS {} KiB",
-        times[SAMPLES / 2].as_secs_f64() * 1e3,
-        times[SAMPLES * 99 / 100].as_secs_f64() * 1e3,
+        "scrape: p50 {p50:.2} ms, p99 {p99:.2} ms over {SAMPLES} scrapes; body {} bytes, {} \
+         families; {} connections",
         body.len(),
         body.lines()
             .filter(|line| line.starts_with("# TYPE "))
             .count(),
         connections.trim(),
-        peak_rss_kib(exporter.pid()),
+    );
+
+    let started = Instant::now();
+    let mut times: Vec<Duration> = thread::scope(|scope| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..SCRAPES_PER_CLIENT)
+                        .map(|_| {
+                            let sent = Instant::now();
+                            exporter.scrape();
+                            sent.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .flat_map(|client| client.join().expect("a scraping client"))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    let (p50, p99) = percentiles_ms(&mut times);
+    println!(
+        "{CLIENTS} concurrent clients: p50 {p50:.2} ms, p99 {p99:.2} ms, {:.0} requests/s over {} \
+         scrapes; peak RSS {} KiB",
+        times.len() as f64 / elapsed.as_secs_f64(),
+        times.len(),
+        rss_kib(exporter.pid(), "VmHWM"),
     );
 }
 
