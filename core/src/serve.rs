@@ -156,7 +156,7 @@ mod tests {
     /// The bytes `site` answers to `head` with `rendered` as the `/metrics` body.
     fn rendered_answer(head: &str, rendered: Option<&[u8]>) -> String {
         let site = Site::new(&MetricSet::builtin().unwrap());
-        let now = std::time::Instant::now();
+        let now = crate::test_clock::origin();
         let mut http = HttpConnection::new(
             crate::http::HttpConfig::new(std::time::Duration::from_secs(5)),
             now,
