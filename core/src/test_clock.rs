@@ -1,13 +1,13 @@
 //! The origin of every test's timeline.
 //!
 //! The core never reads the clock: time is an input of every machine. Tests still need some
-//! `Instant` to start from, and an `Instant` can only be had from the clock, so this one function
-//! reads it — for an origin whose value does not matter — and tests move time forward by adding
+//! `Instant` to start from, and an `Instant` can only be had from a clock, so they take one from
+//! the runtimes' clock (`pgexporter_net::clock`, a dev-dependency) and move time forward by adding
 //! durations to it.
 
 use std::time::Instant;
 
 /// An arbitrary instant to start a test's timeline from.
 pub(crate) fn origin() -> Instant {
-    Instant::now()
+    pgexporter_net::clock::now()
 }

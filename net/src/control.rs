@@ -8,7 +8,7 @@
 //! [`Control::answer`] (a management request) and [`Control::reload`] (SIGHUP).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pgexporter_core::config::{Config, MainConfig};
 use pgexporter_core::http::HttpConfig;
@@ -122,7 +122,7 @@ impl Control {
             effects,
         };
         session.answer(
-            Instant::now(),
+            crate::clock::now(),
             &mut context,
             &local_timestamp(),
             master_key.as_deref(),

@@ -8,11 +8,13 @@
 //! - [`control`]: the running configuration and what management commands and signals do.
 //! - [`notify`]: service manager notifications.
 //! - [`unix_socket`]: the management socket file.
+//! - [`clock`]: the monotonic clock.
 //! - [`random`]: random bytes from the operating system.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod collect;
 pub mod control;
 pub mod notify;
