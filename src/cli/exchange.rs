@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use pgexporter_core::management::frame::{self, Frame, FrameError};
 use pgexporter_core::management::handshake::ClientHandshakeError;
-use pgexporter_net::tls::{TlsConfigError, TlsError};
+use pgexporter_tls::{TlsConfigError, TlsError};
 
 /// How long connecting may take, and how long any read may wait for the server.
 pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(10);

@@ -14,14 +14,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use pgexporter_core::machine::Machine;
 use pgexporter_core::management::Frame;
 use pgexporter_core::management::handshake::{
     ClientEvent, ClientHandshake, ClientHandshakeError, SERVER_NONCE_LEN,
 };
 use pgexporter_core::pg::TlsMode;
+use pgexporter_core::plan::ClientTlsFiles;
 use pgexporter_core::secret::Secret;
-use pgexporter_net::tls::{TlsClientFiles, TlsConfigError, TlsError, client_config};
-use pgexporter_net::transport::Transport;
+use pgexporter_tls::{TlsConfigError, TlsError, Transport, client_config};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 
@@ -59,9 +60,9 @@ impl TlsTrust {
             TlsTrust::CaFile(path) => Some(path.clone()),
             TlsTrust::Unverified => None,
         };
-        client_config(&TlsClientFiles {
+        client_config(&ClientTlsFiles {
             ca_file,
-            ..TlsClientFiles::default()
+            ..ClientTlsFiles::default()
         })
     }
 }
@@ -149,12 +150,13 @@ impl RemoteSession {
             if handshake.poll_transmit(&mut plaintext) {
                 self.send(&plaintext)?;
             }
+            if handshake.poll_tls_start() {
+                self.flush()?;
+                self.start_tls(trust, host)?;
+                log.trace("the server accepted TLS");
+            }
             while let Some(event) = handshake.poll_event() {
                 match event {
-                    ClientEvent::StartTls => {
-                        self.start_tls(trust, host)?;
-                        log.trace("the server accepted TLS");
-                    }
                     ClientEvent::Authenticated => return Ok(()),
                     ClientEvent::Failed(source) => return Err(self.handshake_error(source)),
                 }
@@ -183,12 +185,10 @@ impl RemoteSession {
                 let established = self.receive(&ciphertext, &mut plaintext)?;
                 let now = Instant::now();
                 if established {
-                    handshake.tls_established(now);
+                    handshake.handle_tls_established(now);
                 }
                 if !plaintext.is_empty() {
-                    handshake
-                        .handle_input(now, &plaintext)
-                        .map_err(|source| self.handshake_error(source))?;
+                    handshake.handle_input(now, &plaintext);
                 }
                 if self.peer_closed() {
                     handshake.handle_eof(now);

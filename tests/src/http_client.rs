@@ -108,7 +108,7 @@ pub fn tls_get(
     config: std::sync::Arc<rustls::ClientConfig>,
 ) -> std::io::Result<HttpResponse> {
     use bytes::BytesMut;
-    use pgexporter_net::transport::Transport;
+    use pgexporter_tls::Transport;
     use rustls::pki_types::ServerName;
 
     let mut stream = TcpStream::connect(address)?;

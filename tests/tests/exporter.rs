@@ -358,17 +358,17 @@ fn a_client_that_sends_nothing_is_dropped_after_authentication_timeout() {
 }
 
 /// Test certificates: a CA, a server certificate for 127.0.0.1, a client certificate.
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../net/testdata");
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tls/testdata");
 
 fn tls_client(with_certificate: bool) -> std::sync::Arc<rustls::ClientConfig> {
-    use pgexporter_net::tls::{TlsClientFiles, client_config};
+    use pgexporter_tls::client_config;
     let file = |name: &str| Some(std::path::PathBuf::from(format!("{TESTDATA}/{name}")));
     let (cert_file, key_file) = if with_certificate {
         (file("client.crt"), file("client.key"))
     } else {
         (None, None)
     };
-    client_config(&TlsClientFiles {
+    client_config(&pgexporter_core::plan::ClientTlsFiles {
         ca_file: file("ca.crt"),
         cert_file,
         key_file,

@@ -145,16 +145,8 @@ impl Keyword for ServerType {
     ];
 }
 
-/// TLS towards a PostgreSQL server (`tls` of a server section).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// No SSLRequest is sent.
-    Off,
-    /// TLS when the server accepts it, plain otherwise.
-    Try,
-    /// Fail when the server refuses TLS.
-    On,
-}
+/// TLS towards a PostgreSQL server (`tls` of a server section): the connection's own mode.
+pub use crate::pg::TlsMode;
 
 impl Keyword for TlsMode {
     const WHAT: &'static str = "TLS mode";

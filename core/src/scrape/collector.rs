@@ -5,10 +5,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
+use crate::link::{LinkCommand, LinkEvent};
+use crate::machine::Machine;
 use crate::metrics::{CollectorFilter, MetricSet};
-use crate::pg::{self, ConnectParams, QueryError, QueryId, QueryResult, TlsMode};
+use crate::pg::{self, ConnectParams, QueryError, QueryId, QueryResult};
+use crate::plan::PgTarget;
 use crate::secret::Secret;
 
 use super::discovery::{self, Probe};
@@ -28,8 +31,9 @@ impl fmt::Display for ConnId {
     }
 }
 
-/// A PostgreSQL server to collect from, as far as the core needs to know it. Where it lives
-/// (host, port, socket directory, TLS files) stays with the runtime, keyed by the index.
+/// A PostgreSQL server to collect from: its name, its login and where it is. Every
+/// connection to it carries its target, so what the runtime opens never depends on the
+/// server's position in a list that a reload may change.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
     /// The section name: the `server` label.
@@ -38,18 +42,18 @@ pub struct ServerSpec {
     pub user: String,
     /// Its password from the users file, when it has one.
     pub password: Option<Secret>,
-    /// Whether to ask for TLS.
-    pub tls: TlsMode,
+    /// Where it is and how to reach it.
+    pub target: Arc<PgTarget>,
 }
 
-/// Whether two server lists name the same servers, logins and TLS modes, in the same order.
+/// Whether two server lists name the same servers, logins and targets, in the same order.
 fn same_servers(old: &[ServerSpec], new: &[ServerSpec]) -> bool {
     old.len() == new.len()
         && old.iter().zip(new).all(|(old, new)| {
             old.name == new.name
                 && old.user == new.user
                 && old.password == new.password
-                && old.tls == new.tls
+                && old.target == new.target
         })
 }
 
@@ -91,34 +95,21 @@ pub struct CollectorSettings {
 /// Something the runtime must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Open a socket to server `server` (its index in the list given to [`Collector::new`]),
-    /// then call [`Collector::handle_connected`] or [`Collector::handle_connect_failed`].
+    /// Open a connection to `target` and report on it with [`Collector::handle_link`]
+    /// ([`LinkEvent::Connected`] or [`LinkEvent::ConnectFailed`] first).
     Connect {
         /// The new connection.
         conn: ConnId,
-        /// Which server.
-        server: usize,
+        /// Where to connect, and with which TLS settings.
+        target: Arc<PgTarget>,
     },
-    /// Start a TLS client handshake on the socket with the server's TLS settings, then call
-    /// [`Collector::handle_tls_established`], or [`Collector::handle_eof`] if it fails. From
-    /// then on, input and output are the TLS plaintext.
-    StartTls {
+    /// Hand `command` to the connection. After [`LinkCommand::Close`] the collector has
+    /// forgotten the connection: its later events are ignored.
+    Link {
         /// The connection.
         conn: ConnId,
-        /// Which server.
-        server: usize,
-    },
-    /// Write `bytes` to the connection.
-    Send {
-        /// The connection.
-        conn: ConnId,
-        /// What to write.
-        bytes: Bytes,
-    },
-    /// Close the socket. The collector has forgotten the connection: make no more calls for it.
-    Close {
-        /// The connection.
-        conn: ConnId,
+        /// What to do.
+        command: LinkCommand,
     },
 }
 
@@ -166,6 +157,7 @@ impl Purpose {
 /// One connection to one database of one server.
 struct Link {
     server: usize,
+    server_name: String,
     database: String,
     pg: pg::Connection,
     /// The runtime reported the socket open; until then nothing is transmitted.
@@ -291,9 +283,8 @@ impl Collector {
     /// cached result is dropped.
     ///
     /// When the servers, the metric definitions or the query timeout change, every connection
-    /// is ended (Terminate, then [`Action::Close`]) and opened again as the next scrape needs
-    /// it: prepared statements and `statement_timeout` belong to a connection, and
-    /// [`Action::Connect`] indexes change with the server list. A scrape in progress then ends
+    /// is ended (Terminate, then [`LinkCommand::Close`]) and opened again as the next scrape
+    /// needs it: prepared statements and `statement_timeout` belong to a connection. A scrape in progress then ends
     /// at once, as at its deadline, with what has arrived. Other changes (collector filter,
     /// cache age, timeouts of new connections) keep the connections.
     pub fn reconfigure(&mut self, now: Instant, new: Reconfiguration) {
@@ -305,13 +296,7 @@ impl Collector {
                 self.abandon_late_servers();
                 self.finish_if_done(now);
             }
-            let conns: Vec<ConnId> = self.links.keys().copied().collect();
-            for conn in conns {
-                if let Some(link) = self.links.get_mut(&conn) {
-                    link.pg.terminate();
-                    self.flush(now, conn);
-                }
-            }
+            self.end_every_link(now);
             self.active = vec![false; new.servers.len()];
         }
         self.servers = new.servers;
@@ -373,63 +358,50 @@ impl Collector {
         self.finish_if_done(now);
     }
 
-    /// Ends every connection politely (Terminate, then [`Action::Close`]) and forgets the
+    /// Ends every connection politely (Terminate, then [`LinkCommand::Close`]) and forgets the
     /// requests still waiting; call when the exporter stops.
     pub fn shutdown(&mut self, now: Instant) {
         self.run = None;
         self.waiting.clear();
+        self.end_every_link(now);
+    }
+
+    /// Sends Terminate on every connection that can take it and closes them all: no
+    /// connection outlives the server list it was opened for.
+    fn end_every_link(&mut self, now: Instant) {
         let conns: Vec<ConnId> = self.links.keys().copied().collect();
         for conn in conns {
             if let Some(link) = self.links.get_mut(&conn) {
                 link.pg.terminate();
                 self.flush(now, conn);
             }
+            if self.links.remove(&conn).is_some() {
+                self.command(conn, LinkCommand::Close);
+            }
         }
     }
 
-    /// The socket of `conn` is open.
-    pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
-        if let Some(link) = self.links.get_mut(&conn) {
-            link.connected = true;
-            self.flush(now, conn);
+    /// Something happened on connection `conn`; events of a connection the collector has
+    /// forgotten are ignored.
+    pub fn handle_link(&mut self, now: Instant, conn: ConnId, event: LinkEvent) {
+        let Some(link) = self.links.get_mut(&conn) else {
+            return;
+        };
+        match event {
+            LinkEvent::Connected => link.connected = true,
+            LinkEvent::ConnectFailed(reason) => {
+                tracing::warn!(
+                    server = %link.server_name,
+                    database = %link.database,
+                    "cannot connect: {reason}"
+                );
+                link.pg.handle_eof(now);
+            }
+            LinkEvent::TlsEstablished => link.pg.handle_tls_established(now),
+            LinkEvent::Input(bytes) => link.pg.handle_input(now, &bytes),
+            LinkEvent::Eof => link.pg.handle_eof(now),
         }
-    }
-
-    /// The socket of `conn` could not be opened; `reason` is logged.
-    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, reason: &str) {
-        if let Some(link) = self.links.get(&conn) {
-            tracing::warn!(
-                server = %self.servers[link.server].name,
-                database = %link.database,
-                "cannot connect: {reason}"
-            );
-        }
-        self.handle_eof(now, conn);
-    }
-
-    /// The TLS handshake asked for by [`Action::StartTls`] completed.
-    pub fn handle_tls_established(&mut self, now: Instant, conn: ConnId) {
-        if let Some(link) = self.links.get_mut(&conn) {
-            link.pg.tls_established(now);
-            self.flush(now, conn);
-        }
-    }
-
-    /// Bytes arrived on `conn`.
-    pub fn handle_input(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
-        if let Some(link) = self.links.get_mut(&conn) {
-            // A protocol error also queues Closed, handled by flush.
-            let _ = link.pg.handle_input(now, bytes);
-            self.flush(now, conn);
-        }
-    }
-
-    /// `conn` was closed by the peer or failed.
-    pub fn handle_eof(&mut self, now: Instant, conn: ConnId) {
-        if let Some(link) = self.links.get_mut(&conn) {
-            link.pg.handle_eof(now);
-            self.flush(now, conn);
-        }
+        self.flush(now, conn);
     }
 
     /// The instant from [`Collector::poll_timeout`] has passed.
@@ -498,7 +470,7 @@ impl Collector {
             database: database.to_owned(),
             password: spec.password.clone(),
             application_name: self.settings.application_name.clone(),
-            tls: spec.tls,
+            tls: spec.target.tls,
             options,
             connect_timeout: self.settings.connect_timeout,
         };
@@ -509,13 +481,15 @@ impl Collector {
             conn,
             Link {
                 server,
+                server_name: spec.name.clone(),
                 database: database.to_owned(),
                 pg: pg::Connection::new(params, now, nonce),
                 connected: false,
                 pending: HashMap::new(),
             },
         );
-        self.actions.push_back(Action::Connect { conn, server });
+        let target = Arc::clone(&spec.target);
+        self.actions.push_back(Action::Connect { conn, target });
         conn
     }
 
@@ -531,6 +505,11 @@ impl Collector {
         }
     }
 
+    /// Queues `command` for connection `conn`.
+    fn command(&mut self, conn: ConnId, command: LinkCommand) {
+        self.actions.push_back(Action::Link { conn, command });
+    }
+
     /// Moves what `conn`'s machine produced into actions, and handles its events.
     fn flush(&mut self, now: Instant, conn: ConnId) {
         loop {
@@ -539,17 +518,17 @@ impl Collector {
             };
             if link.connected && link.pg.poll_transmit(&mut self.transmit) {
                 let bytes = self.transmit.split().freeze();
-                self.actions.push_back(Action::Send { conn, bytes });
+                self.command(conn, LinkCommand::Send(bytes));
+                continue;
+            }
+            if link.pg.poll_tls_start() {
+                self.command(conn, LinkCommand::StartTls);
                 continue;
             }
             let Some(event) = link.pg.poll_event() else {
                 return;
             };
             match event {
-                pg::Event::StartTls => {
-                    let server = link.server;
-                    self.actions.push_back(Action::StartTls { conn, server });
-                }
                 pg::Event::Ready => {}
                 pg::Event::Notice(notice) => {
                     tracing::debug!(conn = %conn, "notice: {}", notice.message());
@@ -565,12 +544,12 @@ impl Collector {
                     let link = self.links.remove(&conn).expect("the link was just polled");
                     if let Some(error) = error {
                         tracing::warn!(
-                            server = %self.servers[link.server].name,
+                            server = %link.server_name,
                             database = %link.database,
                             "connection lost: {error}"
                         );
                     }
-                    self.actions.push_back(Action::Close { conn });
+                    self.command(conn, LinkCommand::Close);
                     self.finish_if_done(now);
                     return;
                 }
@@ -667,7 +646,7 @@ impl Collector {
             .collect();
         for conn in gone {
             self.links.remove(&conn);
-            self.actions.push_back(Action::Close { conn });
+            self.command(conn, LinkCommand::Close);
         }
         for database in databases.iter().filter(|name| *name != MAIN_DATABASE) {
             let conn = self.link_for(now, server, database);
@@ -739,7 +718,10 @@ impl Collector {
                 .collect();
             for conn in late {
                 self.links.remove(&conn);
-                self.actions.push_back(Action::Close { conn });
+                self.actions.push_back(Action::Link {
+                    conn,
+                    command: LinkCommand::Close,
+                });
             }
         }
     }

@@ -4,12 +4,39 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::*;
 use crate::exposition::Format;
+use crate::link::{LinkCommand, LinkEvent};
 use crate::metrics::{CollectorFilter, MetricSet, Source, SourceFormat};
 use crate::pg::TlsMode;
+use crate::plan::{Address, ClientTlsFiles, PgTarget};
+
+/// The spec of scripted server `index`: its target's host names it.
+fn spec(index: usize) -> ServerSpec {
+    ServerSpec {
+        name: format!("s{index}"),
+        user: "monitor".into(),
+        password: None,
+        target: Arc::new(PgTarget {
+            address: Address::Tcp {
+                host: format!("s{index}"),
+                port: 5432,
+            },
+            tls: TlsMode::Off,
+            tls_files: ClientTlsFiles::default(),
+        }),
+    }
+}
+
+/// The scripted server a connection's target names.
+fn server_of(target: &PgTarget) -> usize {
+    match &target.address {
+        Address::Tcp { host, .. } => host[1..].parse().expect("a scripted server"),
+        Address::Unix { .. } => panic!("scripted servers are on TCP"),
+    }
+}
 
 const DEFINITIONS: &str = "
 metrics:
@@ -219,14 +246,7 @@ impl Harness {
         let set =
             MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)])
                 .unwrap();
-        let specs = (0..servers.len())
-            .map(|index| ServerSpec {
-                name: format!("s{index}"),
-                user: "monitor".into(),
-                password: None,
-                tls: TlsMode::Off,
-            })
-            .collect();
+        let specs = (0..servers.len()).map(spec).collect();
         let settings = CollectorSettings {
             query_timeout: Some(Duration::from_secs(5)),
             connect_timeout: Duration::from_secs(10),
@@ -253,28 +273,39 @@ impl Harness {
     fn run(&mut self) {
         while let Some(action) = self.collector.poll_action() {
             match action {
-                Action::Connect { conn, server } => {
+                Action::Connect { conn, target } => {
                     self.connects += 1;
-                    if self.refused.contains(&server) {
-                        self.collector
-                            .handle_connect_failed(self.now, conn, "refused");
+                    let server = server_of(&target);
+                    let event = if self.refused.contains(&server) {
+                        LinkEvent::ConnectFailed("refused".into())
                     } else {
                         self.conn_servers.insert(conn, server);
                         self.wires.insert(conn, Wire::default());
-                        self.collector.handle_connected(self.now, conn);
-                    }
+                        LinkEvent::Connected
+                    };
+                    self.collector.handle_link(self.now, conn, event);
                 }
-                Action::StartTls { .. } => panic!("TLS is off in these tests"),
-                Action::Send { conn, bytes } => {
+                Action::Link {
+                    command: LinkCommand::StartTls,
+                    ..
+                } => panic!("TLS is off in these tests"),
+                Action::Link {
+                    conn,
+                    command: LinkCommand::Send(bytes),
+                } => {
                     let server = self.conn_servers[&conn];
                     let wire = self.wires.get_mut(&conn).unwrap();
                     wire.received.extend_from_slice(&bytes);
                     let reply = respond(&self.servers[server], wire);
                     if !reply.is_empty() {
-                        self.collector.handle_input(self.now, conn, &reply);
+                        let reply = LinkEvent::Input(Bytes::from(reply));
+                        self.collector.handle_link(self.now, conn, reply);
                     }
                 }
-                Action::Close { conn } => {
+                Action::Link {
+                    conn,
+                    command: LinkCommand::Close,
+                } => {
                     self.closes += 1;
                     self.wires.remove(&conn);
                 }
@@ -656,11 +687,17 @@ fn shutdown_terminates_every_connection() {
     let mut closes = 0;
     while let Some(action) = harness.collector.poll_action() {
         match action {
-            Action::Send { bytes, .. } => {
+            Action::Link {
+                command: LinkCommand::Send(bytes),
+                ..
+            } => {
                 assert_eq!(&bytes[..], b"X\0\0\0\x04");
                 terminates += 1;
             }
-            Action::Close { .. } => closes += 1,
+            Action::Link {
+                command: LinkCommand::Close,
+                ..
+            } => closes += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -729,12 +766,7 @@ fn new_servers_or_definitions_reconnect_everything() {
     harness.scrape();
     assert_eq!(harness.connects, 2);
     let mut parts = harness.parts(settings(Duration::ZERO));
-    parts.servers.push(ServerSpec {
-        name: "added".into(),
-        user: "monitor".into(),
-        password: None,
-        tls: TlsMode::Off,
-    });
+    parts.servers.push(spec(1));
     harness.servers.push(primary(vec!["postgres"]));
     harness.collector.reconfigure(harness.now, parts);
     harness.run();
@@ -744,7 +776,7 @@ fn new_servers_or_definitions_reconnect_everything() {
     let result = harness.scrape();
     assert_eq!(result.servers.len(), 2);
     assert!(result.servers.iter().all(|server| server.active));
-    assert_eq!(result.servers[1].name, "added");
+    assert_eq!(result.servers[1].name, "s1");
     assert_eq!(harness.connects, 5);
 }
 
