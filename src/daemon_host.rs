@@ -135,7 +135,9 @@ impl DaemonHost {
 impl Host for DaemonHost {
     fn run(&self, work: HostTask) -> HostResult {
         match work {
-            HostTask::ReadConfig => HostResult::Config(DaemonHost::read_config(&self.files)),
+            HostTask::ReadConfig => {
+                HostResult::Config(DaemonHost::read_config(&self.files).map(Box::new))
+            }
             HostTask::BuildPlan(config) => {
                 let plan = self.plan(&config);
                 if plan.is_ok() {

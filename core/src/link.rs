@@ -7,11 +7,45 @@
 //! runtime's own work, so it reports [`LinkEvent::Connected`] and [`LinkEvent::ConnectFailed`]
 //! itself.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::machine::{Machine, Outbox, Peer};
+use crate::plan::PgTarget;
+
+/// Identifies one outbound connection between its owner and the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub(crate) u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What the owner of outbound connections asks the runtime to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkAction {
+    /// Open a connection to `target`, drive a [`Relay`] over it, and report what happens on
+    /// it ([`LinkEvent::Connected`] or [`LinkEvent::ConnectFailed`] first).
+    Connect {
+        /// The new connection.
+        conn: ConnId,
+        /// Where to connect, and with which TLS settings.
+        target: Arc<PgTarget>,
+    },
+    /// Hand `command` to the relay of `conn`. After [`LinkCommand::Close`] the owner has
+    /// forgotten the connection: its later events are ignored.
+    Command {
+        /// The connection.
+        conn: ConnId,
+        /// What to do.
+        command: LinkCommand,
+    },
+}
 
 /// What the owner of a link asks of it.
 #[derive(Debug, Clone, PartialEq, Eq)]

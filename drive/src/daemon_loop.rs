@@ -13,9 +13,8 @@ use futures_lite::future;
 use pgexporter_core::daemon::{
     Action, Daemon, DaemonSetup, Host, HostResult, PeerId, Signal, TaskId,
 };
-use pgexporter_core::link::{LinkCommand, LinkEvent, Relay};
+use pgexporter_core::link::{ConnId, LinkAction, LinkCommand, LinkEvent, Relay};
 use pgexporter_core::plan::{ListenerKind, Listeners, PgTarget, Served};
-use pgexporter_core::scrape::ConnId;
 use pgexporter_core::serve::{Answer, Job, Service, listener_tls};
 use pgexporter_os::unix_socket::SocketFile;
 use pgexporter_os::{accept, clock, listen};
@@ -197,8 +196,8 @@ impl<E: Executor> Hub<E> {
     /// Carries out `action`; the grace of a shutdown it starts.
     fn execute(self: &Rc<Self>, action: Action) -> Option<Duration> {
         match action {
-            Action::Connect { conn, target } => self.connect(conn, target),
-            Action::Link { conn, command } => {
+            Action::Link(LinkAction::Connect { conn, target }) => self.connect(conn, target),
+            Action::Link(LinkAction::Command { conn, command }) => {
                 if let Some(link) = self.links.borrow().get(&conn) {
                     // A link that has ended takes no more commands.
                     link.try_send(command).ok();

@@ -222,7 +222,7 @@ fn run(args: Args) -> Result<(), Failure> {
         plan,
         shutdown_grace: SHUTDOWN_GRACE,
         env: Box::new(|name| std::env::var(name).ok()),
-        logs: Box::new(logging.source()),
+        logs: Arc::new(logging.source()),
         random_nonce: Box::new(random::bytes),
     };
     if args.daemon {

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
-use crate::link::{LinkCommand, LinkEvent};
+use crate::link::{ConnId, LinkAction, LinkEvent};
 use crate::management::{ConfigPaths, ServerStatus};
-use crate::plan::{PgTarget, Plan, Served};
-use crate::scrape::{self, Collector, ConnId, LogCounters, Ticket};
+use crate::plan::{Plan, Served};
+use crate::scrape::{self, Collector, LogCounters, Ticket};
 use crate::serve::{Answer, Job};
 
 use changes::Change;
@@ -62,7 +62,7 @@ pub trait Host: Send + Sync {
 #[derive(Clone)]
 pub enum HostResult {
     /// The configuration file; the error names file, line and key.
-    Config(Result<Config, String>),
+    Config(Result<Box<Config>, String>),
     /// The plan; the error names the file or key at fault.
     Plan(Result<Box<Plan>, String>),
     /// Done, nothing to report.
@@ -94,21 +94,9 @@ pub enum Signal {
 /// Something the runtime must do.
 #[derive(Clone)]
 pub enum Action {
-    /// Open a connection to `target`, drive a [`Relay`](crate::link::Relay) over it, and
-    /// report on it with [`Daemon::handle_link`].
-    Connect {
-        /// The new connection.
-        conn: ConnId,
-        /// Where to connect, and with which TLS settings.
-        target: Arc<PgTarget>,
-    },
-    /// Hand `command` to the relay of `conn`.
-    Link {
-        /// The connection.
-        conn: ConnId,
-        /// What to do.
-        command: LinkCommand,
-    },
+    /// Open, drive or close an outbound connection, reporting on it with
+    /// [`Daemon::handle_link`].
+    Link(LinkAction),
     /// Hand `answer` to the service of `peer` (drop it when the peer is gone).
     Answer {
         /// The connection.
@@ -133,6 +121,9 @@ pub enum Action {
     },
 }
 
+/// Looks up an environment variable.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send>;
+
 /// What the daemon starts from.
 pub struct DaemonSetup {
     /// The configuration loaded at start.
@@ -144,9 +135,9 @@ pub struct DaemonSetup {
     /// How long a shutdown waits for connections in flight.
     pub shutdown_grace: Duration,
     /// Environment variables, for `$VAR` in `conf set` values.
-    pub env: Box<dyn Fn(&str) -> Option<String> + Send>,
+    pub env: EnvLookup,
     /// The log lines written so far, by level.
-    pub logs: Box<dyn Fn() -> LogCounters + Send>,
+    pub logs: Arc<dyn Fn() -> LogCounters + Send + Sync>,
     /// 18 random bytes for each new PostgreSQL connection's SCRAM nonce.
     pub random_nonce: Box<dyn FnMut() -> [u8; 18] + Send>,
 }
@@ -158,8 +149,8 @@ pub struct Daemon {
     collector: Collector,
     paths: ConfigPaths,
     shutdown_grace: Duration,
-    env: Box<dyn Fn(&str) -> Option<String> + Send>,
-    logs: Box<dyn Fn() -> LogCounters + Send>,
+    env: EnvLookup,
+    logs: Arc<dyn Fn() -> LogCounters + Send + Sync>,
     changes: VecDeque<Change>,
     next_task: u64,
     stopping: bool,
@@ -233,7 +224,7 @@ impl Daemon {
             return;
         }
         match result {
-            HostResult::Config(file) => change.file_read(file),
+            HostResult::Config(file) => change.file_read(file.map(|config| *config)),
             HostResult::Plan(Ok(plan)) => {
                 if let Some(config) = change.plan_built() {
                     self.install(now, *config, *plan);
@@ -322,10 +313,7 @@ impl Daemon {
     /// Moves the collector's actions and finished scrapes into the daemon's actions.
     fn follow_collector(&mut self) {
         while let Some(action) = self.collector.poll_action() {
-            self.actions.push_back(match action {
-                scrape::Action::Connect { conn, target } => Action::Connect { conn, target },
-                scrape::Action::Link { conn, command } => Action::Link { conn, command },
-            });
+            self.actions.push_back(Action::Link(action));
         }
         while let Some(scrape::Event::Finished { result, tickets }) = self.collector.poll_event() {
             for ticket in tickets {
@@ -363,3 +351,6 @@ impl Daemon {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,11 +14,12 @@
 //! [`Request`]; whoever holds the running state answers it with [`dispatch`] and hands the
 //! answer document back, which the session seals and sends.
 //!
-//! A client does the reverse: [`handshake::ClientHandshake`] (remote only), then
-//! [`Document::request`] → [`frame::encode`] → write; read → [`frame::decode`] →
-//! [`frame::open`] → [`Document::parse`], and the exit status follows
+//! A client does the reverse: [`Document::request`] → [`frame::encode`], then
+//! [`client::ClientExchange`] (the remote handshake first, when remote) sends it and reads the
+//! answer frame; [`frame::open`] → [`Document::parse`], and the exit status follows
 //! [`Outcome::is_success`].
 
+pub mod client;
 pub mod codes;
 pub mod compress;
 pub mod dispatch;

@@ -1,13 +1,12 @@
 //! The collector: the exporter's connections to PostgreSQL and the scrapes run over them.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use crate::link::{LinkCommand, LinkEvent};
+use crate::link::{ConnId, LinkAction, LinkCommand, LinkEvent};
 use crate::machine::Machine;
 use crate::metrics::{CollectorFilter, MetricSet};
 use crate::pg::{self, ConnectParams, QueryError, QueryId, QueryResult};
@@ -20,16 +19,6 @@ use super::result::{MetricRows, QueryCounters, ScrapeResult, ServerSnapshot};
 
 /// SQLSTATE of a statement cancelled by `statement_timeout`.
 const QUERY_CANCELED: &str = "57014";
-
-/// Identifies one connection to PostgreSQL between the collector and the runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(u64);
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
 
 /// A PostgreSQL server to collect from: its name, its login and where it is. Every
 /// connection to it carries its target, so what the runtime opens never depends on the
@@ -90,27 +79,6 @@ pub struct CollectorSettings {
     /// How long a scrape may take when the request does not say
     /// (`X-Prometheus-Scrape-Timeout-Seconds`).
     pub default_scrape_timeout: Duration,
-}
-
-/// Something the runtime must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Open a connection to `target` and report on it with [`Collector::handle_link`]
-    /// ([`LinkEvent::Connected`] or [`LinkEvent::ConnectFailed`] first).
-    Connect {
-        /// The new connection.
-        conn: ConnId,
-        /// Where to connect, and with which TLS settings.
-        target: Arc<PgTarget>,
-    },
-    /// Hand `command` to the connection. After [`LinkCommand::Close`] the collector has
-    /// forgotten the connection: its later events are ignored.
-    Link {
-        /// The connection.
-        conn: ConnId,
-        /// What to do.
-        command: LinkCommand,
-    },
 }
 
 /// What the collector reports.
@@ -182,7 +150,7 @@ struct Run {
 /// and reports each finished scrape once, however many requests wait for it.
 ///
 /// Drive it like every machine of this crate, with several connections: call
-/// [`Collector::request`] for each `/metrics` request; execute every [`Action`] from
+/// [`Collector::request`] for each `/metrics` request; execute every [`LinkAction`] from
 /// [`Collector::poll_action`]; feed back what happens on each connection with the `handle_*`
 /// methods; call [`Collector::handle_timeout`] at [`Collector::poll_timeout`]; take
 /// [`Event::Finished`] from [`Collector::poll_event`]. After any call, drain `poll_action` and
@@ -211,7 +179,7 @@ pub struct Collector {
     cached: Option<Arc<ScrapeResult>>,
     /// Per server: whether the last finished scrape reached it.
     active: Vec<bool>,
-    actions: VecDeque<Action>,
+    actions: VecDeque<LinkAction>,
     events: VecDeque<Event>,
     transmit: BytesMut,
 }
@@ -247,7 +215,7 @@ impl Collector {
         }
     }
 
-    /// The servers, in configuration order; [`Action::Connect`] names them by index.
+    /// The servers, in configuration order; [`LinkAction::Connect`] names them by index.
     pub fn servers(&self) -> &[ServerSpec] {
         &self.servers
     }
@@ -426,7 +394,7 @@ impl Collector {
 
     /// The next action for the runtime.
     #[must_use]
-    pub fn poll_action(&mut self) -> Option<Action> {
+    pub fn poll_action(&mut self) -> Option<LinkAction> {
         self.actions.pop_front()
     }
 
@@ -448,7 +416,7 @@ impl Collector {
         links.chain(deadline).min()
     }
 
-    /// The connection to `database` of `server`, opened (an [`Action::Connect`]) if there is none.
+    /// The connection to `database` of `server`, opened (an [`LinkAction::Connect`]) if there is none.
     fn link_for(&mut self, now: Instant, server: usize, database: &str) -> ConnId {
         if let Some((&conn, _)) = self
             .links
@@ -489,7 +457,7 @@ impl Collector {
             },
         );
         let target = Arc::clone(&spec.target);
-        self.actions.push_back(Action::Connect { conn, target });
+        self.actions.push_back(LinkAction::Connect { conn, target });
         conn
     }
 
@@ -507,7 +475,8 @@ impl Collector {
 
     /// Queues `command` for connection `conn`.
     fn command(&mut self, conn: ConnId, command: LinkCommand) {
-        self.actions.push_back(Action::Link { conn, command });
+        self.actions
+            .push_back(LinkAction::Command { conn, command });
     }
 
     /// Moves what `conn`'s machine produced into actions, and handles its events.
@@ -718,7 +687,7 @@ impl Collector {
                 .collect();
             for conn in late {
                 self.links.remove(&conn);
-                self.actions.push_back(Action::Link {
+                self.actions.push_back(LinkAction::Command {
                     conn,
                     command: LinkCommand::Close,
                 });

@@ -8,7 +8,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::*;
 use crate::exposition::Format;
-use crate::link::{LinkCommand, LinkEvent};
+use crate::link::{ConnId, LinkAction as Action, LinkCommand, LinkEvent};
 use crate::metrics::{CollectorFilter, MetricSet, Source, SourceFormat};
 use crate::pg::TlsMode;
 use crate::plan::{Address, ClientTlsFiles, PgTarget};
@@ -285,11 +285,11 @@ impl Harness {
                     };
                     self.collector.handle_link(self.now, conn, event);
                 }
-                Action::Link {
+                Action::Command {
                     command: LinkCommand::StartTls,
                     ..
                 } => panic!("TLS is off in these tests"),
-                Action::Link {
+                Action::Command {
                     conn,
                     command: LinkCommand::Send(bytes),
                 } => {
@@ -302,7 +302,7 @@ impl Harness {
                         self.collector.handle_link(self.now, conn, reply);
                     }
                 }
-                Action::Link {
+                Action::Command {
                     conn,
                     command: LinkCommand::Close,
                 } => {
@@ -687,14 +687,14 @@ fn shutdown_terminates_every_connection() {
     let mut closes = 0;
     while let Some(action) = harness.collector.poll_action() {
         match action {
-            Action::Link {
+            Action::Command {
                 command: LinkCommand::Send(bytes),
                 ..
             } => {
                 assert_eq!(&bytes[..], b"X\0\0\0\x04");
                 terminates += 1;
             }
-            Action::Link {
+            Action::Command {
                 command: LinkCommand::Close,
                 ..
             } => closes += 1,

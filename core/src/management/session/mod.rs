@@ -124,7 +124,7 @@ enum State {
 /// [`Request`], and a [`Peer`] whose message is the answer [`Document`].
 pub struct Session {
     transport: Transport,
-    handshake: Option<ServerHandshake>,
+    handshake: Option<Box<ServerHandshake>>,
     settings: SessionSettings,
     /// The remote admin, once logged in.
     admin: Option<String>,
@@ -155,12 +155,12 @@ impl Session {
     ) -> Self {
         let handshake =
             ServerHandshake::new(admins, tls_available, now, settings.timeout, server_nonce);
-        Session::new(Transport::Remote, Some(handshake), now, settings)
+        Session::new(Transport::Remote, Some(Box::new(handshake)), now, settings)
     }
 
     fn new(
         transport: Transport,
-        handshake: Option<ServerHandshake>,
+        handshake: Option<Box<ServerHandshake>>,
         now: Instant,
         settings: SessionSettings,
     ) -> Self {
@@ -189,28 +189,27 @@ impl Session {
             return;
         };
         while handshake.poll_transmit(self.outbox.bytes()) {}
-        while let Some(event) = handshake.poll_event() {
-            match event {
-                ServerEvent::Authenticated { admin } => {
-                    tracing::info!("management: admin '{admin}' logged in");
-                    self.admin = Some(admin);
-                    self.input = handshake.take_remaining();
-                    self.state = State::Reading;
-                    return self.read_request(now);
-                }
-                ServerEvent::Refused(refusal @ (Refusal::TimedOut | Refusal::Closed)) => {
-                    return self.close(CloseReason::Refused(refusal));
-                }
-                ServerEvent::Refused(refusal) => {
-                    self.held = self.outbox.bytes().split();
-                    self.state = State::Delaying {
-                        until: now + REFUSAL_DELAY,
-                        reason: CloseReason::Refused(refusal),
-                    };
-                    return;
-                }
-                ServerEvent::Broken(error) => return self.close(CloseReason::Handshake(error)),
+        // The handshake reports once, when it ends.
+        match handshake.poll_event() {
+            Some(ServerEvent::Authenticated { admin }) => {
+                tracing::info!("management: admin '{admin}' logged in");
+                self.admin = Some(admin);
+                self.input = handshake.take_remaining();
+                self.state = State::Reading;
+                self.read_request(now);
             }
+            Some(ServerEvent::Refused(refusal @ (Refusal::TimedOut | Refusal::Closed))) => {
+                self.close(CloseReason::Refused(refusal));
+            }
+            Some(ServerEvent::Refused(refusal)) => {
+                self.held = self.outbox.bytes().split();
+                self.state = State::Delaying {
+                    until: now + REFUSAL_DELAY,
+                    reason: CloseReason::Refused(refusal),
+                };
+            }
+            Some(ServerEvent::Broken(error)) => self.close(CloseReason::Handshake(error)),
+            None => {}
         }
     }
 
@@ -380,7 +379,7 @@ impl Machine for Session {
             State::Handshake => self
                 .handshake
                 .as_ref()
-                .and_then(ServerHandshake::poll_timeout),
+                .and_then(|handshake| handshake.poll_timeout()),
             State::Reading => Some(self.deadline),
             State::Delaying { until, .. } => Some(*until),
             State::Answering { .. } | State::Done => None,
