@@ -245,6 +245,14 @@ impl PgClient {
     fn drain(&mut self) {
         loop {
             if let Err(error) = self.flush() {
+                // A TLS failure is why the write of its alert may fail: it is the reason.
+                let error = match self.machine.take_failure() {
+                    Some(source) => DriverError::Tls {
+                        target: self.target.clone(),
+                        source,
+                    },
+                    None => error,
+                };
                 self.fail(error);
             }
             let mut handled = false;
