@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use nix::errno::Errno;
+use nix::poll::PollFlags;
 use nix::sys::socket::{
     AddressFamily, SockFlag, SockType, SockaddrStorage, connect, getsockopt, socket, sockopt,
 };
@@ -58,6 +59,20 @@ pub(crate) struct Interest {
     pub(crate) readable: bool,
     /// Wants to write (or to learn how a connect ended).
     pub(crate) writable: bool,
+}
+
+impl Interest {
+    /// The `poll` events that mean it.
+    pub(crate) fn poll_flags(self) -> PollFlags {
+        let mut flags = PollFlags::empty();
+        if self.readable {
+            flags |= PollFlags::POLLIN;
+        }
+        if self.writable {
+            flags |= PollFlags::POLLOUT;
+        }
+        flags
+    }
 }
 
 /// One outbound connection.
@@ -290,7 +305,7 @@ mod tests {
     use std::net::TcpListener;
 
     use bytes::Bytes;
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::poll::{PollFd, PollTimeout, poll};
     use pgexporter_core::pg::TlsMode;
     use pgexporter_core::plan::ClientTlsFiles;
 
@@ -305,16 +320,8 @@ mod tests {
     }
 
     fn wait(link: &mut Link) -> Vec<LinkEvent> {
-        let interest = link.interest();
-        let mut flags = PollFlags::empty();
-        if interest.readable {
-            flags |= PollFlags::POLLIN;
-        }
-        if interest.writable {
-            flags |= PollFlags::POLLOUT;
-        }
         let fd = link.fd().unwrap();
-        let mut fds = [PollFd::new(fd, flags)];
+        let mut fds = [PollFd::new(fd, link.interest().poll_flags())];
         poll(&mut fds, PollTimeout::from(5_000u16)).unwrap();
         let revents = fds[0].revents().unwrap();
         let readable =

@@ -240,15 +240,7 @@ impl Parent {
         }
         for (conn, link) in &self.links {
             let Some(fd) = link.fd() else { continue };
-            let interest = link.interest();
-            let mut flags = PollFlags::empty();
-            if interest.readable {
-                flags |= PollFlags::POLLIN;
-            }
-            if interest.writable {
-                flags |= PollFlags::POLLOUT;
-            }
-            sources.push((Source::Link(*conn), fd, flags));
+            sources.push((Source::Link(*conn), fd, link.interest().poll_flags()));
         }
         if serving {
             for (child, channel) in self.children.channels() {
