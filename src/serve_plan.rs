@@ -8,7 +8,7 @@ use std::time::Duration;
 use pgexporter_core::config::{self, Config, MainConfig, ServerType};
 use pgexporter_core::http::HttpConfig;
 use pgexporter_core::management::handshake::AdminVerifiers;
-use pgexporter_core::metrics::{CollectorFilter, MetricSet};
+use pgexporter_core::metrics::{CollectorFilter, ExtensionFilter, MetricSet};
 use pgexporter_core::pg::TlsMode;
 use pgexporter_core::scrape::{CollectorSettings, ServerSpec};
 use pgexporter_core::secret::Secret;
@@ -173,7 +173,8 @@ pub fn live_plan(
         servers,
         endpoints,
         metrics,
-        filter: CollectorFilter::new(&collectors, &excluded),
+        filter: CollectorFilter::new(&collectors, &excluded)
+            .with_extensions(extension_filter(config)),
         collector: CollectorSettings {
             query_timeout: (!main.metrics_query_timeout.is_zero())
                 .then_some(main.metrics_query_timeout),
@@ -186,6 +187,16 @@ pub fn live_plan(
         management_timeout: main.authentication_timeout,
         management_tls: management_tls(main)?,
     })
+}
+
+/// Which extensions' metrics run on each server: its `extensions` list, else the global one.
+fn extension_filter(config: &Config) -> ExtensionFilter {
+    let per_server: Vec<(&str, &[String])> = config
+        .servers
+        .iter()
+        .filter_map(|server| Some((server.name.as_str(), server.extensions.as_deref()?)))
+        .collect();
+    ExtensionFilter::new(config.main.extensions.as_deref(), &per_server)
 }
 
 /// The TLS configuration of remote management: `None` unless `tls = on`.
