@@ -14,7 +14,7 @@ use pgexporter_core::exposition::strict_parser::{self, ParsedFamily};
 use pgexporter_core::metrics::{DEFAULT_TOP_STATEMENTS, ExtensionVersion, load_extensions};
 use pgexporter_tests::cluster::MONITOR_USER;
 use pgexporter_tests::exporter::{Exporter, ExporterHome};
-use pgexporter_tests::promtool::check_metrics;
+use pgexporter_tests::promtool::assert_valid_exposition;
 use pgexporter_tests::reference_extensions::{expected_at, reference_families};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
@@ -61,40 +61,6 @@ fn extension_families(body: &str, extension: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// promtool's naming lints that the reference's family names trip; dashboards depend on the
-/// names, so they are kept (README, "Compatibility").
-const INHERITED_NAMING_LINTS: [&str; 4] = [
-    "should have \"_total\" suffix",
-    "should not have \"_count\" suffix",
-    "should not include type 'summary'",
-    "should not contain abbreviated units",
-];
-
-/// Runs `promtool check metrics`; panics on anything but [`INHERITED_NAMING_LINTS`].
-fn promtool_check(body: &str) {
-    let report = check_metrics(body.as_bytes());
-    assert!(
-        matches!(report.code, Some(0) | Some(3)),
-        "promtool exit {:?}:\n{}",
-        report.code,
-        report.output
-    );
-    let unexpected: Vec<&str> = report
-        .findings()
-        .into_iter()
-        .filter(|line| {
-            !INHERITED_NAMING_LINTS
-                .iter()
-                .any(|lint| line.contains(lint))
-        })
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "promtool found:\n{}",
-        unexpected.join("\n")
-    );
-}
-
 fn active(body: &str) -> bool {
     body.contains("pgexporter_postgresql_active{server=\"primary\"} 1\n")
 }
@@ -131,7 +97,7 @@ fn pg_stat_statements_created_and_dropped_while_running_changes_the_next_scrape(
     let parsed = parse(&body);
     let calls = &parsed["pgexporter_pg_stat_statements_most_executed_calls"];
     assert_eq!(calls.samples.len(), 3, "extensions_top_statements = 3");
-    promtool_check(&body);
+    assert_valid_exposition(&body);
 
     cluster.psql("DROP EXTENSION pg_stat_statements");
     let body = exporter.scrape();
@@ -222,7 +188,7 @@ fn every_family_of_every_installed_extension_has_samples() {
     exporter.scrape();
     let body = exporter.scrape();
     assert!(active(&body), "{body}");
-    promtool_check(&body);
+    assert_valid_exposition(&body);
     let installed: BTreeMap<String, String> = cluster
         .psql("SELECT extname || '=' || extversion FROM pg_extension")
         .lines()
@@ -325,5 +291,5 @@ fn reference_format_files_in_extensions_path_replace_the_shipped_ones() {
         parse(&body)["pgexporter_pg_stat_statements_most_executed_calls"].type_word == "gauge",
         "the file's types, not the shipped file's"
     );
-    promtool_check(&body);
+    assert_valid_exposition(&body);
 }
