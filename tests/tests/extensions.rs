@@ -78,6 +78,7 @@ fn pg_stat_statements_created_and_dropped_while_running_changes_the_next_scrape(
     );
 
     cluster.psql("CREATE EXTENSION pg_stat_statements");
+    cluster.psql("ALTER ROLE trust_user PASSWORD 'never-in-a-label'");
     for n in 0..10 {
         cluster.psql(&format!(
             "SELECT {n} AS n, count(*) FROM pg_class WHERE relpages > {n}"
@@ -94,6 +95,10 @@ fn pg_stat_statements_created_and_dropped_while_running_changes_the_next_scrape(
     assert!(body.contains(
         "pgexporter_postgresql_extension_info{server=\"primary\",extension=\"pg_stat_statements\",version=\"1.10\""
     ));
+    assert!(
+        !body.contains("never-in-a-label") && body.contains("PASSWORD '?'"),
+        "quoted literals of statement texts are not shown: {body}"
+    );
     let parsed = parse(&body);
     let calls = &parsed["pgexporter_pg_stat_statements_most_executed_calls"];
     assert_eq!(calls.samples.len(), 3, "extensions_top_statements = 3");
