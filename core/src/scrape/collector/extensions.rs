@@ -36,6 +36,26 @@ impl ExtensionDiscovery {
             ..ExtensionDiscovery::default()
         }
     }
+
+    /// Once the main database, the database list and every per-database probe have answered:
+    /// the extensions found, handed out once per scrape.
+    fn take_when_complete(&mut self) -> Option<InstalledExtensions> {
+        if !self.main_known || !self.list_known || self.awaiting > 0 || self.planned {
+            return None;
+        }
+        self.planned = true;
+        Some(std::mem::take(&mut self.installed))
+    }
+
+    /// Notes the extensions (name and version) installed in `database`.
+    fn record(&mut self, database: &str, installed: Vec<(String, String)>) {
+        if !installed.is_empty() {
+            self.installed
+                .entry(database.to_owned())
+                .or_default()
+                .extend(installed);
+        }
+    }
 }
 
 /// What arrived for one server's discovery.
@@ -76,34 +96,18 @@ impl Collector {
             return;
         };
         let discovery = &mut run.servers[server].extensions;
-        let (database, installed) = match found {
+        match found {
             Found::Main(installed) => {
                 discovery.main_known = true;
-                (super::MAIN_DATABASE, installed)
+                discovery.record(super::MAIN_DATABASE, installed);
             }
             Found::Database(database, installed) => {
                 discovery.awaiting = discovery.awaiting.saturating_sub(1);
-                (database, installed)
+                discovery.record(database, installed);
             }
-            Found::DatabaseList => {
-                discovery.list_known = true;
-                (super::MAIN_DATABASE, Vec::new())
-            }
-        };
-        if !installed.is_empty() {
-            discovery
-                .installed
-                .entry(database.to_owned())
-                .or_default()
-                .extend(installed);
+            Found::DatabaseList => discovery.list_known = true,
         }
-        let ready = discovery.main_known
-            && discovery.list_known
-            && discovery.awaiting == 0
-            && !discovery.planned;
-        if ready {
-            discovery.planned = true;
-            let installed = std::mem::take(&mut discovery.installed);
+        if let Some(installed) = discovery.take_when_complete() {
             self.queue_extension_metrics(now, current, server, &installed);
         }
     }
