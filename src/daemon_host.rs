@@ -118,8 +118,7 @@ impl DaemonHost {
 
     /// The metric set for `config`, the one in use when the definitions read are the same.
     fn metric_set(&self, config: &Config) -> Result<Arc<MetricSet>, String> {
-        let metrics_path = config.main.metrics_path.as_deref().map(Path::new);
-        let fresh = metric_files::load(self.files.replacement.as_ref(), metrics_path)?;
+        let fresh = metric_files::load(self.files.replacement.as_ref(), &config.main)?;
         let mut current = self.metrics.lock().unwrap_or_else(PoisonError::into_inner);
         match current.as_ref() {
             Some(set) if **set == fresh => Ok(Arc::clone(set)),

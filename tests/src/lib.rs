@@ -12,5 +12,6 @@ pub mod fuzz_entry;
 pub mod http_client;
 pub mod pg_client;
 pub mod promtool;
+pub mod reference_extensions;
 
 pub use cluster::{ClusterOptions, PgCluster};

@@ -10,42 +10,8 @@ use pgexporter_core::metrics::MetricSet;
 use pgexporter_tests::cluster::MONITOR_USER;
 use pgexporter_tests::exporter::{Exporter, ExporterHome};
 use pgexporter_tests::http_client;
-use pgexporter_tests::promtool::check_metrics;
+use pgexporter_tests::promtool::assert_valid_exposition;
 use pgexporter_tests::{ClusterOptions, PgCluster};
-
-/// promtool's naming lints that the reference's family names trip; dashboards depend on the
-/// names, so they are kept (README, "Compatibility").
-const INHERITED_NAMING_LINTS: [&str; 2] = [
-    "counter metrics should have \"_total\" suffix",
-    "non-histogram and non-summary metrics should not have \"_count\" suffix",
-];
-
-/// Runs `promtool check metrics` on `body`; panics on a parse error or a lint other than the
-/// inherited naming ones.
-fn promtool_check(body: &str) {
-    let report = check_metrics(body.as_bytes());
-    // 0: clean; 3: lint findings only; anything else: the body did not parse.
-    assert!(
-        matches!(report.code, Some(0) | Some(3)),
-        "promtool exit {:?}:\n{}",
-        report.code,
-        report.output
-    );
-    let unexpected: Vec<&str> = report
-        .findings()
-        .into_iter()
-        .filter(|line| {
-            !INHERITED_NAMING_LINTS
-                .iter()
-                .any(|lint| line.contains(lint))
-        })
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "promtool found:\n{}",
-        unexpected.join("\n")
-    );
-}
 
 /// The families named by `# TYPE` lines.
 fn families(body: &str) -> BTreeSet<String> {
@@ -123,7 +89,7 @@ fn a_scrape_has_every_builtin_family_for_postgresql_15_and_passes_promtool() {
         !present.contains("pgexporter_pg_stat_io_reads"),
         "pg_stat_io is for 16 and later"
     );
-    promtool_check(&body);
+    assert_valid_exposition(&body);
     let log = exporter.log();
     assert!(log.contains("serving metrics on http://"), "{log}");
     let password = MONITOR_USER.password.unwrap();
@@ -223,7 +189,7 @@ fn a_server_that_goes_away_is_inactive_and_comes_back_without_a_restart() {
         !body.contains("server=\"primary\",database="),
         "no stale samples"
     );
-    promtool_check(&body);
+    assert_valid_exposition(&body);
 
     cluster.start_again();
     let body = exporter.scrape();

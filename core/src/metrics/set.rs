@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::error::{DefinitionError, Place};
+use super::extension::ExtensionFile;
 use super::model::MetricDefinition;
 use super::parse::{Source, parse_source};
 
@@ -22,36 +23,71 @@ impl MetricSet {
     /// Fails on the first source that does not parse or validate, and when two definitions
     /// (in one file or in two) produce the same family; that error names both places.
     pub fn from_sources(sources: &[Source<'_>]) -> Result<MetricSet, DefinitionError> {
-        let mut definitions: Vec<MetricDefinition> = Vec::new();
-        let mut families: HashMap<String, Place> = HashMap::new();
+        let mut builder = Builder::default();
         for source in sources {
             for definition in parse_source(source)? {
-                if definitions.len() == MAX_DEFINITIONS {
-                    return Err(DefinitionError::TooMany {
-                        place: definition.place,
-                        limit: MAX_DEFINITIONS,
-                    });
-                }
-                for family in definition.family_names() {
-                    if let Some(first) = families.get(&family) {
-                        return Err(DefinitionError::Duplicate {
-                            place: definition.place.clone(),
-                            tag: definition.tag.clone(),
-                            family,
-                            first: Box::new(first.clone()),
-                        });
-                    }
-                    families.insert(family, definition.place.clone());
-                }
-                definitions.push(definition);
+                builder.add(definition)?;
             }
         }
-        Ok(MetricSet { definitions })
+        Ok(builder.finish())
+    }
+
+    /// This set with the metrics of `extensions` after its own, in the files' order.
+    ///
+    /// Fails when an extension's family is also a family of the set or of another extension;
+    /// that error names both places.
+    pub fn with_extensions(
+        self,
+        extensions: Vec<ExtensionFile>,
+    ) -> Result<MetricSet, DefinitionError> {
+        let mut builder = Builder::default();
+        let extension_definitions = extensions.into_iter().flat_map(|file| file.definitions);
+        for definition in self.definitions.into_iter().chain(extension_definitions) {
+            builder.add(definition)?;
+        }
+        Ok(builder.finish())
     }
 
     /// The definitions, in source order.
     pub fn definitions(&self) -> &[MetricDefinition] {
         &self.definitions
+    }
+}
+
+/// Collects definitions, refusing a family produced twice and more than [`MAX_DEFINITIONS`].
+#[derive(Default)]
+struct Builder {
+    definitions: Vec<MetricDefinition>,
+    families: HashMap<String, Place>,
+}
+
+impl Builder {
+    fn add(&mut self, definition: MetricDefinition) -> Result<(), DefinitionError> {
+        if self.definitions.len() == MAX_DEFINITIONS {
+            return Err(DefinitionError::TooMany {
+                place: definition.place,
+                limit: MAX_DEFINITIONS,
+            });
+        }
+        for family in definition.family_names() {
+            if let Some(first) = self.families.get(&family) {
+                return Err(DefinitionError::Duplicate {
+                    place: definition.place.clone(),
+                    tag: definition.tag.clone(),
+                    family,
+                    first: Box::new(first.clone()),
+                });
+            }
+            self.families.insert(family, definition.place.clone());
+        }
+        self.definitions.push(definition);
+        Ok(())
+    }
+
+    fn finish(self) -> MetricSet {
+        MetricSet {
+            definitions: self.definitions,
+        }
     }
 }
 
@@ -114,5 +150,31 @@ mod tests {
         assert!(
             matches!(error, DefinitionError::Duplicate { ref family, .. } if family == "pgexporter_a_b")
         );
+    }
+
+    #[test]
+    fn an_extension_family_may_not_repeat_a_family_of_the_set() {
+        let set = MetricSet::from_sources(&[Source::new(
+            "x.yaml",
+            &format!("metrics:\n{}", metric("ext_m", None)),
+            SourceFormat::Yaml,
+        )])
+        .unwrap();
+        let extension = crate::metrics::parse_extension_source(
+            &Source::new(
+                "ext.yaml",
+                "extension: ext\nmetrics:\n  - metric: m\n    queries:\n      - query: SELECT 1\n        version: '1'\n        columns: [{type: gauge}]\n",
+                SourceFormat::Yaml,
+            ),
+            20,
+        )
+        .unwrap();
+        let error = set
+            .with_extensions(vec![extension])
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("ext.yaml:3:13"), "{error}");
+        assert!(error.contains("'pgexporter_ext_m'"), "{error}");
+        assert!(error.contains("already defined at x.yaml:2:"), "{error}");
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::config::{Config, MainConfig, ServerType};
 use crate::http::HttpConfig;
 use crate::management::handshake::AdminVerifiers;
-use crate::metrics::{CollectorFilter, MetricSet};
+use crate::metrics::{CollectorFilter, ExtensionFilter, MetricSet};
 use crate::scrape::{CollectorSettings, Reconfiguration, ServerSpec};
 use crate::secret::Secret;
 use crate::serve::Site;
@@ -153,7 +153,8 @@ impl Plan {
         };
         Ok(Plan {
             servers,
-            filter: CollectorFilter::new(&collectors, &excluded),
+            filter: CollectorFilter::new(&collectors, &excluded)
+                .with_extensions(extension_filter(config)),
             collector: CollectorSettings {
                 query_timeout: (!main.metrics_query_timeout.is_zero())
                     .then_some(main.metrics_query_timeout),
@@ -178,6 +179,16 @@ impl Plan {
             settings: self.collector.clone(),
         }
     }
+}
+
+/// Which extensions' metrics run on each server: its `extensions` list, else the global one.
+fn extension_filter(config: &Config) -> ExtensionFilter {
+    let per_server: Vec<(&str, &[String])> = config
+        .servers
+        .iter()
+        .filter_map(|server| Some((server.name.as_str(), server.extensions.as_deref()?)))
+        .collect();
+    ExtensionFilter::new(config.main.extensions.as_deref(), &per_server)
 }
 
 /// HTTPS on the metrics port: `metrics_cert_file` and `metrics_key_file` together.

@@ -59,6 +59,13 @@ impl Tools {
         command
     }
 
+    /// The directory of the server's loadable libraries, beside `bin`.
+    pub(crate) fn library_dir(&self) -> PathBuf {
+        self.bin_dir
+            .parent()
+            .map_or_else(|| self.bin_dir.join("lib"), |root| root.join("lib"))
+    }
+
     /// Hands `path` to the `postgres` account when running as root; does nothing otherwise.
     pub(crate) fn give_away(&self, path: &Path) {
         if let Some((uid, gid)) = self.run_as {

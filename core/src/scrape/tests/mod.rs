@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+mod extensions;
+
 use super::*;
 use crate::exposition::Format;
 use crate::link::{ConnId, LinkAction as Action, LinkCommand, LinkEvent};
@@ -86,10 +88,12 @@ struct ScriptedServer {
     is_primary: bool,
     databases: Vec<&'static str>,
     silent: bool,
+    /// Installed extensions: database, name, version.
+    extensions: Vec<(&'static str, &'static str, &'static str)>,
 }
 
 impl ScriptedServer {
-    fn answer(&self, sql: &str) -> Answer {
+    fn answer(&self, sql: &str, database: &str) -> Answer {
         let one = |columns: Vec<&'static str>, row: Vec<&str>| {
             Answer::Rows(
                 columns,
@@ -118,10 +122,25 @@ impl ScriptedServer {
                 ],
             )
         } else if sql.contains("pg_available_extensions") {
-            one(
-                vec!["name", "installed_version", "comment"],
-                vec!["plpgsql", "1.0", "PL/pgSQL"],
-            )
+            let mut rows = vec![vec![
+                Some("plpgsql".to_owned()),
+                Some("1.0".to_owned()),
+                Some("PL/pgSQL".to_owned()),
+            ]];
+            rows.extend(self.installed_in(database).map(|(name, version)| {
+                vec![Some(name.to_owned()), Some(version.to_owned()), None]
+            }));
+            Answer::Rows(vec!["name", "installed_version", "comment"], rows)
+        } else if sql.contains("FROM pg_extension") && database == "unreadable" {
+            Answer::Error("42501")
+        } else if sql.contains("FROM pg_extension") {
+            let rows = self
+                .installed_in(database)
+                .map(|(name, version)| vec![Some(name.to_owned()), Some(version.to_owned())])
+                .collect();
+            Answer::Rows(vec!["extname", "extversion"], rows)
+        } else if let Some(answer) = extensions::answer(sql) {
+            answer
         } else if sql.contains("FROM pg_database") {
             Answer::Rows(
                 vec!["datname"],
@@ -141,6 +160,17 @@ impl ScriptedServer {
         } else {
             panic!("unexpected query {sql}")
         }
+    }
+
+    /// The extensions installed in `database`: name and version.
+    fn installed_in<'a>(
+        &'a self,
+        database: &'a str,
+    ) -> impl Iterator<Item = (&'static str, &'static str)> + 'a {
+        self.extensions
+            .iter()
+            .filter(move |(installed_in, _, _)| *installed_in == database)
+            .map(|(_, name, version)| (*name, *version))
     }
 }
 
@@ -212,6 +242,8 @@ struct Wire {
     skipping: bool,
     /// Frontend message types received after startup, in order.
     messages: Vec<u8>,
+    /// The database named in the startup message.
+    database: String,
 }
 
 impl Wire {
@@ -246,6 +278,11 @@ impl Harness {
         let set =
             MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)])
                 .unwrap();
+        Harness::with_set(servers, set, filter)
+    }
+
+    /// A harness whose collector runs the metrics of `set` that `filter` allows.
+    fn with_set(servers: Vec<ScriptedServer>, set: MetricSet, filter: CollectorFilter) -> Self {
         let specs = (0..servers.len()).map(spec).collect();
         let settings = CollectorSettings {
             query_timeout: Some(Duration::from_secs(5)),
@@ -345,6 +382,12 @@ fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
     let mut out = BytesMut::new();
     if !wire.started {
         let length = (&wire.received[..4]).get_i32() as usize;
+        let parameters: Vec<&[u8]> = wire.received[8..length].split(|&b| b == 0).collect();
+        wire.database = parameters
+            .chunks(2)
+            .find(|pair| pair[0] == b"database")
+            .map(|pair| String::from_utf8_lossy(pair[1]).into_owned())
+            .unwrap_or_default();
         wire.received.advance(length);
         wire.started = true;
         message(&mut out, b'R', &0i32.to_be_bytes());
@@ -364,7 +407,7 @@ fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
             .map(|field| std::str::from_utf8(field).unwrap_or_default());
         match tag {
             b'Q' => {
-                match server.answer(fields.next().unwrap()) {
+                match server.answer(fields.next().unwrap(), &wire.database) {
                     Answer::Rows(columns, data) => rows(&mut out, &columns, &data),
                     Answer::Error(code) => error(&mut out, code),
                 }
@@ -391,7 +434,7 @@ fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
             }
             b'D' | b'E' => {
                 let sql = wire.portal.as_deref().expect("a bound portal");
-                match (server.answer(sql), tag) {
+                match (server.answer(sql, &wire.database), tag) {
                     (Answer::Rows(columns, _), b'D') => row_description(&mut out, &columns),
                     (Answer::Rows(_, data), _) => data_rows(&mut out, &data),
                     (Answer::Error(code), _) => fail(&mut out, wire, code),
@@ -420,6 +463,7 @@ fn primary(databases: Vec<&'static str>) -> ScriptedServer {
         is_primary: true,
         databases,
         silent: false,
+        extensions: Vec::new(),
     }
 }
 
@@ -544,6 +588,7 @@ fn replicas_skip_primary_only_metrics() {
         is_primary: false,
         databases: vec!["postgres"],
         silent: false,
+        extensions: Vec::new(),
     };
     let mut harness = Harness::new(vec![replica]);
     let body = render(&harness.scrape());
@@ -575,6 +620,7 @@ fn a_server_that_misses_the_deadline_is_reported_inactive_and_reset() {
         is_primary: true,
         databases: vec![],
         silent: true,
+        extensions: Vec::new(),
     };
     let mut harness = Harness::new(vec![silent, primary(vec!["postgres"])]);
     // A 2 s scrape timeout leaves a tenth for the answer: the deadline is 1.8 s away.
@@ -786,6 +832,7 @@ fn a_reconfiguration_during_a_scrape_ends_it_with_what_arrived() {
         is_primary: true,
         databases: vec![],
         silent: true,
+        extensions: Vec::new(),
     };
     let mut harness = Harness::new(vec![silent, primary(vec!["postgres"])]);
     let (ticket, _) = harness.request(None);

@@ -1,5 +1,7 @@
 //! The collector: the exporter's connections to PostgreSQL and the scrapes run over them.
 
+mod extensions;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use crate::secret::Secret;
 use super::discovery::{self, Probe};
 use super::plan::{MAIN_DATABASE, PlannedQuery, ServerProfile, needs_database_list, plan_queries};
 use super::result::{MetricRows, QueryCounters, ScrapeResult, ServerSnapshot};
+use extensions::{ExtensionDiscovery, Found};
 
 /// SQLSTATE of a statement cancelled by `statement_timeout`.
 const QUERY_CANCELED: &str = "57014";
@@ -138,6 +141,8 @@ struct ServerRun {
     snapshot: ServerSnapshot,
     /// Queries sent for this scrape and not yet answered.
     outstanding: usize,
+    /// The extensions found in its databases so far.
+    extensions: ExtensionDiscovery,
 }
 
 /// The scrape in progress.
@@ -299,6 +304,7 @@ impl Collector {
 
     /// Starts a scrape that must end by `deadline`; none may be running.
     fn start_scrape(&mut self, now: Instant, deadline: Instant) {
+        let list_databases = needs_database_list(&self.metrics, &self.filter);
         let servers = self
             .servers
             .iter()
@@ -308,10 +314,10 @@ impl Collector {
                     ..ServerSnapshot::default()
                 },
                 outstanding: 0,
+                extensions: ExtensionDiscovery::new(list_databases),
             })
             .collect();
         self.run = Some(Run { deadline, servers });
-        let list_databases = needs_database_list(&self.metrics, &self.filter);
         for server in 0..self.servers.len() {
             let conn = self.link_for(now, server, MAIN_DATABASE);
             let mut probes = vec![Probe::Role, Probe::Settings, Probe::Extensions];
@@ -565,11 +571,22 @@ impl Collector {
                 server_run.snapshot.settings = discovery::read_settings(&result);
             }
             (Purpose::Probe(Probe::Extensions), Ok(result)) => {
-                server_run.snapshot.extensions = discovery::read_extensions(&result);
+                let extensions = discovery::read_extensions(&result);
+                let installed = extensions
+                    .iter()
+                    .map(|extension| (extension.name.clone(), extension.version.clone()))
+                    .collect();
+                server_run.snapshot.extensions = extensions;
+                self.extensions_found(now, conn, server, Found::Main(installed));
+            }
+            (Purpose::Probe(Probe::DatabaseExtensions), Ok(result)) => {
+                let installed = discovery::read_installed(&result);
+                self.extensions_found(now, conn, server, Found::Database(database, installed));
             }
             (Purpose::Probe(Probe::Databases), Ok(result)) => {
                 let databases = discovery::read_databases(&result);
                 self.collect_other_databases(now, server, &databases);
+                self.extensions_found(now, conn, server, Found::DatabaseList);
             }
             (Purpose::Metric(planned), Ok(result)) => {
                 server_run.snapshot.rows.push(MetricRows {
@@ -581,6 +598,17 @@ impl Collector {
             }
             (purpose, Err(error)) => {
                 self.log_failure(server, database, purpose, &error);
+                let found = match purpose {
+                    Purpose::Probe(Probe::Extensions) => Some(Found::Main(Vec::new())),
+                    Purpose::Probe(Probe::DatabaseExtensions) => {
+                        Some(Found::Database(database, Vec::new()))
+                    }
+                    Purpose::Probe(Probe::Databases) => Some(Found::DatabaseList),
+                    _ => None,
+                };
+                if let Some(found) = found {
+                    self.extensions_found(now, conn, server, found);
+                }
             }
         }
         // Queries queued on this connection go out when the caller's flush loop polls it again.
@@ -589,8 +617,14 @@ impl Collector {
 
     /// Queues the metric queries of `conn`'s database for a server with `profile`.
     fn queue_metrics(&mut self, conn: ConnId, profile: ServerProfile, main_database: bool) {
-        for planned in plan_queries(&self.metrics, &self.filter, profile, main_database) {
-            let metrics = Arc::clone(&self.metrics);
+        let planned = plan_queries(&self.metrics, &self.filter, profile, main_database);
+        self.send_metrics(conn, &planned);
+    }
+
+    /// Queues the metric queries `planned` on `conn`.
+    fn send_metrics(&mut self, conn: ConnId, planned: &[PlannedQuery]) {
+        let metrics = Arc::clone(&self.metrics);
+        for &planned in planned {
             let sql = &metrics.definitions()[planned.metric].queries[planned.variant].sql;
             self.send_query(conn, sql, Purpose::Metric(planned));
         }
@@ -619,6 +653,7 @@ impl Collector {
         }
         for database in databases.iter().filter(|name| *name != MAIN_DATABASE) {
             let conn = self.link_for(now, server, database);
+            self.probe_database_extensions(conn, server);
             self.queue_metrics(conn, profile, false);
             self.flush(now, conn);
         }
