@@ -333,7 +333,7 @@ mod tests {
             backlog in 1u32..,
             collectors in list(),
             exclude in list(),
-            history in any::<bool>(),
+            history in proptest::option::of(1u16..),
             path in proptest::option::of("/[a-z/ ]{1,12}"),
             servers in proptest::collection::vec(server(), 1..4),
         ) -> Config {
