@@ -3,21 +3,23 @@
 use pgexporter_core::history::{PageQuery, StoredRow};
 use rusqlite::{Connection, params};
 
+/// One page: `?1` metric, `?2`..`?3` the window, `?4`, `?5` the cursor, `?6` the limit.
+pub(crate) const PAGE_SQL: &str = "\
+    SELECT sample.ts, sample.series_id, series.server, series.labels, sample.value \
+    FROM metric \
+    JOIN sample ON sample.metric_id = metric.id \
+    JOIN series ON series.id = sample.series_id \
+    WHERE metric.name = ?1 AND sample.ts >= ?2 AND sample.ts <= ?3 \
+      AND (sample.ts, sample.series_id) > (?4, ?5) \
+    ORDER BY sample.ts, sample.series_id \
+    LIMIT ?6";
+
 /// The rows of `query`: the metric's samples in the window, after the cursor, ordered by
 /// snapshot time then series, at most `query.limit`.
 pub(crate) fn page(connection: &Connection, query: &PageQuery) -> rusqlite::Result<Vec<StoredRow>> {
     let (after_ts, after_series) = query.after.unwrap_or((i64::MIN, i64::MIN));
     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-    let mut statement = connection.prepare_cached(
-        "SELECT sample.ts, sample.series_id, series.server, series.labels, sample.value \
-         FROM metric \
-         JOIN sample ON sample.metric_id = metric.id \
-         JOIN series ON series.id = sample.series_id \
-         WHERE metric.name = ?1 AND sample.ts >= ?2 AND sample.ts <= ?3 \
-           AND (sample.ts, sample.series_id) > (?4, ?5) \
-         ORDER BY sample.ts, sample.series_id \
-         LIMIT ?6",
-    )?;
+    let mut statement = connection.prepare_cached(PAGE_SQL)?;
     let rows = statement.query_map(
         params![
             query.metric,
