@@ -18,12 +18,15 @@ pub(crate) const PAGE_SQL: &str = "\
 /// snapshot time then series, at most `query.limit`.
 pub(crate) fn page(connection: &Connection, query: &PageQuery) -> rusqlite::Result<Vec<StoredRow>> {
     let (after_ts, after_series) = query.after.unwrap_or((i64::MIN, i64::MIN));
+    // The range starts at the cursor's snapshot, not at the window's start: a later page
+    // never walks the rows of the earlier ones again.
+    let from = query.window.from.max(after_ts);
     let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
     let mut statement = connection.prepare_cached(PAGE_SQL)?;
     let rows = statement.query_map(
         params![
             query.metric,
-            query.window.from,
+            from,
             query.window.to,
             after_ts,
             after_series,

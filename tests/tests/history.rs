@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use pgexporter_tests::exporter::{Exporter, ExporterHome, eventually, free_port, sample_value};
-use pgexporter_tests::http_client::{self, HttpResponse};
+use pgexporter_tests::http_client::{self, HttpResponse, TESTDATA, tls_client};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 use serde_json::Value;
 
@@ -277,6 +277,38 @@ fn a_failing_database_costs_only_its_snapshots() {
     let log = daemon.exporter.log();
     assert_eq!(log.matches("database is locked").count(), 1, "{log}");
     assert!(log.contains("the database is written again"), "{log}");
+}
+
+#[test]
+fn the_history_port_speaks_https_and_mutual_tls_when_configured() {
+    let cluster = PgCluster::start(ClusterOptions::default());
+    let keys = format!(
+        "history_interval = 0\nhistory_cert_file = {TESTDATA}/server.crt\n\
+         history_key_file = {TESTDATA}/server.key\nhistory_ca_file = {TESTDATA}/ca.crt"
+    );
+    let daemon = HistoryDaemon::start(&cluster, &keys);
+    daemon.exporter.scrape();
+    let target = "/history/pgexporter_state?duration=-600";
+    eventually("the snapshot served over mutual TLS", || {
+        let response = http_client::tls_get(daemon.history, target, tls_client(true)).unwrap();
+        response.status == 200 && response.text().contains("\"metric\":\"pgexporter_state\"")
+    });
+    assert!(
+        http_client::tls_get(daemon.history, target, tls_client(false)).is_err(),
+        "a client without a certificate is refused"
+    );
+    let plain = http_client::exchange_raw(daemon.history, b"GET /history/x HTTP/1.1\r\n\r\n");
+    assert!(
+        !plain.starts_with(b"HTTP/"),
+        "no plain HTTP on an HTTPS port"
+    );
+    assert!(
+        daemon
+            .exporter
+            .log()
+            .contains("serving history on https://")
+    );
+    assert!(daemon.exporter.scrape().contains("pgexporter_state 1"));
 }
 
 fn remove_database(path: &Path) {
