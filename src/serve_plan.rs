@@ -182,7 +182,10 @@ pub fn live_plan(
             cache_max_age: main.metrics_cache_max_age,
             default_scrape_timeout: DEFAULT_SCRAPE_TIMEOUT,
         },
-        http: HttpConfig::new(main.authentication_timeout),
+        http: HttpConfig {
+            openmetrics: main.metrics_openmetrics,
+            ..HttpConfig::new(main.authentication_timeout)
+        },
         management_timeout: main.authentication_timeout,
         management_tls: management_tls(main)?,
     })
