@@ -50,7 +50,8 @@ impl Site {
         request.route == Route::Metrics
     }
 
-    /// The exposition format `request` prefers: OpenMetrics when it accepts it, else text.
+    /// The exposition format to answer `request` in: OpenMetrics when its `Accept` header
+    /// prefers it and the connection allows it (`metrics_openmetrics`), else text 0.0.4.
     pub fn format_for(request: &Request) -> Format {
         if request.accepts_openmetrics {
             Format::OpenMetrics
@@ -153,14 +154,16 @@ mod tests {
     use super::*;
     use crate::metrics::{Source, SourceFormat};
 
-    /// The bytes `site` answers to `head` with `rendered` as the `/metrics` body.
-    fn rendered_answer(head: &str, rendered: Option<&[u8]>) -> String {
+    /// The bytes `site` answers to `head` with `rendered` as the `/metrics` body, on a
+    /// connection that allows OpenMetrics when `openmetrics` is set.
+    fn rendered_answer(head: &str, rendered: Option<&[u8]>, openmetrics: bool) -> String {
         let site = Site::new(&MetricSet::builtin().unwrap());
         let now = crate::test_clock::origin();
-        let mut http = HttpConnection::new(
-            crate::http::HttpConfig::new(std::time::Duration::from_secs(5)),
-            now,
-        );
+        let config = crate::http::HttpConfig {
+            openmetrics,
+            ..crate::http::HttpConfig::new(std::time::Duration::from_secs(5))
+        };
+        let mut http = HttpConnection::new(config, now);
         http.handle_input(now, head.as_bytes()).unwrap();
         let Some(crate::http::Event::Request(request)) = http.poll_event() else {
             panic!("a request");
@@ -175,19 +178,26 @@ mod tests {
 
     #[test]
     fn a_rendered_body_is_served_in_the_format_the_request_prefers() {
-        let text = rendered_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", Some(b"up 1\n"));
+        let text = rendered_answer(
+            "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+            Some(b"up 1\n"),
+            true,
+        );
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         assert!(text.contains(Format::Text.content_type()), "{text}");
         assert!(text.ends_with("up 1\n"), "{text}");
-        let openmetrics = rendered_answer(
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n",
-            Some(b"# EOF\n"),
-        );
+        let prefers_openmetrics = "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n";
+        let openmetrics = rendered_answer(prefers_openmetrics, Some(b"# EOF\n"), true);
         assert!(
             openmetrics.contains(Format::OpenMetrics.content_type()),
             "{openmetrics}"
         );
-        let missing = rendered_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", None);
+        let by_default = rendered_answer(prefers_openmetrics, Some(b"up 1\n"), false);
+        assert!(
+            by_default.contains(Format::Text.content_type()),
+            "{by_default}"
+        );
+        let missing = rendered_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", None, false);
         assert!(missing.starts_with("HTTP/1.1 503"), "{missing}");
     }
 
