@@ -9,27 +9,8 @@ use bytes::BytesMut;
 
 use crate::exposition::Format;
 use crate::http::{HttpConnection, HttpError, Request, Response, Route, Status};
-use crate::metrics::MetricSet;
+use crate::metrics::{FIXED_FAMILIES, MetricSet};
 use crate::scrape::{LogCounters, ScrapeResult};
-
-/// The families every scrape writes, whatever the metric set (SPEC §6.2).
-const FIXED_FAMILIES: [&str; 15] = [
-    "pgexporter_state",
-    "pgexporter_version",
-    "pgexporter_logging_info",
-    "pgexporter_logging_warn",
-    "pgexporter_logging_error",
-    "pgexporter_logging_fatal",
-    "pgexporter_query_executions_total",
-    "pgexporter_query_errors_total",
-    "pgexporter_query_timeouts_total",
-    "pgexporter_postgresql_active",
-    "pgexporter_postgresql_version",
-    "pgexporter_postgresql_uptime",
-    "pgexporter_postgresql_primary",
-    "pgexporter_postgresql_extension_info",
-    "pgexporter_pg_settings_*",
-];
 
 /// The responses of one exporter: built once per metric set, shared by every connection.
 #[derive(Debug, Clone)]

@@ -90,7 +90,7 @@ mod tests {
             "pgexporter_pg_blocked_vacuum_count",
             "pgexporter_pg_wal_last_received",
             "pgexporter_pg_stat_walreceiver_received_tli",
-            "pgexporter_pg_shmem_allocations_size",
+            "pgexporter_pg_shmem_allocations",
             "pgexporter_pg_stat_progress_vacuum_heap_blks_scanned",
             "pgexporter_pg_stat_progress_analyze_sample_blks_scanned",
             "pgexporter_pg_stat_user_tables_vacuum_n_dead_tup",

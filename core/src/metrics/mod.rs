@@ -25,6 +25,7 @@
 
 mod builtin;
 mod error;
+mod fixed;
 mod model;
 mod parse;
 mod select;
@@ -33,8 +34,12 @@ mod table;
 
 pub use builtin::BUILTIN_SOURCES;
 pub use error::{DefinitionError, Place};
+pub use fixed::{
+    EXTENSION_INFO_COLLECTOR, FIXED_FAMILIES, PRIMARY_COLLECTOR, SETTINGS_COLLECTOR,
+    SETTINGS_PREFIX, is_fixed_family,
+};
 pub use model::{ColumnDefinition, ColumnKind, MetricDefinition, QueryVariant, ServerRole, Sort};
 pub use parse::{MAX_SOURCE_LEN, Source, SourceFormat, parse_source};
 pub use select::CollectorFilter;
-pub use set::MetricSet;
+pub use set::{MetricSet, SetAside};
 pub use table::family_table;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::metrics::{CollectorFilter, MetricSet};
+use crate::metrics::{CollectorFilter, MetricSet, SETTINGS_COLLECTOR};
 use crate::pg::{self, ConnectParams, QueryError, QueryId, QueryResult, TlsMode};
 use crate::secret::Secret;
 
@@ -361,7 +361,10 @@ impl Collector {
         let list_databases = needs_database_list(&self.metrics, &self.filter);
         for server in 0..self.servers.len() {
             let conn = self.link_for(now, server, MAIN_DATABASE);
-            let mut probes = vec![Probe::Role, Probe::Settings, Probe::Extensions];
+            let mut probes = vec![Probe::Role, Probe::Extensions];
+            if self.filter.allows(SETTINGS_COLLECTOR) {
+                probes.push(Probe::Settings);
+            }
             if list_databases {
                 probes.push(Probe::Databases);
             }
@@ -617,7 +620,22 @@ impl Collector {
                 server_run.snapshot.settings = discovery::read_settings(&result);
             }
             (Purpose::Probe(Probe::Extensions), Ok(result)) => {
-                server_run.snapshot.extensions = discovery::read_extensions(&result);
+                let extensions = discovery::read_extensions(&result);
+                let major = self
+                    .links
+                    .get(&conn)
+                    .and_then(|link| link.pg.server_version_num());
+                if major.is_some_and(|num| {
+                    discovery::asks_fips(discovery::version_parts(num).0, &extensions)
+                }) {
+                    self.send_query(conn, Probe::Fips.sql(), Purpose::Probe(Probe::Fips));
+                }
+                if let Some(run) = self.run.as_mut() {
+                    run.servers[server].snapshot.extensions = extensions;
+                }
+            }
+            (Purpose::Probe(Probe::Fips), Ok(result)) => {
+                server_run.snapshot.fips = discovery::read_fips(&result);
             }
             (Purpose::Probe(Probe::Databases), Ok(result)) => {
                 let databases = discovery::read_databases(&result);
@@ -702,6 +720,9 @@ impl Collector {
     fn log_failure(&self, server: usize, database: &str, purpose: Purpose, error: &QueryError) {
         let server = &self.servers[server].name;
         match purpose {
+            Purpose::Probe(Probe::Fips) => {
+                tracing::debug!(server = %server, database, "pgcrypto's fips_mode() failed: {error}");
+            }
             Purpose::Probe(probe) => {
                 tracing::warn!(server = %server, database, "probe {probe:?} failed: {error}");
             }
@@ -760,6 +781,7 @@ impl Collector {
             .collect();
         let result = Arc::new(ScrapeResult {
             metrics: Arc::clone(&self.metrics),
+            filter: self.filter.clone(),
             servers: run
                 .servers
                 .into_iter()
