@@ -11,5 +11,6 @@ pub mod exporter;
 pub mod fuzz_entry;
 pub mod http_client;
 pub mod promtool;
+pub mod reference;
 
 pub use cluster::{ClusterOptions, PgCluster};
