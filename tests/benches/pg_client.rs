@@ -25,7 +25,10 @@ fn twenty_pipelined(client: &mut PgClient, queries: &[&str]) {
 }
 
 fn client_benches(c: &mut Criterion) {
-    let cluster = PgCluster::start(ClusterOptions { ssl: true });
+    let cluster = PgCluster::start(ClusterOptions {
+        ssl: true,
+        ..ClusterOptions::default()
+    });
     let owned: Vec<String> = (0..BATCH).map(|i| format!("SELECT {i}")).collect();
     let queries: Vec<&str> = owned.iter().map(String::as_str).collect();
     for (label, tls) in [("tcp", TlsMode::Off), ("tls", TlsMode::On)] {

@@ -8,7 +8,10 @@ use pgexporter_tests::exporter::{Exporter, ExporterHome};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
 fn main() {
-    let cluster = PgCluster::start(ClusterOptions { ssl: true });
+    let cluster = PgCluster::start(ClusterOptions {
+        ssl: true,
+        ..ClusterOptions::default()
+    });
     let version = cluster.psql("SHOW server_version");
     let home = ExporterHome::new();
     let port = home.write_config(&cluster, "");

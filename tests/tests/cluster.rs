@@ -39,7 +39,10 @@ fn starts_with_every_role_and_pg_stat_statements() {
 
 #[test]
 fn ssl_cluster_exposes_its_ca_and_serves_tls() {
-    let cluster = PgCluster::start(ClusterOptions { ssl: true });
+    let cluster = PgCluster::start(ClusterOptions {
+        ssl: true,
+        ..ClusterOptions::default()
+    });
     assert_eq!(cluster.psql("SHOW ssl").trim(), "on");
     let ca = cluster.ca_file().expect("an ssl cluster has a CA file");
     let pem = std::fs::read_to_string(ca).expect("read the CA file");

@@ -18,7 +18,12 @@ use rustls::ClientConfig;
 
 fn ssl_cluster() -> &'static PgCluster {
     static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| PgCluster::start(ClusterOptions { ssl: true }))
+    CLUSTER.get_or_init(|| {
+        PgCluster::start(ClusterOptions {
+            ssl: true,
+            ..ClusterOptions::default()
+        })
+    })
 }
 
 fn plain_cluster() -> &'static PgCluster {

@@ -14,6 +14,7 @@
 //! any way, the pipe closes and the watchdog stops the server and removes the directory.
 
 mod certs;
+mod replica;
 mod template;
 mod tools;
 mod watchdog;
@@ -27,7 +28,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tools::{Tools, run};
 use watchdog::Watchdog;
 
-pub use tools::PG_BIN_DIR_ENV;
+pub use replica::{STANDBY_NAME, STANDBY_SLOT};
+pub use tools::{MATRIX_CACHE_ENV, PG_BIN_DIR_ENV, matrix_cache};
 
 /// The superuser `psql` connects as (trusted on the Unix socket and on 127.0.0.1).
 pub const SUPERUSER: &str = "postgres";
@@ -89,11 +91,21 @@ const HOST: &str = "127.0.0.1";
 /// Attempts at finding a port when another process takes the one picked first.
 const PORT_ATTEMPTS: usize = 5;
 
+/// The PostgreSQL major versions of the version matrix: each is started as a primary and a
+/// streaming replica by [`PgCluster::start_primary_and_replica`].
+pub const MATRIX_MAJORS: [u32; 6] = [13, 14, 15, 16, 17, 18];
+
 /// What kind of cluster to start.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterOptions {
     /// Turn on `ssl` with a fresh CA and a server certificate for 127.0.0.1 and localhost.
     pub ssl: bool,
+    /// The PostgreSQL major version; `None` for the default installation (see
+    /// [`PG_BIN_DIR_ENV`]). A major comes from Debian's `/usr/lib/postgresql/<major>/bin`, else
+    /// from the version matrix's cache ([`matrix_cache`]).
+    pub major: Option<u32>,
+    /// More `postgresql.conf` lines, written after the fixture's own.
+    pub settings: Vec<String>,
 }
 
 /// A running throwaway cluster; see the module documentation.
@@ -112,7 +124,10 @@ impl PgCluster {
     /// exist. Panics with the tool's output when anything fails, or with what to install when
     /// PostgreSQL or `openssl` (for `ssl`) is missing.
     pub fn start(options: ClusterOptions) -> PgCluster {
-        let tools = Tools::locate();
+        let tools = match options.major {
+            Some(major) => Tools::for_major(major),
+            None => Tools::locate(),
+        };
         let dir = fresh_directory();
         tools.give_away(&dir);
         let mut cluster = PgCluster {
@@ -262,6 +277,10 @@ impl PgCluster {
             ));
             self.ca_file = Some(certs.ca_file);
         }
+        for line in &options.settings {
+            conf.push_str(line);
+            conf.push('\n');
+        }
         let data = self.data_dir();
         append(&data.join("postgresql.conf"), &conf);
         fs::write(data.join("pg_hba.conf"), hba_conf())
@@ -352,10 +371,14 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("cannot bind a free port on {HOST}: {e}"))
 }
 
-/// `pg_hba.conf`: the superuser is trusted; each role gets a `local` line and a `host` line for
-/// 127.0.0.1/32 with its own method. `host` lines match connections with and without TLS.
+/// `pg_hba.conf`: the superuser is trusted, for replication too; each role gets a `local` line
+/// and a `host` line for 127.0.0.1/32 with its own method. `host` lines match connections with
+/// and without TLS.
 fn hba_conf() -> String {
-    let mut hba = format!("local all {SUPERUSER} trust\nhost all {SUPERUSER} {HOST}/32 trust\n");
+    let mut hba = format!(
+        "local all {SUPERUSER} trust\nhost all {SUPERUSER} {HOST}/32 trust\n\
+         local replication {SUPERUSER} trust\nhost replication {SUPERUSER} {HOST}/32 trust\n"
+    );
     for role in ROLES {
         hba.push_str(&format!(
             "local all {0} {1}\nhost all {0} {HOST}/32 {1}\n",
