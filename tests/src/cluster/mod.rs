@@ -199,6 +199,23 @@ impl PgCluster {
         String::from_utf8_lossy(&run(&mut psql, "psql").stdout).into_owned()
     }
 
+    /// Opens a `psql` session as the superuser that stays connected and idle until the returned
+    /// value is dropped (an idle backend, as `pg_stat_activity` shows `state = 'idle'`).
+    pub fn idle_session(&self) -> IdleSession {
+        let mut psql = self.tools.pg_command("psql", &self.dir);
+        psql.args(["-X", "-q", "-U", SUPERUSER, "-d", "postgres", "-h"])
+            .arg(&self.dir)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let child = psql
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start an idle psql session: {e}"));
+        IdleSession { child }
+    }
+
     /// Stops the server (`pg_ctl -m fast`), waiting until it is down. The files stay, so
     /// [`PgCluster::start_again`] can bring it back.
     pub fn stop(&mut self) {
@@ -345,6 +362,20 @@ impl Drop for PgCluster {
     }
 }
 
+/// An idle `psql` session, ended when dropped.
+#[derive(Debug)]
+pub struct IdleSession {
+    child: std::process::Child,
+}
+
+impl Drop for IdleSession {
+    fn drop(&mut self) {
+        // Closing its standard input ends psql; kill it in case it is stuck.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A new empty directory under the system temporary directory, unique to this process and call.
 fn fresh_directory() -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -388,9 +419,10 @@ fn hba_conf() -> String {
     hba
 }
 
-/// SQL creating the roles; the MD5 role's password is hashed with MD5, the others with SCRAM.
+/// SQL creating the roles; the MD5 role's password is hashed with MD5, the others with SCRAM
+/// (PostgreSQL 13 hashes with MD5 unless told otherwise).
 fn roles_sql() -> String {
-    let mut sql = String::new();
+    let mut sql = String::from("SET password_encryption = 'scram-sha-256';");
     for role in ROLES {
         let password = role
             .password
@@ -399,7 +431,7 @@ fn roles_sql() -> String {
         let create = format!("CREATE ROLE {} LOGIN{password};", role.name);
         if role.method == "md5" {
             sql.push_str(&format!(
-                "SET password_encryption = 'md5'; {create} RESET password_encryption;"
+                "SET password_encryption = 'md5'; {create} SET password_encryption = 'scram-sha-256';"
             ));
         } else {
             sql.push_str(&create);
@@ -441,7 +473,7 @@ mod tests {
     fn only_the_md5_role_is_created_with_md5_hashing() {
         let sql = roles_sql();
         let md5 = "SET password_encryption = 'md5'; CREATE ROLE md5_user LOGIN PASSWORD \
-                   'md5-secret-2'; RESET password_encryption;";
+                   'md5-secret-2'; SET password_encryption = 'scram-sha-256';";
         assert!(sql.contains(md5), "{sql}");
         assert_eq!(sql.matches("password_encryption = 'md5'").count(), 1);
         assert!(sql.contains("CREATE ROLE trust_user LOGIN;"));
