@@ -118,7 +118,7 @@ mod tests {
         fs::write(dir.join("notes.txt"), "ignored").unwrap();
         let set = load(None, Some(&dir)).unwrap();
         let tags: Vec<&str> = set.definitions().iter().map(|d| d.tag.as_str()).collect();
-        assert!(tags.contains(&"pg_database"));
+        assert!(tags.contains(&"pg_database_size"));
         assert_eq!(tags.last(), Some(&"custom_one"));
         fs::remove_dir_all(dir).unwrap();
     }
