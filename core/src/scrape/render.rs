@@ -223,11 +223,12 @@ impl ScrapeResult {
         let mut by_name: BTreeMap<&str, Vec<(&str, f64, &str)>> = BTreeMap::new();
         for server in self.servers.iter().filter(|server| server.active) {
             for setting in &server.settings {
-                by_name.entry(&setting.name).or_default().push((
-                    &server.name,
-                    setting.value,
-                    &setting.description,
-                ));
+                let samples = by_name.entry(&setting.name).or_default();
+                // Two settings whose names differ only where `_` was put in: the first wins,
+                // so that no series is written twice.
+                if !samples.iter().any(|(known, _, _)| *known == server.name) {
+                    samples.push((&server.name, setting.value, &setting.description));
+                }
             }
         }
         let mut family_name = String::new();

@@ -645,6 +645,23 @@ fn collector_filters_restrict_the_queries() {
 }
 
 #[test]
+fn the_fixed_families_with_a_collector_follow_the_filter() {
+    let filter = CollectorFilter::new(&[], &["primary", "settings", "extensions_list"]);
+    let mut harness = Harness::with_filter(vec![primary(vec!["postgres"])], filter);
+    let result = harness.scrape();
+    assert!(result.servers[0].settings.is_empty(), "no settings probe");
+    let body = render(&result);
+    assert!(body.contains("pgexporter_postgresql_active{server=\"s0\"} 1\n"));
+    for family in [
+        "pgexporter_postgresql_primary",
+        "pgexporter_pg_settings_",
+        "pgexporter_postgresql_extension_info",
+    ] {
+        assert!(!body.contains(family), "{family} in\n{body}");
+    }
+}
+
+#[test]
 fn openmetrics_rendering_ends_with_eof_and_suffixes_counters() {
     let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
     let result = harness.scrape();
