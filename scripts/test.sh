@@ -8,10 +8,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The extensions the end-to-end tests install, from Debian, for the PostgreSQL major the tests
+# run (the highest under /usr/lib/postgresql unless PG_BIN_DIR says otherwise).
+EXTENSION_PACKAGES=(pg-stat-kcache pg-qualstats pg-wait-sampling postgis-3)
+if [[ -n "${PG_BIN_DIR:-}" ]]; then
+    pg_major=$(basename "$(dirname "$PG_BIN_DIR")")
+else
+    pg_major=$(ls /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -1 || true)
+fi
+missing_packages=()
+for package in "${EXTENSION_PACKAGES[@]}"; do
+    name="postgresql-$pg_major-$package"
+    if [[ -n "$pg_major" ]] && ! dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q 'install ok installed'; then
+        missing_packages+=("$name")
+    fi
+done
+if ((${#missing_packages[@]} > 0)); then
+    if [[ "$(id -u)" -ne 0 ]]; then
+        echo "missing Debian packages for the extension tests: ${missing_packages[*]}; install them (apt-get install ${missing_packages[*]}) or run as root" >&2
+        exit 1
+    fi
+    echo "installing the extensions the tests use: ${missing_packages[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q "${missing_packages[@]}"
+fi
+
 # The runtimes besides the default (tokio) whose binaries the end-to-end tests run against.
 OTHER_RUNTIMES=(smol fork)
 # The end-to-end test targets that run the binaries.
-E2E_TESTS=(exporter management cli fork_processes)
+E2E_TESTS=(exporter extensions management cli fork_processes)
 
 bash scripts/install-postgresql-matrix.sh
 cargo build -j2 --bins

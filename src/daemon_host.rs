@@ -1,19 +1,22 @@
-//! The daemon's side of [`Host`]: reading its files again on a reload, and its logging.
+//! The daemon's host work ([`Host`]): reading its files again, building plans, its logging
+//! and the service manager.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use pgexporter_core::config::{Config, MainConfig};
+use pgexporter_core::config::Config;
+use pgexporter_core::daemon::{Host, HostResult, HostTask};
 use pgexporter_core::management::ConfigPaths;
+use pgexporter_core::management::handshake::AdminVerifiers;
 use pgexporter_core::metrics::MetricSet;
-use pgexporter_core::scrape::LogCounters;
+use pgexporter_core::plan::{Plan, PlanInputs};
 use pgexporter_core::vault::MasterKey;
-use pgexporter_net::control::{Host, LivePlan};
+use pgexporter_os::notify;
 
 use crate::config_files;
 use crate::logging::Logging;
 use crate::metric_files::{self, Replacement};
-use crate::serve_plan;
+use crate::plan_inputs;
 
 /// What the daemon was started with that a reload reads again.
 #[derive(Debug, Clone, Default)]
@@ -32,10 +35,11 @@ pub struct StartFiles {
     pub exclude_collectors: Option<Vec<String>>,
 }
 
-/// The running daemon's files and logging, for the runtime.
+/// The running daemon's files and logging.
 pub struct DaemonHost {
     files: StartFiles,
     master_key: Option<Arc<MasterKey>>,
+    admins: Arc<AdminVerifiers>,
     logging: Logging,
     /// The metric set in use: a reload that reads equal definitions keeps it, so that the
     /// connections and their prepared statements stay.
@@ -43,11 +47,18 @@ pub struct DaemonHost {
 }
 
 impl DaemonHost {
-    /// A host for a daemon started with `files`.
-    pub fn new(files: StartFiles, master_key: Option<Arc<MasterKey>>, logging: Logging) -> Self {
+    /// A host for a daemon started with `files`, the master key and the admins' verifiers
+    /// (both read once, at start).
+    pub fn new(
+        files: StartFiles,
+        master_key: Option<Arc<MasterKey>>,
+        admins: AdminVerifiers,
+        logging: Logging,
+    ) -> Self {
         DaemonHost {
             files,
             master_key,
+            admins: Arc::new(admins),
             logging,
             metrics: Mutex::new(None),
         }
@@ -69,11 +80,46 @@ impl DaemonHost {
         Ok(config)
     }
 
+    /// The plan of `config`: reads the users file, the metric files and the TLS files again.
+    ///
+    /// # Errors
+    /// A message naming what cannot be read or is wrong.
+    pub fn plan(&self, config: &Config) -> Result<Plan, String> {
+        let passwords = plan_inputs::server_passwords(
+            config,
+            self.files.users.as_deref(),
+            self.master_key.as_deref(),
+        )?;
+        let inputs = PlanInputs {
+            passwords,
+            metrics: self.metric_set(config)?,
+            admins: Arc::clone(&self.admins),
+            master_key: self.master_key.clone(),
+        };
+        let plan = Plan::new(config, inputs).map_err(|error| error.to_string())?;
+        plan_inputs::check_tls_files(&plan)?;
+        Ok(plan)
+    }
+
+    /// The files the daemon was started with, for `conf ls`.
+    pub fn paths(&self) -> ConfigPaths {
+        let show = |path: &Path| {
+            std::path::absolute(path)
+                .unwrap_or_else(|_| path.to_owned())
+                .display()
+                .to_string()
+        };
+        ConfigPaths {
+            main: Some(show(&self.files.config)),
+            users: self.files.users.as_deref().map(show),
+            admins: self.files.admins.as_deref().map(show),
+        }
+    }
+
     /// The metric set for `config`, the one in use when the definitions read are the same.
     fn metric_set(&self, config: &Config) -> Result<Arc<MetricSet>, String> {
-        let metrics_path = config.main.metrics_path.as_deref().map(Path::new);
-        let fresh = metric_files::load(self.files.replacement.as_ref(), metrics_path)?;
-        let mut current = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = metric_files::load(self.files.replacement.as_ref(), &config.main)?;
+        let mut current = self.metrics.lock().unwrap_or_else(PoisonError::into_inner);
         match current.as_ref() {
             Some(set) if **set == fresh => Ok(Arc::clone(set)),
             _ => {
@@ -86,45 +132,28 @@ impl DaemonHost {
 }
 
 impl Host for DaemonHost {
-    fn load_config(&self) -> Result<Config, String> {
-        DaemonHost::read_config(&self.files)
-    }
-
-    fn live_plan(&self, config: &Config) -> Result<LivePlan, String> {
-        let passwords = serve_plan::server_passwords(
-            config,
-            self.files.users.as_deref(),
-            self.master_key.as_deref(),
-        )?;
-        let metrics = self.metric_set(config)?;
-        serve_plan::live_plan(config, &passwords, metrics)
-    }
-
-    fn apply_logging(&self, main: &MainConfig) {
-        self.logging.apply(main);
-    }
-
-    fn reopen_logs(&self) {
-        if let Err(error) = self.logging.reopen() {
-            tracing::error!("cannot reopen the log file: {error}");
-        }
-    }
-
-    fn log_counters(&self) -> LogCounters {
-        (self.logging.source())()
-    }
-
-    fn paths(&self) -> ConfigPaths {
-        let show = |path: &Path| {
-            std::path::absolute(path)
-                .unwrap_or_else(|_| path.to_owned())
-                .display()
-                .to_string()
-        };
-        ConfigPaths {
-            main: Some(show(&self.files.config)),
-            users: self.files.users.as_deref().map(show),
-            admins: self.files.admins.as_deref().map(show),
+    fn run(&self, work: HostTask) -> HostResult {
+        match work {
+            HostTask::ReadConfig => {
+                HostResult::Config(DaemonHost::read_config(&self.files).map(Box::new))
+            }
+            HostTask::BuildPlan(config) => {
+                let plan = self.plan(&config);
+                if plan.is_ok() {
+                    self.logging.apply(&config.main);
+                }
+                HostResult::Plan(plan.map(Box::new))
+            }
+            HostTask::ReopenLogs => {
+                if let Err(error) = self.logging.reopen() {
+                    tracing::error!("cannot reopen the log file: {error}");
+                }
+                HostResult::Done
+            }
+            HostTask::Notify(notice) => {
+                notify::send(notice);
+                HostResult::Done
+            }
         }
     }
 }

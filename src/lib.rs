@@ -6,7 +6,7 @@ pub mod config_files;
 pub mod daemon_host;
 pub mod logging;
 pub mod metric_files;
+pub mod plan_inputs;
 pub mod process;
 pub mod prompt;
-pub mod serve_plan;
 pub mod vault_files;

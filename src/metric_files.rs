@@ -1,9 +1,13 @@
-//! Reading custom metric definition files (`-Y`, `-J`, `metrics_path`) into a metric set.
+//! Reading custom metric definition files (`-Y`, `-J`, `metrics_path`) and extension
+//! definition files (`extensions_path`) into a metric set.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use pgexporter_core::metrics::{BUILTIN_SOURCES, MAX_SOURCE_LEN, MetricSet, Source, SourceFormat};
+use pgexporter_core::config::MainConfig;
+use pgexporter_core::metrics::{
+    BUILTIN_SOURCES, MAX_SOURCE_LEN, MetricSet, Source, SourceFormat, load_extensions,
+};
 
 /// Custom definitions given on the command line, which replace the built-in set.
 #[derive(Debug, Clone)]
@@ -15,11 +19,31 @@ pub struct Replacement {
 }
 
 /// The metric set to run: `replacement` when given, else the built-in set; plus the
-/// definitions under `metrics_path` (a YAML or JSON file, or a directory of them).
+/// definitions under `metrics_path` (a YAML or JSON file, or a directory of them); plus the
+/// extension metrics: the shipped files, with those under `extensions_path` (a directory of
+/// YAML files, or one file) added or replacing the shipped file of their extension, and
+/// `extensions_top_statements` filled in.
 ///
 /// # Errors
 /// A message naming the file that cannot be read or that holds an invalid definition.
-pub fn load(
+pub fn load(replacement: Option<&Replacement>, main: &MainConfig) -> Result<MetricSet, String> {
+    let extension_files = match &main.extensions_path {
+        Some(path) => read_definitions(Path::new(path), Some(SourceFormat::Yaml))?,
+        None => Vec::new(),
+    };
+    let extension_sources: Vec<Source<'_>> = extension_files
+        .iter()
+        .map(|(name, text, format)| Source::new(name, text, *format))
+        .collect();
+    let extensions = load_extensions(&extension_sources, main.extensions_top_statements)
+        .map_err(|error| error.to_string())?;
+    load_definitions(replacement, main.metrics_path.as_deref().map(Path::new))?
+        .with_extensions(extensions)
+        .map_err(|error| error.to_string())
+}
+
+/// The built-in set or `replacement`, plus the definitions under `metrics_path`.
+fn load_definitions(
     replacement: Option<&Replacement>,
     metrics_path: Option<&Path>,
 ) -> Result<MetricSet, String> {
@@ -116,8 +140,17 @@ mod tests {
         let dir = temp_dir("path");
         fs::write(dir.join("a.yaml"), CUSTOM).unwrap();
         fs::write(dir.join("notes.txt"), "ignored").unwrap();
-        let set = load(None, Some(&dir)).unwrap();
-        let tags: Vec<&str> = set.definitions().iter().map(|d| d.tag.as_str()).collect();
+        let main = MainConfig {
+            metrics_path: Some(dir.display().to_string()),
+            ..MainConfig::default()
+        };
+        let set = load(None, &main).unwrap();
+        let tags: Vec<&str> = set
+            .definitions()
+            .iter()
+            .filter(|d| d.extension.is_none())
+            .map(|d| d.tag.as_str())
+            .collect();
         assert!(tags.contains(&"pg_database_size"));
         assert_eq!(tags.last(), Some(&"custom_one"));
         fs::remove_dir_all(dir).unwrap();
@@ -132,9 +165,12 @@ mod tests {
             path: file,
             format: SourceFormat::Json,
         };
-        let set = load(Some(&replacement), None).unwrap();
-        assert_eq!(set.definitions().len(), 1);
+        let set = load(Some(&replacement), &MainConfig::default()).unwrap();
         assert_eq!(set.definitions()[0].tag, "j");
+        assert!(
+            set.definitions()[1..].iter().all(|d| d.extension.is_some()),
+            "only the extension metrics stay"
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 
@@ -148,7 +184,7 @@ mod tests {
                 path: file.clone(),
                 format: SourceFormat::Yaml,
             }),
-            None,
+            &MainConfig::default(),
         )
         .unwrap_err();
         assert!(error.starts_with(&file.display().to_string()), "{error}");
@@ -158,10 +194,56 @@ mod tests {
                 path: missing.clone(),
                 format: SourceFormat::Yaml,
             }),
-            None,
+            &MainConfig::default(),
         )
         .unwrap_err();
         assert!(error.starts_with(&missing.display().to_string()), "{error}");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn extensions_path_adds_and_replaces_extension_files() {
+        let dir = temp_dir("extensions");
+        fs::write(
+            dir.join("pgcrypto.yaml"),
+            "extension: pgcrypto\nmetrics:\n  - metric: mine\n    queries:\n      - query: SELECT 1 AS n\n        version: '1.3'\n        columns: [{name: n, type: gauge}]\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.join("other.yml"),
+            "extension: other_ext\nmetrics:\n  - metric: m\n    queries:\n      - query: SELECT 1\n        version: '1'\n        columns: [{type: gauge}]\n",
+        )
+        .unwrap();
+        fs::write(dir.join("notes.json"), "not read").unwrap();
+        let main = MainConfig {
+            extensions_path: Some(dir.display().to_string()),
+            extensions_top_statements: 3,
+            ..MainConfig::default()
+        };
+        let set = load(None, &main).unwrap();
+        let of = |extension: &str| -> Vec<&str> {
+            set.definitions()
+                .iter()
+                .filter(|d| d.extension.as_deref() == Some(extension))
+                .map(|d| d.tag.as_str())
+                .collect()
+        };
+        assert_eq!(of("pgcrypto"), ["pgcrypto_mine"]);
+        assert_eq!(of("other_ext"), ["other_ext_m"]);
+        assert!(!of("pg_stat_statements").is_empty());
+        assert!(
+            set.definitions()
+                .iter()
+                .flat_map(|d| &d.queries)
+                .any(|q| q.sql.contains("LIMIT 3"))
+        );
+
+        fs::write(dir.join("broken.yaml"), "extension: x\nmetric: []\n").unwrap();
+        let error = load(None, &main).unwrap_err();
+        assert!(
+            error.starts_with(&dir.join("broken.yaml").display().to_string()),
+            "{error}"
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -2,12 +2,12 @@
 //!
 //! The core never reads the clock: time is an input of every machine. Tests still need some
 //! `Instant` to start from, and an `Instant` can only be had from a clock, so they take one from
-//! the runtimes' clock (`pgexporter_net::clock`, a dev-dependency) and move time forward by adding
+//! the runtimes' clock (`pgexporter_os::clock`, a dev-dependency) and move time forward by adding
 //! durations to it.
 
 use std::time::Instant;
 
 /// An arbitrary instant to start a test's timeline from.
 pub(crate) fn origin() -> Instant {
-    pgexporter_net::clock::now()
+    pgexporter_os::clock::now()
 }

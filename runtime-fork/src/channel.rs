@@ -8,31 +8,25 @@ use std::time::Duration;
 
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use pgexporter_core::exposition::Format;
+use pgexporter_core::management::{Document, Request, Transport};
+use pgexporter_core::serve::{Job, ScrapeJob};
 
-/// Largest message: a configuration rendered as INI and a tag byte.
-pub(crate) const MAX_MESSAGE: usize = 128 << 10;
+/// Largest message: a management document and a few bytes. Documents a client sends are
+/// bounded by the frame size limit; those larger than this are refused.
+pub(crate) const MAX_MESSAGE: usize = 256 << 10;
 
 const SCRAPE: u8 = 1;
-const APPLY: u8 = 2;
-const SHUTDOWN: u8 = 3;
-const CLEAR: u8 = 4;
-const READY: u8 = 5;
+const MANAGEMENT: u8 = 2;
+const RENDERED: u8 = 3;
+const ANSWER: u8 = 4;
 
-/// What a child asks of the parent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Request {
-    /// A `/metrics` request wants a scrape result rendered in `format`, within `timeout` when
-    /// the request said (`X-Prometheus-Scrape-Timeout-Seconds`).
-    Scrape {
-        format: Format,
-        timeout: Option<Duration>,
-    },
-    /// A management command made this configuration (INI text) the running one.
-    Apply(String),
-    /// A management command asked for a graceful shutdown.
-    Shutdown,
-    /// `clear prometheus`.
-    Clear,
+/// The parent's answer to a child's job.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Reply {
+    /// The scrape is done: whether the body of the job's format is in the shared state.
+    Rendered(bool),
+    /// The answer document of a management request.
+    Management(Document),
 }
 
 /// Why a message cannot be read.
@@ -86,79 +80,88 @@ impl Channel {
         &self.socket
     }
 
-    /// Sends `request` (child side; blocks until the kernel takes it).
+    /// Sends `job` (child side; blocks until the kernel takes it).
     ///
     /// # Errors
     /// When the parent is gone or the message is too large.
-    pub(crate) fn send_request(&mut self, request: &Request) -> Result<(), ChannelError> {
+    pub(crate) fn send_job(&mut self, job: &Job) -> Result<(), ChannelError> {
         let mut message = Vec::new();
-        match request {
-            Request::Scrape { format, timeout } => {
+        match job {
+            Job::Scrape(ScrapeJob { format, timeout }) => {
                 message.push(SCRAPE);
                 message.push(u8::from(*format == Format::OpenMetrics));
                 let millis = timeout.map_or(0, |timeout| timeout.as_millis().max(1));
                 let millis = u64::try_from(millis).unwrap_or(u64::MAX);
                 message.extend_from_slice(&millis.to_be_bytes());
             }
-            Request::Apply(text) => {
-                message.push(APPLY);
-                message.extend_from_slice(text.as_bytes());
+            Job::Management(request) => {
+                message.push(MANAGEMENT);
+                message.push(u8::from(request.transport == Transport::Remote));
+                message.extend_from_slice(&request.document.to_json());
             }
-            Request::Shutdown => message.push(SHUTDOWN),
-            Request::Clear => message.push(CLEAR),
         }
         self.send(&message)
     }
 
-    /// Reads one request (parent side). `Ok(None)` when none is waiting on a non-blocking
-    /// socket.
+    /// Reads one job (parent side). `Ok(None)` when none is waiting on a non-blocking socket.
     ///
     /// # Errors
     /// [`ChannelError::Closed`] when the child has exited; the others when it misbehaved.
-    pub(crate) fn receive_request(&mut self) -> Result<Option<Request>, ChannelError> {
+    pub(crate) fn receive_job(&mut self) -> Result<Option<Job>, ChannelError> {
         let Some(message) = self.receive()? else {
             return Ok(None);
         };
-        let request = match message {
+        let job = match message {
             [SCRAPE, format, millis @ ..] => {
                 let millis: [u8; 8] = millis.try_into().map_err(|_| ChannelError::Malformed)?;
                 let millis = u64::from_be_bytes(millis);
-                Request::Scrape {
+                Job::Scrape(ScrapeJob {
                     format: if *format == 1 {
                         Format::OpenMetrics
                     } else {
                         Format::Text
                     },
                     timeout: (millis > 0).then(|| Duration::from_millis(millis)),
-                }
+                })
             }
-            [APPLY, text @ ..] => Request::Apply(
-                String::from_utf8(text.to_vec()).map_err(|_| ChannelError::Malformed)?,
-            ),
-            [SHUTDOWN] => Request::Shutdown,
-            [CLEAR] => Request::Clear,
+            [MANAGEMENT, remote, json @ ..] => Job::Management(Request {
+                document: Document::parse(json).map_err(|_| ChannelError::Malformed)?,
+                transport: if *remote == 1 {
+                    Transport::Remote
+                } else {
+                    Transport::Local
+                },
+            }),
             _ => return Err(ChannelError::Malformed),
         };
-        Ok(Some(request))
+        Ok(Some(job))
     }
 
-    /// Tells the child its scrape is answered (parent side): `published` when the body for its
-    /// format is in the shared state.
+    /// Answers the child's job (parent side).
     ///
     /// # Errors
-    /// When the child is gone.
-    pub(crate) fn send_ready(&mut self, published: bool) -> Result<(), ChannelError> {
-        self.send(&[READY, u8::from(published)])
+    /// When the child is gone or the document is too large.
+    pub(crate) fn send_reply(&mut self, reply: &Reply) -> Result<(), ChannelError> {
+        match reply {
+            Reply::Rendered(published) => self.send(&[RENDERED, u8::from(*published)]),
+            Reply::Management(document) => {
+                let mut message = vec![ANSWER];
+                message.extend_from_slice(&document.to_json());
+                self.send(&message)
+            }
+        }
     }
 
-    /// Waits for the parent's answer to a scrape request (child side): whether a body is
-    /// published.
+    /// Reads the parent's reply (child side).
     ///
     /// # Errors
-    /// When the parent is gone or answered something else.
-    pub(crate) fn receive_ready(&mut self) -> Result<bool, ChannelError> {
+    /// When the parent is gone or sent something else.
+    pub(crate) fn receive_reply(&mut self) -> Result<Reply, ChannelError> {
         match self.receive()? {
-            Some([READY, published]) => Ok(*published == 1),
+            Some([RENDERED, published]) => Ok(Reply::Rendered(*published == 1)),
+            Some([ANSWER, json @ ..]) => Document::parse(json)
+                .map(Reply::Management)
+                .map_err(|_| ChannelError::Malformed),
             Some(_) => Err(ChannelError::Malformed),
             None => Err(ChannelError::Closed),
         }
@@ -190,52 +193,60 @@ impl Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pgexporter_core::management::{Command, Header, Object, Output};
+
+    fn ping() -> Document {
+        Document::request(
+            Header::new(Command::Ping, Output::Json, "20261125000000"),
+            Object::new(),
+        )
+    }
 
     #[test]
-    fn requests_and_answers_cross_whole() {
+    fn jobs_and_replies_cross_whole() {
         let (mut parent, mut child) = Channel::pair().unwrap();
-        let requests = [
-            Request::Scrape {
+        let jobs = [
+            Job::Scrape(ScrapeJob {
                 format: Format::OpenMetrics,
                 timeout: Some(Duration::from_millis(1500)),
-            },
-            Request::Scrape {
+            }),
+            Job::Scrape(ScrapeJob {
                 format: Format::Text,
                 timeout: None,
-            },
-            Request::Apply("[pgexporter]\nhost = *\n".to_owned()),
-            Request::Shutdown,
-            Request::Clear,
+            }),
+            Job::Management(Request {
+                document: ping(),
+                transport: Transport::Remote,
+            }),
         ];
-        for request in &requests {
-            child.send_request(request).unwrap();
+        for job in &jobs {
+            child.send_job(job).unwrap();
         }
-        for request in &requests {
-            assert_eq!(parent.receive_request().unwrap().as_ref(), Some(request));
+        for job in &jobs {
+            assert_eq!(parent.receive_job().unwrap().as_ref(), Some(job));
         }
-        parent.send_ready(true).unwrap();
-        parent.send_ready(false).unwrap();
-        assert!(child.receive_ready().unwrap());
-        assert!(!child.receive_ready().unwrap());
+        for reply in [
+            Reply::Rendered(true),
+            Reply::Rendered(false),
+            Reply::Management(ping()),
+        ] {
+            parent.send_reply(&reply).unwrap();
+            assert_eq!(child.receive_reply().unwrap(), reply);
+        }
     }
 
     #[test]
     fn a_closed_child_and_garbage_are_told_apart() {
         let (mut parent, mut child) = Channel::pair().unwrap();
         child.send(&[SCRAPE, 0, 1]).unwrap();
+        assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
+        child.send(&[MANAGEMENT, 0, b'{']).unwrap();
+        assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
         assert!(matches!(
-            parent.receive_request(),
-            Err(ChannelError::Malformed)
-        ));
-        let oversized = Request::Apply("x".repeat(MAX_MESSAGE));
-        assert!(matches!(
-            child.send_request(&oversized),
+            child.send(&vec![0; MAX_MESSAGE + 1]),
             Err(ChannelError::TooLarge(_))
         ));
         drop(child);
-        assert!(matches!(
-            parent.receive_request(),
-            Err(ChannelError::Closed)
-        ));
+        assert!(matches!(parent.receive_job(), Err(ChannelError::Closed)));
     }
 }

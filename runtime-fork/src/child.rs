@@ -1,90 +1,232 @@
 //! A forked child: serves one accepted connection with blocking IO, then exits.
 //!
+//! The child drives its connection's core [`Service`] (behind its TLS) with the machine
+//! contract's loop over the blocking socket and its channel to the parent: the service's jobs
+//! go to the parent, the replies come back (a scrape's body through the shared state).
+//!
 //! A child has a time limit: an alarm (SIGALRM, whose default action ends the process) armed
-//! when it starts and re-armed for each HTTP request, so a stuck child cannot outlive its
-//! connection's timeouts by more than [`CHILD_GRACE`]. Before it exits, the child adds the log
-//! lines it wrote to the shared state, where the parent reads them.
+//! before every wait, for as long as the wait may take plus [`CHILD_GRACE`], so a stuck child
+//! cannot outlive its connection's timeouts. Before it exits, the child adds the log lines it
+//! wrote to the shared state, where the parent reads them.
 
-use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use nix::poll::{PollFd, PollFlags, poll};
-use pgexporter_core::management::handshake::AdminVerifiers;
+use pgexporter_core::exposition::Format;
+use pgexporter_core::machine::{Machine, Peer};
+use pgexporter_core::plan::DEFAULT_SCRAPE_TIMEOUT;
 use pgexporter_core::scrape::LogCounters;
-use pgexporter_core::serve::Site;
-use pgexporter_net::control::{Control, LivePlan};
-use pgexporter_net::serve::LogSource;
-use pgexporter_net::transport::Transport;
-use rustls::{ServerConfig, ServerConnection};
+use pgexporter_core::serve::{Answer, Job, Service};
+use pgexporter_os::clock;
+use pgexporter_tls::Tls;
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Reply};
+use crate::listeners::Stream;
 use crate::shared::SharedState;
-use crate::{http, management, poll_timeout, signals};
+use crate::{poll_timeout, signals};
 
-/// What a child may take beyond its connection's own timeouts before its alarm ends it.
+/// What a child may take beyond a wait's own bound before its alarm ends it.
 pub(crate) const CHILD_GRACE: Duration = Duration::from_secs(5);
 
-/// A connection the parent accepted.
-#[derive(Debug)]
-pub(crate) enum Connection {
-    /// On the metrics port.
-    Metrics(TcpStream),
-    /// On the remote management port.
-    Remote(TcpStream),
-    /// On the management socket.
-    Local(UnixStream),
+/// How long a finished connection keeps reading what the client still sends, after closing its
+/// sending side, so that unread request bytes do not make the kernel reset the connection
+/// before the client has read the answer.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// Size of one socket read.
+const READ_SIZE: usize = 16 * 1024;
+
+/// What the child waits for besides its socket.
+enum Awaiting {
+    /// Nothing.
+    Nothing,
+    /// The body of a scrape in this format, within this bound.
+    Scrape(Format, Duration),
+    /// A management answer, within this bound.
+    Management(Duration),
 }
 
-/// What a child has to serve its connection.
-pub(crate) struct ChildContext<'a> {
-    /// The state shared with the parent.
-    pub(crate) shared: &'static SharedState,
-    /// The child's end of its channel to the parent.
-    pub(crate) channel: Channel,
-    /// The live plan in force when the child was forked.
-    pub(crate) plan: &'a LivePlan,
-    /// The HTTP answers of that plan.
-    pub(crate) site: &'a Site,
-    /// HTTPS on the metrics port.
-    pub(crate) metrics_tls: Option<Arc<ServerConfig>>,
-    /// The admins of remote management.
-    pub(crate) admins: &'a AdminVerifiers,
-    /// The child's copy of the running configuration and the means to change it.
-    pub(crate) control: &'a mut Control,
-}
-
-/// Serves `connection` and exits the process. `logs` are the process's own log counts.
-pub(crate) fn run(connection: Connection, mut context: ChildContext<'_>, logs: &LogSource) -> ! {
+/// Serves `stream` with `service` and exits the process. `logs` are the process's own log
+/// counts; `management_timeout` bounds how long a management answer may take.
+pub(crate) fn run(
+    stream: Stream,
+    service: Tls<Service>,
+    channel: Channel,
+    shared: &'static SharedState,
+    logs: &dyn Fn() -> LogCounters,
+    management_timeout: Duration,
+) -> ! {
     let at_fork = logs();
     if let Err(error) = signals::restore_in_child() {
         tracing::error!("child: cannot restore signals: {error}");
         std::process::exit(1);
     }
-    match connection {
-        Connection::Metrics(stream) => {
-            arm_alarm(context.plan.http.request_timeout + context.plan.http.idle_timeout);
-            http::serve(stream, &mut context);
-        }
-        Connection::Remote(stream) => {
-            arm_alarm(context.plan.management_timeout);
-            management::serve_remote(stream, &mut context);
-        }
-        Connection::Local(stream) => {
-            arm_alarm(context.plan.management_timeout);
-            management::serve_local(stream, &mut context);
-        }
-    }
-    context.shared.add_child_logs(lines_since(at_fork, logs()));
+    let mut child = Child {
+        stream,
+        service,
+        channel,
+        shared,
+        awaiting: Awaiting::Nothing,
+        management_timeout,
+    };
+    child.serve();
+    shared.add_child_logs(lines_since(at_fork, logs()));
     std::process::exit(0)
 }
 
+struct Child {
+    stream: Stream,
+    service: Tls<Service>,
+    channel: Channel,
+    shared: &'static SharedState,
+    awaiting: Awaiting,
+    management_timeout: Duration,
+}
+
+impl Child {
+    /// The machine contract's loop until the service finishes, the socket fails or the parent
+    /// goes away.
+    fn serve(&mut self) {
+        let mut out = BytesMut::new();
+        let mut buffer = vec![0u8; READ_SIZE];
+        let mut reading = true;
+        loop {
+            while self.service.poll_transmit(&mut out) {
+                let written = self.stream.write_all(&out);
+                out.clear();
+                if written.is_err() {
+                    return;
+                }
+            }
+            while let Some(job) = self.service.poll_event() {
+                if !self.ask(&job) {
+                    return;
+                }
+            }
+            if self.service.is_finished() {
+                return self.linger(&mut buffer);
+            }
+            let wake = self.service.poll_timeout();
+            arm_alarm(self.bound(wake));
+            let Ok((socket, channel)) = self.wait(reading, wake) else {
+                return;
+            };
+            let now = clock::now();
+            if channel && !self.take_reply(now) {
+                return;
+            }
+            if socket {
+                match self.stream.read(&mut buffer) {
+                    Ok(0) | Err(_) => {
+                        reading = false;
+                        self.service.handle_eof(now);
+                    }
+                    Ok(count) => self.service.handle_input(now, &buffer[..count]),
+                }
+            }
+            if !socket && !channel {
+                self.service.handle_timeout(now);
+            }
+        }
+    }
+
+    /// Sends `job` to the parent; `false` when the parent cannot be reached.
+    fn ask(&mut self, job: &Job) -> bool {
+        self.awaiting = match job {
+            Job::Scrape(scrape) => Awaiting::Scrape(
+                scrape.format,
+                scrape.timeout.unwrap_or(DEFAULT_SCRAPE_TIMEOUT),
+            ),
+            Job::Management(_) => Awaiting::Management(self.management_timeout),
+        };
+        match self.channel.send_job(job) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::error!("child: cannot reach the parent: {error}");
+                false
+            }
+        }
+    }
+
+    /// Hands the parent's reply to the service; `false` when the parent is gone.
+    fn take_reply(&mut self, now: Instant) -> bool {
+        let reply = match self.channel.receive_reply() {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::error!("child: no answer from the parent: {error}");
+                return false;
+            }
+        };
+        let answer = match (
+            reply,
+            std::mem::replace(&mut self.awaiting, Awaiting::Nothing),
+        ) {
+            (Reply::Rendered(published), Awaiting::Scrape(format, _)) => {
+                let mut body = Vec::new();
+                let found = published && self.shared.read_body(format, &mut body);
+                Answer::Rendered(found.then(|| Bytes::from(body)))
+            }
+            (Reply::Management(document), _) => Answer::Management(document),
+            (Reply::Rendered(_), _) => Answer::Rendered(None),
+        };
+        self.service.handle_message(now, answer);
+        true
+    }
+
+    /// How long the next wait may take: until the service's own deadline, or the bound of the
+    /// answer awaited.
+    fn bound(&self, wake: Option<Instant>) -> Duration {
+        let answer = match self.awaiting {
+            Awaiting::Nothing => Duration::ZERO,
+            Awaiting::Scrape(_, bound) | Awaiting::Management(bound) => bound,
+        };
+        let own = wake.map_or(Duration::ZERO, |at| {
+            at.saturating_duration_since(clock::now())
+        });
+        own.max(answer)
+    }
+
+    /// Waits for the socket (while `reading`) or the channel, until `wake`: which is ready.
+    fn wait(&self, reading: bool, wake: Option<Instant>) -> std::io::Result<(bool, bool)> {
+        let socket_flags = if reading {
+            PollFlags::POLLIN
+        } else {
+            PollFlags::empty()
+        };
+        loop {
+            let mut fds = [
+                PollFd::new(self.stream.fd(), socket_flags),
+                PollFd::new(self.channel.socket().as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, poll_timeout(wake)) {
+                Ok(_) => {
+                    let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
+                    return Ok((reading && ready(&fds[0]), ready(&fds[1])));
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(errno) => return Err(errno.into()),
+            }
+        }
+    }
+
+    /// Stops sending, then reads and drops what the client still sends for [`LINGER`].
+    fn linger(&mut self, buffer: &mut [u8]) {
+        if self.stream.shutdown_write().is_err() {
+            return;
+        }
+        let until = clock::now() + LINGER;
+        arm_alarm(LINGER);
+        while matches!(self.wait(true, Some(until)), Ok((true, _)))
+            && matches!(self.stream.read(buffer), Ok(count) if count > 0)
+        {}
+    }
+}
+
 /// (Re-)arms the child's alarm for `limit` plus [`CHILD_GRACE`].
-pub(crate) fn arm_alarm(limit: Duration) {
+fn arm_alarm(limit: Duration) {
     let seconds = (limit + CHILD_GRACE)
         .as_secs()
         .clamp(1, u64::from(u32::MAX));
@@ -98,57 +240,6 @@ fn lines_since(before: LogCounters, now: LogCounters) -> LogCounters {
         error: now.error.saturating_sub(before.error),
         fatal: now.fatal.saturating_sub(before.fatal),
     }
-}
-
-/// A blocking stream a child serves.
-pub(crate) trait ChildStream: Read + Write + AsFd {
-    /// Stops sending (half close).
-    fn shutdown_write(&self) -> io::Result<()>;
-}
-
-impl ChildStream for TcpStream {
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
-    }
-}
-
-impl ChildStream for UnixStream {
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
-    }
-}
-
-/// Waits until `stream` has input or `wake` passes (forever when `None`); `true` when there is
-/// input (or end of file) to read.
-///
-/// # Errors
-/// When `poll` fails.
-pub(crate) fn wait_readable(stream: &impl AsFd, wake: Option<Instant>) -> io::Result<bool> {
-    loop {
-        let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, poll_timeout(wake)) {
-            Ok(0) => return Ok(false),
-            Ok(_) => return Ok(true),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => return Err(errno.into()),
-        }
-    }
-}
-
-/// Writes everything the transport has to send.
-///
-/// # Errors
-/// When the peer is gone.
-pub(crate) fn write_out(
-    stream: &mut impl Write,
-    transport: &mut Transport<ServerConnection>,
-    wire: &mut BytesMut,
-) -> io::Result<()> {
-    while transport.poll_transmit(wire) {
-        stream.write_all(wire)?;
-        wire.clear();
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -178,14 +269,5 @@ mod tests {
                 fatal: 0
             }
         );
-    }
-
-    #[test]
-    fn waiting_ends_at_input_or_at_the_wake_time() {
-        let (mut one, two) = UnixStream::pair().unwrap();
-        let soon = Instant::now() + Duration::from_millis(20);
-        assert!(!wait_readable(&two, Some(soon)).unwrap());
-        one.write_all(b"x").unwrap();
-        assert!(wait_readable(&two, None).unwrap());
     }
 }

@@ -1,185 +1,256 @@
 //! The parent process: one poll loop over the listeners, the signal descriptor, the children's
-//! channels and the PostgreSQL sockets. It forks a child per accepted connection, answers the
-//! children's scrape requests from its collector, and carries out what management children
-//! and signals ask.
+//! channels and the PostgreSQL connections, around the core's [`Daemon`]. It forks a child per
+//! accepted connection, carries the children's jobs to the daemon and its answers back, and
+//! carries out the daemon's actions.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::TcpListener;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::unistd::Pid;
-use pgexporter_core::config::load_ini;
-use pgexporter_core::management::handshake::AdminVerifiers;
-use pgexporter_core::scrape::ConnId;
-use pgexporter_core::serve::Site;
-use pgexporter_net::control::{Control, Effects, LivePlan};
-use pgexporter_net::notify;
-use pgexporter_net::serve::LogSource;
-use rustls::ServerConfig;
+use pgexporter_core::daemon::{Action, Daemon, Host, PeerId};
+use pgexporter_core::exposition::Format;
+use pgexporter_core::link::{ConnId, LinkAction, LinkEvent};
+use pgexporter_core::plan::{PgTarget, Served};
+use pgexporter_core::scrape::{LogCounters, ScrapeResult};
+use pgexporter_core::serve::{Answer, Job, Service, listener_tls};
+use pgexporter_os::{accept, clock};
+use pgexporter_tls::TlsConfigs;
 
-use crate::channel::{Channel, ChannelError, Request};
-use crate::child::{self, ChildContext, Connection};
+use crate::channel::{Channel, ChannelError, Reply};
+use crate::child;
 use crate::children::Children;
-use crate::collector::{Answer, CollectorDriver, Waiter};
-use crate::listeners::{accept_tcp, accept_unix};
+use crate::links::Link;
+use crate::listeners::{Listener, Stream};
 use crate::poll_timeout;
 use crate::shared::{self, SharedState};
 use crate::signals::{self, Signals};
 
-/// The file name given to configurations that management children pass to the parent.
-const APPLIED_CONFIG: &str = "<management>";
+/// How long stopping waits for Terminate to reach each server.
+const TERMINATE_GRACE: Duration = Duration::from_secs(1);
 
 /// Something the parent polls.
 #[derive(Debug, Clone, Copy)]
 enum Source {
     Signals,
     Child(Pid),
-    Postgres(ConnId),
-    Metrics(usize),
-    Remote(usize),
-    Local,
+    Link(ConnId),
+    Listener(usize),
 }
 
-/// The listeners, closed when a shutdown starts.
-#[derive(Debug, Default)]
-pub(crate) struct Listeners {
-    /// The metrics port, one per address.
-    pub(crate) metrics: Vec<TcpListener>,
-    /// The remote management port, one per address.
-    pub(crate) remote: Vec<TcpListener>,
-    /// The management socket.
-    pub(crate) local: Option<UnixListener>,
+/// The body last published in one format: rendered from this result with these log counts.
+struct Published {
+    result: Arc<ScrapeResult>,
+    logs: LogCounters,
 }
 
 /// The parent's state.
 pub(crate) struct Parent {
-    /// The state shared with the children.
-    pub(crate) shared: &'static SharedState,
-    /// The handled signals (`None` in a child).
-    pub(crate) signals: Option<Signals>,
-    /// The listeners (empty once a shutdown starts, and in a child).
-    pub(crate) listeners: Listeners,
-    /// The live children.
-    pub(crate) children: Children,
-    /// The collector and its PostgreSQL sockets.
-    pub(crate) collector: CollectorDriver,
-    /// The running configuration.
-    pub(crate) control: Control,
-    /// The live plan in force: children forked from now on serve with it.
-    pub(crate) plan: LivePlan,
-    /// The HTTP answers of `plan`.
-    pub(crate) site: Site,
-    /// The admins of remote management.
-    pub(crate) admins: Arc<AdminVerifiers>,
-    /// HTTPS on the metrics port.
-    pub(crate) metrics_tls: Option<Arc<ServerConfig>>,
-    /// This process's own log counts (a child reports what it adds to them).
-    pub(crate) own_logs: LogSource,
-    /// How long a shutdown waits for children.
-    pub(crate) grace: Duration,
-    /// When a shutdown started: the moment children still running are killed.
-    pub(crate) stop_deadline: Option<Instant>,
-}
-
-/// What management commands and SIGHUP do, carried out in the parent.
-struct ParentEffects<'a> {
-    collector: &'a mut CollectorDriver,
-    plan: &'a mut LivePlan,
-    site: &'a mut Site,
-    stop_requested: bool,
-    answers: Vec<Answer>,
-}
-
-impl Effects for ParentEffects<'_> {
-    fn activity(&self) -> Vec<bool> {
-        self.collector.activity()
-    }
-
-    fn apply(&mut self, plan: LivePlan) {
-        let answers = self.collector.reconfigure(Instant::now(), &plan);
-        self.answers.extend(answers);
-        *self.site = Site::new(&plan.metrics);
-        *self.plan = plan;
-    }
-
-    fn shutdown(&mut self) {
-        self.stop_requested = true;
-    }
-
-    fn clear_prometheus(&mut self) {
-        self.collector.clear();
-    }
+    daemon: Daemon,
+    host: Arc<dyn Host>,
+    shared: &'static SharedState,
+    signals: Option<Signals>,
+    listeners: Vec<Listener>,
+    children: Children,
+    /// Each child waiting for a scrape, and the format it wants.
+    scrapes: HashMap<Pid, Format>,
+    links: HashMap<ConnId, Link>,
+    tls: TlsConfigs,
+    served: Option<Arc<Served>>,
+    /// This process's own log counts (children add theirs to the shared state).
+    own_logs: Arc<dyn Fn() -> LogCounters + Send + Sync>,
+    published: [Option<Published>; 2],
+    body: BytesMut,
+    /// When a shutdown began to wait for the children: the moment those still running are
+    /// killed.
+    stop_deadline: Option<Instant>,
 }
 
 impl Parent {
-    /// Serves until a signal or a management command stops the exporter and the children
-    /// have finished (or the grace has passed), then terminates the PostgreSQL connections.
+    /// The parent of `daemon`, serving `listeners`; `own_logs` counts this process's lines.
+    pub(crate) fn new(
+        daemon: Daemon,
+        host: Arc<dyn Host>,
+        shared: &'static SharedState,
+        signals: Signals,
+        listeners: Vec<Listener>,
+        own_logs: Arc<dyn Fn() -> LogCounters + Send + Sync>,
+    ) -> Parent {
+        Parent {
+            daemon,
+            host,
+            shared,
+            signals: Some(signals),
+            listeners,
+            children: Children::default(),
+            scrapes: HashMap::new(),
+            links: HashMap::new(),
+            tls: TlsConfigs::default(),
+            served: None,
+            own_logs,
+            published: [None, None],
+            body: BytesMut::new(),
+            stop_deadline: None,
+        }
+    }
+
+    /// Serves until a signal or a management command stops the daemon and the children have
+    /// finished (or the grace has passed), then terminates the PostgreSQL connections.
     ///
     /// # Errors
     /// When `poll` or the signal descriptor fails.
     pub(crate) fn serve(&mut self) -> io::Result<()> {
         loop {
             self.reap();
+            self.execute();
             if let Some(deadline) = self.stop_deadline
-                && (self.children.is_empty() || Instant::now() >= deadline)
+                && (self.children.is_empty() || clock::now() >= deadline)
             {
                 break;
             }
-            let wake = [self.collector.poll_timeout(), self.stop_deadline]
+            let wake = [self.daemon.poll_timeout(), self.stop_deadline]
                 .into_iter()
                 .flatten()
                 .min();
-            for (source, flags) in self.wait(wake)? {
+            for (source, flags) in self.wait(wake, true)? {
                 self.handle(source, flags)?;
             }
-            let now = Instant::now();
-            if self.collector.poll_timeout().is_some_and(|at| at <= now) {
-                let answers = self.collector.handle_timeout(now);
-                self.deliver(answers);
+            let now = clock::now();
+            if self.daemon.poll_timeout().is_some_and(|at| at <= now) {
+                self.daemon.handle_timeout(now);
             }
         }
         self.children.kill_all();
-        self.collector.shutdown(Instant::now());
+        self.daemon.terminate(clock::now());
+        self.execute();
+        let deadline = clock::now() + TERMINATE_GRACE;
+        while !self.links.is_empty() && clock::now() < deadline {
+            for (source, flags) in self.wait(Some(deadline), false)? {
+                self.handle(source, flags)?;
+            }
+        }
         Ok(())
     }
 
-    /// Polls every source until one is ready or `wake` passes.
-    fn wait(&self, wake: Option<Instant>) -> io::Result<Vec<(Source, PollFlags)>> {
+    /// Carries out the daemon's actions until it has none.
+    fn execute(&mut self) {
+        while let Some(action) = self.daemon.poll_action() {
+            match action {
+                Action::Link(LinkAction::Connect { conn, target }) => self.connect(conn, target),
+                Action::Link(LinkAction::Command { conn, command }) => {
+                    if let Some(link) = self.links.get_mut(&conn) {
+                        let events = link.command(clock::now(), command);
+                        self.link_events(conn, events);
+                    }
+                }
+                Action::Answer { peer, answer } => self.answer(peer, answer),
+                Action::Host { task, work } => {
+                    let result = self.host.run(work);
+                    self.daemon.handle_host(clock::now(), task, result);
+                }
+                Action::Serve(served) => {
+                    self.tls.clear();
+                    self.served = Some(served);
+                }
+                Action::Shutdown { grace } => {
+                    self.listeners.clear();
+                    self.stop_deadline = Some(clock::now() + grace);
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self, conn: ConnId, target: Arc<PgTarget>) {
+        match Link::connect(target, &self.tls) {
+            Ok((link, events)) => {
+                self.links.insert(conn, link);
+                self.link_events(conn, events);
+            }
+            Err(failed) => self.daemon.handle_link(clock::now(), conn, failed),
+        }
+    }
+
+    /// Hands a link's events to the daemon and forgets the link once it is over.
+    fn link_events(&mut self, conn: ConnId, events: Vec<LinkEvent>) {
+        let now = clock::now();
+        for event in events {
+            self.daemon.handle_link(now, conn, event);
+        }
+        if self.links.get(&conn).is_some_and(Link::is_finished) {
+            self.links.remove(&conn);
+        }
+    }
+
+    /// Tells the child `peer` the daemon's answer to its job.
+    fn answer(&mut self, peer: PeerId, answer: Answer) {
+        let child = child_of(peer);
+        let reply = match answer {
+            Answer::Scrape { result, logs } => {
+                let format = self.scrapes.remove(&child).unwrap_or(Format::Text);
+                Reply::Rendered(self.publish(&result, logs, format))
+            }
+            Answer::Rendered(body) => Reply::Rendered(body.is_some()),
+            Answer::Management(document) => Reply::Management(document),
+        };
+        if let Some(channel) = self.children.channel_mut(child)
+            && let Err(error) = channel.send_reply(&reply)
+        {
+            tracing::debug!("child {child} takes no answer: {error}");
+        }
+    }
+
+    /// Renders `result` in `format` into the shared state, unless the body there already is
+    /// that result with those log counts; whether a body is published.
+    fn publish(&mut self, result: &Arc<ScrapeResult>, logs: LogCounters, format: Format) -> bool {
+        let slot = usize::from(format == Format::OpenMetrics);
+        if let Some(published) = &self.published[slot]
+            && Arc::ptr_eq(&published.result, result)
+            && published.logs == logs
+        {
+            return true;
+        }
+        self.body.clear();
+        result.render(format, &logs, &mut self.body);
+        match self.shared.publish_body(format, &self.body) {
+            Ok(()) => {
+                self.published[slot] = Some(Published {
+                    result: Arc::clone(result),
+                    logs,
+                });
+                true
+            }
+            Err(error) => {
+                tracing::error!("{error}");
+                self.published[slot] = None;
+                false
+            }
+        }
+    }
+
+    /// Polls every source until one is ready or `wake` passes; listeners and children only
+    /// while `serving`.
+    fn wait(&self, wake: Option<Instant>, serving: bool) -> io::Result<Vec<(Source, PollFlags)>> {
         let mut sources: Vec<(Source, BorrowedFd<'_>, PollFlags)> = Vec::new();
         if let Some(signals) = &self.signals {
             sources.push((Source::Signals, signals.descriptor(), PollFlags::POLLIN));
         }
-        for (child, channel) in self.children.channels() {
-            sources.push((
-                Source::Child(child),
-                channel.socket().as_fd(),
-                PollFlags::POLLIN,
-            ));
+        for (conn, link) in &self.links {
+            let Some(fd) = link.fd() else { continue };
+            sources.push((Source::Link(*conn), fd, link.interest().poll_flags()));
         }
-        for (conn, fd, interest) in self.collector.poll_interests() {
-            let mut flags = PollFlags::empty();
-            if interest.readable {
-                flags |= PollFlags::POLLIN;
+        if serving {
+            for (child, channel) in self.children.channels() {
+                let fd = channel.socket().as_fd();
+                sources.push((Source::Child(child), fd, PollFlags::POLLIN));
             }
-            if interest.writable {
-                flags |= PollFlags::POLLOUT;
-            }
-            sources.push((Source::Postgres(conn), fd, flags));
-        }
-        if self.stop_deadline.is_none() && !self.children.is_full() {
-            let listeners = &self.listeners;
-            for (index, listener) in listeners.metrics.iter().enumerate() {
-                sources.push((Source::Metrics(index), listener.as_fd(), PollFlags::POLLIN));
-            }
-            for (index, listener) in listeners.remote.iter().enumerate() {
-                sources.push((Source::Remote(index), listener.as_fd(), PollFlags::POLLIN));
-            }
-            if let Some(listener) = &listeners.local {
-                sources.push((Source::Local, listener.as_fd(), PollFlags::POLLIN));
+            if !self.children.is_full() {
+                for (index, listener) in self.listeners.iter().enumerate() {
+                    sources.push((Source::Listener(index), listener.fd(), PollFlags::POLLIN));
+                }
             }
         }
         let mut fds: Vec<PollFd<'_>> = sources
@@ -207,44 +278,31 @@ impl Parent {
         match source {
             Source::Signals => self.handle_signals()?,
             Source::Child(child) => self.handle_child(child),
-            Source::Postgres(conn) => {
-                let answers = self
-                    .collector
-                    .on_ready(Instant::now(), conn, readable, writable);
-                self.deliver(answers);
+            Source::Link(conn) => {
+                if let Some(link) = self.links.get_mut(&conn) {
+                    let events = link.on_ready(clock::now(), readable, writable);
+                    self.link_events(conn, events);
+                }
             }
-            Source::Metrics(_) | Source::Remote(_) | Source::Local => self.accept(source),
+            Source::Listener(index) => self.accept(index),
         }
         Ok(())
     }
 
-    /// Accepts the connections waiting on the listener `source`, a child for each, up to the
-    /// cap.
-    fn accept(&mut self, source: Source) {
+    /// Accepts the connections waiting on listener `index`, a child for each, up to the cap.
+    fn accept(&mut self, index: usize) {
         while !self.children.is_full() {
-            let listeners = &self.listeners;
-            let accepted = match source {
-                Source::Metrics(index) => listeners
-                    .metrics
-                    .get(index)
-                    .map(|listener| accept_tcp(listener).map(|s| s.map(Connection::Metrics))),
-                Source::Remote(index) => listeners
-                    .remote
-                    .get(index)
-                    .map(|listener| accept_tcp(listener).map(|s| s.map(Connection::Remote))),
-                Source::Local => listeners
-                    .local
-                    .as_ref()
-                    .map(|listener| accept_unix(listener).map(|s| s.map(Connection::Local))),
-                Source::Signals | Source::Child(_) | Source::Postgres(_) => None,
+            let Some(listener) = self.listeners.get(index) else {
+                return;
             };
-            match accepted {
-                Some(Ok(Some(connection))) => self.spawn(connection),
-                Some(Err(error)) => {
+            let kind = listener.kind();
+            match listener.accept() {
+                Ok(Some(stream)) => self.spawn(kind, stream),
+                Ok(None) => return,
+                Err(error) => {
                     tracing::warn!("accept failed: {error}");
                     return;
                 }
-                Some(Ok(None)) | None => return,
             }
         }
     }
@@ -254,18 +312,12 @@ impl Parent {
             let Some(signals) = &self.signals else {
                 return Ok(());
             };
-            let Some(request) = signals.next()? else {
-                return Ok(());
-            };
-            match request {
-                signals::Request::Stop => self.begin_stop(),
-                signals::Request::Reload => {
-                    notify::reloading();
-                    self.change(|control, effects| control.reload(effects));
-                    notify::ready();
+            match signals.next()? {
+                None => return Ok(()),
+                Some(signals::Request::Daemon(signal)) => {
+                    self.daemon.handle_signal(clock::now(), signal);
                 }
-                signals::Request::ReopenLogs => self.control.reopen_logs(),
-                signals::Request::Reap => self.reap(),
+                Some(signals::Request::Reap) => self.reap(),
             }
         }
     }
@@ -273,20 +325,21 @@ impl Parent {
     /// Collects the children that have exited and reads what they sent last.
     fn reap(&mut self) {
         for (child, mut channel) in self.children.reap() {
-            while let Ok(Some(request)) = channel.receive_request() {
-                self.handle_request(child, request);
+            while let Ok(Some(job)) = channel.receive_job() {
+                self.job(child, job);
             }
+            self.scrapes.remove(&child);
         }
     }
 
-    /// Reads every request waiting on `child`'s channel.
+    /// Reads every job waiting on `child`'s channel.
     fn handle_child(&mut self, child: Pid) {
         loop {
             let Some(channel) = self.children.channel_mut(child) else {
                 return;
             };
-            match channel.receive_request() {
-                Ok(Some(request)) => self.handle_request(child, request),
+            match channel.receive_job() {
+                Ok(Some(job)) => self.job(child, job),
                 Ok(None) => return,
                 Err(ChannelError::Closed) => {
                     self.children.close_channel(child);
@@ -301,73 +354,27 @@ impl Parent {
         }
     }
 
-    fn handle_request(&mut self, child: Pid, request: Request) {
-        match request {
-            Request::Scrape { format, timeout } => {
-                let answers =
-                    self.collector
-                        .request(Instant::now(), Waiter { child, format }, timeout);
-                self.deliver(answers);
-            }
-            Request::Apply(text) => {
-                let env = |name: &str| std::env::var(name).ok();
-                match load_ini(&text, APPLIED_CONFIG, &env) {
-                    Ok(loaded) => {
-                        // A failure is logged by `apply`; the running configuration stays.
-                        self.change(|control, effects| {
-                            let _ = control.apply(loaded.config, effects);
-                        });
-                    }
-                    Err(error) => {
-                        tracing::error!("the configuration from management is invalid: {error}");
-                    }
-                }
-            }
-            Request::Shutdown => self.begin_stop(),
-            Request::Clear => self.collector.clear(),
+    fn job(&mut self, child: Pid, job: Job) {
+        if let Job::Scrape(scrape) = &job {
+            self.scrapes.insert(child, scrape.format);
         }
+        self.daemon.handle_job(clock::now(), peer_of(child), job);
     }
 
-    /// Runs `act` on the control with the parent's effects, then delivers what it left to do.
-    fn change(&mut self, act: impl FnOnce(&mut Control, &mut ParentEffects<'_>)) {
-        let mut effects = ParentEffects {
-            collector: &mut self.collector,
-            plan: &mut self.plan,
-            site: &mut self.site,
-            stop_requested: false,
-            answers: Vec::new(),
-        };
-        act(&mut self.control, &mut effects);
-        let (stop, answers) = (effects.stop_requested, effects.answers);
-        self.deliver(answers);
-        if stop {
-            self.begin_stop();
-        }
-    }
-
-    /// Tells children their scrape results are published.
-    fn deliver(&mut self, answers: Vec<Answer>) {
-        for answer in answers {
-            if let Some(channel) = self.children.channel_mut(answer.child) {
-                // A child that is gone has nothing to be told.
-                let _ = channel.send_ready(answer.published);
-            }
-        }
-    }
-
-    /// Starts a graceful shutdown: the listeners close, children get the grace to finish.
-    fn begin_stop(&mut self) {
-        if self.stop_deadline.is_some() {
+    /// Forks a child to serve `stream`, accepted on a listener of `kind`; the parent keeps no
+    /// copy of it.
+    fn spawn(&mut self, kind: pgexporter_core::plan::ListenerKind, stream: Stream) {
+        let Some(served) = self.served.clone() else {
             return;
-        }
-        notify::stopping();
-        tracing::info!("shutting down");
-        self.listeners = Listeners::default();
-        self.stop_deadline = Some(Instant::now() + self.grace);
-    }
-
-    /// Forks a child to serve `connection`; the parent keeps no copy of it.
-    fn spawn(&mut self, connection: Connection) {
+        };
+        let service = Service::accept(kind, &served, accept::accepted());
+        let service = match self.tls.accept(service, &listener_tls(kind, &served)) {
+            Ok(service) => service,
+            Err(error) => {
+                tracing::error!("cannot serve a connection: {error}");
+                return;
+            }
+        };
         let (parent_end, child_end) = match Channel::pair() {
             Ok(pair) => pair,
             Err(error) => {
@@ -383,16 +390,15 @@ impl Parent {
             Ok(None) => {
                 drop(parent_end);
                 self.release_in_child();
-                let context = ChildContext {
-                    shared: self.shared,
-                    channel: child_end,
-                    plan: &self.plan,
-                    site: &self.site,
-                    metrics_tls: self.metrics_tls.clone(),
-                    admins: &self.admins,
-                    control: &mut self.control,
-                };
-                child::run(connection, context, &self.own_logs)
+                let logs = Arc::clone(&self.own_logs);
+                child::run(
+                    stream,
+                    service,
+                    child_end,
+                    self.shared,
+                    &*logs,
+                    served.management_timeout,
+                )
             }
             Ok(Some(child)) => self.children.insert(child, parent_end),
             Err(error) => tracing::error!("cannot fork a child for a connection: {error}"),
@@ -402,9 +408,19 @@ impl Parent {
     /// In a new child: closes what belongs to the parent (listeners, siblings' channels,
     /// PostgreSQL sockets, the signal descriptor).
     fn release_in_child(&mut self) {
-        self.listeners = Listeners::default();
+        self.listeners.clear();
         self.children.release_in_child();
-        self.collector.release_in_child();
+        self.links.clear();
         self.signals = None;
     }
+}
+
+/// The daemon's name for a child.
+fn peer_of(child: Pid) -> PeerId {
+    PeerId(u64::from(child.as_raw().unsigned_abs()))
+}
+
+/// The child the daemon's name stands for.
+fn child_of(peer: PeerId) -> Pid {
+    Pid::from_raw(i32::try_from(peer.0).unwrap_or(i32::MAX))
 }

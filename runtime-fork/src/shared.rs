@@ -3,18 +3,17 @@
 //! One `mmap(MAP_SHARED | MAP_ANONYMOUS)` region, made by the parent before its first fork,
 //! holds a [`SharedState`]: a `#[repr(C)]` struct of atomics only, so that every process reads
 //! and writes it through safe atomic operations. It carries what the parent publishes for its
-//! children (which servers the last scrape reached, the rendered `/metrics` bodies) and what
-//! children report back to the parent (the log lines they wrote).
+//! children (the rendered `/metrics` bodies) and what children report back to the parent (the
+//! log lines they wrote).
 //!
 //! Every `unsafe` block of this runtime is in this file.
 
 use std::io;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
 use nix::unistd::ForkResult;
-use pgexporter_core::config::MAX_SERVERS;
 use pgexporter_core::exposition::Format;
 use pgexporter_core::scrape::LogCounters;
 
@@ -24,9 +23,6 @@ pub(crate) const BODY_CAPACITY: usize = 16 << 20;
 
 /// Words of one body slot.
 const BODY_WORDS: usize = BODY_CAPACITY / 8;
-
-/// The length of a slot that holds no body.
-const NO_BODY: u64 = u64::MAX;
 
 /// How many times a child retries reading a body the parent is rewriting before giving up.
 const READ_ATTEMPTS: u32 = 10_000;
@@ -48,10 +44,6 @@ struct BodySlot {
 pub(crate) struct SharedState {
     /// Log lines written by children that have exited: INFO, WARN, ERROR, FATAL.
     child_logs: [AtomicU64; 4],
-    /// Per server, in configuration order: whether the last finished scrape reached it.
-    activity: [AtomicBool; MAX_SERVERS],
-    /// How many entries of `activity` are in use.
-    server_count: AtomicU64,
     /// The text body, then the OpenMetrics body.
     bodies: [BodySlot; 2],
 }
@@ -109,26 +101,6 @@ impl SharedState {
         }
     }
 
-    /// Publishes which servers the last scrape reached (at most [`MAX_SERVERS`], the most a
-    /// configuration has).
-    pub(crate) fn set_activity(&self, activity: &[bool]) {
-        for (slot, active) in self.activity.iter().zip(activity) {
-            slot.store(*active, Ordering::Relaxed);
-        }
-        let count = activity.len().min(MAX_SERVERS);
-        self.server_count.store(count as u64, Ordering::Release);
-    }
-
-    /// Which servers the last scrape reached, as the parent last published it.
-    pub(crate) fn activity(&self) -> Vec<bool> {
-        let count = self.server_count.load(Ordering::Acquire) as usize;
-        self.activity
-            .iter()
-            .take(count)
-            .map(|slot| slot.load(Ordering::Relaxed))
-            .collect()
-    }
-
     /// Replaces the body of `format`. Only the parent writes bodies.
     ///
     /// # Errors
@@ -167,7 +139,7 @@ impl SharedState {
                 continue;
             }
             let length = slot.length.load(Ordering::Relaxed);
-            let published = before > 0 && length != NO_BODY;
+            let published = before > 0;
             let length = if published {
                 (length as usize).min(BODY_CAPACITY)
             } else {
@@ -185,13 +157,6 @@ impl SharedState {
             std::thread::sleep(READ_RETRY_PAUSE);
         }
         false
-    }
-
-    /// Forgets both bodies, as `clear prometheus` forgets the cached result.
-    pub(crate) fn clear_bodies(&self) {
-        for format in [Format::Text, Format::OpenMetrics] {
-            self.write_slot(format, NO_BODY, &[]);
-        }
     }
 
     fn slot(&self, format: Format) -> &BodySlot {
@@ -225,7 +190,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bodies_round_trip_and_can_be_cleared() {
+    fn bodies_round_trip() {
         let shared = SharedState::map().unwrap();
         let mut out = Vec::new();
         assert!(!shared.read_body(Format::Text, &mut out));
@@ -238,8 +203,6 @@ mod tests {
         shared.publish_body(Format::Text, b"x").unwrap();
         assert!(shared.read_body(Format::Text, &mut out));
         assert_eq!(out, b"x");
-        shared.clear_bodies();
-        assert!(!shared.read_body(Format::Text, &mut out));
     }
 
     #[test]
@@ -250,10 +213,8 @@ mod tests {
     }
 
     #[test]
-    fn activity_and_child_logs_add_up() {
+    fn child_logs_add_up() {
         let shared = SharedState::map().unwrap();
-        shared.set_activity(&[true, false, true]);
-        assert_eq!(shared.activity(), vec![true, false, true]);
         shared.add_child_logs(LogCounters {
             info: 2,
             warn: 1,

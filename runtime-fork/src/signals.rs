@@ -11,12 +11,8 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 /// What a signal asks of the parent (SPEC §1). SIGABRT keeps its default action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Request {
-    /// SIGTERM, SIGINT, SIGALRM: graceful shutdown.
-    Stop,
-    /// SIGHUP: reload the configuration.
-    Reload,
-    /// SIGUSR1: reopen the log file.
-    ReopenLogs,
+    /// One of the daemon's signals.
+    Daemon(pgexporter_core::daemon::Signal),
     /// SIGCHLD: a child exited; reap it.
     Reap,
 }
@@ -70,10 +66,13 @@ impl Signals {
             let Some(info) = self.descriptor.read_signal()? else {
                 return Ok(None);
             };
+            use pgexporter_core::daemon::Signal as Daemon;
             let request = match Signal::try_from(info.ssi_signo as i32) {
-                Ok(Signal::SIGTERM | Signal::SIGINT | Signal::SIGALRM) => Request::Stop,
-                Ok(Signal::SIGHUP) => Request::Reload,
-                Ok(Signal::SIGUSR1) => Request::ReopenLogs,
+                Ok(Signal::SIGTERM | Signal::SIGINT | Signal::SIGALRM) => {
+                    Request::Daemon(Daemon::Stop)
+                }
+                Ok(Signal::SIGHUP) => Request::Daemon(Daemon::Reload),
+                Ok(Signal::SIGUSR1) => Request::Daemon(Daemon::ReopenLogs),
                 Ok(Signal::SIGCHLD) => Request::Reap,
                 _ => continue,
             };

@@ -1,179 +1,152 @@
-//! The smol runtime of pgexporter: sockets, timers and signals around the core's machines.
+//! The smol runtime of pgexporter: smol's sockets, timers, blocking pool and async-signal under
+//! the drivers of `pgexporter-drive`. Every task runs on one thread, on one [`LocalExecutor`]
+//! (async-io adds a helper thread that polls the sockets while that thread is busy); blocking
+//! host work runs on smol's blocking pool.
 //!
-//! Every task runs on one thread, on one [`LocalExecutor`] (async-io adds one helper thread that
-//! polls the sockets while that thread is busy; name lookups run on smol's blocking pool). The
-//! collector task owns the core's [`Collector`](pgexporter_core::scrape::Collector) and
-//! executes its actions; one task per
-//! PostgreSQL connection moves bytes between a socket and the collector; one task per HTTP
-//! connection drives an [`HttpConnection`](pgexporter_core::http::HttpConnection) and answers
-//! through the core's [`Site`](pgexporter_core::serve::Site); one task per management
-//! connection drives a [`Session`](pgexporter_core::management::Session) and answers through
-//! [`Control`](pgexporter_net::control::Control). No decision is made here.
-//!
-//! This crate mirrors `runtime-tokio` file for file. Where tokio shares state through its
-//! `watch` channels and a mutex, this one, being single-threaded, uses `Rc<RefCell<_>>` cells
-//! that are never borrowed across an `await`.
+//! `runtime-tokio` is the same file over tokio's primitives.
 
-mod collector;
-mod daemon;
-mod http;
-mod listeners;
-mod management;
-mod postgres;
-mod signals;
+#![forbid(unsafe_code)]
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
 
-use pgexporter_net::notify;
-use pgexporter_net::serve::ServePlan;
-use pgexporter_net::unix_socket::SocketFile;
-use smol::io::{AsyncRead, AsyncReadExt};
-use smol::net::unix::UnixListener;
-use smol::{LocalExecutor, Task, Timer, future};
+use async_signal::Signal as Raw;
+use pgexporter_core::daemon::{DaemonSetup, Host, Signal};
+use pgexporter_core::plan::{Address, Listeners};
+use pgexporter_drive::{Accept, Connected, Executor, Stream};
+use smol::LocalExecutor;
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::stream::StreamExt;
 
-use crate::daemon::{Current, SmolEffects};
-use crate::listeners::accept_loop;
-use crate::signals::{Request, Signals, Trigger};
-
-thread_local! {
-    /// The executor every task of the daemon runs on.
-    static EXECUTOR: LocalExecutor<'static> = const { LocalExecutor::new() };
-}
-
-/// Serves `plan` until SIGTERM, SIGINT, SIGALRM or a `shutdown` command, then stops
-/// gracefully: listeners close, requests in flight get up to `plan.shutdown_grace` to finish,
-/// and every PostgreSQL connection is terminated. SIGHUP reloads the configuration, SIGUSR1
-/// reopens the log file.
+/// Serves until a signal or a `shutdown` command stops the daemon; see
+/// [`pgexporter_drive::serve`].
 ///
 /// # Errors
 /// When a listener cannot be bound or the runtime cannot start.
-pub fn run(plan: ServePlan) -> io::Result<()> {
-    EXECUTOR.with(|executor| smol::block_on(executor.run(serve(plan))))
+pub fn run(listeners: Listeners, setup: DaemonSetup, host: Arc<dyn Host>) -> io::Result<()> {
+    let executor = Smol(Rc::new(LocalExecutor::new()));
+    let tasks = Rc::clone(&executor.0);
+    smol::block_on(tasks.run(pgexporter_drive::serve(executor, listeners, setup, host)))
 }
 
-/// Runs `future` as a task of this thread's executor; dropping the task cancels it.
-fn spawn<T: 'static>(future: impl Future<Output = T> + 'static) -> Task<T> {
-    EXECUTOR.with(|executor| executor.spawn(future))
-}
+/// The smol executor: tasks on this thread's local executor.
+#[derive(Clone)]
+struct Smol(Rc<LocalExecutor<'static>>);
 
-async fn serve(plan: ServePlan) -> io::Result<()> {
-    let mut signals = Signals::install()?;
-    let metrics_listeners = listeners::bind(&plan.metrics_listeners, plan.backlog)?;
-    let remote_listeners = listeners::bind(&plan.management_listeners, plan.backlog)?;
-    let mut socket_file = SocketFile::bind(&plan.unix_socket)?;
-    let local_listener = socket_file
-        .take_listener()
-        .expect("a freshly bound socket file has its listener");
-    let local_listener = UnixListener::try_from(local_listener)?;
-    let scheme = if plan.metrics_tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    for listener in &metrics_listeners {
-        let address = listener.local_addr()?;
-        tracing::info!("serving metrics on {scheme}://{address}/metrics");
-    }
-    for listener in &remote_listeners {
-        tracing::info!("remote management on {}", listener.local_addr()?);
-    }
-    tracing::info!("management socket {}", socket_file.path().display());
+/// A smol TCP stream.
+struct Tcp(smol::net::TcpStream);
 
-    let (scrapes, activity, collector) = collector::spawn(&plan.live);
-    let live = Rc::new(RefCell::new(Current::new(plan.live)));
-    let stop = Trigger::new();
-    let effects = SmolEffects {
-        scrapes: scrapes.clone(),
-        activity,
-        live: Rc::clone(&live),
-        stop: stop.clone(),
-    };
-    let control = Rc::new(RefCell::new(plan.control));
-    let grace = plan.shutdown_grace;
-    let mut servers = Vec::new();
-    for listener in metrics_listeners {
-        let shared = http::Shared {
-            live: Rc::clone(&live),
-            scrapes: scrapes.clone(),
-            logs: plan.logs.clone(),
-        };
-        let tls = plan.metrics_tls.clone();
-        let serve = move |stream| http::serve_connection(stream, shared.clone(), tls.clone());
-        servers.push(spawn(accept_loop(listener, serve, stop.subscribe(), grace)));
-    }
-    let management = management::Shared {
-        control: Rc::clone(&control),
-        effects: effects.clone(),
-        live,
-        admins: plan.admins,
-    };
-    for listener in remote_listeners {
-        let shared = management.clone();
-        let serve = move |stream| management::serve_remote(stream, shared.clone());
-        servers.push(spawn(accept_loop(listener, serve, stop.subscribe(), grace)));
-    }
-    let serve_local = move |stream| management::serve_local(stream, management.clone());
-    servers.push(spawn(accept_loop(
-        local_listener,
-        serve_local,
-        stop.subscribe(),
-        grace,
-    )));
-    notify::ready();
+/// A smol Unix stream.
+struct Unix(smol::net::unix::UnixStream);
 
-    let stopping = stop.subscribe();
-    loop {
-        let request = future::or(signals.next(), async {
-            stopping.fired().await;
-            Request::Stop
-        })
-        .await;
-        let mut control = control.borrow_mut();
-        match request {
-            Request::Stop => break,
-            Request::Reload => {
-                notify::reloading();
-                control.reload(&mut effects.clone());
-                notify::ready();
+/// Implements [`Stream`] for a wrapper of a smol stream.
+macro_rules! stream {
+    ($wrapper:ident) => {
+        impl Stream for $wrapper {
+            async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+                self.0.read(buffer).await
             }
-            Request::ReopenLogs => control.reopen_logs(),
+
+            async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+                self.0.write_all(bytes).await
+            }
+
+            async fn shutdown(&mut self) -> io::Result<()> {
+                self.0.shutdown(std::net::Shutdown::Write)
+            }
         }
-    }
-    notify::stopping();
-    tracing::info!("shutting down");
-    stop.fire();
-    for server in servers {
-        server.await;
-    }
-    scrapes.shutdown();
-    collector.await;
-    drop(socket_file);
-    Ok(())
+    };
 }
 
-/// Sleeps until `wake`, or forever when there is nothing to wake for.
-async fn sleep_until(wake: Option<Instant>) {
-    match wake {
-        Some(at) => {
-            Timer::at(at).await;
-        }
-        None => future::pending().await,
+stream!(Tcp);
+stream!(Unix);
+
+/// A smol TCP listener.
+struct TcpListener(smol::net::TcpListener);
+
+/// A smol Unix listener.
+struct UnixListener(smol::net::unix::UnixListener);
+
+impl Accept for TcpListener {
+    type Stream = Tcp;
+
+    async fn accept(&self) -> io::Result<Tcp> {
+        let (stream, _) = self.0.accept().await?;
+        // Answers are written whole; waiting to coalesce them only adds latency.
+        stream.set_nodelay(true)?;
+        Ok(Tcp(stream))
     }
 }
 
-/// Reads from `stream` into `buffer`; `None` when `wake` comes first.
-async fn read_until<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    buffer: &mut [u8],
-    wake: Option<Instant>,
-) -> Option<io::Result<usize>> {
-    future::or(async { Some(stream.read(buffer).await) }, async {
-        sleep_until(wake).await;
-        None
-    })
-    .await
+impl Accept for UnixListener {
+    type Stream = Unix;
+
+    async fn accept(&self) -> io::Result<Unix> {
+        self.0.accept().await.map(|(stream, _)| Unix(stream))
+    }
+}
+
+impl Executor for Smol {
+    type Tcp = Tcp;
+    type Unix = Unix;
+    type TcpListener = TcpListener;
+    type UnixListener = UnixListener;
+    type Signals = async_signal::Signals;
+
+    fn tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        smol::net::TcpListener::try_from(listener).map(TcpListener)
+    }
+
+    fn unix_listener(
+        &self,
+        listener: std::os::unix::net::UnixListener,
+    ) -> io::Result<UnixListener> {
+        smol::net::unix::UnixListener::try_from(listener).map(UnixListener)
+    }
+
+    async fn connect(&self, address: &Address) -> io::Result<Connected<Tcp, Unix>> {
+        Ok(match address {
+            Address::Tcp { host, port } => {
+                let stream = smol::net::TcpStream::connect((host.as_str(), *port)).await?;
+                stream.set_nodelay(true)?;
+                Connected::Tcp(Tcp(stream))
+            }
+            Address::Unix { path } => {
+                Connected::Unix(Unix(smol::net::unix::UnixStream::connect(path).await?))
+            }
+        })
+    }
+
+    fn spawn(&self, future: impl Future<Output = ()> + 'static) {
+        self.0.spawn(future).detach();
+    }
+
+    async fn sleep_until(&self, at: Instant) {
+        smol::Timer::at(at).await;
+    }
+
+    async fn unblock<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        smol::unblock(work).await
+    }
+
+    fn signals(&self) -> io::Result<async_signal::Signals> {
+        async_signal::Signals::new([Raw::Term, Raw::Int, Raw::Alarm, Raw::Hup, Raw::Usr1])
+    }
+
+    async fn next_signal(&self, signals: &mut async_signal::Signals) -> Signal {
+        loop {
+            match signals.next().await {
+                Some(Ok(Raw::Term | Raw::Int | Raw::Alarm)) => return Signal::Stop,
+                Some(Ok(Raw::Hup)) => return Signal::Reload,
+                Some(Ok(Raw::Usr1)) => return Signal::ReopenLogs,
+                Some(Ok(_)) => {}
+                Some(Err(error)) => tracing::warn!("reading signals failed: {error}"),
+                // The stream never ends while the handlers are installed.
+                None => return Signal::Stop,
+            }
+        }
+    }
 }

@@ -1,149 +1,165 @@
-//! The tokio runtime of pgexporter: sockets, timers and signals around the core's machines.
+//! The tokio runtime of pgexporter: tokio's sockets, timers, blocking pool and signals under
+//! the drivers of `pgexporter-drive`. Everything runs on one thread (a current-thread runtime
+//! and a local task set); blocking host work runs on tokio's blocking pool.
 //!
-//! Everything runs on one thread. The collector task owns the core's
-//! [`Collector`](pgexporter_core::scrape::Collector) and executes its actions; one task per
-//! PostgreSQL connection moves bytes between a socket and the collector; one task per HTTP
-//! connection drives an [`HttpConnection`](pgexporter_core::http::HttpConnection) and answers
-//! through the core's [`Site`](pgexporter_core::serve::Site); one task per management
-//! connection drives a [`Session`](pgexporter_core::management::Session) and answers through
-//! [`Control`](pgexporter_net::control::Control). No decision is made here.
-//!
-//! `runtime-smol` mirrors this crate file for file.
+//! `runtime-smol` is the same file over smol's primitives.
 
-mod collector;
-mod daemon;
-mod http;
-mod listeners;
-mod management;
-mod postgres;
-mod signals;
+#![forbid(unsafe_code)]
 
+use std::future::Future;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use pgexporter_net::notify;
-use pgexporter_net::serve::ServePlan;
-use pgexporter_net::unix_socket::SocketFile;
-use tokio::net::UnixListener;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use pgexporter_core::daemon::{DaemonSetup, Host, Signal};
+use pgexporter_core::plan::{Address, Listeners};
+use pgexporter_drive::{Accept, Connected, Executor, Stream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::signal::unix::{SignalKind, signal};
 
-use crate::daemon::{Current, TokioEffects};
-use crate::listeners::accept_loop;
-use crate::signals::{Request, Signals, Trigger};
-
-/// Serves `plan` until SIGTERM, SIGINT, SIGALRM or a `shutdown` command, then stops
-/// gracefully: listeners close, requests in flight get up to `plan.shutdown_grace` to finish,
-/// and every PostgreSQL connection is terminated. SIGHUP reloads the configuration, SIGUSR1
-/// reopens the log file.
+/// Serves until a signal or a `shutdown` command stops the daemon; see
+/// [`pgexporter_drive::serve`].
 ///
 /// # Errors
 /// When a listener cannot be bound or the runtime cannot start.
-pub fn run(plan: ServePlan) -> io::Result<()> {
-    tokio::runtime::Builder::new_current_thread()
+pub fn run(listeners: Listeners, setup: DaemonSetup, host: Arc<dyn Host>) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?
-        .block_on(serve(plan))
+        .build()?;
+    let tasks = tokio::task::LocalSet::new();
+    tasks.block_on(
+        &runtime,
+        pgexporter_drive::serve(Tokio, listeners, setup, host),
+    )
 }
 
-async fn serve(plan: ServePlan) -> io::Result<()> {
-    let mut signals = Signals::install()?;
-    let metrics_listeners = listeners::bind(&plan.metrics_listeners, plan.backlog)?;
-    let remote_listeners = listeners::bind(&plan.management_listeners, plan.backlog)?;
-    let mut socket_file = SocketFile::bind(&plan.unix_socket)?;
-    let local_listener = socket_file
-        .take_listener()
-        .expect("a freshly bound socket file has its listener");
-    local_listener.set_nonblocking(true)?;
-    let local_listener = UnixListener::from_std(local_listener)?;
-    let scheme = if plan.metrics_tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    for listener in &metrics_listeners {
-        let address = listener.local_addr()?;
-        tracing::info!("serving metrics on {scheme}://{address}/metrics");
-    }
-    for listener in &remote_listeners {
-        tracing::info!("remote management on {}", listener.local_addr()?);
-    }
-    tracing::info!("management socket {}", socket_file.path().display());
+/// The tokio executor: tasks on the thread's local set.
+#[derive(Debug, Clone, Copy)]
+struct Tokio;
 
-    let (scrapes, activity, collector) = collector::spawn(&plan.live);
-    let (live_sender, live) = watch::channel(Current::new(plan.live));
-    let stop = Trigger::new();
-    let effects = TokioEffects {
-        scrapes: scrapes.clone(),
-        activity,
-        live: Arc::new(live_sender),
-        stop: stop.clone(),
-    };
-    let control = Arc::new(Mutex::new(plan.control));
-    let grace = plan.shutdown_grace;
-    let mut servers = JoinSet::new();
-    for listener in metrics_listeners {
-        let shared = http::Shared {
-            live: live.clone(),
-            scrapes: scrapes.clone(),
-            logs: Arc::clone(&plan.logs),
-        };
-        let tls = plan.metrics_tls.clone();
-        let serve = move |stream| http::serve_connection(stream, shared.clone(), tls.clone());
-        servers.spawn(accept_loop(listener, serve, stop.subscribe(), grace));
-    }
-    let management = management::Shared {
-        control: Arc::clone(&control),
-        effects: effects.clone(),
-        live,
-        admins: plan.admins,
-    };
-    for listener in remote_listeners {
-        let shared = management.clone();
-        let serve = move |stream| management::serve_remote(stream, shared.clone());
-        servers.spawn(accept_loop(listener, serve, stop.subscribe(), grace));
-    }
-    let serve_local = move |stream| management::serve_local(stream, management.clone());
-    servers.spawn(accept_loop(
-        local_listener,
-        serve_local,
-        stop.subscribe(),
-        grace,
-    ));
-    notify::ready();
+/// A tokio TCP stream.
+struct Tcp(tokio::net::TcpStream);
 
-    let mut stopping = stop.subscribe();
-    loop {
-        let request = tokio::select! {
-            request = signals.next() => request,
-            _ = stopping.changed() => Request::Stop,
-        };
-        let mut control = control.lock().unwrap_or_else(|e| e.into_inner());
-        match request {
-            Request::Stop => break,
-            Request::Reload => {
-                notify::reloading();
-                control.reload(&mut effects.clone());
-                notify::ready();
+/// A tokio Unix stream.
+struct Unix(tokio::net::UnixStream);
+
+/// Implements [`Stream`] for a wrapper of a tokio stream.
+macro_rules! stream {
+    ($wrapper:ident) => {
+        impl Stream for $wrapper {
+            async fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+                self.0.read(buffer).await
             }
-            Request::ReopenLogs => control.reopen_logs(),
+
+            async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+                self.0.write_all(bytes).await
+            }
+
+            async fn shutdown(&mut self) -> io::Result<()> {
+                self.0.shutdown().await
+            }
+        }
+    };
+}
+
+stream!(Tcp);
+stream!(Unix);
+
+/// A tokio TCP listener.
+struct TcpListener(tokio::net::TcpListener);
+
+/// A tokio Unix listener.
+struct UnixListener(tokio::net::UnixListener);
+
+impl Accept for TcpListener {
+    type Stream = Tcp;
+
+    async fn accept(&self) -> io::Result<Tcp> {
+        let (stream, _) = self.0.accept().await?;
+        // Answers are written whole; waiting to coalesce them only adds latency.
+        stream.set_nodelay(true)?;
+        Ok(Tcp(stream))
+    }
+}
+
+impl Accept for UnixListener {
+    type Stream = Unix;
+
+    async fn accept(&self) -> io::Result<Unix> {
+        self.0.accept().await.map(|(stream, _)| Unix(stream))
+    }
+}
+
+/// The handlers of the signals the daemon answers.
+struct Signals([(tokio::signal::unix::Signal, Signal); 5]);
+
+impl Executor for Tokio {
+    type Tcp = Tcp;
+    type Unix = Unix;
+    type TcpListener = TcpListener;
+    type UnixListener = UnixListener;
+    type Signals = Signals;
+
+    fn tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        tokio::net::TcpListener::from_std(listener).map(TcpListener)
+    }
+
+    fn unix_listener(
+        &self,
+        listener: std::os::unix::net::UnixListener,
+    ) -> io::Result<UnixListener> {
+        listener.set_nonblocking(true)?;
+        tokio::net::UnixListener::from_std(listener).map(UnixListener)
+    }
+
+    async fn connect(&self, address: &Address) -> io::Result<Connected<Tcp, Unix>> {
+        Ok(match address {
+            Address::Tcp { host, port } => {
+                let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                stream.set_nodelay(true)?;
+                Connected::Tcp(Tcp(stream))
+            }
+            Address::Unix { path } => {
+                Connected::Unix(Unix(tokio::net::UnixStream::connect(path).await?))
+            }
+        })
+    }
+
+    fn spawn(&self, future: impl Future<Output = ()> + 'static) {
+        tokio::task::spawn_local(future);
+    }
+
+    async fn sleep_until(&self, at: Instant) {
+        tokio::time::sleep_until(at.into()).await;
+    }
+
+    async fn unblock<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> T {
+        match tokio::task::spawn_blocking(work).await {
+            Ok(result) => result,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
         }
     }
-    notify::stopping();
-    tracing::info!("shutting down");
-    stop.fire();
-    while servers.join_next().await.is_some() {}
-    scrapes.shutdown();
-    collector.await.map_err(io::Error::other)?;
-    drop(socket_file);
-    Ok(())
-}
 
-/// Sleeps until `wake`, or forever when there is nothing to wake for.
-async fn sleep_until(wake: Option<Instant>) {
-    match wake {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
+    fn signals(&self) -> io::Result<Signals> {
+        Ok(Signals([
+            (signal(SignalKind::terminate())?, Signal::Stop),
+            (signal(SignalKind::interrupt())?, Signal::Stop),
+            (signal(SignalKind::alarm())?, Signal::Stop),
+            (signal(SignalKind::hangup())?, Signal::Reload),
+            (signal(SignalKind::user_defined1())?, Signal::ReopenLogs),
+        ]))
+    }
+
+    async fn next_signal(&self, signals: &mut Signals) -> Signal {
+        std::future::poll_fn(|context| {
+            for (handler, request) in &mut signals.0 {
+                if handler.poll_recv(context).is_ready() {
+                    return std::task::Poll::Ready(*request);
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
     }
 }

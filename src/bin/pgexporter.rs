@@ -28,12 +28,14 @@ use pgexporter::config_files::{self, ConfigFileError};
 use pgexporter::daemon_host::{DaemonHost, StartFiles};
 use pgexporter::metric_files::Replacement;
 use pgexporter::process::{self, Pidfile};
-use pgexporter::{logging, serve_plan};
+use pgexporter::{logging, plan_inputs};
 use pgexporter_core::config::{Config, LogType};
+use pgexporter_core::daemon::DaemonSetup;
 use pgexporter_core::metrics::SourceFormat;
+use pgexporter_core::plan::{Listeners, SHUTDOWN_GRACE};
 #[cfg(feature = "runtime-fork")]
 use pgexporter_fork as runtime;
-use pgexporter_net::control::{Control, Host};
+use pgexporter_os::random;
 #[cfg(feature = "runtime-tokio")]
 use pgexporter_tokio as runtime;
 
@@ -208,14 +210,21 @@ fn run(args: Args) -> Result<(), Failure> {
     if nix::unistd::geteuid().is_root() {
         tracing::warn!("running as root is not recommended");
     }
-    let master_key = serve_plan::master_key().map_err(fatal)?;
-    let admins = serve_plan::admin_verifiers(files.admins.as_deref(), master_key.as_deref())
+    let master_key = plan_inputs::master_key().map_err(fatal)?;
+    let admins = plan_inputs::admin_verifiers(files.admins.as_deref(), master_key.as_deref())
         .map_err(fatal)?;
-    let host = DaemonHost::new(files, master_key.clone(), logging.clone());
-    let live = host.live_plan(&config).map_err(fatal)?;
-    let control = Control::new(config.clone(), Arc::new(host), master_key);
-    let plan =
-        serve_plan::build(&config, live, admins, control, logging.source()).map_err(fatal)?;
+    let listeners = Listeners::new(&config).map_err(|error| fatal(error.to_string()))?;
+    let host = DaemonHost::new(files, master_key, admins, logging.clone());
+    let plan = host.plan(&config).map_err(fatal)?;
+    let setup = DaemonSetup {
+        paths: host.paths(),
+        config: config.clone(),
+        plan,
+        shutdown_grace: SHUTDOWN_GRACE,
+        env: Box::new(|name| std::env::var(name).ok()),
+        logs: Arc::new(logging.source()),
+        random_nonce: Box::new(random::bytes),
+    };
     if args.daemon {
         process::daemonize()
             .map_err(|err| fatal(format!("cannot run in the background: {err}")))?;
@@ -224,7 +233,7 @@ fn run(args: Args) -> Result<(), Failure> {
         Some(path) => Some(Pidfile::create(Path::new(path)).map_err(fatal)?),
         None => None,
     };
-    runtime::run(plan).map_err(|err| fatal(err.to_string()))
+    runtime::run(listeners, setup, Arc::new(host)).map_err(|err| fatal(err.to_string()))
 }
 
 /// The metric files of `-Y`/`-J`, which replace the built-in set.

@@ -4,7 +4,7 @@ use chrono::Local;
 
 /// The document `Timestamp` of now: local time as `YYYYMMDDHHMMSS` (SPEC §4.2).
 pub fn timestamp() -> String {
-    pgexporter_net::control::local_timestamp()
+    pgexporter_os::clock::local_timestamp()
 }
 
 /// The time of a log line: local time as `YYYY-MM-DD HH:MM:SS`.

@@ -2,26 +2,145 @@
 //!
 //! [`Exchange`] is what the command runner needs from a connection: send the request frame,
 //! get the answer frame. The local socket ([`super::local`]) and the remote management port
-//! ([`super::remote`]) implement it; [`receive_frame`] is the reading loop both share.
+//! ([`super::remote`]) implement it by driving the core's
+//! [`ClientExchange`](pgexporter_core::management::client::ClientExchange), behind the TLS
+//! adapter, with [`run`].
 
-use std::io::{self, Read};
-use std::time::Duration;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use pgexporter_core::management::frame::{self, Frame, FrameError};
+use pgexporter_core::machine::Machine;
+use pgexporter_core::management::client::{ClientExchange, ExchangeEvent, ExchangeFailure};
+use pgexporter_core::management::frame::{Frame, FrameError};
 use pgexporter_core::management::handshake::ClientHandshakeError;
-use pgexporter_net::tls::{TlsConfigError, TlsError};
+use pgexporter_tls::{Tls, TlsConfigError, TlsError};
+
+use super::log::Log;
 
 /// How long connecting may take, and how long any read may wait for the server.
 pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Size of the buffer each read fills.
 pub const READ_CHUNK: usize = 16 * 1024;
 
+/// The shortest read timeout while a deadline is pending (zero means "none" to the socket).
+const MIN_READ_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// A connection that carries one request frame and its answer.
 pub trait Exchange {
     /// Sends the bytes of one request frame and returns the answer frame, still compressed
-    /// and encrypted. Errors: see [`ExchangeError`].
-    fn exchange(&mut self, request: &[u8]) -> Result<Frame, ExchangeError>;
+    /// and encrypted; steps are traced to `log`. Errors: see [`ExchangeError`].
+    fn exchange(&mut self, request: &[u8], log: &mut Log) -> Result<Frame, ExchangeError>;
+}
+
+/// A blocking stream with a read timeout.
+pub trait Connection: Read + Write {
+    /// Bounds the next reads.
+    ///
+    /// # Errors
+    /// What the operating system said.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl Connection for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+impl Connection for UnixStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, timeout)
+    }
+}
+
+/// Drives `exchange` over `stream` (of `target`, for messages) until its answer arrives; a
+/// remote login as `admin` is traced.
+pub fn run(
+    stream: &mut impl Connection,
+    exchange: &mut Tls<ClientExchange>,
+    target: &str,
+    admin: Option<&str>,
+    log: &mut Log,
+) -> Result<Frame, ExchangeError> {
+    let io_error = |source| ExchangeError::Io {
+        target: target.to_owned(),
+        source,
+    };
+    let mut out = BytesMut::new();
+    let mut buffer = [0u8; READ_CHUNK];
+    let mut tls_traced = false;
+    loop {
+        out.clear();
+        while exchange.poll_transmit(&mut out) {}
+        if !out.is_empty() {
+            stream.write_all(&out).map_err(io_error)?;
+        }
+        if exchange.is_tls() && !tls_traced {
+            tls_traced = true;
+            log.trace("the server accepted TLS");
+        }
+        while let Some(event) = exchange.poll_event() {
+            match event {
+                ExchangeEvent::Authenticated => {
+                    log.trace(format_args!("authenticated as {}", admin.unwrap_or("?")));
+                }
+                ExchangeEvent::Answer(frame) => {
+                    // One frame each way: say goodbye properly; a failure changes nothing.
+                    out.clear();
+                    while exchange.poll_transmit(&mut out) {}
+                    if stream.write_all(&out).is_err() {
+                        log.trace("the goodbye did not reach the server");
+                    }
+                    return Ok(frame);
+                }
+                ExchangeEvent::Failed(failure) => {
+                    return Err(failed(target, exchange.take_failure(), failure));
+                }
+            }
+        }
+        if exchange.is_finished() {
+            return Err(ExchangeError::Closed(target.to_owned()));
+        }
+        let now = Instant::now();
+        let timeout = exchange.poll_timeout().map(|deadline| {
+            deadline
+                .saturating_duration_since(now)
+                .max(MIN_READ_TIMEOUT)
+        });
+        stream.set_read_timeout(timeout).map_err(io_error)?;
+        match stream.read(&mut buffer) {
+            Ok(0) => exchange.handle_eof(Instant::now()),
+            Ok(count) => exchange.handle_input(Instant::now(), &buffer[..count]),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if is_timeout(&error) => exchange.handle_timeout(Instant::now()),
+            Err(source) => return Err(io_error(source)),
+        }
+    }
+}
+
+/// The error of a failed exchange: the TLS failure behind it, when there is one.
+fn failed(target: &str, tls: Option<TlsError>, failure: ExchangeFailure) -> ExchangeError {
+    let target = target.to_owned();
+    if let Some(source) = tls {
+        return ExchangeError::Tls { target, source };
+    }
+    match failure {
+        ExchangeFailure::Handshake(source) => ExchangeError::Handshake { target, source },
+        ExchangeFailure::Frame(source) => ExchangeError::Frame { target, source },
+        ExchangeFailure::TimedOut => ExchangeError::TimedOut(target),
+        _ => ExchangeError::Closed(target),
+    }
+}
+
+/// Whether a read error is an expired read timeout.
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// Why no answer came. Never contains the password.
@@ -86,70 +205,10 @@ pub enum ExchangeError {
     Random(getrandom::Error),
 }
 
-/// Reads until one whole frame is at the front of `buffer` and returns it.
-///
-/// `read_more` appends what the connection delivers next to the buffer and returns `false` at
-/// the end of the stream. A frame that declares a payload over the limit fails as soon as
-/// its header is in, before anything is reserved for it.
-pub fn receive_frame(
-    target: &str,
-    buffer: &mut BytesMut,
-    mut read_more: impl FnMut(&mut BytesMut) -> Result<bool, ExchangeError>,
-) -> Result<Frame, ExchangeError> {
-    loop {
-        let decoded = frame::decode(buffer).map_err(|source| ExchangeError::Frame {
-            target: target.to_owned(),
-            source,
-        })?;
-        if let Some(frame) = decoded {
-            return Ok(frame);
-        }
-        if !read_more(buffer)? {
-            return Err(ExchangeError::Closed(target.to_owned()));
-        }
-    }
-}
-
-/// One blocking read of at most [`READ_CHUNK`] bytes from `stream` into `buffer`; `Ok(0)`
-/// at the end of the stream. The stream's read timeout becomes [`ExchangeError::TimedOut`].
-pub fn read_chunk(
-    target: &str,
-    stream: &mut impl Read,
-    buffer: &mut BytesMut,
-) -> Result<usize, ExchangeError> {
-    let mut chunk = [0u8; READ_CHUNK];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(n) => {
-                buffer.extend_from_slice(&chunk[..n]);
-                return Ok(n);
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) if is_timeout(&error) => {
-                return Err(ExchangeError::TimedOut(target.to_owned()));
-            }
-            Err(source) => {
-                return Err(ExchangeError::Io {
-                    target: target.to_owned(),
-                    source,
-                });
-            }
-        }
-    }
-}
-
-/// Whether a read error is an expired read timeout.
-pub fn is_timeout(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pgexporter_core::management::{Compression, Encryption};
+    use pgexporter_core::management::{Compression, Encryption, frame};
 
     fn frame_bytes(json: &[u8]) -> BytesMut {
         let mut out = BytesMut::new();
@@ -158,28 +217,33 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_arriving_one_byte_at_a_time() {
-        let bytes = frame_bytes(br#"{"a":1}"#);
-        let mut position = 0;
-        let mut buffer = BytesMut::new();
-        let frame = receive_frame("test", &mut buffer, |buffer| {
-            let Some(&byte) = bytes.get(position) else {
-                return Ok(false);
-            };
-            position += 1;
-            buffer.extend_from_slice(&[byte]);
-            Ok(true)
-        })
-        .unwrap();
+    fn a_frame_each_way_over_a_socket_pair() {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        let answer = frame_bytes(br#"{"a":1}"#);
+        let peer = std::thread::spawn(move || {
+            let mut request = [0u8; 7];
+            server.read_exact(&mut request).unwrap();
+            // The answer arrives in two pieces.
+            server.write_all(&answer[..3]).unwrap();
+            server.write_all(&answer[3..]).unwrap();
+            request
+        });
+        let mut exchange = Tls::plain(ClientExchange::local(
+            b"request",
+            Instant::now(),
+            NETWORK_TIMEOUT,
+        ));
+        let frame = run(&mut client, &mut exchange, "sock", None, &mut Log::quiet()).unwrap();
         assert_eq!(&frame.payload[..], br#"{"a":1}"#);
-        assert_eq!(position, bytes.len());
+        assert_eq!(&peer.join().unwrap(), b"request");
     }
 
     #[test]
     fn end_of_stream_before_the_frame_is_closed() {
-        let bytes = frame_bytes(br#"{"a":1}"#);
-        let mut buffer = BytesMut::from(&bytes[..bytes.len() - 1]);
-        let error = receive_frame("sock", &mut buffer, |_| Ok(false)).unwrap_err();
+        let (mut client, server) = UnixStream::pair().unwrap();
+        drop(server);
+        let mut exchange = Tls::plain(ClientExchange::local(b"", Instant::now(), NETWORK_TIMEOUT));
+        let error = run(&mut client, &mut exchange, "sock", None, &mut Log::quiet()).unwrap_err();
         assert!(matches!(error, ExchangeError::Closed(ref target) if target == "sock"));
         assert_eq!(
             error.to_string(),
@@ -188,9 +252,11 @@ mod tests {
     }
 
     #[test]
-    fn an_oversized_declaration_fails_before_reading_on() {
-        let mut buffer = BytesMut::from(&[0u8, 0, 0xff, 0xff, 0xff, 0xff][..]);
-        let error = receive_frame("sock", &mut buffer, |_| panic!("no read needed")).unwrap_err();
+    fn an_oversized_declaration_fails_at_once() {
+        let (mut client, mut server) = UnixStream::pair().unwrap();
+        server.write_all(&[0u8, 0, 0xff, 0xff, 0xff, 0xff]).unwrap();
+        let mut exchange = Tls::plain(ClientExchange::local(b"", Instant::now(), NETWORK_TIMEOUT));
+        let error = run(&mut client, &mut exchange, "sock", None, &mut Log::quiet()).unwrap_err();
         assert!(matches!(
             error,
             ExchangeError::Frame {
@@ -201,19 +267,11 @@ mod tests {
     }
 
     #[test]
-    fn read_chunk_maps_timeouts() {
-        struct Slow;
-        impl Read for Slow {
-            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-                Err(io::Error::from(io::ErrorKind::WouldBlock))
-            }
-        }
-        let mut buffer = BytesMut::new();
-        let error = read_chunk("sock", &mut Slow, &mut buffer).unwrap_err();
-        assert!(matches!(error, ExchangeError::TimedOut(_)));
-        let mut data: &[u8] = b"abc";
-        assert_eq!(read_chunk("sock", &mut data, &mut buffer).unwrap(), 3);
-        assert_eq!(&buffer[..], b"abc");
-        assert_eq!(read_chunk("sock", &mut data, &mut buffer).unwrap(), 0);
+    fn silence_times_out() {
+        let (mut client, _server) = UnixStream::pair().unwrap();
+        let short = Duration::from_millis(50);
+        let mut exchange = Tls::plain(ClientExchange::local(b"", Instant::now(), short));
+        let error = run(&mut client, &mut exchange, "sock", None, &mut Log::quiet()).unwrap_err();
+        assert!(matches!(error, ExchangeError::TimedOut(_)), "{error}");
     }
 }

@@ -1,20 +1,20 @@
 //! The local management socket `<unix_socket_dir>/.s.pgexporter`: no authentication.
 
-use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use bytes::BytesMut;
 use pgexporter_core::management::Frame;
+use pgexporter_core::management::client::ClientExchange;
+use pgexporter_core::plan::MANAGEMENT_SOCKET;
+use pgexporter_tls::Tls;
 
-use super::exchange::{Exchange, ExchangeError, NETWORK_TIMEOUT, read_chunk, receive_frame};
-
-/// The socket file name inside `unix_socket_dir`.
-pub const SOCKET_NAME: &str = ".s.pgexporter";
+use super::exchange::{self, Exchange, ExchangeError, NETWORK_TIMEOUT};
+use super::log::Log;
 
 /// The socket path for a configuration's `unix_socket_dir`.
 pub fn socket_path(unix_socket_dir: &str) -> PathBuf {
-    Path::new(unix_socket_dir).join(SOCKET_NAME)
+    Path::new(unix_socket_dir).join(MANAGEMENT_SOCKET)
 }
 
 /// A connection to the local management socket.
@@ -25,7 +25,7 @@ pub struct LocalSocket {
 }
 
 impl LocalSocket {
-    /// Connects to the socket at `path`; reads and writes time out after [`NETWORK_TIMEOUT`].
+    /// Connects to the socket at `path`; writes time out after [`NETWORK_TIMEOUT`].
     pub fn connect(path: &Path) -> Result<LocalSocket, ExchangeError> {
         let target = path.display().to_string();
         let connect_error = |source| ExchangeError::Connect {
@@ -34,26 +34,22 @@ impl LocalSocket {
         };
         let stream = UnixStream::connect(path).map_err(connect_error)?;
         stream
-            .set_read_timeout(Some(NETWORK_TIMEOUT))
-            .and_then(|()| stream.set_write_timeout(Some(NETWORK_TIMEOUT)))
+            .set_write_timeout(Some(NETWORK_TIMEOUT))
             .map_err(connect_error)?;
         Ok(LocalSocket { stream, target })
     }
 }
 
 impl Exchange for LocalSocket {
-    fn exchange(&mut self, request: &[u8]) -> Result<Frame, ExchangeError> {
-        self.stream
-            .write_all(request)
-            .map_err(|source| ExchangeError::Io {
-                target: self.target.clone(),
-                source,
-            })?;
-        let mut buffer = BytesMut::new();
-        let (stream, target) = (&mut self.stream, &self.target);
-        receive_frame(target, &mut buffer, |buffer| {
-            Ok(read_chunk(target, stream, buffer)? > 0)
-        })
+    fn exchange(&mut self, request: &[u8], log: &mut Log) -> Result<Frame, ExchangeError> {
+        let exchange = ClientExchange::local(request, Instant::now(), NETWORK_TIMEOUT);
+        exchange::run(
+            &mut self.stream,
+            &mut Tls::plain(exchange),
+            &self.target,
+            None,
+            log,
+        )
     }
 }
 
@@ -61,9 +57,10 @@ impl Exchange for LocalSocket {
 mod tests {
     use super::*;
     use crate::cli::test_support::TempDir;
+    use bytes::BytesMut;
     use pgexporter_core::management::frame;
     use pgexporter_core::management::{Compression, Encryption};
-    use std::io::Read;
+    use std::io::{Read, Write};
     use std::os::unix::net::UnixListener;
 
     #[test]
@@ -74,7 +71,7 @@ mod tests {
     #[test]
     fn one_frame_each_way() {
         let dir = TempDir::new("local");
-        let path = dir.path().join(SOCKET_NAME);
+        let path = dir.path().join(MANAGEMENT_SOCKET);
         let listener = UnixListener::bind(&path).unwrap();
         let server = std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
@@ -95,7 +92,7 @@ mod tests {
             request
         });
         let mut socket = LocalSocket::connect(&path).unwrap();
-        let frame = socket.exchange(b"request!").unwrap();
+        let frame = socket.exchange(b"request!", &mut Log::quiet()).unwrap();
         assert_eq!(&frame.payload[..], b"{}");
         assert_eq!(&server.join().unwrap(), b"request!");
     }
@@ -103,7 +100,7 @@ mod tests {
     #[test]
     fn no_daemon_is_a_connect_error() {
         let dir = TempDir::new("local-none");
-        let error = LocalSocket::connect(&dir.path().join(SOCKET_NAME)).unwrap_err();
+        let error = LocalSocket::connect(&dir.path().join(MANAGEMENT_SOCKET)).unwrap_err();
         assert!(matches!(error, ExchangeError::Connect { .. }), "{error}");
         assert!(error.to_string().contains(".s.pgexporter"));
     }

@@ -140,6 +140,7 @@ pub fn run(args: &Args, log: &mut Log) -> Result<Report, CliError> {
                 settings,
                 master_key.as_ref(),
                 &clock::timestamp(),
+                log,
             )?;
             log.trace(format_args!("answer of {} bytes", answer.json.len()));
             let stdout = format_answer(settings.output, &answer, request.conf_get_key.as_deref())?;
@@ -160,6 +161,7 @@ pub fn ask(
     settings: FrameSettings,
     master_key: Option<&MasterKey>,
     timestamp: &str,
+    log: &mut Log,
 ) -> Result<Answer, CliError> {
     let document = request.document(settings, timestamp);
     let sealing = match master_key {
@@ -178,7 +180,7 @@ pub fn ask(
         settings.encryption,
         sealing,
     )?;
-    let answer = connection.exchange(&frame_bytes)?;
+    let answer = connection.exchange(&frame_bytes, log)?;
     let json = frame::open(&answer, master_key)?;
     let document = Document::parse(&json)?;
     Ok(Answer { document, json })

@@ -7,29 +7,23 @@
 //! when the server offers it, without verifying the server (as `sslmode=require`). The password
 //! never crosses the wire either way: SCRAM proves it.
 
-use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bytes::BytesMut;
 use pgexporter_core::management::Frame;
-use pgexporter_core::management::handshake::{
-    ClientEvent, ClientHandshake, ClientHandshakeError, SERVER_NONCE_LEN,
-};
+use pgexporter_core::management::client::ClientExchange;
+use pgexporter_core::management::handshake::{ClientHandshake, SERVER_NONCE_LEN};
 use pgexporter_core::pg::TlsMode;
+use pgexporter_core::plan::ClientTlsFiles;
 use pgexporter_core::secret::Secret;
-use pgexporter_net::tls::{TlsClientFiles, TlsConfigError, TlsError, client_config};
-use pgexporter_net::transport::Transport;
+use pgexporter_tls::{Tls, TlsConfigError, client_config};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 
-use super::exchange::{Exchange, ExchangeError, NETWORK_TIMEOUT, read_chunk, receive_frame};
+use super::exchange::{self, Exchange, ExchangeError, NETWORK_TIMEOUT};
 use super::log::Log;
-
-/// The shortest read timeout while the handshake's deadline is pending (zero means "none").
-const MIN_READ_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// How the server's TLS certificate is trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,9 +53,9 @@ impl TlsTrust {
             TlsTrust::CaFile(path) => Some(path.clone()),
             TlsTrust::Unverified => None,
         };
-        client_config(&TlsClientFiles {
+        client_config(&ClientTlsFiles {
             ca_file,
-            ..TlsClientFiles::default()
+            ..ClientTlsFiles::default()
         })
     }
 }
@@ -81,220 +75,59 @@ pub struct RemoteLogin {
     pub trust: TlsTrust,
 }
 
-/// An authenticated connection to the remote management port.
+/// A connection to the remote management port; the handshake runs with the exchange.
 #[derive(Debug)]
 pub struct RemoteSession {
     stream: TcpStream,
-    transport: Transport,
-    /// Plaintext received and not yet consumed.
-    received: BytesMut,
+    login: RemoteLogin,
     target: String,
 }
 
 impl RemoteSession {
-    /// Connects, negotiates TLS and authenticates as `login.user`.
-    ///
-    /// Each step is bounded by [`NETWORK_TIMEOUT`]. A refusal (unknown admin, wrong password)
-    /// is [`ExchangeError::Handshake`] with the server's SQLSTATE and message.
+    /// Connects to the port, within [`NETWORK_TIMEOUT`].
     pub fn connect(login: RemoteLogin, log: &mut Log) -> Result<RemoteSession, ExchangeError> {
-        let RemoteLogin {
-            host,
-            port,
-            user,
-            password,
-            trust,
-        } = login;
-        let target = format!("{host}:{port}");
-        let stream = connect_tcp(&host, port).map_err(|source| ExchangeError::Connect {
-            target: target.clone(),
-            source,
-        })?;
+        let target = format!("{}:{}", login.host, login.port);
+        let stream =
+            connect_tcp(&login.host, login.port).map_err(|source| ExchangeError::Connect {
+                target: target.clone(),
+                source,
+            })?;
         log.trace(format_args!("connected to {target}"));
-        let mut nonce = [0u8; SERVER_NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(ExchangeError::Random)?;
-        let mut handshake = ClientHandshake::new(
-            &user,
-            password,
-            trust.mode(),
-            Instant::now(),
-            NETWORK_TIMEOUT,
-            nonce,
-        )
-        .map_err(|source| ExchangeError::Handshake {
-            target: target.clone(),
-            source,
-        })?;
-        let mut session = RemoteSession {
+        Ok(RemoteSession {
             stream,
-            transport: Transport::default(),
-            received: BytesMut::new(),
+            login,
             target,
-        };
-        session.authenticate(&mut handshake, &trust, &host, log)?;
-        log.trace(format_args!("authenticated as {user}"));
-        session.received = handshake.take_remaining();
-        Ok(session)
-    }
-
-    /// Runs the handshake until it authenticates or fails; `host` names the server for TLS.
-    fn authenticate(
-        &mut self,
-        handshake: &mut ClientHandshake,
-        trust: &TlsTrust,
-        host: &str,
-        log: &mut Log,
-    ) -> Result<(), ExchangeError> {
-        loop {
-            let mut plaintext = BytesMut::new();
-            if handshake.poll_transmit(&mut plaintext) {
-                self.send(&plaintext)?;
-            }
-            while let Some(event) = handshake.poll_event() {
-                match event {
-                    ClientEvent::StartTls => {
-                        self.start_tls(trust, host)?;
-                        log.trace("the server accepted TLS");
-                    }
-                    ClientEvent::Authenticated => return Ok(()),
-                    ClientEvent::Failed(source) => return Err(self.handshake_error(source)),
-                }
-            }
-            self.flush()?;
-            self.read_handshake(handshake)?;
-        }
-    }
-
-    /// One read during the handshake, bounded by its deadline, fed to it.
-    fn read_handshake(&mut self, handshake: &mut ClientHandshake) -> Result<(), ExchangeError> {
-        let now = Instant::now();
-        let timeout = handshake
-            .poll_timeout()
-            .map_or(NETWORK_TIMEOUT, |deadline| {
-                deadline
-                    .saturating_duration_since(now)
-                    .max(MIN_READ_TIMEOUT)
-            });
-        self.set_read_timeout(timeout)?;
-        let mut ciphertext = BytesMut::new();
-        match read_chunk(&self.target, &mut self.stream, &mut ciphertext) {
-            Ok(0) => handshake.handle_eof(Instant::now()),
-            Ok(_) => {
-                let mut plaintext = BytesMut::new();
-                let established = self.receive(&ciphertext, &mut plaintext)?;
-                let now = Instant::now();
-                if established {
-                    handshake.tls_established(now);
-                }
-                if !plaintext.is_empty() {
-                    handshake
-                        .handle_input(now, &plaintext)
-                        .map_err(|source| self.handshake_error(source))?;
-                }
-                if self.peer_closed() {
-                    handshake.handle_eof(now);
-                }
-            }
-            Err(ExchangeError::TimedOut(_)) => handshake.handle_timeout(Instant::now()),
-            Err(error) => return Err(error),
-        }
-        Ok(())
-    }
-
-    fn start_tls(&mut self, trust: &TlsTrust, host: &str) -> Result<(), ExchangeError> {
-        let config = trust.config()?;
-        let name = ServerName::try_from(host.to_owned())
-            .map_err(|_| ExchangeError::InvalidServerName(host.to_owned()))?;
-        self.transport
-            .start_tls(config, name)
-            .map_err(|source| self.tls_error(source))
-    }
-
-    /// Queues plaintext (encrypted when TLS is on).
-    fn send(&mut self, plaintext: &[u8]) -> Result<(), ExchangeError> {
-        self.transport
-            .send(plaintext)
-            .map_err(|source| self.tls_error(source))
-    }
-
-    /// Writes everything the transport has to send.
-    fn flush(&mut self) -> Result<(), ExchangeError> {
-        let mut out = BytesMut::new();
-        if !self.transport.poll_transmit(&mut out) {
-            return Ok(());
-        }
-        self.stream
-            .write_all(&out)
-            .map_err(|source| ExchangeError::Io {
-                target: self.target.clone(),
-                source,
-            })
-    }
-
-    /// Passes bytes read from the socket through the transport; `true` when they completed the
-    /// TLS handshake. On a TLS error the alert rustls queued is sent before failing.
-    fn receive(&mut self, bytes: &[u8], plaintext: &mut BytesMut) -> Result<bool, ExchangeError> {
-        match self.transport.receive(bytes, plaintext) {
-            Ok(established) => Ok(established),
-            Err(source) => {
-                let _ = self.flush();
-                Err(self.tls_error(source))
-            }
-        }
-    }
-
-    /// Whether the server sent TLS close_notify.
-    fn peer_closed(&self) -> bool {
-        matches!(&self.transport, Transport::Tls { pump, .. } if pump.peer_closed())
-    }
-
-    fn set_read_timeout(&self, timeout: Duration) -> Result<(), ExchangeError> {
-        self.stream
-            .set_read_timeout(Some(timeout))
-            .map_err(|source| ExchangeError::Io {
-                target: self.target.clone(),
-                source,
-            })
-    }
-
-    fn handshake_error(&self, source: ClientHandshakeError) -> ExchangeError {
-        ExchangeError::Handshake {
-            target: self.target.clone(),
-            source,
-        }
-    }
-
-    fn tls_error(&self, source: TlsError) -> ExchangeError {
-        ExchangeError::Tls {
-            target: self.target.clone(),
-            source,
-        }
+        })
     }
 }
 
 impl Exchange for RemoteSession {
-    fn exchange(&mut self, request: &[u8]) -> Result<Frame, ExchangeError> {
-        self.send(request)?;
-        self.flush()?;
-        self.set_read_timeout(NETWORK_TIMEOUT)?;
-        let mut buffer = std::mem::take(&mut self.received);
-        let target = self.target.clone();
-        let frame = receive_frame(&target, &mut buffer, |buffer| {
-            let mut ciphertext = BytesMut::new();
-            if read_chunk(&self.target, &mut self.stream, &mut ciphertext)? == 0 {
-                return Ok(false);
-            }
-            self.receive(&ciphertext, buffer)?;
-            // Whatever TLS wants to answer (key updates, alerts) goes out at once.
-            self.flush()?;
-            Ok(true)
-        });
-        self.received = buffer;
-        if let Transport::Tls { pump, .. } = &mut self.transport {
-            // One frame each way: say goodbye properly; a failure here changes nothing.
-            pump.close();
-            let _ = self.flush();
-        }
-        frame
+    /// Logs in with SCRAM-SHA-256 (under TLS when the server offers it, or as the trust
+    /// requires), then sends the request. A refusal (unknown admin, wrong password) is
+    /// [`ExchangeError::Handshake`] with the server's SQLSTATE and message.
+    fn exchange(&mut self, request: &[u8], log: &mut Log) -> Result<Frame, ExchangeError> {
+        let mut nonce = [0u8; SERVER_NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(ExchangeError::Random)?;
+        let login = &self.login;
+        let now = Instant::now();
+        let handshake = ClientHandshake::new(
+            &login.user,
+            login.password.clone(),
+            login.trust.mode(),
+            now,
+            NETWORK_TIMEOUT,
+            nonce,
+        )
+        .map_err(|source| ExchangeError::Handshake {
+            target: self.target.clone(),
+            source,
+        })?;
+        let name = ServerName::try_from(login.host.clone())
+            .map_err(|_| ExchangeError::InvalidServerName(login.host.clone()))?;
+        let exchange = ClientExchange::remote(handshake, request, now, NETWORK_TIMEOUT);
+        let mut exchange = Tls::client_on_request(exchange, login.trust.config()?, name);
+        let admin = Some(login.user.as_str());
+        exchange::run(&mut self.stream, &mut exchange, &self.target, admin, log)
     }
 }
 
@@ -350,7 +183,8 @@ mod tests {
             let (stream, _) = listener.accept().unwrap();
             drop(stream);
         });
-        let error = RemoteSession::connect(login(port), &mut Log::quiet()).unwrap_err();
+        let mut session = RemoteSession::connect(login(port), &mut Log::quiet()).unwrap();
+        let error = session.exchange(b"", &mut Log::quiet()).unwrap_err();
         server.join().unwrap();
         let text = error.to_string();
         assert!(

@@ -25,7 +25,7 @@ impl Canned {
 }
 
 impl Exchange for Canned {
-    fn exchange(&mut self, request: &[u8]) -> Result<Frame, ExchangeError> {
+    fn exchange(&mut self, request: &[u8], _log: &mut Log) -> Result<Frame, ExchangeError> {
         let mut buffer = BytesMut::from(request);
         let frame = frame::decode(&mut buffer)
             .unwrap()
@@ -83,6 +83,7 @@ fn every_compression_and_encryption_round_trips() {
                 settings,
                 master_key.as_ref(),
                 "20261124235707",
+                &mut Log::quiet(),
             )
             .unwrap();
             let (frame, request) = daemon.request.expect("a request was sent");
@@ -110,7 +111,7 @@ fn encryption_without_a_key_is_refused_before_sending() {
         encryption: Encryption::Aes256,
     };
     let mut daemon = Canned::new(None);
-    let error = ask(&mut daemon, &ping(), settings, None, "t").unwrap_err();
+    let error = ask(&mut daemon, &ping(), settings, None, "t", &mut Log::quiet()).unwrap_err();
     assert!(
         matches!(error, CliError::Encode(EncodeError::NoMasterKey)),
         "{error}"
@@ -122,8 +123,8 @@ fn encryption_without_a_key_is_refused_before_sending() {
 struct WrongAnswerKey(Canned);
 
 impl Exchange for WrongAnswerKey {
-    fn exchange(&mut self, request: &[u8]) -> Result<Frame, ExchangeError> {
-        self.0.exchange(request)?;
+    fn exchange(&mut self, request: &[u8], _log: &mut Log) -> Result<Frame, ExchangeError> {
+        self.0.exchange(request, &mut Log::quiet())?;
         let other = MasterKey::from_bytes([6; 64]);
         let sealing = Sealing {
             master_key: &other,
@@ -152,7 +153,15 @@ fn an_answer_under_another_key_does_not_open() {
     };
     let key = MasterKey::from_bytes(KEY_BYTES);
     let mut daemon = WrongAnswerKey(Canned::new(Some(key.clone())));
-    let error = ask(&mut daemon, &ping(), settings, Some(&key), "t").unwrap_err();
+    let error = ask(
+        &mut daemon,
+        &ping(),
+        settings,
+        Some(&key),
+        "t",
+        &mut Log::quiet(),
+    )
+    .unwrap_err();
     assert!(
         matches!(error, CliError::Open(OpenError::Decrypt(_))),
         "{error}"

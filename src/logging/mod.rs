@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use pgexporter_core::config::{LogType, MainConfig};
-use pgexporter_net::serve::LogSource;
+use pgexporter_core::scrape::LogCounters;
 use tracing::Subscriber;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -151,9 +151,9 @@ impl Logging {
     }
 
     /// The counts of INFO, WARN, ERROR and FATAL lines written so far, for the metrics server.
-    pub fn source(&self) -> LogSource {
+    pub fn source(&self) -> impl Fn() -> LogCounters + Send + Sync + 'static {
         let shared = Arc::clone(&self.shared);
-        Arc::new(move || shared.counts.snapshot())
+        move || shared.counts.snapshot()
     }
 
     /// Takes the reloadable keys of a new configuration: `log_level`, `log_line_prefix`,

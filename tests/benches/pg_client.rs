@@ -5,9 +5,9 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pgexporter_core::pg::TlsMode;
-use pgexporter_net::pg::PgClient;
 use pgexporter_tests::client::{connect, tcp};
 use pgexporter_tests::cluster::MONITOR_USER;
+use pgexporter_tests::pg_client::PgClient;
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
 const BATCH: usize = 20;

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::pg_client::{DriverError, PgClient, PgTarget};
 use pgexporter_core::pg::{ConnectParams, Error, QueryError, TlsMode};
 use pgexporter_core::secret::Secret;
-use pgexporter_net::pg::{DriverError, PgClient, PgTarget};
 use rustls::ClientConfig;
 
 use crate::cluster::{PgCluster, Role};

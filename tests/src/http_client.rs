@@ -108,16 +108,13 @@ pub fn tls_get(
     config: std::sync::Arc<rustls::ClientConfig>,
 ) -> std::io::Result<HttpResponse> {
     use bytes::BytesMut;
-    use pgexporter_net::transport::Transport;
+    use pgexporter_tls::TlsPump;
     use rustls::pki_types::ServerName;
 
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
-    let mut transport: Transport = Transport::default();
     let name = ServerName::try_from(address.ip().to_string()).map_err(std::io::Error::other)?;
-    transport
-        .start_tls(config, name)
-        .map_err(std::io::Error::other)?;
+    let mut transport = TlsPump::client(config, name).map_err(std::io::Error::other)?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
     transport
         .send(request.as_bytes())

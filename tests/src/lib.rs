@@ -10,8 +10,10 @@ pub mod cluster;
 pub mod exporter;
 pub mod fuzz_entry;
 pub mod http_client;
+pub mod pg_client;
 pub mod prometheus;
 pub mod promtool;
 pub mod reference;
+pub mod reference_extensions;
 
 pub use cluster::{ClusterOptions, PgCluster};

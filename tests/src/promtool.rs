@@ -54,3 +54,41 @@ pub fn check_metrics(body: &[u8]) -> Report {
         ),
     }
 }
+
+/// promtool's naming lints that the reference's family names trip; dashboards depend on the
+/// names, so they are kept (README, "Compatibility notes"). The camel-case ones are settings
+/// families named after PostgreSQL's settings (`pgexporter_pg_settings_DateStyle`).
+pub const INHERITED_NAMING_LINTS: [&str; 5] = [
+    "counter metrics should have \"_total\" suffix",
+    "non-histogram and non-summary metrics should not have \"_count\" suffix",
+    "metric name should not include type 'summary'",
+    "metric names should not contain abbreviated units",
+    "metric names should be written in 'snake_case' not 'camelCase'",
+];
+
+/// Runs `promtool check metrics` on `body`; panics on a parse error or a lint other than
+/// [`INHERITED_NAMING_LINTS`].
+pub fn assert_valid_exposition(body: &str) {
+    let report = check_metrics(body.as_bytes());
+    // 0: clean; 3: lint findings only; anything else: the body did not parse.
+    assert!(
+        matches!(report.code, Some(0) | Some(3)),
+        "promtool exit {:?}:\n{}",
+        report.code,
+        report.output
+    );
+    let unexpected: Vec<&str> = report
+        .findings()
+        .into_iter()
+        .filter(|line| {
+            !INHERITED_NAMING_LINTS
+                .iter()
+                .any(|lint| line.contains(lint))
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "promtool found:\n{}",
+        unexpected.join("\n")
+    );
+}

@@ -20,7 +20,7 @@ use pgexporter_tests::exporter::{
     sample_value, succeeded,
 };
 
-const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../net/testdata");
+const CERTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tls/testdata");
 /// The wrong password the refusal tests send.
 const WRONG_PASSWORD: &str = "not-the-password";
 

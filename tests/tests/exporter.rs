@@ -10,44 +10,8 @@ use pgexporter_core::metrics::MetricSet;
 use pgexporter_tests::cluster::MONITOR_USER;
 use pgexporter_tests::exporter::{Exporter, ExporterHome};
 use pgexporter_tests::http_client;
-use pgexporter_tests::promtool::check_metrics;
+use pgexporter_tests::promtool::assert_valid_exposition;
 use pgexporter_tests::{ClusterOptions, PgCluster};
-
-/// promtool's naming lints that the reference's family names trip; dashboards depend on the
-/// names, so they are kept (README, "Compatibility"). The camelCase ones are settings families
-/// named after PostgreSQL's settings (`pg_settings_DateStyle`).
-const INHERITED_NAMING_LINTS: [&str; 3] = [
-    "counter metrics should have \"_total\" suffix",
-    "non-histogram and non-summary metrics should not have \"_count\" suffix",
-    "metric names should be written in 'snake_case' not 'camelCase'",
-];
-
-/// Runs `promtool check metrics` on `body`; panics on a parse error or a lint other than the
-/// inherited naming ones.
-fn promtool_check(body: &str) {
-    let report = check_metrics(body.as_bytes());
-    // 0: clean; 3: lint findings only; anything else: the body did not parse.
-    assert!(
-        matches!(report.code, Some(0) | Some(3)),
-        "promtool exit {:?}:\n{}",
-        report.code,
-        report.output
-    );
-    let unexpected: Vec<&str> = report
-        .findings()
-        .into_iter()
-        .filter(|line| {
-            !INHERITED_NAMING_LINTS
-                .iter()
-                .any(|lint| line.contains(lint))
-        })
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "promtool found:\n{}",
-        unexpected.join("\n")
-    );
-}
 
 /// The families named by `# TYPE` lines.
 fn families(body: &str) -> BTreeSet<String> {
@@ -125,7 +89,7 @@ fn a_scrape_has_every_builtin_family_for_postgresql_15_and_passes_promtool() {
         !present.contains("pgexporter_pg_stat_io_reads"),
         "pg_stat_io is for 16 and later"
     );
-    promtool_check(&body);
+    assert_valid_exposition(&body);
     let log = exporter.log();
     assert!(log.contains("serving metrics on http://"), "{log}");
     let password = MONITOR_USER.password.unwrap();
@@ -225,7 +189,7 @@ fn a_server_that_goes_away_is_inactive_and_comes_back_without_a_restart() {
         !body.contains("server=\"primary\",database="),
         "no stale samples"
     );
-    promtool_check(&body);
+    assert_valid_exposition(&body);
 
     cluster.start_again();
     let body = exporter.scrape();
@@ -383,17 +347,17 @@ fn a_client_that_sends_nothing_is_dropped_after_authentication_timeout() {
 }
 
 /// Test certificates: a CA, a server certificate for 127.0.0.1, a client certificate.
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../net/testdata");
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tls/testdata");
 
 fn tls_client(with_certificate: bool) -> std::sync::Arc<rustls::ClientConfig> {
-    use pgexporter_net::tls::{TlsClientFiles, client_config};
+    use pgexporter_tls::client_config;
     let file = |name: &str| Some(std::path::PathBuf::from(format!("{TESTDATA}/{name}")));
     let (cert_file, key_file) = if with_certificate {
         (file("client.crt"), file("client.key"))
     } else {
         (None, None)
     };
-    client_config(&TlsClientFiles {
+    client_config(&pgexporter_core::plan::ClientTlsFiles {
         ca_file: file("ca.crt"),
         cert_file,
         key_file,

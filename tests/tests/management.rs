@@ -11,6 +11,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use bytes::BytesMut;
 use nix::sys::signal::Signal;
 use pgexporter_core::management::{Document, Outcome, frame};
 use pgexporter_core::pg::frontend::startup_message;
+use pgexporter_tests::cluster::MONITOR_USER;
 use pgexporter_tests::exporter::{
     ADMIN, BackgroundDaemon, ExporterHome, ManagedDaemon, eventually, failed, raw_tcp,
     sample_value, succeeded,
@@ -613,4 +616,102 @@ fn logging_counters_count_the_lines_of_the_log_file() {
     assert!(warn >= 1.0 && warn <= lines("WARN"), "{second}");
     let error = sample_value(&second, "pgexporter_logging_error").unwrap();
     assert_eq!(error, lines("ERROR"), "{second}");
+}
+
+/// The server section of the fixture's cluster under another name.
+fn server_section(daemon: &ManagedDaemon, name: &str) -> String {
+    format!(
+        "\n[{name}]\nhost = {}\nport = {}\nuser = {}\n",
+        daemon.cluster.host(),
+        daemon.cluster.port(),
+        MONITOR_USER.name
+    )
+}
+
+/// Runs scrapes back to back on another thread until dropped; each must be answered 200.
+struct Scraping {
+    stop: Arc<AtomicBool>,
+    scraper: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl Scraping {
+    fn start(daemon: &ManagedDaemon) -> Scraping {
+        let stop = Arc::new(AtomicBool::new(false));
+        let address = daemon.exporter.address();
+        let running = Arc::clone(&stop);
+        let scraper = std::thread::spawn(move || {
+            let mut scrapes = 0;
+            while !running.load(Ordering::Relaxed) {
+                let response = http_client::get(address, "/metrics", &[]);
+                assert_eq!(response.status, 200, "{}", response.text());
+                assert!(response.text().contains("pgexporter_state 1\n"));
+                scrapes += 1;
+            }
+            scrapes
+        });
+        Scraping {
+            stop,
+            scraper: Some(scraper),
+        }
+    }
+
+    /// Stops scraping; how many scrapes were answered.
+    fn finish(mut self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        let scraper = self.scraper.take().expect("scraping once");
+        scraper.join().expect("every scrape was answered")
+    }
+}
+
+#[test]
+fn reloads_that_add_and_remove_servers_while_scrapes_run_keep_serving() {
+    let daemon = ManagedDaemon::start("");
+    let scraping = Scraping::start(&daemon);
+    let path = daemon.home.config_file();
+    let original = fs::read_to_string(&path).unwrap();
+
+    // An added server is live: it is scraped from the next scrape on.
+    let added = format!("{original}{}", server_section(&daemon, "added"));
+    fs::write(&path, &added).unwrap();
+    daemon.exporter.signal(Signal::SIGHUP);
+    eventually("the added server is scraped", || {
+        daemon
+            .exporter
+            .scrape()
+            .contains("pgexporter_postgresql_active{server=\"added\"} 1")
+    });
+
+    // Removing a server needs a restart: the reload is refused and both stay.
+    fs::write(&path, &original).unwrap();
+    daemon.exporter.signal(Signal::SIGHUP);
+    eventually("the removal is refused", || {
+        daemon.exporter.log().contains("[added]")
+    });
+    assert!(
+        daemon
+            .exporter
+            .scrape()
+            .contains("pgexporter_postgresql_active{server=\"added\"} 1")
+    );
+
+    // A server added before the others changes every position in the server list.
+    let (main, servers) = added.split_at(added.find("\n[primary]").unwrap());
+    let reordered = format!("{main}{}{servers}", server_section(&daemon, "first"));
+    fs::write(&path, &reordered).unwrap();
+    let reload = succeeded(&daemon.home.cli_local(&["conf", "reload"]));
+    assert!(reload.contains("success"), "{reload}");
+    eventually("every server is scraped", || {
+        let body = daemon.exporter.scrape();
+        ["first", "primary", "added"].iter().all(|server| {
+            body.contains(&format!(
+                "pgexporter_postgresql_active{{server=\"{server}\"}} 1"
+            ))
+        })
+    });
+    let scrapes = scraping.finish();
+    assert!(scrapes > 0);
+    let status = succeeded(&daemon.cli_remote(&["status"], &[]));
+    assert!(status.contains("first"), "{status}");
+    assert!(!daemon.exporter.log().contains("panicked"));
+    still_serving(&daemon);
 }

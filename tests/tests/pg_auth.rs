@@ -8,9 +8,9 @@ use std::sync::OnceLock;
 
 use pgexporter_core::pg::{Error, TlsMode};
 use pgexporter_core::secret::Secret;
-use pgexporter_net::pg::{DriverError, PgClient, PgTarget};
 use pgexporter_tests::client::{connect, params, single_value, sqlstate, tcp, unix};
 use pgexporter_tests::cluster::{MD5_USER, PASSWORD_USER, ROLES, Role, SCRAM_USER, TRUST_USER};
+use pgexporter_tests::pg_client::{DriverError, PgClient, PgTarget};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
 fn cluster() -> &'static PgCluster {

@@ -10,9 +10,9 @@ use std::thread;
 use std::time::Duration;
 
 use pgexporter_core::pg::{QueryError, TlsMode};
-use pgexporter_net::pg::{DriverError, PgClient};
 use pgexporter_tests::client::{connect, params, single_value, sqlstate, tcp, unix};
 use pgexporter_tests::cluster::{MONITOR_USER, SCRAM_USER, TRUST_USER};
+use pgexporter_tests::pg_client::{DriverError, PgClient};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
 fn cluster() -> &'static PgCluster {

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use pgexporter_core::pg::{Error, TlsMode};
-use pgexporter_net::pg::{DriverError, PgClient};
-use pgexporter_net::tls::{TlsClientFiles, TlsError, client_config};
 use pgexporter_tests::client::{connect, params, single_value, tcp, unix};
 use pgexporter_tests::cluster::{MONITOR_USER, SCRAM_USER, TRUST_USER};
+use pgexporter_tests::pg_client::{DriverError, PgClient};
 use pgexporter_tests::{ClusterOptions, PgCluster};
+use pgexporter_tls::{TlsError, client_config};
 use rustls::ClientConfig;
 
 fn ssl_cluster() -> &'static PgCluster {
@@ -32,16 +32,16 @@ fn plain_cluster() -> &'static PgCluster {
 }
 
 fn verifying(ca_file: PathBuf) -> Arc<ClientConfig> {
-    client_config(&TlsClientFiles {
+    client_config(&pgexporter_core::plan::ClientTlsFiles {
         ca_file: Some(ca_file),
-        ..TlsClientFiles::default()
+        ..pgexporter_core::plan::ClientTlsFiles::default()
     })
     .expect("client configuration with a CA")
 }
 
 /// A CA that signed nothing these servers present.
 fn unrelated_ca() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../net/testdata/other-ca.crt")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tls/testdata/other-ca.crt")
 }
 
 /// What the server says about this session's TLS.

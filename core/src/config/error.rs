@@ -36,6 +36,9 @@ pub enum Problem {
     /// `metrics_cache_max_size` above 1M.
     #[error("{0} bytes is above the maximum of 1M")]
     CacheTooLarge(u64),
+    /// `extensions_top_statements` above its maximum.
+    #[error("{0} is above the maximum of {max}", max = super::model::MAX_EXTENSIONS_TOP_STATEMENTS)]
+    TopStatementsTooMany(u32),
     /// `metrics_query_timeout` set below 50ms.
     #[error("must be 0 (off) or at least 50ms")]
     QueryTimeoutTooShort,

@@ -30,9 +30,10 @@ pub struct KeyInfo {
 }
 
 /// Keys whose value is a path: `$VAR` and `${VAR}` are expanded from the environment.
-pub const PATH_KEYS: [&str; 15] = [
+pub const PATH_KEYS: [&str; 16] = [
     "unix_socket_dir",
     "metrics_path",
+    "extensions_path",
     "alerts_path",
     "log_path",
     "tls_cert_file",
@@ -314,6 +315,8 @@ key_table!(MainConfig, MAIN_KEYS, set_main_field, main_field, {
     "pidfile" => pidfile: Restart,
     "update_process_title" => update_process_title: Live,
     "extensions" => extensions: Live,
+    "extensions_path" => extensions_path: Live,
+    "extensions_top_statements" => extensions_top_statements: Live,
     "collectors" => collectors: Live,
     "exclude_collectors" => exclude_collectors: Live,
 });

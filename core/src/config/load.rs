@@ -306,6 +306,8 @@ ev_backend = io_uring
 pidfile = /run/p.pid
 update_process_title = minimal
 extensions = pg_stat_statements, timescaledb
+extensions_path = /e
+extensions_top_statements = 50
 collectors = db,locks
 exclude_collectors = idle_procs
 cache = on
@@ -415,6 +417,8 @@ wal_dir = /w",
             pidfile: Some("/run/p.pid".into()),
             update_process_title: ProcessTitle::Minimal,
             extensions: Some(vec!["pg_stat_statements".into(), "timescaledb".into()]),
+            extensions_path: Some("/e".into()),
+            extensions_top_statements: 50,
             collectors: Some(vec!["db".into(), "locks".into()]),
             exclude_collectors: Some(vec!["idle_procs".into()]),
         };

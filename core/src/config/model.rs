@@ -161,16 +161,8 @@ impl Keyword for ServerType {
     ];
 }
 
-/// TLS towards a PostgreSQL server (`tls` of a server section).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// No SSLRequest is sent.
-    Off,
-    /// TLS when the server accepts it, plain otherwise.
-    Try,
-    /// Fail when the server refuses TLS.
-    On,
-}
+/// TLS towards a PostgreSQL server (`tls` of a server section): the connection's own mode.
+pub use crate::pg::TlsMode;
 
 impl Keyword for TlsMode {
     const WHAT: &'static str = "TLS mode";
@@ -320,6 +312,12 @@ pub struct MainConfig {
     pub update_process_title: ProcessTitle,
     /// `extensions`: extension allow-list; `None` allows all.
     pub extensions: Option<Vec<String>>,
+    /// `extensions_path`: a directory of extension definition files that add to or replace
+    /// the shipped ones, per extension.
+    pub extensions_path: Option<String>,
+    /// `extensions_top_statements`: how many statements the per-query families of
+    /// pg_stat_statements, pg_stat_monitor, pg_stat_kcache and pg_qualstats report.
+    pub extensions_top_statements: u32,
     /// `collectors`: collector allow-list; `None` allows all.
     pub collectors: Option<Vec<String>>,
     /// `exclude_collectors`: collector deny-list; `None` denies none.
@@ -332,6 +330,8 @@ pub const DEFAULT_METRICS_CACHE_MAX_SIZE: u64 = 256 << 10;
 pub const MAX_METRICS_CACHE_MAX_SIZE: u64 = 1 << 20;
 /// The shortest non-zero `metrics_query_timeout` accepted.
 pub const MIN_METRICS_QUERY_TIMEOUT: Duration = Duration::from_millis(50);
+/// The largest `extensions_top_statements` accepted.
+pub const MAX_EXTENSIONS_TOP_STATEMENTS: u32 = 1000;
 /// The most server sections a configuration may have.
 pub const MAX_SERVERS: usize = 64;
 
@@ -395,6 +395,8 @@ impl Default for MainConfig {
             pidfile: None,
             update_process_title: ProcessTitle::Verbose,
             extensions: None,
+            extensions_path: None,
+            extensions_top_statements: crate::metrics::DEFAULT_TOP_STATEMENTS,
             collectors: None,
             exclude_collectors: None,
         }

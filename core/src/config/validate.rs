@@ -3,8 +3,8 @@
 
 use super::error::Problem;
 use super::model::{
-    Config, MAX_METRICS_CACHE_MAX_SIZE, MAX_SERVERS, MIN_METRICS_QUERY_TIMEOUT, MainConfig,
-    ServerConfig, ServerType,
+    Config, MAX_EXTENSIONS_TOP_STATEMENTS, MAX_METRICS_CACHE_MAX_SIZE, MAX_SERVERS,
+    MIN_METRICS_QUERY_TIMEOUT, MainConfig, ServerConfig, ServerType,
 };
 
 /// A broken rule and where: the server index (`None` for `[pgexporter]`) and the key, when one
@@ -77,6 +77,12 @@ fn validate_main(main: &MainConfig) -> Result<(), Violation> {
         return Err(main_violation(
             Some("metrics_cache_max_size"),
             Problem::CacheTooLarge(main.metrics_cache_max_size),
+        ));
+    }
+    if main.extensions_top_statements > MAX_EXTENSIONS_TOP_STATEMENTS {
+        return Err(main_violation(
+            Some("extensions_top_statements"),
+            Problem::TopStatementsTooMany(main.extensions_top_statements),
         ));
     }
     let timeout = main.metrics_query_timeout;
@@ -210,6 +216,11 @@ mod tests {
         let mut config = valid();
         config.main.metrics_cache_max_size = (1 << 20) + 1;
         assert_eq!(problem_of(&config).2, Problem::CacheTooLarge((1 << 20) + 1));
+        let mut config = valid();
+        config.main.extensions_top_statements = 1001;
+        assert_eq!(problem_of(&config).2, Problem::TopStatementsTooMany(1001));
+        config.main.extensions_top_statements = 1000;
+        assert_eq!(validate(&config), Ok(()));
         let mut config = valid();
         config.main.metrics_query_timeout = Duration::from_millis(49);
         assert_eq!(problem_of(&config).2, Problem::QueryTimeoutTooShort);

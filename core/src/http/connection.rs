@@ -1,6 +1,5 @@
 //! The connection state machine.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, BytesMut};
@@ -9,6 +8,7 @@ use super::gzip::GzipStream;
 use super::request::{BROKEN, Exchange, Head, Version, read_head};
 use super::response::{BodyLength, write_chunk, write_head, write_last_chunk, write_refusal};
 use super::{CloseReason, Event, HttpError, RejectReason, Status};
+use crate::machine::{Machine, Outbox};
 
 /// Limits and timeouts of an [`HttpConnection`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,10 +124,11 @@ enum State {
 /// use std::time::{Duration, Instant};
 /// use bytes::BytesMut;
 /// use pgexporter_core::http::{Event, HttpConfig, HttpConnection, Response, Route, Status};
+/// use pgexporter_core::machine::Machine;
 ///
 /// let now = Instant::now();
 /// let mut connection = HttpConnection::new(HttpConfig::new(Duration::from_secs(5)), now);
-/// connection.handle_input(now, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+/// connection.handle_input(now, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
 /// let Some(Event::Request(request)) = connection.poll_event() else { panic!() };
 /// assert_eq!(request.route, Route::Metrics);
 /// let response = Response { status: Status::Ok, content_type: "text/plain", body: b"up 1\n", allow_gzip: true };
@@ -142,8 +143,7 @@ pub struct HttpConnection {
     config: HttpConfig,
     state: State,
     input: BytesMut,
-    output: BytesMut,
-    events: VecDeque<Event>,
+    outbox: Outbox<Event>,
     peer_closed: bool,
     gzip: Option<GzipStream>,
     compressed: Vec<u8>,
@@ -161,76 +161,10 @@ impl HttpConnection {
                 phase: Phase::Head,
             },
             input: BytesMut::new(),
-            output: BytesMut::new(),
-            events: VecDeque::new(),
+            outbox: Outbox::default(),
             peer_closed: false,
             gzip: None,
             compressed: Vec::new(),
-        }
-    }
-
-    /// Takes bytes received from the peer.
-    ///
-    /// # Errors
-    /// [`HttpError::Closed`] when the connection already reported [`Event::Closed`]; the bytes
-    /// are dropped.
-    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), HttpError> {
-        if matches!(self.state, State::Closed) {
-            return Err(HttpError::Closed);
-        }
-        self.input.extend_from_slice(bytes);
-        if let State::Reading { deadline, phase } = &mut self.state
-            && *phase == Phase::Idle
-            && !self.input.is_empty()
-        {
-            *phase = Phase::Head;
-            *deadline = now + self.config.request_timeout;
-        }
-        self.read_requests();
-        let limit = self
-            .config
-            .max_buffered_input
-            .max(self.config.max_head_bytes);
-        if !matches!(self.state, State::Closed) && self.input.len() > limit {
-            self.close(CloseReason::InputOverflow);
-        }
-        Ok(())
-    }
-
-    /// Call when the instant from [`poll_timeout`](Self::poll_timeout) has passed. A head that
-    /// is late gets 408 when some of it arrived, then the connection closes; an idle
-    /// connection closes silently.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        let State::Reading { deadline, phase } = self.state else {
-            return;
-        };
-        if now < deadline {
-            return;
-        }
-        if phase == Phase::Idle {
-            self.close(CloseReason::IdleTimeout);
-            return;
-        }
-        if !self.input.is_empty() {
-            write_refusal(&mut self.output, Status::RequestTimeout, &BROKEN);
-            self.events.push_back(Event::Rejected {
-                status: Status::RequestTimeout,
-                reason: RejectReason::Timeout,
-            });
-        }
-        self.close(CloseReason::RequestTimeout);
-    }
-
-    /// Call when the peer closed its sending side. Requests already received are still
-    /// answered (the last response says `Connection: close`); then the connection closes.
-    pub fn handle_eof(&mut self, _now: Instant) {
-        self.peer_closed = true;
-        match &mut self.state {
-            State::Reading { .. } => self.read_requests(),
-            // The last request gets `Connection: close`; pipelined ones are still answered.
-            State::Answering(exchange) if self.input.is_empty() => exchange.keep_alive = false,
-            State::Answering(_) => {}
-            State::Streaming { .. } | State::Closed => {}
         }
     }
 
@@ -256,7 +190,7 @@ impl HttpConnection {
         let length = BodyLength::Known(body.len());
         let content_type = response.content_type;
         write_head(
-            &mut self.output,
+            self.outbox.bytes(),
             response.status,
             content_type,
             length,
@@ -264,7 +198,7 @@ impl HttpConnection {
             &exchange,
         );
         if !exchange.head_only {
-            self.output.put_slice(body);
+            self.outbox.bytes().put_slice(body);
         }
         self.complete(now, exchange);
         Ok(())
@@ -293,7 +227,7 @@ impl HttpConnection {
         };
         let gzip = allow_gzip && exchange.accepts_gzip;
         write_head(
-            &mut self.output,
+            self.outbox.bytes(),
             status,
             content_type,
             length,
@@ -325,10 +259,10 @@ impl HttpConnection {
         }
         if gzip {
             gzip_stream(&mut self.gzip, self.config.gzip_level).write(data, &mut self.compressed);
-            write_body(&mut self.output, length, &self.compressed);
+            write_body(self.outbox.bytes(), length, &self.compressed);
             self.compressed.clear();
         } else {
-            write_body(&mut self.output, length, data);
+            write_body(self.outbox.bytes(), length, data);
         }
         Ok(())
     }
@@ -343,43 +277,15 @@ impl HttpConnection {
         if !exchange.head_only {
             if gzip {
                 gzip_stream(&mut self.gzip, self.config.gzip_level).finish(&mut self.compressed);
-                write_body(&mut self.output, length, &self.compressed);
+                write_body(self.outbox.bytes(), length, &self.compressed);
                 self.compressed.clear();
             }
             if length == BodyLength::Chunked {
-                write_last_chunk(&mut self.output);
+                write_last_chunk(self.outbox.bytes());
             }
         }
         self.complete(now, exchange);
         Ok(())
-    }
-
-    /// Moves the bytes to send to the peer into `out` (appended); `false` when there are none.
-    #[must_use]
-    pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        crate::transmit::hand_over(&mut self.output, out)
-    }
-
-    /// The next event, oldest first.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) wants to be called: the deadline of the
-    /// request head or of the idle wait. `None` while a response is pending (its timing is the
-    /// caller's) and after closing.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
-            State::Reading { deadline, .. } => Some(deadline),
-            _ => None,
-        }
-    }
-
-    /// Whether [`Event::Closed`] has been queued.
-    pub fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
     }
 
     /// The exchange waiting for a response, or the misuse error.
@@ -440,7 +346,7 @@ impl HttpConnection {
                     self.input.advance(length);
                     exchange.keep_alive &= !(self.peer_closed && self.input.is_empty());
                     self.state = State::Answering(exchange);
-                    self.events.push_back(Event::Request(request));
+                    self.outbox.push(Event::Request(request));
                 }
                 Head::Refused {
                     status,
@@ -448,8 +354,8 @@ impl HttpConnection {
                     exchange,
                     length,
                 } => {
-                    write_refusal(&mut self.output, status, &exchange);
-                    self.events.push_back(Event::Rejected { status, reason });
+                    write_refusal(self.outbox.bytes(), status, &exchange);
+                    self.outbox.push(Event::Rejected { status, reason });
                     self.input.advance(length);
                     if !exchange.keep_alive {
                         self.close(CloseReason::Refused);
@@ -465,7 +371,92 @@ impl HttpConnection {
     fn close(&mut self, reason: CloseReason) {
         self.state = State::Closed;
         self.input.clear();
-        self.events.push_back(Event::Closed(reason));
+        self.outbox.push(Event::Closed(reason));
+    }
+}
+
+/// The connection as the driver sees it: see the type's documentation.
+impl Machine for HttpConnection {
+    type Event = Event;
+
+    /// Bytes from the peer. Input after [`Event::Closed`] is dropped.
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        if matches!(self.state, State::Closed) {
+            return;
+        }
+        self.input.extend_from_slice(bytes);
+        if let State::Reading { deadline, phase } = &mut self.state
+            && *phase == Phase::Idle
+            && !self.input.is_empty()
+        {
+            *phase = Phase::Head;
+            *deadline = now + self.config.request_timeout;
+        }
+        self.read_requests();
+        let limit = self
+            .config
+            .max_buffered_input
+            .max(self.config.max_head_bytes);
+        if !matches!(self.state, State::Closed) && self.input.len() > limit {
+            self.close(CloseReason::InputOverflow);
+        }
+    }
+
+    /// A head that is late gets 408 when some of it arrived, then the connection closes; an
+    /// idle connection closes silently.
+    fn handle_timeout(&mut self, now: Instant) {
+        let State::Reading { deadline, phase } = self.state else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        if phase == Phase::Idle {
+            self.close(CloseReason::IdleTimeout);
+            return;
+        }
+        if !self.input.is_empty() {
+            write_refusal(self.outbox.bytes(), Status::RequestTimeout, &BROKEN);
+            self.outbox.push(Event::Rejected {
+                status: Status::RequestTimeout,
+                reason: RejectReason::Timeout,
+            });
+        }
+        self.close(CloseReason::RequestTimeout);
+    }
+
+    /// Requests already received are still answered (the last response says
+    /// `Connection: close`); then the connection closes.
+    fn handle_eof(&mut self, _now: Instant) {
+        self.peer_closed = true;
+        match &mut self.state {
+            State::Reading { .. } => self.read_requests(),
+            // The last request gets `Connection: close`; pipelined ones are still answered.
+            State::Answering(exchange) if self.input.is_empty() => exchange.keep_alive = false,
+            State::Answering(_) => {}
+            State::Streaming { .. } | State::Closed => {}
+        }
+    }
+
+    fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
+        self.outbox.poll_transmit(out)
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
+    }
+
+    /// The deadline of the request head or of the idle wait. `None` while a response is
+    /// pending (its timing is the caller's) and after closing.
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Reading { deadline, .. } => Some(deadline),
+            _ => None,
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        matches!(self.state, State::Closed)
     }
 }
 

@@ -9,25 +9,17 @@
 //!
 //! # Serving one management connection
 //!
-//! ```text
-//! remote only: ServerHandshake::new(&admins, tls, now, authentication_timeout, nonce)
-//!              drive it until ServerEvent::Authenticated (StartTls: wrap in TLS, then
-//!              tls_established; Refused or an error: send what is queued and close);
-//!              buf = take_remaining()
-//! read until frame::decode(&mut buf) gives a Frame (bounded; Ok(None) = read more)
-//! json = frame::open(&frame, master_key)            error: answer bad_payload(timestamp)
-//! request = Document::parse(&json)                  error: answer bad_payload(timestamp)
-//! answer = dispatch(&mut context, &request, transport, timestamp, elapsed)
-//! frame::encode(&mut out, &answer.to_json(), request.header.compression,
-//!               request.header.encryption, sealing with fresh salt and IV)
-//! write out, close
-//! ```
+//! [`Session`] is the connection, from accept to answer: the remote handshake (TLS on request,
+//! SCRAM-SHA-256), the bounded request frame, opening and parsing it. Its one event is the
+//! [`Request`]; whoever holds the running state answers it with [`dispatch`] and hands the
+//! answer document back, which the session seals and sends.
 //!
-//! A client does the reverse: [`handshake::ClientHandshake`] (remote only), then
-//! [`Document::request`] → [`frame::encode`] → write; read → [`frame::decode`] →
-//! [`frame::open`] → [`Document::parse`], and the exit status follows
+//! A client does the reverse: [`Document::request`] → [`frame::encode`], then
+//! [`client::ClientExchange`] (the remote handshake first, when remote) sends it and reads the
+//! answer frame; [`frame::open`] → [`Document::parse`], and the exit status follows
 //! [`Outcome::is_success`].
 
+pub mod client;
 pub mod codes;
 pub mod compress;
 pub mod dispatch;
@@ -42,7 +34,10 @@ pub mod text;
 
 pub use codes::{Command, ErrorCode, Output};
 pub use compress::{Compression, DecompressError};
-pub use dispatch::{ConfigPaths, Context, ServerStatus, Transport, bad_payload, dispatch};
+pub use dispatch::{
+    ConfigPaths, Dispatched, Effect, ReloadOutcome, ReloadStep, ServerStatus, Snapshot, Transport,
+    bad_payload, dispatch, reload,
+};
 pub use document::{Document, DocumentError, Header, Object, Outcome, PROTOCOL_VERSION};
 pub use frame::{Encryption, Frame, FrameError, OpenError, Sealing};
-pub use session::{CloseReason, REFUSAL_DELAY, SealRandom, Session, SessionEvent};
+pub use session::{CloseReason, REFUSAL_DELAY, Request, SealRandom, Session, SessionSettings};

@@ -1,5 +1,6 @@
-//! Metric definitions: the YAML/JSON model of custom metric files, the set of definitions a
-//! scrape runs, and the choices made per server (query variant by version, role, collector).
+//! Metric definitions: the YAML/JSON model of custom metric files, the extension definition
+//! files, the set of definitions a scrape runs, and the choices made per server (query variant
+//! by server or extension version, role, collector, enabled extensions).
 //!
 //! Parsing takes file contents, never paths: the binaries read the files and pass the text in.
 //!
@@ -25,6 +26,7 @@
 
 mod builtin;
 mod error;
+mod extension;
 mod fixed;
 mod model;
 mod parse;
@@ -34,12 +36,16 @@ mod table;
 
 pub use builtin::BUILTIN_SOURCES;
 pub use error::{DefinitionError, Place};
+pub use extension::{
+    BUILTIN_EXTENSION_SOURCES, DEFAULT_TOP_STATEMENTS, ExtensionFile, ExtensionVersion,
+    TOP_STATEMENTS_PLACEHOLDER, VersionError, load_extensions, parse_extension_source,
+};
 pub use fixed::{
     EXTENSION_INFO_COLLECTOR, FIXED_FAMILIES, PRIMARY_COLLECTOR, SETTINGS_COLLECTOR,
     SETTINGS_PREFIX, is_fixed_family,
 };
 pub use model::{ColumnDefinition, ColumnKind, MetricDefinition, QueryVariant, ServerRole, Sort};
 pub use parse::{MAX_SOURCE_LEN, Source, SourceFormat, parse_source};
-pub use select::CollectorFilter;
+pub use select::{CollectorFilter, ExtensionFilter};
 pub use set::{MetricSet, SetAside};
 pub use table::family_table;

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::error::Place;
+use super::extension::ExtensionVersion;
 
 /// Prefix of every family the exporter writes.
 pub const FAMILY_PREFIX: &str = "pgexporter_";
@@ -82,6 +83,9 @@ impl ColumnDefinition {
 pub struct QueryVariant {
     /// Oldest PostgreSQL major version (13, 14, ...) this variant is for; 0 = any.
     pub min_version: u32,
+    /// For a metric of an extension: the oldest installed version of the extension this
+    /// variant is for. `None` for every other metric.
+    pub extension_version: Option<ExtensionVersion>,
     /// The SQL, sent as one simple query.
     pub sql: String,
     /// The result columns, in result order.
@@ -137,8 +141,12 @@ pub struct MetricDefinition {
     pub all_databases: bool,
     /// Failures are expected (missing privileges, absent views) and logged at debug level.
     pub optional: bool,
-    /// The SQL variants, sorted by ascending `min_version`, versions distinct.
+    /// The SQL variants, sorted by ascending `min_version` (by ascending `extension_version`
+    /// for a metric of an extension), versions distinct.
     pub queries: Vec<QueryVariant>,
+    /// The extension whose objects the queries read: the metric runs only where that
+    /// extension is installed and enabled. `None` for the built-in and custom metrics.
+    pub extension: Option<String>,
     /// Where the definition was written.
     pub place: Place,
 }
@@ -156,6 +164,18 @@ impl MetricDefinition {
         self.queries
             .iter()
             .rposition(|variant| variant.min_version <= server_major)
+    }
+
+    /// For a metric of an extension, the position in `queries` of the variant for `installed`,
+    /// the extension's installed version: the one with the highest `extension_version` not
+    /// above it. `None` when every variant needs a newer version, and for other metrics.
+    pub fn variant_index_for_extension(&self, installed: &ExtensionVersion) -> Option<usize> {
+        self.queries.iter().rposition(|variant| {
+            variant
+                .extension_version
+                .as_ref()
+                .is_some_and(|version| version <= installed)
+        })
     }
 
     /// Whether the metric runs on a server that is a primary (`is_primary`) or a replica.

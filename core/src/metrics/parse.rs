@@ -77,9 +77,10 @@ struct RawQuery {
     columns: Vec<RawColumn>,
 }
 
+/// One entry of a query's `columns`, as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawColumn {
+pub(super) struct RawColumn {
     name: Option<String>,
     #[serde(rename = "type")]
     kind: ColumnKind,
@@ -90,18 +91,29 @@ struct RawColumn {
 ///
 /// Errors name the source, and the line and column where the YAML parser knows them.
 pub fn parse_source(source: &Source<'_>) -> Result<Vec<MetricDefinition>, DefinitionError> {
-    let unplaced = || Place {
-        file: source.name.to_owned(),
-        line: 0,
-        column: 0,
-    };
+    let raw: RawFile = read_raw(source)?;
+    raw.metrics
+        .into_iter()
+        .map(|metric| validate_metric(source.name, raw.version, metric))
+        .collect()
+}
+
+/// Deserializes `source` into `T`, refusing sources over [`MAX_SOURCE_LEN`] before parsing.
+/// Errors name the source, and the line and column where the parser knows them.
+pub(super) fn read_raw<T: serde::de::DeserializeOwned>(
+    source: &Source<'_>,
+) -> Result<T, DefinitionError> {
     if source.text.len() > MAX_SOURCE_LEN {
         return Err(DefinitionError::Syntax {
-            place: unplaced(),
+            place: Place {
+                file: source.name.to_owned(),
+                line: 0,
+                column: 0,
+            },
             message: format!("larger than {MAX_SOURCE_LEN} bytes"),
         });
     }
-    let raw: RawFile = match source.format {
+    Ok(match source.format {
         SourceFormat::Yaml => serde_saphyr::from_str(source.text).map_err(|error| {
             let (line, column) = error
                 .location()
@@ -125,11 +137,7 @@ pub fn parse_source(source: &Source<'_>) -> Result<Vec<MetricDefinition>, Defini
                 message: strip_json_position(&error.to_string()),
             })?
         }
-    };
-    raw.metrics
-        .into_iter()
-        .map(|metric| validate_metric(source.name, raw.version, metric))
-        .collect()
+    })
 }
 
 /// The first line of a parser message (serde-saphyr appends a source excerpt after it).
@@ -192,6 +200,7 @@ fn validate_metric(
         all_databases: raw.database.as_deref() == Some("all"),
         optional: raw.optional,
         queries,
+        extension: None,
         place,
     })
 }
@@ -204,19 +213,27 @@ fn validate_query(min_version: u32, raw: RawQuery) -> Result<QueryVariant, Strin
     if raw.columns.is_empty() {
         return Err(context("no columns".to_owned()));
     }
-    let mut columns: Vec<ColumnDefinition> = Vec::with_capacity(raw.columns.len());
-    for column in raw.columns {
+    Ok(QueryVariant {
+        min_version,
+        extension_version: None,
+        sql: raw.query,
+        columns: validate_columns(raw.columns).map_err(context)?,
+    })
+}
+
+/// Checks a query's columns: names Prometheus accepts, each name once, at most one unnamed
+/// value column, at least one value column.
+pub(super) fn validate_columns(raw: Vec<RawColumn>) -> Result<Vec<ColumnDefinition>, String> {
+    let mut columns: Vec<ColumnDefinition> = Vec::with_capacity(raw.len());
+    for column in raw {
         match (&column.name, column.kind) {
             (None, ColumnKind::Label | ColumnKind::Histogram) => {
-                return Err(context(format!(
-                    "a {} column needs a name",
-                    kind_word(column.kind)
-                )));
+                return Err(format!("a {} column needs a name", kind_word(column.kind)));
             }
             (Some(name), _) if !is_label_name(name) => {
-                return Err(context(format!(
+                return Err(format!(
                     "column name '{name}' must be letters, digits and '_', not starting with a digit or '__'"
-                )));
+                ));
             }
             _ => {}
         }
@@ -225,10 +242,10 @@ fn validate_query(min_version: u32, raw: RawQuery) -> Result<QueryVariant, Strin
                 .iter()
                 .any(|known| known.name.as_ref() == Some(name))
         {
-            return Err(context(format!("column '{name}' appears twice")));
+            return Err(format!("column '{name}' appears twice"));
         }
         if column.name.is_none() && columns.iter().any(|known| known.name.is_none()) {
-            return Err(context("more than one unnamed value column".to_owned()));
+            return Err("more than one unnamed value column".to_owned());
         }
         let names_the_tag = |kind: ColumnKind, name: &Option<String>| {
             kind == ColumnKind::Histogram || name.is_none()
@@ -239,10 +256,10 @@ fn validate_query(min_version: u32, raw: RawQuery) -> Result<QueryVariant, Strin
                 .iter()
                 .any(|known| known.kind.is_value() && names_the_tag(known.kind, &known.name))
         {
-            return Err(context(
+            return Err(
                 "a histogram and an unnamed column (or two histograms) would both be the family pgexporter_<tag>"
                     .to_owned(),
-            ));
+            );
         }
         columns.push(ColumnDefinition {
             name: column.name,
@@ -251,15 +268,9 @@ fn validate_query(min_version: u32, raw: RawQuery) -> Result<QueryVariant, Strin
         });
     }
     if !columns.iter().any(|column| column.kind.is_value()) {
-        return Err(context(
-            "no value column (gauge, counter or histogram)".to_owned(),
-        ));
+        return Err("no value column (gauge, counter or histogram)".to_owned());
     }
-    Ok(QueryVariant {
-        min_version,
-        sql: raw.query,
-        columns,
-    })
+    Ok(columns)
 }
 
 fn kind_word(kind: ColumnKind) -> &'static str {
@@ -272,7 +283,7 @@ fn kind_word(kind: ColumnKind) -> &'static str {
 }
 
 /// Prometheus metric-name characters (colons excluded: they are reserved for recording rules).
-fn is_metric_name(name: &str) -> bool {
+pub(super) fn is_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(first) if first.is_ascii_alphabetic() || first == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

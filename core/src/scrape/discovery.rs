@@ -11,8 +11,11 @@ pub enum Probe {
     Role,
     /// Every setting, for the `pg_settings_*` families.
     Settings,
-    /// Installed extensions, for `postgresql_extension_info`.
+    /// Installed extensions of the main database, for `postgresql_extension_info` and for
+    /// choosing extension metrics.
     Extensions,
+    /// Installed extensions of another database, for choosing extension metrics.
+    DatabaseExtensions,
     /// Databases that accept connections, for `database: all` metrics.
     Databases,
     /// Whether the server's OpenSSL runs in FIPS mode: pgcrypto's `fips_mode()`, asked only of
@@ -32,6 +35,9 @@ impl Probe {
             Probe::Extensions => {
                 "SELECT name, installed_version, comment FROM pg_available_extensions \
                  WHERE installed_version IS NOT NULL ORDER BY name"
+            }
+            Probe::DatabaseExtensions => {
+                "SELECT extname, extversion FROM pg_extension ORDER BY extname"
             }
             Probe::Databases => {
                 "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
@@ -134,6 +140,15 @@ pub fn read_extensions(result: &QueryResult) -> Vec<Extension> {
         .collect()
 }
 
+/// Reads the database extensions probe's result: each extension's name and version.
+pub fn read_installed(result: &QueryResult) -> Vec<(String, String)> {
+    result
+        .rows
+        .iter()
+        .filter_map(|row| Some((row.get(0)?.to_owned(), row.get(1)?.to_owned())))
+        .collect()
+}
+
 /// Reads the databases probe's result.
 pub fn read_databases(result: &QueryResult) -> Vec<String> {
     result
@@ -191,6 +206,7 @@ mod tests {
             Probe::Role,
             Probe::Settings,
             Probe::Extensions,
+            Probe::DatabaseExtensions,
             Probe::Databases,
             Probe::Fips,
         ] {

@@ -4,7 +4,7 @@
 //! A [`Collector`] keeps one connection per (server, database) that a metric needs and reuses
 //! it across scrapes. A scrape first probes each server on its main connection (role, version,
 //! settings, extensions, databases), then pipelines every metric query that applies, on every
-//! needed connection at once. The runtime only executes [`Action`]s: it opens sockets, starts
+//! needed connection at once. The runtime only executes [`LinkAction`](crate::link::LinkAction)s: it opens sockets, starts
 //! TLS, writes bytes and reports what it reads. A finished scrape is a [`ScrapeResult`] that
 //! renders to any exposition format.
 
@@ -14,9 +14,7 @@ mod plan;
 mod render;
 mod result;
 
-pub use collector::{
-    Action, Collector, CollectorSettings, ConnId, Event, Reconfiguration, ServerSpec, Ticket,
-};
+pub use collector::{Collector, CollectorSettings, Event, Reconfiguration, ServerSpec, Ticket};
 pub use discovery::{Extension, Role, Setting};
 pub use plan::MAIN_DATABASE;
 pub use render::EXPORTER_VERSION;

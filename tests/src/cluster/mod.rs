@@ -104,7 +104,10 @@ pub struct ClusterOptions {
     /// [`PG_BIN_DIR_ENV`]). A major comes from Debian's `/usr/lib/postgresql/<major>/bin`, else
     /// from the version matrix's cache ([`matrix_cache`]).
     pub major: Option<u32>,
-    /// More `postgresql.conf` lines, written after the fixture's own.
+    /// Libraries to load at server start besides `pg_stat_statements` (extensions such as
+    /// `pg_stat_kcache` that need `shared_preload_libraries`).
+    pub preload_libraries: Vec<&'static str>,
+    /// More `postgresql.conf` lines, `name = value`.
     pub settings: Vec<String>,
 }
 
@@ -177,6 +180,11 @@ impl PgCluster {
     /// returns its standard output (unaligned, tuples only). Panics with psql's standard error
     /// when a statement fails.
     pub fn psql(&self, sql: &str) -> String {
+        self.psql_in("postgres", sql)
+    }
+
+    /// [`PgCluster::psql`] in database `database`.
+    pub fn psql_in(&self, database: &str, sql: &str) -> String {
         let mut psql = self.tools.pg_command("psql", &self.dir);
         psql.args([
             "-X",
@@ -188,7 +196,7 @@ impl PgCluster {
             "-U",
             SUPERUSER,
             "-d",
-            "postgres",
+            database,
         ])
         .arg("-h")
         .arg(&self.dir)
@@ -267,21 +275,27 @@ impl PgCluster {
     }
 
     fn init(&mut self, options: &ClusterOptions) {
+        self.check_libraries(options);
         template::copy_initialized_data_dir(&self.tools, &self.data_dir());
 
         let mut conf = format!(
             "\n# pgexporter test fixture\n\
              listen_addresses = '{HOST}'\n\
              unix_socket_directories = '{}'\n\
-             shared_preload_libraries = 'pg_stat_statements'\n\
+             shared_preload_libraries = '{}'\n\
              shared_buffers = 16MB\n\
              max_connections = 100\n\
              fsync = off\n\
              synchronous_commit = off\n\
              full_page_writes = off\n\
              logging_collector = off\n",
-            self.dir.display()
+            self.dir.display(),
+            preload_libraries(options).join(",")
         );
+        for setting in &options.settings {
+            conf.push_str(setting);
+            conf.push('\n');
+        }
         if options.ssl {
             let certs = certs::make_certificates(&self.dir);
             for file in [&certs.ca_file, &certs.cert_file, &certs.key_file] {
@@ -294,14 +308,29 @@ impl PgCluster {
             ));
             self.ca_file = Some(certs.ca_file);
         }
-        for line in &options.settings {
-            conf.push_str(line);
-            conf.push('\n');
-        }
         let data = self.data_dir();
         append(&data.join("postgresql.conf"), &conf);
         fs::write(data.join("pg_hba.conf"), hba_conf())
             .unwrap_or_else(|e| panic!("cannot write pg_hba.conf: {e}"));
+    }
+
+    /// Panics, naming the Debian package to install, when a library to preload is missing.
+    fn check_libraries(&self, options: &ClusterOptions) {
+        let dir = self.tools.library_dir();
+        for library in preload_libraries(options) {
+            if !dir.join(format!("{library}.so")).is_file() {
+                let major = dir.parent().and_then(|root| root.file_name()).map_or_else(
+                    || "<major>".to_owned(),
+                    |name| name.to_string_lossy().into_owned(),
+                );
+                panic!(
+                    "the PostgreSQL library {library} is not in {}: install the Debian package \
+                     postgresql-{major}-{}",
+                    dir.display(),
+                    library.replace('_', "-")
+                );
+            }
+        }
     }
 
     /// Picks a free port and starts; when another process took the port in between, tries again.
@@ -374,6 +403,13 @@ impl Drop for IdleSession {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `pg_stat_statements`, then the libraries `options` asks for.
+fn preload_libraries(options: &ClusterOptions) -> Vec<&'static str> {
+    let mut libraries = vec!["pg_stat_statements"];
+    libraries.extend(&options.preload_libraries);
+    libraries
 }
 
 /// A new empty directory under the system temporary directory, unique to this process and call.

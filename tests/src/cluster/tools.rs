@@ -104,6 +104,21 @@ impl Tools {
         command
     }
 
+    /// The directory of the server's loadable libraries, beside `bin`.
+    pub(crate) fn library_dir(&self) -> PathBuf {
+        let lib = self
+            .bin_dir
+            .parent()
+            .map_or_else(|| self.bin_dir.join("lib"), |root| root.join("lib"));
+        // The version matrix's packages keep their modules apart from their shared libraries.
+        let modules = lib.join("postgresql");
+        if modules.join("plpgsql.so").is_file() {
+            modules
+        } else {
+            lib
+        }
+    }
+
     /// Hands `path` to the `postgres` account when running as root; does nothing otherwise.
     pub(crate) fn give_away(&self, path: &Path) {
         if let Some((uid, gid)) = self.run_as {

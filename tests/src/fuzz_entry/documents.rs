@@ -3,7 +3,9 @@
 
 use pgexporter_core::config::{load_ini, load_toml};
 use pgexporter_core::exposition::value::{parse_array, parse_number_array};
-use pgexporter_core::metrics::{Source, SourceFormat, parse_source};
+use pgexporter_core::metrics::{
+    DEFAULT_TOP_STATEMENTS, Source, SourceFormat, parse_extension_source, parse_source,
+};
 use pgexporter_core::vault::master_key::MASTER_KEY_LEN;
 use pgexporter_core::vault::{self, Cipher, CredentialsFile, FileKind, MasterKey, MasterKeyFile};
 
@@ -29,19 +31,21 @@ pub fn config_toml(data: &[u8]) {
     }
 }
 
-/// `metrics_yaml`: [`parse_source`] on the input as YAML text.
+/// `metrics_yaml`: [`parse_source`] and [`parse_extension_source`] on the input as YAML text.
 pub fn metrics_yaml(data: &[u8]) {
     metrics(data, "metrics.yaml", SourceFormat::Yaml);
 }
 
-/// `metrics_json`: [`parse_source`] on the input as JSON text.
+/// `metrics_json`: [`parse_source`] and [`parse_extension_source`] on the input as JSON text.
 pub fn metrics_json(data: &[u8]) {
     metrics(data, "metrics.json", SourceFormat::Json);
 }
 
 fn metrics(data: &[u8], name: &str, format: SourceFormat) {
     if let Some(text) = text(data) {
-        let _ = parse_source(&Source::new(name, text, format));
+        let source = Source::new(name, text, format);
+        let _ = parse_source(&source);
+        let _ = parse_extension_source(&source, DEFAULT_TOP_STATEMENTS);
     }
 }
 

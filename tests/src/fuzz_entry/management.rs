@@ -1,9 +1,10 @@
 //! Targets for the management protocol: frames, documents and the remote handshake.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::BytesMut;
+use pgexporter_core::machine::Machine;
 use pgexporter_core::management::Document;
 use pgexporter_core::management::frame;
 use pgexporter_core::management::handshake::{
@@ -86,7 +87,7 @@ pub fn management_handshake_server(data: &[u8]) {
     };
     let now = Instant::now();
     let mut server = ServerHandshake::new(
-        admins(),
+        Arc::clone(admins()),
         options & OPTION_TLS != 0,
         now,
         MACHINE_TIMEOUT,
@@ -99,7 +100,7 @@ pub fn management_handshake_server(data: &[u8]) {
         let mut startup = BytesMut::new();
         frontend::startup_message(&mut startup, &[("user", FUZZ_ADMIN), ("database", "admin")])
             .expect("the startup parameters hold no NUL byte");
-        let _ = server.handle_input(now, &startup);
+        server.handle_input(now, &startup);
         authenticated = drain_server(&mut server, now, &mut out);
     }
     for piece in pieces(data) {
@@ -108,47 +109,47 @@ pub fn management_handshake_server(data: &[u8]) {
             open_frames(&mut frames);
             continue;
         }
-        if server.handle_input(now, piece).is_err() {
-            let _ = drain_server(&mut server, now, &mut out);
+        server.handle_input(now, piece);
+        authenticated = drain_server(&mut server, now, &mut out);
+        if server.is_finished() && !authenticated {
             return;
         }
-        authenticated = drain_server(&mut server, now, &mut out);
         if authenticated {
             frames = server.take_remaining();
             open_frames(&mut frames);
         }
     }
     server.handle_eof(now);
-    let _ = drain_server(&mut server, now, &mut out);
+    drain_server(&mut server, now, &mut out);
     server.handle_timeout(now + MACHINE_TIMEOUT * 2);
-    let _ = drain_server(&mut server, now, &mut out);
+    drain_server(&mut server, now, &mut out);
 }
 
 /// Drains the server's output and events; establishes TLS when it asks for it. Returns whether
 /// it reported [`ServerEvent::Authenticated`].
-fn drain_server(server: &mut ServerHandshake<'_>, now: Instant, out: &mut BytesMut) -> bool {
+fn drain_server(server: &mut ServerHandshake, now: Instant, out: &mut BytesMut) -> bool {
     let mut authenticated = false;
     loop {
         out.clear();
         let sent = server.poll_transmit(out);
-        let event = server.poll_event();
-        match &event {
-            Some(ServerEvent::StartTls) => server.tls_established(now),
-            Some(ServerEvent::Authenticated { admin }) => {
-                assert_eq!(admin, FUZZ_ADMIN, "only the known admin can authenticate");
-                authenticated = true;
-            }
-            _ => {}
+        let tls = server.poll_tls_start();
+        if tls {
+            server.handle_tls_established(now);
         }
-        if !sent && event.is_none() {
+        let event = server.poll_event();
+        if let Some(ServerEvent::Authenticated { admin }) = &event {
+            assert_eq!(admin, FUZZ_ADMIN, "only the known admin can authenticate");
+            authenticated = true;
+        }
+        if !sent && !tls && event.is_none() {
             return authenticated;
         }
     }
 }
 
 /// The verifiers of the one admin, derived once per process (4096 PBKDF2 iterations).
-fn admins() -> &'static AdminVerifiers {
-    static ADMINS: OnceLock<AdminVerifiers> = OnceLock::new();
+fn admins() -> &'static Arc<AdminVerifiers> {
+    static ADMINS: OnceLock<Arc<AdminVerifiers>> = OnceLock::new();
     ADMINS.get_or_init(|| {
         let mut admins = AdminVerifiers::new();
         admins
@@ -158,7 +159,7 @@ fn admins() -> &'static AdminVerifiers {
                 FUZZ_ADMIN_SALT,
             )
             .expect("one admin with a fixed salt is valid");
-        admins
+        Arc::new(admins)
     })
 }
 
@@ -192,11 +193,11 @@ pub fn management_handshake_client(data: &[u8]) {
     let mut out = BytesMut::new();
     drain_client(&mut client, now, &mut out);
     for piece in pieces(data) {
-        if client.handle_input(now, piece).is_err() {
-            drain_client(&mut client, now, &mut out);
+        client.handle_input(now, piece);
+        drain_client(&mut client, now, &mut out);
+        if client.is_finished() {
             return;
         }
-        drain_client(&mut client, now, &mut out);
     }
     client.handle_eof(now);
     drain_client(&mut client, now, &mut out);
@@ -209,11 +210,15 @@ fn drain_client(client: &mut ClientHandshake, now: Instant, out: &mut BytesMut) 
     loop {
         out.clear();
         let sent = client.poll_transmit(out);
-        let event = client.poll_event();
-        if event == Some(ClientEvent::StartTls) {
-            client.tls_established(now);
+        let tls = client.poll_tls_start();
+        if tls {
+            client.handle_tls_established(now);
         }
-        if !sent && event.is_none() {
+        let event = client.poll_event();
+        if let Some(ClientEvent::Authenticated) = event {
+            assert!(client.is_finished(), "an authenticated handshake is over");
+        }
+        if !sent && !tls && event.is_none() {
             return;
         }
     }

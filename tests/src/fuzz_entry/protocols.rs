@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use pgexporter_core::http::{self, HttpConfig, HttpConnection, Response, Status};
+use pgexporter_core::machine::Machine;
 use pgexporter_core::pg::{self, ConnectParams, Connection, Message, TlsMode};
 
 use super::{MACHINE_TIMEOUT, pieces};
@@ -42,7 +43,7 @@ pub fn pg_connection(data: &[u8]) {
     drain_pg(&mut connection, &mut out);
     for piece in pieces(data) {
         // An error closes the connection, which then ignores further input.
-        let _ = connection.handle_input(now, piece);
+        connection.handle_input(now, piece);
         drain_pg(&mut connection, &mut out);
     }
     connection.handle_eof(now);
@@ -74,9 +75,10 @@ pub fn http_request(data: &[u8]) {
     let mut answered = 0usize;
     let mut out = BytesMut::new();
     for piece in pieces(data) {
-        if connection.handle_input(now, piece).is_err() {
+        if connection.is_finished() {
             break;
         }
+        connection.handle_input(now, piece);
         drain_http(&mut connection, now, &mut answered, &mut out);
     }
     connection.handle_eof(now);

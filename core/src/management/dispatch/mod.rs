@@ -1,16 +1,19 @@
 //! The server's answer to a management request.
 //!
-//! A runtime reads a frame, [`open`](super::frame::open)s it, parses the [`Document`] and calls
-//! [`dispatch`] with a [`Context`] that gives access to the running daemon. The answer is a
-//! document to encode with the compression and encryption the request's header asks for.
-//! Every decision (what each command answers, which errors apply, whether a change needs a
-//! restart, that `conf reload` is refused over remote management) is made here; the context
-//! only reads state and carries out actions.
+//! [`dispatch`] answers a parsed request [`Document`] from a [`Snapshot`] of the running
+//! daemon. Every decision is made here: what each command answers, which errors apply, whether
+//! a change needs a restart, that `conf reload` is refused over remote management. What the
+//! daemon must do besides answering comes back with the answer as [`Effect`]s (shut down,
+//! clear), or before it as a need: read the configuration file ([`Dispatched::NeedsFile`]) or
+//! make a configuration the running one ([`Dispatched::NeedsApply`]). The caller carries the
+//! need out, puts its outcome in the snapshot, and dispatches the same request again on the
+//! state it was first dispatched on (the configuration from before it applied its own); the
+//! answer is the same function of the snapshot every time, so a request is decided once.
+//!
+//! [`reload`] is the same decision for SIGHUP, which has no request and no answer.
 
 mod config_commands;
 mod typed;
-
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -20,8 +23,10 @@ use super::document::{Document, Header, Object, Outcome, PROTOCOL_VERSION};
 use super::frame::Encryption;
 use crate::config::Config;
 
+pub use config_commands::{ReloadOutcome, ReloadStep, reload};
+
 /// Where a request came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Transport {
     /// The Unix socket in `unix_socket_dir`: every command.
     Local,
@@ -51,62 +56,111 @@ pub struct ConfigPaths {
     pub admins: Option<String>,
 }
 
-/// What the dispatcher needs from the running daemon. Reading methods must not block for
-/// long; action methods only record or start the action.
-pub trait Context {
+/// What the dispatcher reads of the running daemon, and the outcomes of what it asked for so
+/// far for this request.
+pub struct Snapshot<'a> {
     /// The running configuration.
-    fn config(&self) -> &Config;
+    pub config: &'a Config,
     /// The state of every configured server, in configuration order.
-    fn servers(&self) -> Vec<ServerStatus>;
+    pub servers: Vec<ServerStatus>,
     /// Whether the daemon itself runs in FIPS mode.
-    fn fips(&self) -> bool;
+    pub fips: bool,
     /// The configuration files, for `conf ls`.
-    fn paths(&self) -> ConfigPaths;
-    /// An environment variable, for `$VAR` in path values of `conf set`.
-    fn env(&self, name: &str) -> Option<String>;
-    /// Reads and parses the configuration file again, for `conf reload`; the error text says
-    /// what is wrong and is logged, not sent.
-    fn load_config(&mut self) -> Result<Config, String>;
-    /// Makes `config` the running configuration (every change in it can be applied live).
-    /// An error (a file the new configuration names cannot be read, say) leaves the running
-    /// configuration as it was; its text is logged, not sent.
-    fn apply_config(&mut self, config: Config) -> Result<(), String>;
-    /// Starts a graceful shutdown once the answer is sent.
-    fn shutdown(&mut self);
-    /// Resets the Prometheus counters and the cached `/metrics` body.
-    fn clear_prometheus(&mut self);
+    pub paths: &'a ConfigPaths,
+    /// Environment variables, for `$VAR` in path values of `conf set`.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The configuration file as read for this request, once [`Dispatched::NeedsFile`] was
+    /// carried out (the error says what is wrong with it).
+    pub file: Option<&'a Result<Config, String>>,
+    /// Whether the configuration of [`Dispatched::NeedsApply`] became the running one (the
+    /// error says which file of it could not be read).
+    pub applied: Option<&'a Result<(), String>>,
 }
 
-/// The answer to `request` arriving over `transport`.
-///
-/// `timestamp` is the server's local time as `YYYYMMDDHHMMSS` and `elapsed` the time since the
-/// request arrived, both supplied by the caller. Commands 11–17 and unknown numbers fail with
+/// What the daemon does once an answer is on its way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Start a graceful shutdown.
+    Shutdown,
+    /// Reset the Prometheus counters and the cached `/metrics` body.
+    ClearPrometheus,
+}
+
+/// The dispatcher's answer to one request, or what it needs first.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dispatched {
+    /// The answer, and what to do once it is sent.
+    Answer(Document, Option<Effect>),
+    /// Read the configuration file again (`conf reload`), then dispatch again with it in
+    /// [`Snapshot::file`].
+    NeedsFile,
+    /// Make this configuration the running one (every change in it applies live), then
+    /// dispatch again with the outcome in [`Snapshot::applied`].
+    NeedsApply(Box<Config>),
+}
+
+/// The answer to `request` arriving over `transport`, or what it needs first (see the module
+/// documentation). The answer's header is the request's; its outcome time is zero (the caller
+/// knows how long the request took). Commands 11–17 and unknown numbers fail with
 /// [`ErrorCode::UnknownCommand`].
-pub fn dispatch(
-    context: &mut dyn Context,
-    request: &Document,
-    transport: Transport,
-    timestamp: &str,
-    elapsed: Duration,
-) -> Document {
-    let mut header = request.header.clone();
-    header.timestamp = timestamp.to_owned();
+pub fn dispatch(snapshot: &Snapshot<'_>, request: &Document, transport: Transport) -> Dispatched {
     let mut response = Object::new();
     response.insert("ServerVersion".to_owned(), PROTOCOL_VERSION.into());
+    let mut effect = None;
     let result = match request.header.command().filter(|c| c.is_served()) {
-        Some(command) => run(context, command, request, transport, &mut response),
-        None => Err(ErrorCode::UnknownCommand),
+        Some(Command::Ping) => Ok(()),
+        Some(Command::Shutdown) => {
+            effect = Some(Effect::Shutdown);
+            Ok(())
+        }
+        Some(Command::ClearPrometheus) => {
+            effect = Some(Effect::ClearPrometheus);
+            Ok(())
+        }
+        Some(Command::Status) => {
+            status(snapshot, false, &mut response);
+            Ok(())
+        }
+        Some(Command::StatusDetails) => {
+            status(snapshot, true, &mut response);
+            Ok(())
+        }
+        Some(Command::ConfLs) => {
+            conf_ls(snapshot.paths, &mut response);
+            Ok(())
+        }
+        Some(Command::ConfGet) => {
+            typed::conf_get(snapshot.config, &mut response);
+            Ok(())
+        }
+        Some(Command::ConfSet) => {
+            match config_commands::conf_set(snapshot, request, &mut response) {
+                config_commands::Step::Done(result) => result,
+                config_commands::Step::Needs(need) => return need,
+            }
+        }
+        Some(Command::ConfReload) => {
+            match config_commands::conf_reload(snapshot, transport, &mut response) {
+                config_commands::Step::Done(result) => result,
+                config_commands::Step::Needs(need) => return need,
+            }
+        }
+        _ => Err(ErrorCode::UnknownCommand),
     };
     let outcome = match result {
-        Ok(()) => Outcome::success(elapsed),
-        Err(error) => Outcome::failure(error),
+        Ok(()) => Outcome::success(std::time::Duration::ZERO),
+        Err(error) => {
+            effect = None;
+            Outcome::failure(error)
+        }
     };
-    Document {
-        header,
+    let answer = Document {
+        header: request.header.clone(),
         request: request.request.clone(),
         response: Some(response),
         outcome: Some(outcome),
-    }
+    };
+    Dispatched::Answer(answer, effect)
 }
 
 /// The answer to a request whose frame or document could not be read: error 1.
@@ -126,43 +180,14 @@ pub fn bad_payload(timestamp: &str) -> Document {
     }
 }
 
-/// Runs one served command, filling `response`.
-fn run(
-    context: &mut dyn Context,
-    command: Command,
-    request: &Document,
-    transport: Transport,
-    response: &mut Object,
-) -> Result<(), ErrorCode> {
-    match command {
-        Command::Ping => {}
-        Command::Shutdown => context.shutdown(),
-        Command::ClearPrometheus => context.clear_prometheus(),
-        Command::Status => status(context, false, response),
-        Command::StatusDetails => status(context, true, response),
-        Command::ConfLs => conf_ls(&context.paths(), response),
-        Command::ConfGet => typed::conf_get(context.config(), response),
-        Command::ConfSet => return config_commands::conf_set(context, request, response),
-        Command::ConfReload => return config_commands::conf_reload(context, transport, response),
-        Command::MasterKey
-        | Command::UserAdd
-        | Command::UserEdit
-        | Command::UserDel
-        | Command::UserLs
-        | Command::Encrypt
-        | Command::Decrypt => return Err(ErrorCode::UnknownCommand),
-    }
-    Ok(())
-}
-
-fn status(context: &dyn Context, details: bool, response: &mut Object) {
-    let servers: Vec<Value> = context
-        .servers()
-        .into_iter()
+fn status(snapshot: &Snapshot<'_>, details: bool, response: &mut Object) {
+    let servers: Vec<Value> = snapshot
+        .servers
+        .iter()
         .map(|server| {
             let mut entry = Object::new();
             entry.insert("Active".to_owned(), server.active.into());
-            entry.insert("Server".to_owned(), server.name.into());
+            entry.insert("Server".to_owned(), server.name.clone().into());
             if details {
                 entry.insert("Fips".to_owned(), server.fips.into());
             }
@@ -172,7 +197,7 @@ fn status(context: &dyn Context, details: bool, response: &mut Object) {
     response.insert("NumberOfServers".to_owned(), servers.len().into());
     response.insert("Servers".to_owned(), Value::Array(servers));
     if details {
-        response.insert("PgexporterFips".to_owned(), context.fips().into());
+        response.insert("PgexporterFips".to_owned(), snapshot.fips.into());
     }
 }
 

@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use serde_json::json;
 
 use super::*;
@@ -23,13 +21,7 @@ fn ask_over(
     transport: Transport,
 ) -> Document {
     let request = request(command.code(), arguments);
-    dispatch(
-        daemon,
-        &request,
-        transport,
-        "20261125000000",
-        Duration::from_millis(3),
-    )
+    daemon.answer(&request, transport)
 }
 
 fn response_json(answer: &Document) -> String {
@@ -55,7 +47,7 @@ fn ping_answers_the_server_version() {
             time: "00:00:00".into()
         })
     );
-    assert_eq!(answer.header.timestamp, "20261125000000");
+    assert_eq!(answer.header.timestamp, "20261124235707");
     assert_eq!(answer.header.command, 5);
 }
 
@@ -114,13 +106,7 @@ fn conf_get_lists_every_key_and_server() {
 fn unknown_and_local_tool_commands_fail_with_code_2() {
     let mut daemon = FakeDaemon::new();
     for code in [0, 1, 11, 17, 18, 9999] {
-        let answer = dispatch(
-            &mut daemon,
-            &request(code, json!({})),
-            Transport::Local,
-            "t",
-            Duration::ZERO,
-        );
+        let answer = daemon.answer(&request(code, json!({})), Transport::Local);
         assert_eq!(failure(&answer), Some(ErrorCode::UnknownCommand), "{code}");
     }
 }
@@ -347,13 +333,8 @@ fn answer_frame(daemon: &mut FakeDaemon, command: Command) -> (Vec<u8>, Vec<u8>)
     let sent = request_frame.to_vec();
     let received = frame::decode(&mut request_frame).unwrap().unwrap();
     let parsed = Document::parse(&frame::open(&received, None).unwrap()).unwrap();
-    let answer = dispatch(
-        daemon,
-        &parsed,
-        Transport::Local,
-        "20261124235708",
-        Duration::ZERO,
-    );
+    let mut answer = daemon.answer(&parsed, Transport::Local);
+    answer.header.timestamp = "20261124235708".to_owned();
     let mut answer_frame = bytes::BytesMut::new();
     frame::encode(
         &mut answer_frame,

@@ -4,7 +4,6 @@
 //! authentication, which a management server never sends: it goes straight to the frame.
 //! This machine stops at AuthenticationOk.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -13,6 +12,7 @@ use bytes::{Buf, BytesMut};
 use thiserror::Error;
 
 use super::{ADMIN_DATABASE, SERVER_NONCE_LEN};
+use crate::machine::{Machine, Outbox};
 use crate::pg::frontend::{self, EncodeError};
 use crate::pg::{Authentication, Message, ProtocolError, TlsMode};
 use crate::scram::{self, ClientFinal, ClientFirst, ScramError};
@@ -21,9 +21,6 @@ use crate::secret::Secret;
 /// What happened during the handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
-    /// The server accepted TLS: wrap the transport, then call
-    /// [`ClientHandshake::tls_established`].
-    StartTls,
     /// The server accepted the password and proved it knows it: send the management frame.
     Authenticated,
     /// The handshake ended without authentication; close.
@@ -63,9 +60,6 @@ pub enum ClientHandshakeError {
     /// Caller error: the user name cannot be sent (it holds a NUL byte).
     #[error(transparent)]
     Encode(#[from] EncodeError),
-    /// Caller error: input after the handshake ended.
-    #[error("the handshake is over")]
-    Finished,
 }
 
 enum State {
@@ -79,18 +73,18 @@ enum State {
     Closed,
 }
 
-/// The client side of the handshake as a sans-IO state machine, with the crate's usual
-/// `handle_*` / `poll_*` contract.
+/// The client side of the handshake as a sans-IO [`Machine`]. It is finished once
+/// authenticated (the management frame follows, outside the handshake) or failed.
 pub struct ClientHandshake {
     user: String,
     password: Secret,
     nonce: String,
     tls: TlsMode,
+    tls_requested: bool,
     deadline: Instant,
     state: State,
     input: BytesMut,
-    output: BytesMut,
-    events: VecDeque<ClientEvent>,
+    outbox: Outbox<ClientEvent>,
 }
 
 impl ClientHandshake {
@@ -111,84 +105,18 @@ impl ClientHandshake {
             password,
             nonce: STANDARD.encode(client_nonce),
             tls,
+            tls_requested: false,
             deadline: now + timeout,
             state: State::SslAnswer,
             input: BytesMut::new(),
-            output: BytesMut::new(),
-            events: VecDeque::new(),
+            outbox: Outbox::default(),
         };
         if tls == TlsMode::Off {
             handshake.send_startup()?;
         } else {
-            frontend::ssl_request(&mut handshake.output);
+            frontend::ssl_request(handshake.outbox.bytes());
         }
         Ok(handshake)
-    }
-
-    /// Takes bytes from the server (TLS plaintext once TLS is up).
-    ///
-    /// Errors end the handshake: see [`ClientHandshakeError`]; close the connection.
-    pub fn handle_input(
-        &mut self,
-        _now: Instant,
-        bytes: &[u8],
-    ) -> Result<(), ClientHandshakeError> {
-        match self.state {
-            State::Authenticated | State::Closed => return Err(ClientHandshakeError::Finished),
-            State::AwaitTls => {
-                self.state = State::Closed;
-                return Err(ProtocolError::DataAfterSslAccept.into());
-            }
-            _ => {}
-        }
-        self.input.extend_from_slice(bytes);
-        let result = self.advance();
-        if result.is_err() {
-            self.state = State::Closed;
-        }
-        result
-    }
-
-    /// Fails the handshake when the timeout has passed.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.is_pending() && now >= self.deadline {
-            self.close(ClientHandshakeError::TimedOut);
-        }
-    }
-
-    /// The server closed its side.
-    pub fn handle_eof(&mut self, _now: Instant) {
-        if self.is_pending() {
-            self.close(ClientHandshakeError::Closed);
-        }
-    }
-
-    /// TLS is up after [`ClientEvent::StartTls`]: the StartupMessage is queued.
-    pub fn tls_established(&mut self, _now: Instant) {
-        if matches!(self.state, State::AwaitTls) {
-            // The user name was checked when the handshake was created.
-            if let Err(error) = self.send_startup() {
-                self.close(error.into());
-            }
-        }
-    }
-
-    /// Appends the bytes to send to `out`; `false` when there are none.
-    #[must_use]
-    pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        crate::transmit::hand_over(&mut self.output, out)
-    }
-
-    /// The next event, if any.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        self.events.pop_front()
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) wants to be called; `None` once over.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.is_pending().then_some(self.deadline)
     }
 
     /// Bytes received after AuthenticationOk (the server should send none before the frame).
@@ -202,12 +130,12 @@ impl ClientHandshake {
 
     fn close(&mut self, error: ClientHandshakeError) {
         self.state = State::Closed;
-        self.events.push_back(ClientEvent::Failed(error));
+        self.outbox.push(ClientEvent::Failed(error));
     }
 
     fn send_startup(&mut self) -> Result<(), EncodeError> {
         frontend::startup_message(
-            &mut self.output,
+            self.outbox.bytes(),
             &[("user", &self.user), ("database", ADMIN_DATABASE)],
         )?;
         self.state = State::AuthRequest;
@@ -226,7 +154,7 @@ impl ClientHandshake {
                         return Err(ProtocolError::DataAfterSslAccept.into());
                     }
                     self.state = State::AwaitTls;
-                    self.events.push_back(ClientEvent::StartTls);
+                    self.tls_requested = true;
                     return Ok(());
                 }
                 b'N' if self.tls == TlsMode::On => return Err(ClientHandshakeError::TlsRefused),
@@ -266,7 +194,7 @@ impl ClientHandshake {
                 }
                 let first = ClientFirst::new("", &self.password, &self.nonce)?;
                 frontend::sasl_initial_response(
-                    &mut self.output,
+                    self.outbox.bytes(),
                     scram::MECHANISM,
                     first.message(),
                 )?;
@@ -274,7 +202,7 @@ impl ClientHandshake {
             }
             (State::Continue(first), Authentication::SaslContinue(data)) => {
                 let last = first.handle_server_first(&data)?;
-                frontend::sasl_response(&mut self.output, last.message())?;
+                frontend::sasl_response(self.outbox.bytes(), last.message())?;
                 State::Final(last)
             }
             (State::Final(last), Authentication::SaslFinal(data)) => {
@@ -282,7 +210,7 @@ impl ClientHandshake {
                 State::AwaitOk
             }
             (State::AwaitOk, Authentication::Ok) => {
-                self.events.push_back(ClientEvent::Authenticated);
+                self.outbox.push(ClientEvent::Authenticated);
                 State::Authenticated
             }
             (State::AuthRequest | State::SslAnswer, _) => {
@@ -291,5 +219,69 @@ impl ClientHandshake {
             _ => return Err(ProtocolError::Unexpected("Authentication").into()),
         };
         Ok(())
+    }
+}
+
+impl Machine for ClientHandshake {
+    type Event = ClientEvent;
+
+    /// Bytes from the server (TLS plaintext once TLS is up). What breaks the handshake ends
+    /// it with [`ClientEvent::Failed`]. Input after the handshake is over is dropped: take the
+    /// rest with [`ClientHandshake::take_remaining`] after [`ClientEvent::Authenticated`].
+    fn handle_input(&mut self, _now: Instant, bytes: &[u8]) {
+        match self.state {
+            State::Authenticated | State::Closed => return,
+            State::AwaitTls => return self.close(ProtocolError::DataAfterSslAccept.into()),
+            _ => {}
+        }
+        self.input.extend_from_slice(bytes);
+        if let Err(error) = self.advance() {
+            self.close(error);
+        }
+    }
+
+    /// Fails the handshake when the timeout has passed.
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.is_pending() && now >= self.deadline {
+            self.close(ClientHandshakeError::TimedOut);
+        }
+    }
+
+    fn handle_eof(&mut self, _now: Instant) {
+        if self.is_pending() {
+            self.close(ClientHandshakeError::Closed);
+        }
+    }
+
+    fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
+        self.outbox.poll_transmit(out)
+    }
+
+    fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.outbox.poll_event()
+    }
+
+    /// The handshake's deadline; `None` once over.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.is_pending().then_some(self.deadline)
+    }
+
+    fn is_finished(&self) -> bool {
+        !self.is_pending()
+    }
+
+    /// `true` once after the server accepted the SSLRequest.
+    fn poll_tls_start(&mut self) -> bool {
+        std::mem::take(&mut self.tls_requested)
+    }
+
+    /// The StartupMessage is queued, now under TLS.
+    fn handle_tls_established(&mut self, _now: Instant) {
+        if matches!(self.state, State::AwaitTls) {
+            // The user name was checked when the handshake was created.
+            if let Err(error) = self.send_startup() {
+                self.close(error.into());
+            }
+        }
     }
 }

@@ -115,9 +115,6 @@ pub enum HandshakeError {
     /// Clear bytes arrived after the server accepted TLS: they could have been injected.
     #[error("unencrypted data after TLS was accepted")]
     DataBeforeTls,
-    /// Caller misuse: input after the handshake ended.
-    #[error("the handshake is over")]
-    Finished,
 }
 
 #[cfg(test)]

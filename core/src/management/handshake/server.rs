@@ -1,11 +1,13 @@
 //! The server side of the remote-management handshake (SPEC §4.4).
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::{BufMut, BytesMut};
+
+use crate::machine::{Machine, Outbox};
 
 use super::{ADMIN_DATABASE, AdminVerifiers, HandshakeError, SERVER_NONCE_LEN};
 use crate::pg::server::{self as wire, StartupPacket};
@@ -37,9 +39,6 @@ pub enum Refusal {
 /// What happened during the handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerEvent {
-    /// The client asked for TLS and `S` was queued: send it, wrap the transport in TLS, then
-    /// call [`ServerHandshake::tls_established`].
-    StartTls,
     /// The admin proved the password; the management frame follows. Take the bytes already
     /// received with [`ServerHandshake::take_remaining`].
     Authenticated {
@@ -48,6 +47,9 @@ pub enum ServerEvent {
     },
     /// The handshake failed; send what is queued (an ErrorResponse) and close.
     Refused(Refusal),
+    /// The client broke the protocol (an ErrorResponse is queued, except for clear bytes
+    /// after `S`); send what is queued and close.
+    Broken(HandshakeError),
 }
 
 enum State {
@@ -59,29 +61,26 @@ enum State {
     Closed,
 }
 
-/// The server side of the handshake as a sans-IO state machine.
-///
-/// Drive it like every machine of this crate: after each `handle_*`, drain
-/// [`poll_transmit`](Self::poll_transmit) and [`poll_event`](Self::poll_event), then wait for
-/// input until [`poll_timeout`](Self::poll_timeout). After [`ServerEvent::Refused`] or an
-/// error from [`handle_input`](Self::handle_input), send what is queued and close.
-pub struct ServerHandshake<'a> {
-    admins: &'a AdminVerifiers,
+/// The server side of the handshake as a sans-IO [`Machine`]. It is finished once the admin
+/// is authenticated (the management frame follows, outside the handshake) or refused; after
+/// [`ServerEvent::Refused`] or [`ServerEvent::Broken`], send what is queued and close.
+pub struct ServerHandshake {
+    admins: Arc<AdminVerifiers>,
     tls_available: bool,
+    tls_requested: bool,
     server_nonce: String,
     deadline: Instant,
     state: State,
     input: BytesMut,
-    output: BytesMut,
-    events: VecDeque<ServerEvent>,
+    outbox: Outbox<ServerEvent>,
 }
 
-impl<'a> ServerHandshake<'a> {
+impl ServerHandshake {
     /// A handshake for a connection accepted at `now`. `tls_available` says whether to answer
     /// `S` to an SSLRequest (`tls = on`); `timeout` is `authentication_timeout`;
     /// `server_nonce` are fresh random bytes.
     pub fn new(
-        admins: &'a AdminVerifiers,
+        admins: Arc<AdminVerifiers>,
         tls_available: bool,
         now: Instant,
         timeout: Duration,
@@ -90,84 +89,15 @@ impl<'a> ServerHandshake<'a> {
         ServerHandshake {
             admins,
             tls_available,
+            tls_requested: false,
             server_nonce: STANDARD.encode(server_nonce),
             deadline: now + timeout,
             state: State::Startup {
                 ssl_answered: false,
             },
             input: BytesMut::new(),
-            output: BytesMut::new(),
-            events: VecDeque::new(),
+            outbox: Outbox::default(),
         }
-    }
-
-    /// Takes bytes from the client (TLS plaintext once TLS is up).
-    ///
-    /// Errors: [`HandshakeError::Message`] or [`HandshakeError::Scram`] when the client sent
-    /// something invalid (an ErrorResponse is queued), [`HandshakeError::DataBeforeTls`] for
-    /// clear bytes after `S`, [`HandshakeError::Finished`] when the handshake is over (caller
-    /// misuse: feed the frame decoder instead).
-    pub fn handle_input(&mut self, _now: Instant, bytes: &[u8]) -> Result<(), HandshakeError> {
-        match self.state {
-            State::Authenticated | State::Closed => return Err(HandshakeError::Finished),
-            State::AwaitTls => {
-                self.state = State::Closed;
-                return Err(HandshakeError::DataBeforeTls);
-            }
-            _ => {}
-        }
-        self.input.extend_from_slice(bytes);
-        let result = self.advance();
-        if let Err(error) = &result {
-            if !matches!(error, HandshakeError::DataBeforeTls) {
-                self.fail(PROTOCOL_VIOLATION_CODE, &error.to_string());
-            }
-            self.state = State::Closed;
-        }
-        result
-    }
-
-    /// Ends the handshake when `authentication_timeout` has passed.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.is_pending() && now >= self.deadline {
-            self.state = State::Closed;
-            self.events
-                .push_back(ServerEvent::Refused(Refusal::TimedOut));
-        }
-    }
-
-    /// The client closed its side.
-    pub fn handle_eof(&mut self, _now: Instant) {
-        if self.is_pending() {
-            self.state = State::Closed;
-            self.events.push_back(ServerEvent::Refused(Refusal::Closed));
-        }
-    }
-
-    /// TLS is up after [`ServerEvent::StartTls`]; a new startup packet is expected.
-    pub fn tls_established(&mut self, _now: Instant) {
-        if matches!(self.state, State::AwaitTls) {
-            self.state = State::Startup { ssl_answered: true };
-        }
-    }
-
-    /// Appends the bytes to send to `out`; `false` when there are none.
-    #[must_use]
-    pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        crate::transmit::hand_over(&mut self.output, out)
-    }
-
-    /// The next event, if any.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) wants to be called; `None` once the
-    /// handshake is over.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.is_pending().then_some(self.deadline)
     }
 
     /// The bytes received after the last handshake message: the start of the management
@@ -182,13 +112,13 @@ impl<'a> ServerHandshake<'a> {
 
     /// Queues a FATAL ErrorResponse and closes.
     fn fail(&mut self, code: &str, message: &str) {
-        wire::error_response(&mut self.output, "FATAL", code, message);
+        wire::error_response(self.outbox.bytes(), "FATAL", code, message);
         self.state = State::Closed;
     }
 
     fn refuse(&mut self, code: &str, message: &str, refusal: Refusal) {
         self.fail(code, message);
-        self.events.push_back(ServerEvent::Refused(refusal));
+        self.outbox.push(ServerEvent::Refused(refusal));
     }
 
     /// Consumes every whole message in the input.
@@ -218,13 +148,13 @@ impl<'a> ServerHandshake<'a> {
         match packet {
             StartupPacket::SslRequest | StartupPacket::GssEncRequest if !ssl_answered => {
                 let tls = self.tls_available && packet == StartupPacket::SslRequest;
-                self.output.put_u8(if tls { b'S' } else { b'N' });
+                self.outbox.bytes().put_u8(if tls { b'S' } else { b'N' });
                 if tls {
                     if !self.input.is_empty() {
                         return Err(HandshakeError::DataBeforeTls);
                     }
                     self.state = State::AwaitTls;
-                    self.events.push_back(ServerEvent::StartTls);
+                    self.tls_requested = true;
                     return Ok(false);
                 }
                 self.state = State::Startup { ssl_answered: true };
@@ -255,7 +185,7 @@ impl<'a> ServerHandshake<'a> {
         // The nonce is base64, always valid.
         let server = ScramServer::new(verifier.clone(), &self.server_nonce)
             .expect("a base64 nonce is a valid SCRAM nonce");
-        wire::authentication_sasl(&mut self.output, &[scram::MECHANISM]);
+        wire::authentication_sasl(self.outbox.bytes(), &[scram::MECHANISM]);
         self.state = State::SaslInitial { admin, server };
     }
 
@@ -272,7 +202,7 @@ impl<'a> ServerHandshake<'a> {
             return Err(HandshakeError::UnsupportedMechanism);
         }
         let first = server.handle_client_first(&initial.data)?;
-        wire::authentication_sasl_continue(&mut self.output, first.message());
+        wire::authentication_sasl_continue(self.outbox.bytes(), first.message());
         self.state = State::SaslResponse { admin, first };
         Ok(true)
     }
@@ -288,10 +218,10 @@ impl<'a> ServerHandshake<'a> {
         };
         match first.handle_client_final(&data) {
             Ok(server_final) => {
-                wire::authentication_sasl_final(&mut self.output, &server_final);
-                wire::authentication_ok(&mut self.output);
+                wire::authentication_sasl_final(self.outbox.bytes(), &server_final);
+                wire::authentication_ok(self.outbox.bytes());
                 self.state = State::Authenticated;
-                self.events.push_back(ServerEvent::Authenticated { admin });
+                self.outbox.push(ServerEvent::Authenticated { admin });
                 Ok(false)
             }
             Err(ScramError::WrongProof) => {
@@ -300,6 +230,78 @@ impl<'a> ServerHandshake<'a> {
                 Ok(false)
             }
             Err(error) => Err(error.into()),
+        }
+    }
+}
+
+impl Machine for ServerHandshake {
+    type Event = ServerEvent;
+
+    /// Bytes from the client (TLS plaintext once TLS is up). A message that breaks the
+    /// protocol ends the handshake with [`ServerEvent::Broken`]. Input after the handshake is
+    /// over is dropped: the management frame belongs to whoever drives the session.
+    fn handle_input(&mut self, _now: Instant, bytes: &[u8]) {
+        match self.state {
+            State::Authenticated | State::Closed => return,
+            State::AwaitTls => {
+                self.state = State::Closed;
+                return self
+                    .outbox
+                    .push(ServerEvent::Broken(HandshakeError::DataBeforeTls));
+            }
+            _ => {}
+        }
+        self.input.extend_from_slice(bytes);
+        if let Err(error) = self.advance() {
+            if !matches!(error, HandshakeError::DataBeforeTls) {
+                self.fail(PROTOCOL_VIOLATION_CODE, &error.to_string());
+            }
+            self.state = State::Closed;
+            self.outbox.push(ServerEvent::Broken(error));
+        }
+    }
+
+    /// Ends the handshake when `authentication_timeout` has passed.
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.is_pending() && now >= self.deadline {
+            self.state = State::Closed;
+            self.outbox.push(ServerEvent::Refused(Refusal::TimedOut));
+        }
+    }
+
+    fn handle_eof(&mut self, _now: Instant) {
+        if self.is_pending() {
+            self.state = State::Closed;
+            self.outbox.push(ServerEvent::Refused(Refusal::Closed));
+        }
+    }
+
+    fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
+        self.outbox.poll_transmit(out)
+    }
+
+    fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.outbox.poll_event()
+    }
+
+    /// `authentication_timeout`; `None` once the handshake is over.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.is_pending().then_some(self.deadline)
+    }
+
+    fn is_finished(&self) -> bool {
+        !self.is_pending()
+    }
+
+    /// `true` once after `S` was queued for an SSLRequest (`tls = on`).
+    fn poll_tls_start(&mut self) -> bool {
+        std::mem::take(&mut self.tls_requested)
+    }
+
+    /// A new startup packet is expected, under TLS.
+    fn handle_tls_established(&mut self, _now: Instant) {
+        if matches!(self.state, State::AwaitTls) {
+            self.state = State::Startup { ssl_answered: true };
         }
     }
 }

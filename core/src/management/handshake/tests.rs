@@ -1,20 +1,26 @@
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
 use super::*;
+use crate::machine::Machine;
 use crate::pg::TlsMode;
 use crate::pg::frontend;
 use crate::pg::server as wire;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn admins() -> AdminVerifiers {
+fn admins() -> Arc<AdminVerifiers> {
     let mut admins = AdminVerifiers::new();
     admins
         .insert("admin", &Secret::new(b"secret".to_vec()), [3; 16])
         .unwrap();
-    admins
+    Arc::new(admins)
+}
+
+fn server(admins: &Arc<AdminVerifiers>, tls: bool, now: Instant) -> ServerHandshake {
+    ServerHandshake::new(Arc::clone(admins), tls, now, TIMEOUT, [2; 18])
 }
 
 fn client(user: &str, password: &str, tls: TlsMode, now: Instant) -> ClientHandshake {
@@ -29,41 +35,52 @@ struct Run {
     server_events: Vec<ServerEvent>,
     client_error: Option<ClientHandshakeError>,
     server_error: Option<HandshakeError>,
+    tls: bool,
     to_server: Vec<u8>,
     to_client: Vec<u8>,
 }
 
 /// Moves bytes both ways until neither side has anything to send; TLS is "established" as
 /// soon as both sides asked for it.
-fn run(client: &mut ClientHandshake, server: &mut ServerHandshake<'_>, now: Instant) -> Run {
+fn run(client: &mut ClientHandshake, server: &mut ServerHandshake, now: Instant) -> Run {
     let mut run = Run::default();
+    let (mut client_tls, mut server_tls) = (false, false);
     loop {
         let mut to_server = BytesMut::new();
         while client.poll_transmit(&mut to_server) {}
+        client_tls |= client.poll_tls_start();
         let mut to_client = BytesMut::new();
         while server.poll_transmit(&mut to_client) {}
+        server_tls |= server.poll_tls_start();
+        if client_tls && server_tls {
+            (client_tls, server_tls) = (false, false);
+            run.tls = true;
+            server.handle_tls_established(now);
+            client.handle_tls_established(now);
+            continue;
+        }
         if to_server.is_empty() && to_client.is_empty() {
             return run;
         }
         run.to_server.extend_from_slice(&to_server);
         run.to_client.extend_from_slice(&to_client);
-        if !to_server.is_empty() && run.server_error.is_none() {
-            run.server_error = server.handle_input(now, &to_server).err();
+        if !to_server.is_empty() {
+            server.handle_input(now, &to_server);
         }
-        if !to_client.is_empty() && run.client_error.is_none() {
-            run.client_error = client.handle_input(now, &to_client).err();
+        if !to_client.is_empty() {
+            client.handle_input(now, &to_client);
         }
         while let Some(event) = server.poll_event() {
-            run.server_events.push(event);
+            match event {
+                ServerEvent::Broken(error) => run.server_error = Some(error),
+                event => run.server_events.push(event),
+            }
         }
         while let Some(event) = client.poll_event() {
-            run.client_events.push(event);
-        }
-        if run.client_events.last() == Some(&ClientEvent::StartTls)
-            && run.server_events.last() == Some(&ServerEvent::StartTls)
-        {
-            server.tls_established(now);
-            client.tls_established(now);
+            match event {
+                ClientEvent::Failed(error) => run.client_error = Some(error),
+                event => run.client_events.push(event),
+            }
         }
     }
 }
@@ -78,7 +95,7 @@ fn authenticated(admin: &str) -> ServerEvent {
 fn right_password_authenticates_both_sides() {
     let now = crate::test_clock::origin();
     let admins = admins();
-    let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+    let mut server = server(&admins, false, now);
     let mut client = client("admin", "secret", TlsMode::Off, now);
     let run = run(&mut client, &mut server, now);
     assert_eq!(run.server_events, vec![authenticated("admin")]);
@@ -86,9 +103,12 @@ fn right_password_authenticates_both_sides() {
     assert!(run.client_error.is_none() && run.server_error.is_none());
     assert_eq!(server.poll_timeout(), None);
     assert_eq!(client.poll_timeout(), None);
+    assert!(server.is_finished() && client.is_finished());
+    server.handle_input(now, b"x");
     assert_eq!(
-        server.handle_input(now, b"x"),
-        Err(HandshakeError::Finished)
+        server.poll_event(),
+        None,
+        "input after the handshake is dropped"
     );
 }
 
@@ -97,7 +117,7 @@ fn the_frame_after_the_last_message_is_kept() {
     let now = crate::test_clock::origin();
     let admins = admins();
     let reference = {
-        let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+        let mut server = server(&admins, false, now);
         run(
             &mut client("admin", "secret", TlsMode::Off, now),
             &mut server,
@@ -105,10 +125,10 @@ fn the_frame_after_the_last_message_is_kept() {
         )
         .to_server
     };
-    let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+    let mut server = server(&admins, false, now);
     let mut stream = reference.clone();
     stream.extend_from_slice(b"\0\0\0\0\0\x02{}");
-    server.handle_input(now, &stream).unwrap();
+    server.handle_input(now, &stream);
     assert_eq!(server.poll_event(), Some(authenticated("admin")));
     assert_eq!(&server.take_remaining()[..], b"\0\0\0\0\0\x02{}");
 }
@@ -117,7 +137,7 @@ fn the_frame_after_the_last_message_is_kept() {
 fn wrong_password_is_refused_with_28p01() {
     let now = crate::test_clock::origin();
     let admins = admins();
-    let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+    let mut server = server(&admins, false, now);
     let mut client = client("admin", "wrong", TlsMode::Off, now);
     let run = run(&mut client, &mut server, now);
     assert_eq!(
@@ -135,7 +155,7 @@ fn wrong_password_is_refused_with_28p01() {
 fn unknown_admin_is_refused_with_53300() {
     let now = crate::test_clock::origin();
     let admins = admins();
-    let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+    let mut server = server(&admins, false, now);
     let mut client = client("mallory", "secret", TlsMode::Off, now);
     let run = run(&mut client, &mut server, now);
     assert_eq!(
@@ -157,11 +177,11 @@ fn unknown_admin_is_refused_with_53300() {
 fn another_database_is_refused_with_53300() {
     let now = crate::test_clock::origin();
     let admins = admins();
-    let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+    let mut server = server(&admins, false, now);
     let mut startup = BytesMut::new();
     frontend::startup_message(&mut startup, &[("user", "admin"), ("database", "postgres")])
         .unwrap();
-    server.handle_input(now, &startup).unwrap();
+    server.handle_input(now, &startup);
     assert_eq!(
         server.poll_event(),
         Some(ServerEvent::Refused(Refusal::WrongDatabase(
@@ -179,36 +199,31 @@ fn another_database_is_refused_with_53300() {
 fn tls_is_negotiated_when_available() {
     let now = crate::test_clock::origin();
     let admins = admins();
-    let mut server = ServerHandshake::new(&admins, true, now, TIMEOUT, [2; 18]);
+    let mut server = server(&admins, true, now);
     let mut client = client("admin", "secret", TlsMode::On, now);
     let run = run(&mut client, &mut server, now);
     assert_eq!(run.to_client.first(), Some(&b'S'));
-    assert_eq!(
-        run.server_events,
-        vec![ServerEvent::StartTls, authenticated("admin")]
-    );
-    assert_eq!(
-        run.client_events,
-        vec![ClientEvent::StartTls, ClientEvent::Authenticated]
-    );
+    assert!(run.tls);
+    assert_eq!(run.server_events, vec![authenticated("admin")]);
+    assert_eq!(run.client_events, vec![ClientEvent::Authenticated]);
 }
 
 #[test]
 fn tls_refused_by_the_server() {
     let now = crate::test_clock::origin();
     let admins = admins();
-    let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+    let mut refusing = server(&admins, false, now);
     let mut required = client("admin", "secret", TlsMode::On, now);
-    let run_required = run(&mut required, &mut server, now);
+    let run_required = run(&mut required, &mut refusing, now);
     assert_eq!(run_required.to_client, b"N");
     assert_eq!(
         run_required.client_error,
         Some(ClientHandshakeError::TlsRefused)
     );
 
-    let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+    let mut other_server = server(&admins, false, now);
     let mut optional = client("admin", "secret", TlsMode::Try, now);
-    let run_optional = run(&mut optional, &mut server, now);
+    let run_optional = run(&mut optional, &mut other_server, now);
     assert_eq!(run_optional.client_events, vec![ClientEvent::Authenticated]);
 }
 
@@ -216,13 +231,14 @@ fn tls_refused_by_the_server() {
 fn clear_bytes_after_tls_accept_are_refused() {
     let now = crate::test_clock::origin();
     let admins = admins();
-    let mut server = ServerHandshake::new(&admins, true, now, TIMEOUT, [2; 18]);
+    let mut server = server(&admins, true, now);
     let mut stream = BytesMut::new();
     frontend::ssl_request(&mut stream);
     frontend::startup_message(&mut stream, &[("user", "admin"), ("database", "admin")]).unwrap();
+    server.handle_input(now, &stream);
     assert_eq!(
-        server.handle_input(now, &stream),
-        Err(HandshakeError::DataBeforeTls)
+        server.poll_event(),
+        Some(ServerEvent::Broken(HandshakeError::DataBeforeTls))
     );
     let mut out = BytesMut::new();
     assert!(server.poll_transmit(&mut out));
@@ -234,7 +250,7 @@ fn server_accepts_client_bytes_split_at_every_offset() {
     let now = crate::test_clock::origin();
     let admins = admins();
     let reference = {
-        let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+        let mut server = server(&admins, false, now);
         run(
             &mut client("admin", "secret", TlsMode::Try, now),
             &mut server,
@@ -242,11 +258,11 @@ fn server_accepts_client_bytes_split_at_every_offset() {
         )
     };
     for cut in 0..=reference.to_server.len() {
-        let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+        let mut server = server(&admins, false, now);
         let mut to_client = BytesMut::new();
         let (head, tail) = reference.to_server.split_at(cut);
         for part in [head, tail].into_iter().filter(|part| !part.is_empty()) {
-            server.handle_input(now, part).unwrap();
+            server.handle_input(now, part);
             while server.poll_transmit(&mut to_client) {}
         }
         assert_eq!(
@@ -256,11 +272,9 @@ fn server_accepts_client_bytes_split_at_every_offset() {
         );
         assert_eq!(&to_client[..], &reference.to_client[..], "cut {cut}");
     }
-    let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+    let mut server = server(&admins, false, now);
     for byte in &reference.to_server {
-        server
-            .handle_input(now, std::slice::from_ref(byte))
-            .unwrap();
+        server.handle_input(now, std::slice::from_ref(byte));
     }
     assert_eq!(server.poll_event(), Some(authenticated("admin")));
 }
@@ -270,7 +284,7 @@ fn client_accepts_server_bytes_split_at_every_offset() {
     let now = crate::test_clock::origin();
     let admins = admins();
     let reference = {
-        let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+        let mut server = server(&admins, false, now);
         run(
             &mut client("admin", "secret", TlsMode::Try, now),
             &mut server,
@@ -282,7 +296,7 @@ fn client_accepts_server_bytes_split_at_every_offset() {
         let mut to_server = BytesMut::new();
         let (head, tail) = reference.to_client.split_at(cut);
         for part in [head, tail].into_iter().filter(|part| !part.is_empty()) {
-            client.handle_input(now, part).unwrap();
+            client.handle_input(now, part);
             while client.poll_transmit(&mut to_server) {}
         }
         assert_eq!(
@@ -297,7 +311,7 @@ fn client_accepts_server_bytes_split_at_every_offset() {
 fn timeouts_end_both_sides() {
     let now = crate::test_clock::origin();
     let admins = admins();
-    let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
+    let mut server = server(&admins, false, now);
     assert_eq!(server.poll_timeout(), Some(now + TIMEOUT));
     server.handle_timeout(now + TIMEOUT / 2);
     assert_eq!(server.poll_event(), None);
@@ -326,11 +340,12 @@ fn timeouts_end_both_sides() {
 fn garbage_gets_a_protocol_violation() {
     let now = crate::test_clock::origin();
     let admins = admins();
-    let mut server = ServerHandshake::new(&admins, false, now, TIMEOUT, [2; 18]);
-    let error = server
-        .handle_input(now, b"\xff\xff\xff\xffgarbage")
-        .unwrap_err();
-    assert!(matches!(error, HandshakeError::Message(_)));
+    let mut server = server(&admins, false, now);
+    server.handle_input(now, b"\xff\xff\xff\xffgarbage");
+    assert!(matches!(
+        server.poll_event(),
+        Some(ServerEvent::Broken(HandshakeError::Message(_)))
+    ));
     let mut out = BytesMut::new();
     assert!(server.poll_transmit(&mut out));
     assert_eq!(out.first(), Some(&b'E'));
@@ -364,8 +379,8 @@ mod properties {
         fn arbitrary_client_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let now = crate::test_clock::origin();
             let admins = admins();
-            let mut server = ServerHandshake::new(&admins, true, now, TIMEOUT, [2; 18]);
-            let _ = server.handle_input(now, &bytes);
+            let mut server = server(&admins, true, now);
+            server.handle_input(now, &bytes);
             let mut out = BytesMut::new();
             while server.poll_transmit(&mut out) {}
             while server.poll_event().is_some() {}
@@ -375,7 +390,7 @@ mod properties {
         fn arbitrary_server_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let now = crate::test_clock::origin();
             let mut client = client("admin", "secret", TlsMode::Try, now);
-            let _ = client.handle_input(now, &bytes);
+            client.handle_input(now, &bytes);
             while client.poll_event().is_some() {}
         }
     }

@@ -1,26 +1,26 @@
 //! One management connection as the daemon serves it: the remote handshake when there is one,
 //! one request frame in, one answer frame out.
 //!
-//! The runtime accepts a connection, makes a [`Session`] ([`Session::local`] for the Unix
-//! socket, [`Session::remote`] for the TCP port) and drives it like every machine of this crate.
-//! Every decision is made here: how long the client may take, how a refusal is delayed, what a
-//! malformed request gets. The runtime only moves bytes, starts TLS on
-//! [`SessionEvent::StartTls`], calls [`Session::answer`] on [`SessionEvent::Request`] with a
-//! [`Context`] on the running daemon, and closes on [`SessionEvent::Close`] once
-//! [`Session::poll_transmit`] is drained.
+//! A [`Session`] ([`Session::local`] for the Unix socket, [`Session::remote`] for the TCP port)
+//! is a [`Machine`] and a [`Peer`]. Every decision about the connection is made here: how long
+//! the client may take, how a refusal is delayed, what a malformed request gets, how the
+//! answer is sealed. The request itself is handed on as a [`Request`] event to whoever holds the
+//! running state (the daemon's [`dispatch`](super::dispatch)); its answer comes back as the
+//! session's message, and the session closes once it is sent.
 
-use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
 
 use super::codes::ErrorCode;
 use super::compress::Compression;
-use super::dispatch::{Context, Transport, bad_payload, dispatch};
+use super::dispatch::{Transport, bad_payload};
 use super::document::{Document, Outcome};
 use super::frame::{self, Encryption, Frame, FrameError, Sealing};
 use super::handshake::{AdminVerifiers, HandshakeError, Refusal, ServerEvent, ServerHandshake};
+use crate::machine::{Machine, Outbox, Peer};
 use crate::vault::MasterKey;
 use crate::vault::blob::{IV_LEN, SALT_LEN};
 
@@ -81,21 +81,26 @@ impl fmt::Display for CloseReason {
     }
 }
 
-/// What the runtime must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionEvent {
-    /// Send what is queued (`S`), wrap the connection in TLS with the management server
-    /// configuration, then call [`Session::tls_established`].
-    StartTls,
-    /// A remote admin logged in (for the log).
-    Authenticated {
-        /// The admin's name.
-        admin: String,
-    },
-    /// The request is complete: call [`Session::answer`].
-    Request,
-    /// Send what is queued, then close the connection.
-    Close(CloseReason),
+/// A management request to answer: the session's one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The request document, opened and parsed.
+    pub document: Document,
+    /// Where it came from (`conf reload` is local only).
+    pub transport: Transport,
+}
+
+/// What a session needs besides its connection, fixed when it is accepted.
+#[derive(Clone)]
+pub struct SessionSettings {
+    /// `authentication_timeout`: the whole request, handshake included, must arrive within it.
+    pub timeout: Duration,
+    /// Opens and seals encrypted frames; `None` when the daemon has no master key.
+    pub master_key: Option<Arc<MasterKey>>,
+    /// The local time of the answer's header, `YYYYMMDDHHMMSS`.
+    pub timestamp: String,
+    /// Fresh random bytes for sealing the answer.
+    pub seal: SealRandom,
 }
 
 enum State {
@@ -103,56 +108,61 @@ enum State {
     Handshake,
     /// Reading the request frame.
     Reading,
-    /// The request waits for [`Session::answer`].
-    Answering { request: Frame, arrived: Instant },
+    /// The request was handed on at the instant; its answer is awaited.
+    Answering {
+        arrived: Instant,
+        compression: Compression,
+        encryption: Encryption,
+    },
     /// A refusal is held back until the instant.
     Delaying { until: Instant, reason: CloseReason },
     /// Nothing more happens but sending what is queued.
     Done,
 }
 
-/// One management connection, from accept to answer.
-///
-/// Contract: after any `handle_*`, drain [`poll_transmit`](Self::poll_transmit) and
-/// [`poll_event`](Self::poll_event), then wait for input until
-/// [`poll_timeout`](Self::poll_timeout). The whole request (handshake included) must arrive
-/// within the timeout given at creation (`authentication_timeout`).
-pub struct Session<'a> {
+/// One management connection, from accept to answer: a [`Machine`] whose one event is the
+/// [`Request`], and a [`Peer`] whose message is the answer [`Document`].
+pub struct Session {
     transport: Transport,
-    handshake: Option<ServerHandshake<'a>>,
+    handshake: Option<Box<ServerHandshake>>,
+    settings: SessionSettings,
+    /// The remote admin, once logged in.
+    admin: Option<String>,
+    /// Why the session ended, once it has.
+    ended: Option<CloseReason>,
     deadline: Instant,
     state: State,
     input: BytesMut,
-    output: BytesMut,
+    outbox: Outbox<Request>,
     held: BytesMut,
-    events: VecDeque<SessionEvent>,
 }
 
-impl<'a> Session<'a> {
+impl Session {
     /// A session on the local Unix socket, accepted at `now`.
-    pub fn local(now: Instant, timeout: Duration) -> Self {
-        Session::new(Transport::Local, None, now, timeout)
+    pub fn local(now: Instant, settings: SessionSettings) -> Self {
+        Session::new(Transport::Local, None, now, settings)
     }
 
     /// A session on the remote-management port, accepted at `now`: the handshake against
     /// `admins` comes first. `tls_available` is `tls = on` with a loaded certificate;
     /// `server_nonce` are fresh random bytes.
     pub fn remote(
-        admins: &'a AdminVerifiers,
+        admins: Arc<AdminVerifiers>,
         tls_available: bool,
         now: Instant,
-        timeout: Duration,
+        settings: SessionSettings,
         server_nonce: [u8; super::handshake::SERVER_NONCE_LEN],
     ) -> Self {
-        let handshake = ServerHandshake::new(admins, tls_available, now, timeout, server_nonce);
-        Session::new(Transport::Remote, Some(handshake), now, timeout)
+        let handshake =
+            ServerHandshake::new(admins, tls_available, now, settings.timeout, server_nonce);
+        Session::new(Transport::Remote, Some(Box::new(handshake)), now, settings)
     }
 
     fn new(
         transport: Transport,
-        handshake: Option<ServerHandshake<'a>>,
+        handshake: Option<Box<ServerHandshake>>,
         now: Instant,
-        timeout: Duration,
+        settings: SessionSettings,
     ) -> Self {
         Session {
             transport,
@@ -162,22 +172,158 @@ impl<'a> Session<'a> {
                 State::Reading
             },
             handshake,
-            deadline: now + timeout,
+            deadline: now + settings.timeout,
+            settings,
+            admin: None,
+            ended: None,
             input: BytesMut::new(),
-            output: BytesMut::new(),
+            outbox: Outbox::default(),
             held: BytesMut::new(),
-            events: VecDeque::new(),
         }
     }
 
+    /// Follows the handshake after a call into it: its bytes become the session's, and its
+    /// events move the session on.
+    fn after_handshake(&mut self, now: Instant) {
+        let Some(handshake) = self.handshake.as_mut() else {
+            return;
+        };
+        while handshake.poll_transmit(self.outbox.bytes()) {}
+        // The handshake reports once, when it ends.
+        match handshake.poll_event() {
+            Some(ServerEvent::Authenticated { admin }) => {
+                tracing::info!("management: admin '{admin}' logged in");
+                self.admin = Some(admin);
+                self.input = handshake.take_remaining();
+                self.state = State::Reading;
+                self.read_request(now);
+            }
+            Some(ServerEvent::Refused(refusal @ (Refusal::TimedOut | Refusal::Closed))) => {
+                self.close(CloseReason::Refused(refusal));
+            }
+            Some(ServerEvent::Refused(refusal)) => {
+                self.held = self.outbox.bytes().split();
+                self.state = State::Delaying {
+                    until: now + REFUSAL_DELAY,
+                    reason: CloseReason::Refused(refusal),
+                };
+            }
+            Some(ServerEvent::Broken(error)) => self.close(CloseReason::Handshake(error)),
+            None => {}
+        }
+    }
+
+    /// Takes the request frame once it is whole: a request that opens and parses is handed
+    /// on; one that does not is answered with error 1 here.
+    fn read_request(&mut self, now: Instant) {
+        let frame = match frame::decode(&mut self.input) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return,
+            Err(error) => return self.close(CloseReason::BadFrame(error)),
+        };
+        match self.open(&frame) {
+            Some(document) => {
+                self.state = State::Answering {
+                    arrived: now,
+                    compression: document.header.compression,
+                    encryption: document.header.encryption,
+                };
+                self.outbox.push(Request {
+                    document,
+                    transport: self.transport,
+                });
+            }
+            None => {
+                let answer = bad_payload(&self.settings.timestamp);
+                self.write_answer(&answer, Compression::None, Encryption::None);
+                self.close(CloseReason::Answered);
+            }
+        }
+    }
+
+    /// The request document inside `frame`, when it opens and parses.
+    fn open(&self, frame: &Frame) -> Option<Document> {
+        let json = frame::open(frame, self.settings.master_key.as_deref()).ok()?;
+        Document::parse(&json).ok()
+    }
+
+    /// Queues `answer` with the request's compression and encryption, or, when it cannot be
+    /// encoded so, a clear allocation failure.
+    fn write_answer(
+        &mut self,
+        answer: &Document,
+        compression: Compression,
+        encryption: Encryption,
+    ) {
+        let sealing = self
+            .settings
+            .master_key
+            .as_deref()
+            .map(|master_key| Sealing {
+                master_key,
+                salt: self.settings.seal.salt,
+                iv: self.settings.seal.iv,
+            });
+        let encoded = frame::encode(
+            self.outbox.bytes(),
+            &answer.to_json(),
+            compression,
+            encryption,
+            sealing,
+        );
+        if encoded.is_ok() {
+            return;
+        }
+        let mut failure = answer.clone();
+        failure.response = None;
+        failure.outcome = Some(Outcome::failure(ErrorCode::Allocation));
+        let clear = frame::encode(
+            self.outbox.bytes(),
+            &failure.to_json(),
+            Compression::None,
+            Encryption::None,
+            None,
+        );
+        if let Err(error) = clear {
+            tracing::error!("management: cannot encode even a short answer: {error}");
+        }
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        match &reason {
+            CloseReason::Answered => tracing::debug!("management request answered"),
+            CloseReason::Refused(_) | CloseReason::Handshake(_) | CloseReason::BadFrame(_) => {
+                tracing::warn!("management connection: {reason}");
+            }
+            _ => tracing::debug!("management connection: {reason}"),
+        }
+        self.state = State::Done;
+        self.ended = Some(reason);
+    }
+
+    /// The remote admin, once logged in.
+    pub fn admin(&self) -> Option<&str> {
+        self.admin.as_deref()
+    }
+
+    /// Why the session ended, once it has.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.ended.as_ref()
+    }
+}
+
+impl Machine for Session {
+    type Event = Request;
+
     /// Bytes from the client (TLS plaintext once TLS is up). Input after the request is
-    /// complete is ignored.
-    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+    /// complete is dropped.
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
         match self.state {
             State::Handshake => {
-                let handshake = self.handshake.as_mut().expect("a remote session");
-                let result = handshake.handle_input(now, bytes);
-                self.after_handshake(now, result.err());
+                if let Some(handshake) = self.handshake.as_mut() {
+                    handshake.handle_input(now, bytes);
+                }
+                self.after_handshake(now);
             }
             State::Reading => {
                 self.input.extend_from_slice(bytes);
@@ -187,31 +333,32 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Call at [`poll_timeout`](Self::poll_timeout).
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         match &self.state {
             State::Handshake => {
-                let handshake = self.handshake.as_mut().expect("a remote session");
-                handshake.handle_timeout(now);
-                self.after_handshake(now, None);
+                if let Some(handshake) = self.handshake.as_mut() {
+                    handshake.handle_timeout(now);
+                }
+                self.after_handshake(now);
             }
             State::Reading if now >= self.deadline => self.close(CloseReason::TimedOut),
             State::Delaying { until, reason } if now >= *until => {
                 let reason = reason.clone();
-                self.output.put_slice(&self.held.split());
+                let held = self.held.split();
+                self.outbox.bytes().put_slice(&held);
                 self.close(reason);
             }
             _ => {}
         }
     }
 
-    /// The client closed its side.
-    pub fn handle_eof(&mut self, now: Instant) {
+    fn handle_eof(&mut self, now: Instant) {
         match self.state {
             State::Handshake => {
-                let handshake = self.handshake.as_mut().expect("a remote session");
-                handshake.handle_eof(now);
-                self.after_handshake(now, None);
+                if let Some(handshake) = self.handshake.as_mut() {
+                    handshake.handle_eof(now);
+                }
+                self.after_handshake(now);
             }
             State::Reading => self.close(CloseReason::PeerClosed),
             // A client may shut down its writing side after the request.
@@ -219,146 +366,65 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// TLS is up after [`SessionEvent::StartTls`].
-    pub fn tls_established(&mut self, now: Instant) {
-        if let Some(handshake) = self.handshake.as_mut() {
-            handshake.tls_established(now);
-        }
+    fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
+        self.outbox.poll_transmit(out)
     }
 
-    /// Answers the request after [`SessionEvent::Request`]: dispatches it on `context` (a
-    /// request that could not be read gets error 1), encodes the answer with the compression
-    /// and encryption the request used, and queues it; [`SessionEvent::Close`] follows.
-    ///
-    /// `timestamp` is the local time as `YYYYMMDDHHMMSS`; `master_key` opens and seals
-    /// encrypted frames (`None` when the daemon has no master key). Does nothing when no
-    /// request is waiting.
-    pub fn answer(
-        &mut self,
-        now: Instant,
-        context: &mut dyn Context,
-        timestamp: &str,
-        master_key: Option<&MasterKey>,
-        random: SealRandom,
-    ) {
-        let State::Answering { request, arrived } = std::mem::replace(&mut self.state, State::Done)
-        else {
-            return;
-        };
-        let document = frame::open(&request, master_key)
-            .ok()
-            .and_then(|json| Document::parse(&json).ok());
-        let answer = match document {
-            Some(request) => {
-                let elapsed = now.saturating_duration_since(arrived);
-                dispatch(context, &request, self.transport, timestamp, elapsed)
-            }
-            None => bad_payload(timestamp),
-        };
-        let sealing = master_key.map(|master_key| Sealing {
-            master_key,
-            salt: random.salt,
-            iv: random.iv,
-        });
-        let encoded = frame::encode(
-            &mut self.output,
-            &answer.to_json(),
-            answer.header.compression,
-            answer.header.encryption,
-            sealing,
-        );
-        if encoded.is_err() {
-            // Too long or not sealable: say so in the clear.
-            let mut failure = answer;
-            failure.response = None;
-            failure.outcome = Some(Outcome::failure(ErrorCode::Allocation));
-            let json = failure.to_json();
-            frame::encode(
-                &mut self.output,
-                &json,
-                Compression::None,
-                Encryption::None,
-                None,
-            )
-            .expect("a short clear document always encodes");
-        }
-        self.close(CloseReason::Answered);
+    fn poll_event(&mut self) -> Option<Request> {
+        self.outbox.poll_event()
     }
 
-    /// Appends the bytes to send to `out`; `false` when there are none.
-    #[must_use]
-    pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        crate::transmit::hand_over(&mut self.output, out)
-    }
-
-    /// The next event, if any.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<SessionEvent> {
-        self.events.pop_front()
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) wants to be called.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
             State::Handshake => self
                 .handshake
                 .as_ref()
-                .and_then(ServerHandshake::poll_timeout),
+                .and_then(|handshake| handshake.poll_timeout()),
             State::Reading => Some(self.deadline),
             State::Delaying { until, .. } => Some(*until),
             State::Answering { .. } | State::Done => None,
         }
     }
 
-    /// Follows the handshake's events after a call into it.
-    fn after_handshake(&mut self, now: Instant, error: Option<HandshakeError>) {
-        let handshake = self.handshake.as_mut().expect("a remote session");
-        while handshake.poll_transmit(&mut self.output) {}
-        if let Some(error) = error {
-            return self.close(CloseReason::Handshake(error));
-        }
-        while let Some(event) = handshake.poll_event() {
-            match event {
-                ServerEvent::StartTls => self.events.push_back(SessionEvent::StartTls),
-                ServerEvent::Authenticated { admin } => {
-                    self.events.push_back(SessionEvent::Authenticated { admin });
-                    self.input = handshake.take_remaining();
-                    self.state = State::Reading;
-                    return self.read_request(now);
-                }
-                ServerEvent::Refused(refusal @ (Refusal::TimedOut | Refusal::Closed)) => {
-                    return self.close(CloseReason::Refused(refusal));
-                }
-                ServerEvent::Refused(refusal) => {
-                    self.held = self.output.split();
-                    self.state = State::Delaying {
-                        until: now + REFUSAL_DELAY,
-                        reason: CloseReason::Refused(refusal),
-                    };
-                    return;
-                }
-            }
-        }
+    fn is_finished(&self) -> bool {
+        matches!(self.state, State::Done)
     }
 
-    /// Takes the request frame once it is whole.
-    fn read_request(&mut self, now: Instant) {
-        let frame = match frame::decode(&mut self.input) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return,
-            Err(error) => return self.close(CloseReason::BadFrame(error)),
-        };
-        self.state = State::Answering {
-            request: frame,
-            arrived: now,
-        };
-        self.events.push_back(SessionEvent::Request);
+    fn poll_tls_start(&mut self) -> bool {
+        self.handshake
+            .as_mut()
+            .is_some_and(|handshake| handshake.poll_tls_start())
     }
 
-    fn close(&mut self, reason: CloseReason) {
-        self.state = State::Done;
-        self.events.push_back(SessionEvent::Close(reason));
+    fn handle_tls_established(&mut self, now: Instant) {
+        if let Some(handshake) = self.handshake.as_mut() {
+            handshake.handle_tls_established(now);
+        }
+        self.after_handshake(now);
+    }
+}
+
+/// The answer to the [`Request`]: stamped with the session's time and the time the command
+/// took, encoded with the compression and encryption the request used, then the session
+/// closes. An answer while none is awaited is dropped.
+impl Peer for Session {
+    type Message = Document;
+
+    fn handle_message(&mut self, now: Instant, mut answer: Document) {
+        let State::Answering {
+            arrived,
+            compression,
+            encryption,
+        } = self.state
+        else {
+            return;
+        };
+        answer.header.timestamp.clone_from(&self.settings.timestamp);
+        if answer.outcome.as_ref().is_some_and(Outcome::is_success) {
+            answer.outcome = Some(Outcome::success(now.saturating_duration_since(arrived)));
+        }
+        self.write_answer(&answer, compression, encryption);
+        self.close(CloseReason::Answered);
     }
 }
 

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -13,6 +14,7 @@ use crate::secret::Secret;
 use crate::test_clock::origin;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
+const TIMESTAMP: &str = "20261125010203";
 const RANDOM: SealRandom = SealRandom {
     salt: [7; 16],
     iv: [9; 12],
@@ -20,6 +22,19 @@ const RANDOM: SealRandom = SealRandom {
 
 fn master_key() -> MasterKey {
     MasterKey::from_bytes([5; 64])
+}
+
+fn settings(master_key: Option<MasterKey>) -> SessionSettings {
+    SessionSettings {
+        timeout: TIMEOUT,
+        master_key: master_key.map(Arc::new),
+        timestamp: TIMESTAMP.to_owned(),
+        seal: RANDOM,
+    }
+}
+
+fn local(now: Instant) -> Session {
+    Session::local(now, settings(None))
 }
 
 fn request_frame(command: Command, compression: Compression, encryption: Encryption) -> Vec<u8> {
@@ -46,14 +61,28 @@ fn request_frame(command: Command, compression: Compression, encryption: Encrypt
 }
 
 /// Everything a session produced since the last call.
-fn drain(session: &mut Session<'_>) -> (Vec<u8>, Vec<SessionEvent>) {
+fn drain(session: &mut Session) -> (Vec<u8>, Vec<Request>) {
     let mut out = BytesMut::new();
     while session.poll_transmit(&mut out) {}
-    let mut events = Vec::new();
-    while let Some(event) = session.poll_event() {
-        events.push(event);
+    let mut requests = Vec::new();
+    while let Some(request) = session.poll_event() {
+        requests.push(request);
     }
-    (out.to_vec(), events)
+    (out.to_vec(), requests)
+}
+
+/// Takes the one request the session handed on and answers it as the daemon does, at `now`.
+fn answer(session: &mut Session, daemon: &mut FakeDaemon, now: Instant) -> Vec<u8> {
+    let (bytes, requests) = drain(session);
+    assert!(bytes.is_empty(), "nothing is sent before the answer");
+    let [request] = requests.as_slice() else {
+        panic!("one request: {requests:?}");
+    };
+    let document = daemon.answer(&request.document, request.transport);
+    session.handle_message(now, document);
+    assert!(session.is_finished());
+    assert_eq!(session.close_reason(), Some(&CloseReason::Answered));
+    drain(session).0
 }
 
 /// The document of the one frame in `bytes`.
@@ -67,23 +96,16 @@ fn answer_document(bytes: &[u8], key: Option<&MasterKey>) -> Document {
 #[test]
 fn local_ping_is_answered_and_closed() {
     let now = origin();
-    let mut session = Session::local(now, TIMEOUT);
+    let mut session = local(now);
     session.handle_input(
         now,
         &request_frame(Command::Ping, Compression::None, Encryption::None),
     );
-    assert_eq!(
-        drain(&mut session),
-        (Vec::new(), vec![SessionEvent::Request])
-    );
     assert_eq!(session.poll_timeout(), None);
-    let mut daemon = FakeDaemon::new();
     let later = now + Duration::from_secs(2);
-    session.answer(later, &mut daemon, "20261125010203", None, RANDOM);
-    let (bytes, events) = drain(&mut session);
-    assert_eq!(events, vec![SessionEvent::Close(CloseReason::Answered)]);
+    let bytes = answer(&mut session, &mut FakeDaemon::new(), later);
     let answer = answer_document(&bytes, None);
-    assert_eq!(answer.header.timestamp, "20261125010203");
+    assert_eq!(answer.header.timestamp, TIMESTAMP);
     assert_eq!(answer.response.unwrap()["ServerVersion"], json!("0.9.0"));
     assert_eq!(
         answer.outcome,
@@ -95,20 +117,16 @@ fn local_ping_is_answered_and_closed() {
 fn a_request_split_at_every_byte_arrives_whole() {
     let now = origin();
     let frame = request_frame(Command::Status, Compression::Gzip, Encryption::None);
-    let mut session = Session::local(now, TIMEOUT);
+    let mut session = local(now);
     for (index, byte) in frame.iter().enumerate() {
         session.handle_input(now, std::slice::from_ref(byte));
-        let (_, events) = drain(&mut session);
         let complete = index + 1 == frame.len();
-        assert_eq!(
-            events == vec![SessionEvent::Request],
-            complete,
-            "byte {index}"
-        );
+        if !complete {
+            assert!(drain(&mut session).1.is_empty(), "byte {index}");
+        }
     }
+    let bytes = answer(&mut session, &mut FakeDaemon::new(), now);
     session.handle_input(now, b"ignored after the request");
-    session.answer(now, &mut FakeDaemon::new(), "20261125010203", None, RANDOM);
-    let (bytes, _) = drain(&mut session);
     let answer = answer_document(&bytes, None);
     assert_eq!(answer.header.compression, Compression::Gzip);
     assert_eq!(answer.response.unwrap()["NumberOfServers"], json!(1));
@@ -119,19 +137,12 @@ fn encrypted_requests_are_answered_encrypted() {
     for encryption in [Encryption::Aes256, Encryption::Aes192, Encryption::Aes128] {
         let now = origin();
         let key = master_key();
-        let mut session = Session::local(now, TIMEOUT);
+        let mut session = Session::local(now, settings(Some(master_key())));
         session.handle_input(
             now,
             &request_frame(Command::Ping, Compression::Zstd, encryption),
         );
-        session.answer(
-            now,
-            &mut FakeDaemon::new(),
-            "20261125010203",
-            Some(&key),
-            RANDOM,
-        );
-        let (bytes, _) = drain(&mut session);
+        let bytes = answer(&mut session, &mut FakeDaemon::new(), now);
         assert_eq!(bytes[0..2], [Compression::Zstd.code(), encryption.code()]);
         let answer = answer_document(&bytes, Some(&key));
         assert!(answer.outcome.unwrap().is_success());
@@ -139,7 +150,7 @@ fn encrypted_requests_are_answered_encrypted() {
 }
 
 #[test]
-fn an_unreadable_payload_gets_error_1() {
+fn an_unreadable_payload_gets_error_1_without_a_request() {
     let now = origin();
     let mut cases = vec![b"\x00\x00\x00\x00\x00\x05{oops".to_vec()];
     // Encrypted, but the daemon has no master key.
@@ -149,11 +160,13 @@ fn an_unreadable_payload_gets_error_1() {
         Encryption::Aes256,
     ));
     for case in cases {
-        let mut session = Session::local(now, TIMEOUT);
+        let mut session = local(now);
         session.handle_input(now, &case);
-        assert_eq!(drain(&mut session).1, vec![SessionEvent::Request]);
-        session.answer(now, &mut FakeDaemon::new(), "20261125010203", None, RANDOM);
-        let answer = answer_document(&drain(&mut session).0, None);
+        let (bytes, requests) = drain(&mut session);
+        assert!(requests.is_empty());
+        assert!(session.is_finished());
+        let answer = answer_document(&bytes, None);
+        assert_eq!(answer.header.timestamp, TIMESTAMP);
         assert_eq!(
             answer.outcome,
             Some(Outcome::failure(ErrorCode::BadPayload))
@@ -164,65 +177,54 @@ fn an_unreadable_payload_gets_error_1() {
 #[test]
 fn a_frame_declaring_4_gib_closes_at_once() {
     let now = origin();
-    let mut session = Session::local(now, TIMEOUT);
+    let mut session = local(now);
     session.handle_input(now, &[0, 0, 0xff, 0xff, 0xff, 0xff]);
-    let (bytes, events) = drain(&mut session);
-    assert!(bytes.is_empty());
+    let (bytes, requests) = drain(&mut session);
+    assert!(bytes.is_empty() && requests.is_empty());
     assert!(matches!(
-        events.as_slice(),
-        [SessionEvent::Close(CloseReason::BadFrame(
-            FrameError::TooLong { len: u32::MAX, .. }
-        ))]
+        session.close_reason(),
+        Some(CloseReason::BadFrame(FrameError::TooLong {
+            len: u32::MAX,
+            ..
+        }))
     ));
 }
 
 #[test]
 fn a_silent_client_is_dropped_after_the_timeout() {
     let now = origin();
-    let mut session = Session::local(now, TIMEOUT);
+    let mut session = local(now);
     session.handle_input(now, &[0, 0, 0]);
     assert_eq!(session.poll_timeout(), Some(now + TIMEOUT));
     session.handle_timeout(now + TIMEOUT - Duration::from_millis(1));
-    assert!(drain(&mut session).1.is_empty());
+    assert!(!session.is_finished());
     session.handle_timeout(now + TIMEOUT);
-    assert_eq!(
-        drain(&mut session).1,
-        vec![SessionEvent::Close(CloseReason::TimedOut)]
-    );
+    assert_eq!(session.close_reason(), Some(&CloseReason::TimedOut));
 }
 
 #[test]
 fn a_client_that_leaves_early_is_closed() {
     let now = origin();
-    let mut session = Session::local(now, TIMEOUT);
+    let mut session = local(now);
     session.handle_input(now, &[0, 0]);
     session.handle_eof(now);
-    assert_eq!(
-        drain(&mut session).1,
-        vec![SessionEvent::Close(CloseReason::PeerClosed)]
-    );
+    assert_eq!(session.close_reason(), Some(&CloseReason::PeerClosed));
 }
 
-fn admins() -> AdminVerifiers {
+fn remote(now: Instant) -> Session {
     let mut admins = AdminVerifiers::new();
     admins
         .insert("admin", &Secret::new(b"secret".to_vec()), [3; 16])
         .unwrap();
-    admins
+    Session::remote(Arc::new(admins), false, now, settings(None), [2; 18])
 }
 
-/// Runs a client handshake against `session` until neither side sends; returns the session's
-/// events and whether the client authenticated.
-fn log_in(
-    session: &mut Session<'_>,
-    user: &str,
-    password: &str,
-    now: Instant,
-) -> (Vec<SessionEvent>, bool) {
+/// Runs a client handshake against `session` until neither side sends; returns whether the
+/// client authenticated.
+fn log_in(session: &mut Session, user: &str, password: &str, now: Instant) -> bool {
     let password = Secret::new(password.as_bytes().to_vec());
     let mut client = ClientHandshake::new(user, password, TlsMode::Off, now, TIMEOUT, [4; 18])
         .expect("a valid user name");
-    let mut events = Vec::new();
     let mut authenticated = false;
     loop {
         let mut to_server = BytesMut::new();
@@ -230,13 +232,13 @@ fn log_in(
         if !to_server.is_empty() {
             session.handle_input(now, &to_server);
         }
-        let (to_client, new_events) = drain(session);
-        events.extend(new_events);
+        let (to_client, requests) = drain(session);
+        assert!(requests.is_empty(), "no request during the handshake");
         if to_client.is_empty() && to_server.is_empty() {
-            return (events, authenticated);
+            return authenticated;
         }
-        if !to_client.is_empty() && client.handle_input(now, &to_client).is_err() {
-            return (events, authenticated);
+        if !to_client.is_empty() {
+            client.handle_input(now, &to_client);
         }
         while let Some(event) = client.poll_event() {
             authenticated |= event == ClientEvent::Authenticated;
@@ -247,24 +249,14 @@ fn log_in(
 #[test]
 fn a_remote_admin_logs_in_and_is_answered() {
     let now = origin();
-    let admins = admins();
-    let mut session = Session::remote(&admins, false, now, TIMEOUT, [2; 18]);
-    let (events, authenticated) = log_in(&mut session, "admin", "secret", now);
-    assert!(authenticated);
-    assert_eq!(
-        events,
-        vec![SessionEvent::Authenticated {
-            admin: "admin".to_owned()
-        }]
-    );
+    let mut session = remote(now);
+    assert!(log_in(&mut session, "admin", "secret", now));
+    assert_eq!(session.admin(), Some("admin"));
     session.handle_input(
         now,
         &request_frame(Command::ConfReload, Compression::None, Encryption::None),
     );
-    assert_eq!(drain(&mut session).1, vec![SessionEvent::Request]);
-    let mut daemon = FakeDaemon::new();
-    session.answer(now, &mut daemon, "20261125010203", None, RANDOM);
-    let answer = answer_document(&drain(&mut session).0, None);
+    let answer = answer_document(&answer(&mut session, &mut FakeDaemon::new(), now), None);
     // Over the remote port, reload is refused.
     assert_eq!(
         answer.outcome,
@@ -290,23 +282,15 @@ fn refusals_wait_the_same_delay_whatever_was_wrong() {
     ];
     for (user, password, refusal, code) in cases {
         let now = origin();
-        let admins = admins();
-        let mut session = Session::remote(&admins, false, now, TIMEOUT, [2; 18]);
-        let (events, authenticated) = log_in(&mut session, user, password, now);
-        assert!(!authenticated);
-        assert!(
-            events.is_empty(),
-            "{user}: refusal not yet told: {events:?}"
-        );
+        let mut session = remote(now);
+        assert!(!log_in(&mut session, user, password, now));
+        assert!(!session.is_finished(), "{user}: refusal not yet told");
         assert_eq!(session.poll_timeout(), Some(now + REFUSAL_DELAY));
         session.handle_timeout(now + REFUSAL_DELAY - Duration::from_millis(1));
         assert_eq!(drain(&mut session), (Vec::new(), Vec::new()));
         session.handle_timeout(now + REFUSAL_DELAY);
-        let (bytes, events) = drain(&mut session);
-        assert_eq!(
-            events,
-            vec![SessionEvent::Close(CloseReason::Refused(refusal))]
-        );
+        let (bytes, _) = drain(&mut session);
+        assert_eq!(session.close_reason(), Some(&CloseReason::Refused(refusal)));
         assert_eq!(bytes[0], b'E', "an ErrorResponse");
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains(code), "{user}: {text}");
@@ -316,28 +300,23 @@ fn refusals_wait_the_same_delay_whatever_was_wrong() {
 #[test]
 fn garbage_instead_of_a_startup_closes_without_delay() {
     let now = origin();
-    let admins = admins();
-    let mut session = Session::remote(&admins, false, now, TIMEOUT, [2; 18]);
+    let mut session = remote(now);
     session.handle_input(now, b"\x00\x00\x00\x08garbage!");
-    let (_, events) = drain(&mut session);
     assert!(
-        matches!(
-            events.as_slice(),
-            [SessionEvent::Close(CloseReason::Handshake(_))]
-        ),
-        "{events:?}"
+        matches!(session.close_reason(), Some(CloseReason::Handshake(_))),
+        "{:?}",
+        session.close_reason()
     );
 }
 
 #[test]
 fn the_timeout_covers_the_handshake() {
     let now = origin();
-    let admins = admins();
-    let mut session = Session::remote(&admins, false, now, TIMEOUT, [2; 18]);
+    let mut session = remote(now);
     assert_eq!(session.poll_timeout(), Some(now + TIMEOUT));
     session.handle_timeout(now + TIMEOUT);
     assert_eq!(
-        drain(&mut session).1,
-        vec![SessionEvent::Close(CloseReason::Refused(Refusal::TimedOut))]
+        session.close_reason(),
+        Some(&CloseReason::Refused(Refusal::TimedOut))
     );
 }

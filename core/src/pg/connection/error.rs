@@ -41,9 +41,6 @@ pub enum Error {
     /// e.g. it contains a NUL byte.
     #[error("invalid connection parameter: {0}")]
     InvalidParameter(EncodeError),
-    /// Caller error: `tls_established` was called when no TLS handshake was requested.
-    #[error("tls_established called without a StartTls event")]
-    TlsNotRequested,
 }
 
 /// An authentication method the server asked for and this client does not implement.

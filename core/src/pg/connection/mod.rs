@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 
+use crate::machine::{Machine, Outbox};
 use crate::pg::backend::{Message, ProtocolError, ServerError};
 use crate::pg::frontend::{self, EncodeError};
 use crate::secret::Secret;
@@ -22,8 +23,8 @@ use prepared::Statements;
 use query::PendingQuery;
 pub use query::{QueryId, QueryResult};
 
-/// Whether to ask for TLS (SPEC §2.3 `tls`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether to ask for TLS (SPEC §2.3 `tls`): `off`, `try` or `on` in a server section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TlsMode {
     /// No SSLRequest: plain TCP or a Unix socket.
     Off,
@@ -56,9 +57,6 @@ pub struct ConnectParams {
 /// What happened on a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// The server accepted TLS: wrap the transport in TLS, then call
-    /// [`Connection::tls_established`]. From then on all bytes in and out are TLS plaintext.
-    StartTls,
     /// Authentication succeeded and the first ReadyForQuery arrived.
     Ready,
     /// A query finished, successfully or not.
@@ -83,7 +81,7 @@ pub enum Event {
 enum Phase {
     /// SSLRequest queued or sent; waiting for the one-byte answer.
     SslResponse,
-    /// `StartTls` emitted; waiting for `tls_established`.
+    /// The server accepted TLS; waiting for `handle_tls_established`.
     TlsHandshake,
     /// StartupMessage sent; answering authentication requests.
     Authenticating,
@@ -105,8 +103,10 @@ pub struct Connection {
     /// The encoded StartupMessage, sent after the SSLRequest answer or right away.
     startup: BytesMut,
     auth: Authenticator,
-    /// Bytes to transmit.
-    transmit: BytesMut,
+    /// Bytes to transmit and events to report.
+    outbox: Outbox<Event>,
+    /// The server accepted TLS and the driver has not been told yet.
+    tls_requested: bool,
     /// Queries queued before the connection became ready, already encoded.
     deferred_queries: BytesMut,
     /// Received bytes not yet parsed: at most one incomplete message.
@@ -116,7 +116,6 @@ pub struct Connection {
     /// The named prepared statements of this session.
     statements: Statements,
     next_query_id: QueryId,
-    events: VecDeque<Event>,
     parameters: HashMap<String, String>,
     backend_pid: Option<i32>,
 }
@@ -150,13 +149,13 @@ impl Connection {
                 params.password.clone(),
                 scram_client_nonce,
             ),
-            transmit: BytesMut::new(),
+            outbox: Outbox::default(),
+            tls_requested: false,
             deferred_queries: BytesMut::new(),
             received: BytesMut::new(),
             pending: VecDeque::new(),
             statements: Statements::default(),
             next_query_id: QueryId::first(),
-            events: VecDeque::new(),
             parameters: HashMap::new(),
             backend_pid: None,
         };
@@ -169,84 +168,10 @@ impl Connection {
         if params.tls == TlsMode::Off {
             connection.send_startup();
         } else {
-            frontend::ssl_request(&mut connection.transmit);
+            frontend::ssl_request(connection.outbox.bytes());
             connection.phase = Phase::SslResponse;
         }
         connection
-    }
-
-    /// Feeds bytes received from the server (TLS plaintext once TLS is established).
-    ///
-    /// An error is fatal: pending queries fail, `Closed` is queued with the same error, and
-    /// later input is ignored. Input after `Closed` or `terminate` is ignored.
-    pub fn handle_input(&mut self, _now: Instant, bytes: &[u8]) -> Result<(), Error> {
-        match self.phase {
-            Phase::Closed | Phase::Terminating => return Ok(()),
-            Phase::TlsHandshake if !bytes.is_empty() => {
-                return self.fail(ProtocolError::DataAfterSslAccept.into());
-            }
-            _ => {}
-        }
-        self.received.extend_from_slice(bytes);
-        match self.process_received() {
-            Ok(()) => Ok(()),
-            Err(error) => self.fail(error),
-        }
-    }
-
-    /// The server closed its side. Pending queries fail with [`QueryError::ConnectionClosed`]
-    /// (or the server error they already received), then `Closed` is queued: with no error
-    /// after `terminate`, else with [`Error::UnexpectedEof`].
-    pub fn handle_eof(&mut self, _now: Instant) {
-        match self.phase {
-            Phase::Closed => {}
-            Phase::Terminating => self.close(None),
-            _ => self.close(Some(Error::UnexpectedEof)),
-        }
-    }
-
-    /// Call when the instant from [`Connection::poll_timeout`] has passed: the connection
-    /// closes with [`Error::Timeout`] if it is not ready by its deadline.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.is_connecting() && now >= self.deadline {
-            self.close(Some(Error::Timeout));
-        }
-    }
-
-    /// Appends the bytes to send to `out`; `false` when there are none. After Terminate has
-    /// been handed out, the connection closes (`Closed` with no error).
-    #[must_use]
-    pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        if !crate::transmit::hand_over(&mut self.transmit, out) {
-            return false;
-        }
-        if self.phase == Phase::Terminating {
-            self.close(None);
-        }
-        true
-    }
-
-    /// The next event, oldest first.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    /// The `connect_timeout` deadline while connecting; `None` once ready or closed.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.is_connecting().then_some(self.deadline)
-    }
-
-    /// Call after [`Event::StartTls`] once the TLS handshake completed; from then on all bytes
-    /// in and out are the TLS plaintext. Queues the StartupMessage. Calling it at any other
-    /// time closes the connection with [`Error::TlsNotRequested`].
-    pub fn tls_established(&mut self, _now: Instant) {
-        if self.phase == Phase::TlsHandshake {
-            self.send_startup();
-        } else if self.phase != Phase::Closed {
-            self.close(Some(Error::TlsNotRequested));
-        }
     }
 
     /// Queues a simple query; may be called before `Ready` (sent once authenticated). Queries
@@ -302,14 +227,14 @@ impl Connection {
         let id = self.next_query_id;
         self.next_query_id = id.next();
         if matches!(self.phase, Phase::Closed | Phase::Terminating) {
-            self.events.push_back(Event::QueryDone {
+            self.outbox.push(Event::QueryDone {
                 id,
                 result: Err(QueryError::ConnectionClosed),
             });
             return (id, false);
         }
         let out = if self.phase == Phase::Ready {
-            &mut self.transmit
+            self.outbox.bytes()
         } else {
             &mut self.deferred_queries
         };
@@ -319,7 +244,7 @@ impl Connection {
                 (id, true)
             }
             Err(error) => {
-                self.events.push_back(Event::QueryDone {
+                self.outbox.push(Event::QueryDone {
                     id,
                     result: Err(QueryError::InvalidQuery(error)),
                 });
@@ -337,11 +262,11 @@ impl Connection {
         match self.phase {
             Phase::Closed | Phase::Terminating => {}
             Phase::SslResponse | Phase::TlsHandshake => {
-                self.transmit.clear();
+                self.outbox.discard_bytes();
                 self.close(None);
             }
             Phase::Authenticating | Phase::AwaitingReady | Phase::Ready => {
-                frontend::terminate(&mut self.transmit);
+                frontend::terminate(self.outbox.bytes());
                 self.phase = Phase::Terminating;
             }
         }
@@ -379,7 +304,7 @@ impl Connection {
 
     /// Queues the StartupMessage and starts authenticating.
     fn send_startup(&mut self) {
-        self.transmit.extend_from_slice(&self.startup);
+        self.outbox.bytes().extend_from_slice(&self.startup);
         self.phase = Phase::Authenticating;
     }
 
@@ -415,7 +340,7 @@ impl Connection {
                     return Err(ProtocolError::DataAfterSslAccept.into());
                 }
                 self.phase = Phase::TlsHandshake;
-                self.events.push_back(Event::StartTls);
+                self.tls_requested = true;
             }
             b'N' => {
                 self.received.advance(1);
@@ -438,11 +363,11 @@ impl Connection {
             Message::ParameterStatus { name, value } => {
                 self.parameters.insert(name, value);
             }
-            Message::NoticeResponse(notice) => self.events.push_back(Event::Notice(notice)),
+            Message::NoticeResponse(notice) => self.outbox.push(Event::Notice(notice)),
             Message::NotificationResponse { .. } => {}
             Message::ErrorResponse(error) => return self.handle_error(error),
             Message::Authentication(request) if self.phase == Phase::Authenticating => {
-                if self.auth.handle(request, &mut self.transmit)? == AuthProgress::Done {
+                if self.auth.handle(request, self.outbox.bytes())? == AuthProgress::Done {
                     self.phase = Phase::AwaitingReady;
                 }
             }
@@ -451,9 +376,11 @@ impl Connection {
             }
             Message::ReadyForQuery(_) if self.phase == Phase::AwaitingReady => {
                 self.phase = Phase::Ready;
-                self.transmit.extend_from_slice(&self.deferred_queries);
+                self.outbox
+                    .bytes()
+                    .extend_from_slice(&self.deferred_queries);
                 self.deferred_queries = BytesMut::new();
-                self.events.push_back(Event::Ready);
+                self.outbox.push(Event::Ready);
             }
             message if self.phase == Phase::Ready => self.handle_query_message(message)?,
             message => return Err(ProtocolError::Unexpected(message.name()).into()),
@@ -489,7 +416,7 @@ impl Connection {
     /// prepared.
     fn finish_query(&mut self, mut query: PendingQuery) {
         let (id, result) = match query.take_retry() {
-            Some(sql) => match frontend::query(&mut self.transmit, &sql) {
+            Some(sql) => match frontend::query(self.outbox.bytes(), &sql) {
                 Ok(()) => {
                     self.pending.push_back(PendingQuery::new(query.id()));
                     return;
@@ -498,7 +425,7 @@ impl Connection {
             },
             None => query.finish(),
         };
-        self.events.push_back(Event::QueryDone { id, result });
+        self.outbox.push(Event::QueryDone { id, result });
     }
 
     /// An ErrorResponse: a query's failure when one is running and the error is not fatal;
@@ -526,23 +453,95 @@ impl Connection {
         }
     }
 
-    /// Ends the connection with `error` and returns it, for `handle_input`.
-    fn fail(&mut self, error: Error) -> Result<(), Error> {
-        self.close(Some(error.clone()));
-        Err(error)
-    }
-
     /// Fails every pending query, then queues `Closed`.
     fn close(&mut self, error: Option<Error>) {
         for query in std::mem::take(&mut self.pending) {
             let (id, result) = query.abandon();
-            self.events.push_back(Event::QueryDone { id, result });
+            self.outbox.push(Event::QueryDone { id, result });
         }
-        self.events.push_back(Event::Closed { error });
+        self.outbox.push(Event::Closed { error });
         self.phase = Phase::Closed;
-        self.transmit = BytesMut::new();
+        self.tls_requested = false;
+        self.outbox.discard_bytes();
         self.deferred_queries = BytesMut::new();
         self.received = BytesMut::new();
+    }
+}
+
+/// The connection as the driver sees it. A protocol error from the server, a refused TLS
+/// request or a missed `connect_timeout` fails every pending query and ends in
+/// [`Event::Closed`] with the error.
+impl Machine for Connection {
+    type Event = Event;
+
+    /// Bytes from the server (TLS plaintext once TLS is established). Input after `Closed` or
+    /// `terminate` is dropped.
+    fn handle_input(&mut self, _now: Instant, bytes: &[u8]) {
+        match self.phase {
+            Phase::Closed | Phase::Terminating => return,
+            Phase::TlsHandshake if !bytes.is_empty() => {
+                return self.close(Some(ProtocolError::DataAfterSslAccept.into()));
+            }
+            _ => {}
+        }
+        self.received.extend_from_slice(bytes);
+        if let Err(error) = self.process_received() {
+            self.close(Some(error));
+        }
+    }
+
+    /// The connection closes with [`Error::Timeout`] if it is not ready by its deadline.
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.is_connecting() && now >= self.deadline {
+            self.close(Some(Error::Timeout));
+        }
+    }
+
+    /// Pending queries fail with [`QueryError::ConnectionClosed`] (or the server error they
+    /// already received), then `Closed` is queued: with no error after `terminate`, else with
+    /// [`Error::UnexpectedEof`].
+    fn handle_eof(&mut self, _now: Instant) {
+        match self.phase {
+            Phase::Closed => {}
+            Phase::Terminating => self.close(None),
+            _ => self.close(Some(Error::UnexpectedEof)),
+        }
+    }
+
+    /// After Terminate has been handed out, the connection closes (`Closed` with no error).
+    fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
+        if !self.outbox.poll_transmit(out) {
+            return false;
+        }
+        if self.phase == Phase::Terminating {
+            self.close(None);
+        }
+        true
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.outbox.poll_event()
+    }
+
+    /// The `connect_timeout` deadline while connecting; `None` once ready or closed.
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.is_connecting().then_some(self.deadline)
+    }
+
+    fn is_finished(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// `true` once after the server accepted the SSLRequest.
+    fn poll_tls_start(&mut self) -> bool {
+        std::mem::take(&mut self.tls_requested)
+    }
+
+    /// Queues the StartupMessage, now under TLS.
+    fn handle_tls_established(&mut self, _now: Instant) {
+        if self.phase == Phase::TlsHandshake {
+            self.send_startup();
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::http::{Request, Route};
+use crate::machine::Machine;
 
 const METRICS: &str = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
 const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -53,7 +54,7 @@ fn ok(body: &[u8]) -> Response<'_> {
 
 fn rejected(input: &str) -> (String, Vec<Event>) {
     let (mut connection, now) = start();
-    connection.handle_input(now, input.as_bytes()).unwrap();
+    connection.handle_input(now, input.as_bytes());
     let (out, events) = drain(&mut connection);
     (text(&out), events)
 }
@@ -61,7 +62,7 @@ fn rejected(input: &str) -> (String, Vec<Event>) {
 #[test]
 fn get_metrics_then_keep_alive() {
     let (mut connection, now) = start();
-    connection.handle_input(now, METRICS.as_bytes()).unwrap();
+    connection.handle_input(now, METRICS.as_bytes());
     let (out, events) = drain(&mut connection);
     assert!(out.is_empty());
     let request = request_of(&events);
@@ -157,7 +158,7 @@ fn get_with_body_gets_400() {
 fn oversized_heads_get_431() {
     let (mut connection, now) = start();
     let big = format!("GET /metrics HTTP/1.1\r\nX-Big: {}", "y".repeat(9000));
-    connection.handle_input(now, big.as_bytes()).unwrap();
+    connection.handle_input(now, big.as_bytes());
     let (out, events) = drain(&mut connection);
     assert!(text(&out).starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
     assert_eq!(
@@ -167,7 +168,7 @@ fn oversized_heads_get_431() {
             reason: RejectReason::HeadTooLarge
         }
     );
-    assert!(connection.is_closed());
+    assert!(connection.is_finished());
 
     let lines: String = (0..33).map(|i| format!("X-{i}: 1\r\n")).collect();
     let (out, events) = rejected(&format!("GET / HTTP/1.1\r\n{lines}\r\n"));
@@ -185,7 +186,7 @@ fn oversized_heads_get_431() {
 fn pipelined_requests_are_answered_in_order() {
     let (mut connection, now) = start();
     let input = format!("{METRICS}GET /nope HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n");
-    connection.handle_input(now, input.as_bytes()).unwrap();
+    connection.handle_input(now, input.as_bytes());
     let (out, events) = drain(&mut connection);
     assert!(out.is_empty());
     assert_eq!(request_of(&events).route, Route::Metrics);
@@ -206,7 +207,7 @@ fn converse(parts: &[&[u8]]) -> (Vec<u8>, Vec<Event>) {
     let mut all_out = Vec::new();
     let mut all_events = Vec::new();
     for part in parts {
-        connection.handle_input(now, part).unwrap();
+        connection.handle_input(now, part);
         loop {
             let (out, events) = drain(&mut connection);
             all_out.extend(out);
@@ -282,10 +283,10 @@ proptest! {
         let (mut connection, now) = start();
         for (index, part) in parts.iter().enumerate() {
             let later = now + Duration::from_millis(index as u64 * 1500);
-            if connection.handle_input(later, part).is_err() {
-                prop_assert!(connection.is_closed());
+            if connection.is_finished() {
                 break;
             }
+            connection.handle_input(later, part);
             while let Some(event) = connection.poll_event() {
                 if let Event::Request(_) = event {
                     connection.respond(later, ok(b"x")).unwrap();
@@ -306,7 +307,7 @@ proptest! {
     #[test]
     fn valid_requests_route_correctly((input, head_only, route) in valid_request()) {
         let (mut connection, now) = start();
-        connection.handle_input(now, input.as_bytes()).unwrap();
+        connection.handle_input(now, input.as_bytes());
         let (out, events) = drain(&mut connection);
         prop_assert!(out.is_empty(), "{}", text(&out));
         let request = request_of(&events);

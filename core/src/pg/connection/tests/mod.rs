@@ -8,6 +8,7 @@ use md5::Digest;
 use proptest::prelude::*;
 
 use super::*;
+use crate::machine::Machine;
 use crate::pg::backend::encode::{row, to_bytes};
 use crate::pg::backend::{Authentication, Column, TransactionStatus};
 use crate::scram::{ScramServer, ScramVerifier};
@@ -61,10 +62,18 @@ impl Harness {
         }
     }
 
+    /// Feeds `bytes`; the error of the `Closed` event they caused, if any.
     fn feed(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let result = self.connection.handle_input(self.start, bytes);
+        let before = self.events.len();
+        self.connection.handle_input(self.start, bytes);
         self.drain();
-        result
+        match self.events[before..].iter().find_map(|event| match event {
+            Event::Closed { error } => error.clone(),
+            _ => None,
+        }) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 
     fn server(&mut self, messages: &[Message]) -> Result<(), Error> {

@@ -1,0 +1,356 @@
+//! The running daemon as one state machine: the collector and its PostgreSQL connections, the
+//! jobs of accepted connections, management commands, reloads and signals.
+//!
+//! A runtime feeds the [`Daemon`] what happens ([`Daemon::handle_job`],
+//! [`Daemon::handle_link`], [`Daemon::handle_host`], [`Daemon::handle_signal`],
+//! [`Daemon::handle_timeout`]) and carries out each [`Action`] it queues, in order, without
+//! deciding anything: open and drive outbound connections, hand answers to connections, run
+//! [`HostTask`]s (file reading and the like, which the core cannot do) off the event loop, serve
+//! new connections with a new [`Served`], stop accepting. After any call, drain
+//! [`Daemon::poll_action`]; call [`Daemon::handle_timeout`] at [`Daemon::poll_timeout`].
+//!
+//! Changes of the running configuration (`conf set`, `conf reload`, SIGHUP) are made one at a
+//! time, in the order they arrive, so each is decided on the configuration the one before left.
+
+mod changes;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::link::{ConnId, LinkAction, LinkEvent};
+use crate::management::{ConfigPaths, ServerStatus};
+use crate::plan::{Plan, Served};
+use crate::scrape::{self, Collector, LogCounters, Ticket};
+use crate::serve::{Answer, Job};
+
+use changes::Change;
+
+/// An accepted connection, numbered by the runtime; its answers go to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+/// A [`HostTask`] in flight, numbered by the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TaskId(u64);
+
+/// Work for the host: what needs files, the environment or the service manager. The runtime
+/// runs it off its event loop and reports with [`Daemon::handle_host`].
+#[derive(Debug, Clone)]
+pub enum HostTask {
+    /// Read and parse the configuration file again, with the command line's overrides:
+    /// [`HostResult::Config`].
+    ReadConfig,
+    /// Build the plan of this configuration (reading its users, metric and TLS files) and,
+    /// when it can be built, apply its logging keys: [`HostResult::Plan`].
+    BuildPlan(Box<Config>),
+    /// Close and reopen the log file: [`HostResult::Done`].
+    ReopenLogs,
+    /// Tell the service manager: [`HostResult::Done`].
+    Notify(Notice),
+}
+
+/// What carries out [`HostTask`]s: the binary, which owns the files, the logging and the
+/// environment. Runtimes call it off their event loops; the core never calls it.
+pub trait Host: Send + Sync {
+    /// Carries out `work` (blocking) and says what it came to.
+    fn run(&self, work: HostTask) -> HostResult;
+}
+
+/// What a [`HostTask`] came to.
+#[derive(Clone)]
+pub enum HostResult {
+    /// The configuration file; the error names file, line and key.
+    Config(Result<Box<Config>, String>),
+    /// The plan; the error names the file or key at fault.
+    Plan(Result<Box<Plan>, String>),
+    /// Done, nothing to report.
+    Done,
+}
+
+/// A state the service manager is told about (`sd_notify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Serving (again, after a reload).
+    Ready,
+    /// Reloading the configuration.
+    Reloading,
+    /// Stopping.
+    Stopping,
+}
+
+/// What a signal asks for (SPEC §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM, SIGINT, SIGALRM: graceful shutdown.
+    Stop,
+    /// SIGHUP: reload the configuration.
+    Reload,
+    /// SIGUSR1: reopen the log file.
+    ReopenLogs,
+}
+
+/// Something the runtime must do.
+#[derive(Clone)]
+pub enum Action {
+    /// Open, drive or close an outbound connection, reporting on it with
+    /// [`Daemon::handle_link`].
+    Link(LinkAction),
+    /// Hand `answer` to the service of `peer` (drop it when the peer is gone).
+    Answer {
+        /// The connection.
+        peer: PeerId,
+        /// Its answer.
+        answer: Answer,
+    },
+    /// Run `work` on the host and report with [`Daemon::handle_host`].
+    Host {
+        /// Names the result.
+        task: TaskId,
+        /// What to do.
+        work: HostTask,
+    },
+    /// Serve connections accepted from now on with this.
+    Serve(Arc<Served>),
+    /// Stop accepting; let the connections in flight finish within `grace`; then call
+    /// [`Daemon::terminate`], let the PostgreSQL connections close, and return.
+    Shutdown {
+        /// How long connections in flight may take.
+        grace: Duration,
+    },
+}
+
+/// Looks up an environment variable.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send>;
+
+/// What the daemon starts from.
+pub struct DaemonSetup {
+    /// The configuration loaded at start.
+    pub config: Config,
+    /// Its plan.
+    pub plan: Plan,
+    /// The files the daemon was started with, for `conf ls`.
+    pub paths: ConfigPaths,
+    /// How long a shutdown waits for connections in flight.
+    pub shutdown_grace: Duration,
+    /// Environment variables, for `$VAR` in `conf set` values.
+    pub env: EnvLookup,
+    /// The log lines written so far, by level.
+    pub logs: Arc<dyn Fn() -> LogCounters + Send + Sync>,
+    /// 18 random bytes for each new PostgreSQL connection's SCRAM nonce.
+    pub random_nonce: Box<dyn FnMut() -> [u8; 18] + Send>,
+}
+
+/// The running daemon; see the module documentation.
+pub struct Daemon {
+    config: Config,
+    plan: Plan,
+    collector: Collector,
+    paths: ConfigPaths,
+    shutdown_grace: Duration,
+    env: EnvLookup,
+    logs: Arc<dyn Fn() -> LogCounters + Send + Sync>,
+    changes: VecDeque<Change>,
+    next_task: u64,
+    stopping: bool,
+    actions: VecDeque<Action>,
+}
+
+impl Daemon {
+    /// The daemon of `setup`. Its first actions serve the plan and tell the service manager it
+    /// is ready: call once the listeners are bound.
+    pub fn new(setup: DaemonSetup) -> Daemon {
+        let plan = setup.plan;
+        let collector = Collector::new(
+            plan.servers.clone(),
+            Arc::clone(&plan.metrics),
+            plan.filter.clone(),
+            plan.collector.clone(),
+            setup.random_nonce,
+        );
+        let mut daemon = Daemon {
+            config: setup.config,
+            collector,
+            paths: setup.paths,
+            shutdown_grace: setup.shutdown_grace,
+            env: setup.env,
+            logs: setup.logs,
+            changes: VecDeque::new(),
+            next_task: 0,
+            stopping: false,
+            actions: VecDeque::new(),
+            plan,
+        };
+        daemon.serve_plan();
+        daemon.host(HostTask::Notify(Notice::Ready));
+        daemon
+    }
+
+    /// The running configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A connection needs something.
+    pub fn handle_job(&mut self, now: Instant, peer: PeerId, job: Job) {
+        match job {
+            Job::Scrape(scrape) => {
+                let ticket = Ticket(peer.0);
+                if let Some(result) = self.collector.request(now, ticket, scrape.timeout) {
+                    self.answer_scrape(peer, result);
+                }
+                self.follow_collector();
+            }
+            Job::Management(request) => {
+                self.changes.push_back(Change::request(peer, request));
+                self.advance_changes();
+            }
+        }
+    }
+
+    /// Something happened on an outbound connection.
+    pub fn handle_link(&mut self, now: Instant, conn: ConnId, event: LinkEvent) {
+        self.collector.handle_link(now, conn, event);
+        self.follow_collector();
+    }
+
+    /// A host task finished.
+    pub fn handle_host(&mut self, now: Instant, task: TaskId, result: HostResult) {
+        let Some(change) = self.changes.front_mut() else {
+            return;
+        };
+        if !change.awaits(task) {
+            return;
+        }
+        match result {
+            HostResult::Config(file) => change.file_read(file.map(|config| *config)),
+            HostResult::Plan(Ok(plan)) => {
+                if let Some(config) = change.plan_built() {
+                    self.install(now, *config, *plan);
+                }
+            }
+            HostResult::Plan(Err(error)) => change.plan_failed(error),
+            HostResult::Done => {}
+        }
+        self.advance_changes();
+    }
+
+    /// A signal arrived.
+    pub fn handle_signal(&mut self, _now: Instant, signal: Signal) {
+        match signal {
+            Signal::Stop => self.begin_stop(),
+            Signal::Reload => {
+                self.host(HostTask::Notify(Notice::Reloading));
+                self.changes.push_back(Change::signal());
+                self.advance_changes();
+            }
+            Signal::ReopenLogs => {
+                self.host(HostTask::ReopenLogs);
+            }
+        }
+    }
+
+    /// The instant from [`Daemon::poll_timeout`] has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.collector.handle_timeout(now);
+        self.follow_collector();
+    }
+
+    /// When [`Daemon::handle_timeout`] wants to be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.collector.poll_timeout()
+    }
+
+    /// After [`Action::Shutdown`], once the connections in flight are done: ends every
+    /// PostgreSQL connection politely (Terminate, then close).
+    pub fn terminate(&mut self, now: Instant) {
+        self.collector.shutdown(now);
+        self.follow_collector();
+    }
+
+    /// The next action, oldest first.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Queues `work` for the host.
+    fn host(&mut self, work: HostTask) -> TaskId {
+        let task = TaskId(self.next_task);
+        self.next_task += 1;
+        self.actions.push_back(Action::Host { task, work });
+        task
+    }
+
+    fn serve_plan(&mut self) {
+        let served = Arc::clone(&self.plan.served);
+        self.actions.push_back(Action::Serve(served));
+    }
+
+    /// Makes `plan`, built from `config`, the running one.
+    fn install(&mut self, now: Instant, config: Config, plan: Plan) {
+        self.collector.reconfigure(now, plan.reconfiguration());
+        self.config = config;
+        self.plan = plan;
+        self.serve_plan();
+        self.follow_collector();
+    }
+
+    fn begin_stop(&mut self) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        tracing::info!("shutting down");
+        self.host(HostTask::Notify(Notice::Stopping));
+        self.actions.push_back(Action::Shutdown {
+            grace: self.shutdown_grace,
+        });
+    }
+
+    /// Moves the collector's actions and finished scrapes into the daemon's actions.
+    fn follow_collector(&mut self) {
+        while let Some(action) = self.collector.poll_action() {
+            self.actions.push_back(Action::Link(action));
+        }
+        while let Some(scrape::Event::Finished { result, tickets }) = self.collector.poll_event() {
+            for ticket in tickets {
+                self.answer_scrape(PeerId(ticket.0), Arc::clone(&result));
+            }
+        }
+    }
+
+    fn answer_scrape(&mut self, peer: PeerId, result: Arc<scrape::ScrapeResult>) {
+        let logs = (self.logs)();
+        self.actions.push_back(Action::Answer {
+            peer,
+            answer: Answer::Scrape { result, logs },
+        });
+    }
+
+    /// The state of every configured server, for `status`.
+    fn server_statuses(&self) -> Vec<ServerStatus> {
+        let active: HashMap<&str, bool> = self
+            .collector
+            .servers()
+            .iter()
+            .zip(self.collector.activity())
+            .map(|(server, active)| (server.name.as_str(), *active))
+            .collect();
+        self.config
+            .servers
+            .iter()
+            .map(|server| ServerStatus {
+                name: server.name.clone(),
+                active: active.get(server.name.as_str()).copied().unwrap_or(false),
+                // The TLS library in use has no FIPS mode.
+                fips: false,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,365 @@
+//! The running plan: what the daemon serves and collects, made from a [`Config`] in one place,
+//! with every default of its own and typed errors.
+//!
+//! The files a plan depends on (the users file's passwords, the metric files, the admins'
+//! verifiers, the master key) are read by the host and passed in as [`PlanInputs`]; the TLS
+//! files are named here and read by whoever owns the TLS library. A server carries its own
+//! [`PgTarget`], so nothing that connects ever looks a server up by position.
+
+mod target;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Config, MainConfig, ServerType};
+use crate::http::HttpConfig;
+use crate::management::handshake::AdminVerifiers;
+use crate::metrics::{CollectorFilter, ExtensionFilter, MetricSet};
+use crate::scrape::{CollectorSettings, Reconfiguration, ServerSpec};
+use crate::secret::Secret;
+use crate::serve::Site;
+use crate::vault::MasterKey;
+
+pub use target::{Address, ClientTlsFiles, PgTarget, ServerTlsFiles};
+
+/// How long a scrape may take when Prometheus does not say: its own default scrape timeout.
+pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a shutdown waits for the requests in flight.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// Shown in `pg_stat_activity.application_name`.
+pub const APPLICATION_NAME: &str = "pgexporter";
+/// The name of the management socket in `unix_socket_dir`.
+pub const MANAGEMENT_SOCKET: &str = ".s.pgexporter";
+
+/// Why a configuration cannot be served. Each names the keys at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// Nothing to serve Prometheus on.
+    #[error("the metrics port is not set: only the Prometheus endpoint is served so far")]
+    NoMetricsPort,
+    /// One of a certificate and its key is set without the other.
+    #[error("{cert} and {key} must be set together")]
+    IncompleteTlsPair {
+        /// The certificate key's name.
+        cert: &'static str,
+        /// The private key's key name.
+        key: &'static str,
+    },
+    /// `tls = on` without the certificate and key to serve it.
+    #[error("tls = on needs tls_cert_file and tls_key_file")]
+    ManagementTlsWithoutFiles,
+}
+
+/// What the host read for a plan.
+#[derive(Clone)]
+pub struct PlanInputs {
+    /// The users file's passwords, by role.
+    pub passwords: HashMap<String, Secret>,
+    /// The metric definitions.
+    pub metrics: Arc<MetricSet>,
+    /// The admins' SCRAM verifiers (read once, at start).
+    pub admins: Arc<AdminVerifiers>,
+    /// The master key, when the daemon has one (derived once, at start).
+    pub master_key: Option<Arc<MasterKey>>,
+}
+
+/// Everything a configuration change may alter while the daemon runs.
+#[derive(Clone)]
+pub struct Plan {
+    /// The PostgreSQL servers, in configuration order.
+    pub servers: Vec<ServerSpec>,
+    /// The metric definitions.
+    pub metrics: Arc<MetricSet>,
+    /// Which collectors run.
+    pub filter: CollectorFilter,
+    /// Timeouts and cache of the collector.
+    pub collector: CollectorSettings,
+    /// What accepted connections are served with.
+    pub served: Arc<Served>,
+}
+
+/// What a newly accepted connection is served with: fixed for the connection's life, replaced
+/// for connections accepted after a reload.
+pub struct Served {
+    /// Limits and timeouts of HTTP connections.
+    pub http: HttpConfig,
+    /// The HTTP answers of the metric set.
+    pub site: Site,
+    /// HTTPS on the metrics port (`metrics_cert_file`, `metrics_key_file`, client certificates
+    /// with `metrics_ca_file`).
+    pub metrics_tls: Option<ServerTlsFiles>,
+    /// `authentication_timeout`: how long a management client may take with its request.
+    pub management_timeout: Duration,
+    /// TLS of remote management (`tls = on`); `None` answers `N` to an SSLRequest.
+    pub management_tls: Option<ServerTlsFiles>,
+    /// The admins of remote management.
+    pub admins: Arc<AdminVerifiers>,
+    /// Opens and seals encrypted management frames.
+    pub master_key: Option<Arc<MasterKey>>,
+}
+
+impl Plan {
+    /// The plan of `config` with what the host read for it. Servers of `type = prometheus`
+    /// are not collected from PostgreSQL (a warning says so).
+    ///
+    /// # Errors
+    /// A [`PlanError`] naming the keys at fault.
+    pub fn new(config: &Config, inputs: PlanInputs) -> Result<Plan, PlanError> {
+        let main = &config.main;
+        let servers = config
+            .servers
+            .iter()
+            .filter(|server| {
+                let collected = server.server_type == ServerType::Postgresql;
+                if !collected {
+                    tracing::warn!(
+                        "server '{}': type prometheus is not collected yet; skipped",
+                        server.name
+                    );
+                }
+                collected
+            })
+            .map(|server| {
+                let user = server.user.clone().unwrap_or_default();
+                ServerSpec {
+                    name: server.name.clone(),
+                    password: inputs.passwords.get(&user).cloned(),
+                    user,
+                    target: Arc::new(PgTarget {
+                        address: Address::new(&server.host, server.port),
+                        tls: server.tls,
+                        tls_files: ClientTlsFiles {
+                            ca_file: server.tls_ca_file.as_ref().map(PathBuf::from),
+                            cert_file: server.tls_cert_file.as_ref().map(PathBuf::from),
+                            key_file: server.tls_key_file.as_ref().map(PathBuf::from),
+                        },
+                    }),
+                }
+            })
+            .collect();
+        let collectors = main.collectors.clone().unwrap_or_default();
+        let excluded = main.exclude_collectors.clone().unwrap_or_default();
+        let served = Served {
+            http: HttpConfig {
+                openmetrics: main.metrics_openmetrics,
+                ..HttpConfig::new(main.authentication_timeout)
+            },
+            site: Site::new(&inputs.metrics),
+            metrics_tls: metrics_tls(main)?,
+            management_timeout: main.authentication_timeout,
+            management_tls: management_tls(main)?,
+            admins: inputs.admins,
+            master_key: inputs.master_key,
+        };
+        Ok(Plan {
+            servers,
+            filter: CollectorFilter::new(&collectors, &excluded)
+                .with_extensions(extension_filter(config)),
+            collector: CollectorSettings {
+                query_timeout: (!main.metrics_query_timeout.is_zero())
+                    .then_some(main.metrics_query_timeout),
+                connect_timeout: main.blocking_timeout,
+                application_name: APPLICATION_NAME.to_owned(),
+                cache_max_age: main.metrics_cache_max_age,
+                default_scrape_timeout: DEFAULT_SCRAPE_TIMEOUT,
+            },
+            metrics: inputs.metrics,
+            served: Arc::new(served),
+        })
+    }
+}
+
+impl Plan {
+    /// The parts of the plan a running collector takes.
+    pub fn reconfiguration(&self) -> Reconfiguration {
+        Reconfiguration {
+            servers: self.servers.clone(),
+            metrics: Arc::clone(&self.metrics),
+            filter: self.filter.clone(),
+            settings: self.collector.clone(),
+        }
+    }
+}
+
+/// Which extensions' metrics run on each server: its `extensions` list, else the global one.
+fn extension_filter(config: &Config) -> ExtensionFilter {
+    let per_server: Vec<(&str, &[String])> = config
+        .servers
+        .iter()
+        .filter_map(|server| Some((server.name.as_str(), server.extensions.as_deref()?)))
+        .collect();
+    ExtensionFilter::new(config.main.extensions.as_deref(), &per_server)
+}
+
+/// HTTPS on the metrics port: `metrics_cert_file` and `metrics_key_file` together.
+fn metrics_tls(main: &MainConfig) -> Result<Option<ServerTlsFiles>, PlanError> {
+    match (&main.metrics_cert_file, &main.metrics_key_file) {
+        (None, None) => Ok(None),
+        (Some(cert_file), Some(key_file)) => Ok(Some(ServerTlsFiles {
+            cert_file: PathBuf::from(cert_file),
+            key_file: PathBuf::from(key_file),
+            client_ca_file: main.metrics_ca_file.as_ref().map(PathBuf::from),
+        })),
+        _ => Err(PlanError::IncompleteTlsPair {
+            cert: "metrics_cert_file",
+            key: "metrics_key_file",
+        }),
+    }
+}
+
+/// The TLS of remote management: `None` unless `tls = on`.
+fn management_tls(main: &MainConfig) -> Result<Option<ServerTlsFiles>, PlanError> {
+    if !main.tls {
+        return Ok(None);
+    }
+    let (Some(cert_file), Some(key_file)) = (&main.tls_cert_file, &main.tls_key_file) else {
+        return Err(PlanError::ManagementTlsWithoutFiles);
+    };
+    Ok(Some(ServerTlsFiles {
+        cert_file: PathBuf::from(cert_file),
+        key_file: PathBuf::from(key_file),
+        client_ca_file: main.tls_ca_file.as_ref().map(PathBuf::from),
+    }))
+}
+
+/// The listeners the daemon opens at start (every listener key needs a restart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listeners {
+    /// `host`: what the TCP listeners bind to (`*` for every interface).
+    pub host: String,
+    /// The TCP listeners: a kind of service on a port.
+    pub ports: Vec<(ListenerKind, u16)>,
+    /// Whether the metrics port speaks HTTPS.
+    pub metrics_tls: bool,
+    /// The management socket, `<unix_socket_dir>/.s.pgexporter`.
+    pub unix_socket: PathBuf,
+    /// `backlog`: pending connections per listener.
+    pub backlog: u32,
+}
+
+/// What a listener serves: the kind of connection each accepted socket becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListenerKind {
+    /// The Prometheus endpoint (`metrics`).
+    Metrics,
+    /// Remote management (`management`).
+    RemoteManagement,
+    /// The management socket.
+    LocalManagement,
+}
+
+impl Listeners {
+    /// The listeners of `config`.
+    ///
+    /// # Errors
+    /// [`PlanError::NoMetricsPort`] when there is nothing to serve.
+    pub fn new(config: &Config) -> Result<Listeners, PlanError> {
+        let main = &config.main;
+        let metrics = main.metrics.ok_or(PlanError::NoMetricsPort)?;
+        let mut ports = vec![(ListenerKind::Metrics, metrics)];
+        if let Some(port) = main.management.filter(|&port| port != 0) {
+            ports.push((ListenerKind::RemoteManagement, port));
+        }
+        Ok(Listeners {
+            host: main.host.clone(),
+            ports,
+            metrics_tls: main.metrics_cert_file.is_some(),
+            unix_socket: PathBuf::from(&main.unix_socket_dir).join(MANAGEMENT_SOCKET),
+            backlog: main.backlog,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_ini;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nmetrics = 5002\n{extra}\n\
+             [primary]\nhost = /var/run/postgresql\nport = 5432\nuser = pgexporter\n\
+             [remote]\nhost = db1\nport = 5433\nuser = monitor\ntls = on\ntls_ca_file = /ca.pem\n\
+             [other]\nhost = m1\nport = 9100\nuser = x\ntype = prometheus\n"
+        );
+        load_ini(&text, "t.conf", &|_| None).unwrap().config
+    }
+
+    fn inputs() -> PlanInputs {
+        PlanInputs {
+            passwords: HashMap::from([("monitor".to_owned(), Secret::from("pw"))]),
+            metrics: Arc::new(MetricSet::builtin().unwrap()),
+            admins: Arc::new(AdminVerifiers::new()),
+            master_key: None,
+        }
+    }
+
+    #[test]
+    fn servers_carry_their_targets_and_passwords() {
+        let plan = Plan::new(&config(""), inputs()).unwrap();
+        assert_eq!(plan.servers.len(), 2, "type prometheus is not collected");
+        let primary = &plan.servers[0];
+        assert_eq!(primary.name, "primary");
+        assert!(primary.password.is_none());
+        assert_eq!(
+            primary.target.address.to_string(),
+            "/var/run/postgresql/.s.PGSQL.5432"
+        );
+        let remote = &plan.servers[1];
+        assert_eq!(remote.password, Some(Secret::from("pw")));
+        assert_eq!(remote.target.tls, crate::pg::TlsMode::On);
+        assert_eq!(remote.target.tls_name(), "db1");
+        assert_eq!(
+            remote.target.tls_files.ca_file,
+            Some(PathBuf::from("/ca.pem"))
+        );
+        assert_eq!(
+            plan.collector.default_scrape_timeout,
+            DEFAULT_SCRAPE_TIMEOUT
+        );
+        assert!(plan.collector.query_timeout.is_none());
+    }
+
+    #[test]
+    fn tls_keys_come_in_pairs() {
+        let half = Plan::new(&config("metrics_cert_file = /c.pem"), inputs());
+        assert!(matches!(
+            half,
+            Err(PlanError::IncompleteTlsPair {
+                cert: "metrics_cert_file",
+                ..
+            })
+        ));
+        let bare = Plan::new(&config("tls = on"), inputs());
+        assert!(matches!(bare, Err(PlanError::ManagementTlsWithoutFiles)));
+        let https = Plan::new(
+            &config("metrics_cert_file = /c.pem\nmetrics_key_file = /k.pem"),
+            inputs(),
+        )
+        .unwrap();
+        assert_eq!(
+            https.served.metrics_tls.as_ref().unwrap().key_file,
+            PathBuf::from("/k.pem")
+        );
+    }
+
+    #[test]
+    fn listeners_of_a_configuration() {
+        let listeners = Listeners::new(&config("management = 5003")).unwrap();
+        assert_eq!(
+            listeners.ports,
+            vec![
+                (ListenerKind::Metrics, 5002),
+                (ListenerKind::RemoteManagement, 5003)
+            ]
+        );
+        assert_eq!(listeners.unix_socket, PathBuf::from("/tmp/.s.pgexporter"));
+        let text = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nbridge = 5010\n\
+                    [primary]\nhost = h\nport = 1\nuser = u\n";
+        let bridge_only = load_ini(text, "t.conf", &|_| None).unwrap().config;
+        assert_eq!(Listeners::new(&bridge_only), Err(PlanError::NoMetricsPort));
+    }
+}

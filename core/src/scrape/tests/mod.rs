@@ -1,0 +1,908 @@
+//! The collector against scripted in-memory servers that speak the wire protocol.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+mod extensions;
+
+use super::*;
+use crate::exposition::Format;
+use crate::link::{ConnId, LinkAction as Action, LinkCommand, LinkEvent};
+use crate::metrics::{CollectorFilter, MetricSet, Source, SourceFormat};
+use crate::pg::TlsMode;
+use crate::plan::{Address, ClientTlsFiles, PgTarget};
+
+/// The spec of scripted server `index`: its target's host names it.
+fn spec(index: usize) -> ServerSpec {
+    ServerSpec {
+        name: format!("s{index}"),
+        user: "monitor".into(),
+        password: None,
+        target: Arc::new(PgTarget {
+            address: Address::Tcp {
+                host: format!("s{index}"),
+                port: 5432,
+            },
+            tls: TlsMode::Off,
+            tls_files: ClientTlsFiles::default(),
+        }),
+    }
+}
+
+/// The scripted server a connection's target names.
+fn server_of(target: &PgTarget) -> usize {
+    match &target.address {
+        Address::Tcp { host, .. } => host[1..].parse().expect("a scripted server"),
+        Address::Unix { .. } => panic!("scripted servers are on TCP"),
+    }
+}
+
+const DEFINITIONS: &str = "
+metrics:
+  - tag: size
+    collector: db
+    queries:
+      - query: SELECT 'postgres' AS database, 42 AS bytes
+        columns:
+          - name: database
+            type: label
+          - name: bytes
+            type: gauge
+            description: Size.
+  - tag: tables
+    collector: tables
+    database: all
+    queries:
+      - query: SELECT 'public' AS schemaname, 3 AS count
+        columns:
+          - name: schemaname
+            type: label
+          - name: count
+            type: counter
+  - tag: primary_only
+    collector: misc
+    server: primary
+    queries:
+      - query: SELECT 1 AS v
+        columns:
+          - type: gauge
+  - tag: broken
+    collector: misc
+    queries:
+      - query: SELECT broken
+        columns:
+          - type: gauge
+  - tag: idle_seconds
+    collector: hist
+    queries:
+      - query: SELECT 'app' AS application_name, 7.5 AS seconds_sum, 2 AS seconds_count, '{1,5}' AS seconds, '{1,2}' AS seconds_bucket
+        columns:
+          - name: application_name
+            type: label
+          - name: seconds
+            type: histogram
+            description: Idle.
+  - tag: postgresql_primary
+    collector: primary
+    queries:
+      - query: SELECT 5 AS never_run
+        columns:
+          - type: gauge
+";
+
+/// How a scripted server answers one query.
+enum Answer {
+    Rows(Vec<&'static str>, Vec<Vec<Option<String>>>),
+    Error(&'static str),
+}
+
+/// A server that answers startup with trust authentication and queries with `answer`.
+struct ScriptedServer {
+    is_primary: bool,
+    databases: Vec<&'static str>,
+    silent: bool,
+    /// Installed extensions: database, name, version.
+    extensions: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+impl ScriptedServer {
+    fn answer(&self, sql: &str, database: &str) -> Answer {
+        let one = |columns: Vec<&'static str>, row: Vec<&str>| {
+            Answer::Rows(
+                columns,
+                vec![row.into_iter().map(|v| Some(v.to_owned())).collect()],
+            )
+        };
+        if sql.contains("pg_is_in_recovery") {
+            one(
+                vec!["primary", "uptime"],
+                vec![if self.is_primary { "t" } else { "f" }, "3600.5"],
+            )
+        } else if sql.contains("FROM pg_settings") {
+            Answer::Rows(
+                vec!["name", "setting", "short_desc"],
+                vec![
+                    vec![
+                        Some("max_connections".into()),
+                        Some("100".into()),
+                        Some("Max.".into()),
+                    ],
+                    vec![
+                        Some("fsync".into()),
+                        Some("off".into()),
+                        Some("Sync.".into()),
+                    ],
+                ],
+            )
+        } else if sql.contains("pg_available_extensions") {
+            let mut rows = vec![vec![
+                Some("plpgsql".to_owned()),
+                Some("1.0".to_owned()),
+                Some("PL/pgSQL".to_owned()),
+            ]];
+            rows.extend(self.installed_in(database).map(|(name, version)| {
+                vec![Some(name.to_owned()), Some(version.to_owned()), None]
+            }));
+            Answer::Rows(vec!["name", "installed_version", "comment"], rows)
+        } else if sql.contains("FROM pg_extension") && database == "unreadable" {
+            Answer::Error("42501")
+        } else if sql.contains("FROM pg_extension") {
+            let rows = self
+                .installed_in(database)
+                .map(|(name, version)| vec![Some(name.to_owned()), Some(version.to_owned())])
+                .collect();
+            Answer::Rows(vec!["extname", "extversion"], rows)
+        } else if let Some(answer) = extensions::answer(sql) {
+            answer
+        } else if sql.contains("FROM pg_database") {
+            Answer::Rows(
+                vec!["datname"],
+                self.databases
+                    .iter()
+                    .map(|name| vec![Some((*name).to_owned())])
+                    .collect(),
+            )
+        } else if sql.contains("broken") {
+            Answer::Error("42703")
+        } else if sql.starts_with("SELECT 'postgres'") {
+            one(vec!["database", "bytes"], vec!["postgres", "42"])
+        } else if sql.starts_with("SELECT 'public'") {
+            one(vec!["schemaname", "count"], vec!["public", "3"])
+        } else if sql.starts_with("SELECT 'app'") {
+            one(
+                vec![
+                    "application_name",
+                    "seconds_sum",
+                    "seconds_count",
+                    "seconds",
+                    "seconds_bucket",
+                ],
+                vec!["app", "7.5", "2", "{1,5}", "{1,2}"],
+            )
+        } else if sql == "SELECT 1 AS v" {
+            one(vec!["v"], vec!["1"])
+        } else {
+            panic!("unexpected query {sql}")
+        }
+    }
+
+    /// The extensions installed in `database`: name and version.
+    fn installed_in<'a>(
+        &'a self,
+        database: &'a str,
+    ) -> impl Iterator<Item = (&'static str, &'static str)> + 'a {
+        self.extensions
+            .iter()
+            .filter(move |(installed_in, _, _)| *installed_in == database)
+            .map(|(_, name, version)| (*name, *version))
+    }
+}
+
+fn message(out: &mut BytesMut, tag: u8, body: &[u8]) {
+    out.put_u8(tag);
+    out.put_i32(body.len() as i32 + 4);
+    out.put_slice(body);
+}
+
+fn ready(out: &mut BytesMut) {
+    message(out, b'Z', b"I");
+}
+
+fn rows(out: &mut BytesMut, columns: &[&str], rows: &[Vec<Option<String>>]) {
+    row_description(out, columns);
+    data_rows(out, rows);
+}
+
+fn row_description(out: &mut BytesMut, columns: &[&str]) {
+    let mut body = BytesMut::new();
+    body.put_i16(columns.len() as i16);
+    for name in columns {
+        body.put_slice(name.as_bytes());
+        body.put_u8(0);
+        body.put_i32(0);
+        body.put_i16(0);
+        body.put_u32(25);
+        body.put_i16(-1);
+        body.put_i32(-1);
+        body.put_i16(0);
+    }
+    message(out, b'T', &body);
+}
+
+/// The DataRows and CommandComplete of `rows`.
+fn data_rows(out: &mut BytesMut, rows: &[Vec<Option<String>>]) {
+    for row in rows {
+        let mut body = BytesMut::new();
+        body.put_i16(row.len() as i16);
+        for value in row {
+            match value {
+                Some(text) => {
+                    body.put_i32(text.len() as i32);
+                    body.put_slice(text.as_bytes());
+                }
+                None => body.put_i32(-1),
+            }
+        }
+        message(out, b'D', &body);
+    }
+    message(out, b'C', format!("SELECT {}\0", rows.len()).as_bytes());
+}
+
+fn error(out: &mut BytesMut, code: &str) {
+    let body = format!("SERROR\0C{code}\0Mscripted failure\0\0");
+    message(out, b'E', body.as_bytes());
+}
+
+/// Everything one connection of a scripted server has seen, and its session state.
+#[derive(Default)]
+struct Wire {
+    started: bool,
+    received: BytesMut,
+    /// Prepared statements by name.
+    statements: HashMap<String, String>,
+    /// The SQL of the unnamed portal.
+    portal: Option<String>,
+    /// An error happened in an extended-query cycle: messages are ignored up to Sync.
+    skipping: bool,
+    /// Frontend message types received after startup, in order.
+    messages: Vec<u8>,
+    /// The database named in the startup message.
+    database: String,
+}
+
+impl Wire {
+    /// How many messages of type `tag` arrived.
+    fn count(&self, tag: u8) -> usize {
+        self.messages.iter().filter(|&&t| t == tag).count()
+    }
+}
+
+/// Runs the collector's actions against scripted servers until it is idle.
+struct Harness {
+    collector: Collector,
+    servers: Vec<ScriptedServer>,
+    wires: HashMap<ConnId, Wire>,
+    conn_servers: HashMap<ConnId, usize>,
+    refused: Vec<usize>,
+    connects: usize,
+    closes: usize,
+    finished: Vec<Arc<ScrapeResult>>,
+    answered: Vec<Ticket>,
+    next_ticket: u64,
+    now: Instant,
+}
+
+impl Harness {
+    fn new(servers: Vec<ScriptedServer>) -> Self {
+        Harness::with_filter(servers, CollectorFilter::default())
+    }
+
+    /// A harness whose collector runs only the metrics `filter` allows.
+    fn with_filter(servers: Vec<ScriptedServer>, filter: CollectorFilter) -> Self {
+        let set =
+            MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)])
+                .unwrap();
+        Harness::with_set(servers, set, filter)
+    }
+
+    /// A harness whose collector runs the metrics of `set` that `filter` allows.
+    fn with_set(servers: Vec<ScriptedServer>, set: MetricSet, filter: CollectorFilter) -> Self {
+        let specs = (0..servers.len()).map(spec).collect();
+        let settings = CollectorSettings {
+            query_timeout: Some(Duration::from_secs(5)),
+            connect_timeout: Duration::from_secs(10),
+            application_name: "pgexporter".into(),
+            cache_max_age: Duration::ZERO,
+            default_scrape_timeout: Duration::from_secs(10),
+        };
+        Harness {
+            collector: Collector::new(specs, Arc::new(set), filter, settings, Box::new(|| [7; 18])),
+            servers,
+            wires: HashMap::new(),
+            conn_servers: HashMap::new(),
+            refused: Vec::new(),
+            connects: 0,
+            closes: 0,
+            finished: Vec::new(),
+            answered: Vec::new(),
+            next_ticket: 0,
+            now: crate::test_clock::origin(),
+        }
+    }
+
+    /// Executes actions until none is left.
+    fn run(&mut self) {
+        while let Some(action) = self.collector.poll_action() {
+            match action {
+                Action::Connect { conn, target } => {
+                    self.connects += 1;
+                    let server = server_of(&target);
+                    let event = if self.refused.contains(&server) {
+                        LinkEvent::ConnectFailed("refused".into())
+                    } else {
+                        self.conn_servers.insert(conn, server);
+                        self.wires.insert(conn, Wire::default());
+                        LinkEvent::Connected
+                    };
+                    self.collector.handle_link(self.now, conn, event);
+                }
+                Action::Command {
+                    command: LinkCommand::StartTls,
+                    ..
+                } => panic!("TLS is off in these tests"),
+                Action::Command {
+                    conn,
+                    command: LinkCommand::Send(bytes),
+                } => {
+                    let server = self.conn_servers[&conn];
+                    let wire = self.wires.get_mut(&conn).unwrap();
+                    wire.received.extend_from_slice(&bytes);
+                    let reply = respond(&self.servers[server], wire);
+                    if !reply.is_empty() {
+                        let reply = LinkEvent::Input(Bytes::from(reply));
+                        self.collector.handle_link(self.now, conn, reply);
+                    }
+                }
+                Action::Command {
+                    conn,
+                    command: LinkCommand::Close,
+                } => {
+                    self.closes += 1;
+                    self.wires.remove(&conn);
+                }
+            }
+            self.take_events();
+        }
+        self.take_events();
+    }
+
+    fn take_events(&mut self) {
+        while let Some(Event::Finished { result, tickets }) = self.collector.poll_event() {
+            assert!(!tickets.is_empty(), "a scrape runs only for a request");
+            self.answered.extend(tickets);
+            self.finished.push(result);
+        }
+    }
+
+    fn request(&mut self, timeout: Option<Duration>) -> (Ticket, Option<Arc<ScrapeResult>>) {
+        let ticket = Ticket(self.next_ticket);
+        self.next_ticket += 1;
+        (ticket, self.collector.request(self.now, ticket, timeout))
+    }
+
+    fn scrape(&mut self) -> Arc<ScrapeResult> {
+        let (ticket, cached) = self.request(None);
+        assert!(cached.is_none());
+        self.run();
+        assert_eq!(self.answered.pop(), Some(ticket));
+        self.finished.pop().expect("the scrape finished")
+    }
+}
+
+/// Answers every whole frontend message in `wire`: simple queries and the extended protocol
+/// (Parse, Bind, Describe portal, Execute, Sync, Close). A silent server answers nothing after
+/// startup.
+fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
+    let mut out = BytesMut::new();
+    if !wire.started {
+        let length = (&wire.received[..4]).get_i32() as usize;
+        let parameters: Vec<&[u8]> = wire.received[8..length].split(|&b| b == 0).collect();
+        wire.database = parameters
+            .chunks(2)
+            .find(|pair| pair[0] == b"database")
+            .map(|pair| String::from_utf8_lossy(pair[1]).into_owned())
+            .unwrap_or_default();
+        wire.received.advance(length);
+        wire.started = true;
+        message(&mut out, b'R', &0i32.to_be_bytes());
+        message(&mut out, b'S', b"server_version\x0015.4\0");
+        ready(&mut out);
+    }
+    while wire.received.len() >= 5 {
+        let length = (&wire.received[1..5]).get_i32() as usize;
+        let frame = wire.received.split_to(1 + length);
+        let tag = frame[0];
+        wire.messages.push(tag);
+        if server.silent || (wire.skipping && tag != b'S') {
+            continue;
+        }
+        let mut fields = frame[5..]
+            .split(|&b| b == 0)
+            .map(|field| std::str::from_utf8(field).unwrap_or_default());
+        match tag {
+            b'Q' => {
+                match server.answer(fields.next().unwrap(), &wire.database) {
+                    Answer::Rows(columns, data) => rows(&mut out, &columns, &data),
+                    Answer::Error(code) => error(&mut out, code),
+                }
+                ready(&mut out);
+            }
+            b'P' => {
+                let (name, sql) = (fields.next().unwrap(), fields.next().unwrap());
+                if sql.contains(';') {
+                    fail(&mut out, wire, "42601");
+                } else {
+                    wire.statements.insert(name.to_owned(), sql.to_owned());
+                    message(&mut out, b'1', b"");
+                }
+            }
+            b'B' => {
+                let statement = fields.nth(1).unwrap();
+                match wire.statements.get(statement) {
+                    Some(sql) => {
+                        wire.portal = Some(sql.clone());
+                        message(&mut out, b'2', b"");
+                    }
+                    None => fail(&mut out, wire, "26000"),
+                }
+            }
+            b'D' | b'E' => {
+                let sql = wire.portal.as_deref().expect("a bound portal");
+                match (server.answer(sql, &wire.database), tag) {
+                    (Answer::Rows(columns, _), b'D') => row_description(&mut out, &columns),
+                    (Answer::Rows(_, data), _) => data_rows(&mut out, &data),
+                    (Answer::Error(code), _) => fail(&mut out, wire, code),
+                }
+            }
+            b'S' => {
+                wire.skipping = false;
+                ready(&mut out);
+            }
+            b'C' => message(&mut out, b'3', b""),
+            b'X' => {}
+            other => panic!("unexpected frontend message {:?}", other as char),
+        }
+    }
+    out
+}
+
+/// An error in an extended-query cycle: reported, then everything up to Sync is ignored.
+fn fail(out: &mut BytesMut, wire: &mut Wire, code: &str) {
+    error(out, code);
+    wire.skipping = true;
+}
+
+fn primary(databases: Vec<&'static str>) -> ScriptedServer {
+    ScriptedServer {
+        is_primary: true,
+        databases,
+        silent: false,
+        extensions: Vec::new(),
+    }
+}
+
+fn render(result: &ScrapeResult) -> String {
+    let mut out = BytesMut::new();
+    result.render(Format::Text, &LogCounters::default(), &mut out);
+    String::from_utf8(out.to_vec()).unwrap()
+}
+
+#[test]
+fn a_scrape_probes_then_pipelines_every_metric_on_every_database() {
+    let mut harness = Harness::new(vec![primary(vec!["app", "postgres"])]);
+    let result = harness.scrape();
+    assert_eq!(harness.connects, 2, "postgres and app");
+    let server = &result.servers[0];
+    assert!(server.active);
+    assert_eq!(server.version, Some((15, 4)));
+    assert_eq!(server.settings.len(), 2);
+    let body = render(&result);
+    for line in [
+        "pgexporter_state 1\n",
+        "pgexporter_postgresql_active{server=\"s0\"} 1\n",
+        "pgexporter_postgresql_version{server=\"s0\",version=\"15\",minor_version=\"4\"} 1\n",
+        "pgexporter_postgresql_uptime{server=\"s0\"} 3600.5\n",
+        "pgexporter_postgresql_primary{server=\"s0\"} 1\n",
+        "pgexporter_postgresql_extension_info{server=\"s0\",extension=\"plpgsql\",version=\"1.0\",comment=\"PL/pgSQL\"} 1\n",
+        "# HELP pgexporter_pg_settings_max_connections Max.\n",
+        "pgexporter_pg_settings_max_connections{server=\"s0\"} 100\n",
+        "pgexporter_pg_settings_fsync{server=\"s0\"} 0\n",
+        "# HELP pgexporter_size_bytes Size.\n# TYPE pgexporter_size_bytes gauge\n",
+        "pgexporter_size_bytes{server=\"s0\",database=\"postgres\"} 42\n",
+        "# TYPE pgexporter_tables_count counter\n",
+        "pgexporter_tables_count{server=\"s0\",schemaname=\"public\",database=\"postgres\"} 3\n",
+        "pgexporter_tables_count{server=\"s0\",schemaname=\"public\",database=\"app\"} 3\n",
+        "pgexporter_primary_only{server=\"s0\",database=\"postgres\"} 1\n",
+        "pgexporter_fips 0\n",
+        "pgexporter_postgresql_fips{server=\"s0\"} 0\n",
+        // The reference's histogram: sum and count first, the family named by the tag.
+        "# TYPE pgexporter_idle_seconds histogram\n",
+        "pgexporter_idle_seconds_bucket{server=\"s0\",application_name=\"app\",database=\"postgres\",le=\"1\"} 1\n",
+        "pgexporter_idle_seconds_bucket{server=\"s0\",application_name=\"app\",database=\"postgres\",le=\"5\"} 2\n",
+        "pgexporter_idle_seconds_sum{server=\"s0\",application_name=\"app\",database=\"postgres\"} 7.5\n",
+        "pgexporter_idle_seconds_count{server=\"s0\",application_name=\"app\",database=\"postgres\"} 2\n",
+    ] {
+        assert!(body.contains(line), "missing {line:?} in\n{body}");
+    }
+    assert_eq!(
+        body.matches("# TYPE pgexporter_tables_count").count(),
+        1,
+        "each family once"
+    );
+    assert!(
+        !body.contains("pgexporter_broken{"),
+        "the failed query has no samples"
+    );
+    assert_eq!(
+        body.matches("# TYPE pgexporter_postgresql_primary").count(),
+        1,
+        "a custom definition of a fixed family is set aside"
+    );
+    assert!(!body.contains("never_run"));
+    assert_eq!(result.queries.errors, 1);
+    assert_eq!(
+        result.queries.executions, 10,
+        "4 probes, 5 metrics on postgres, 1 on app"
+    );
+}
+
+#[test]
+fn connections_are_kept_between_scrapes() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres", "app"])]);
+    harness.scrape();
+    harness.scrape();
+    assert_eq!(harness.connects, 2);
+    assert_eq!(harness.closes, 0);
+    assert_eq!(harness.collector.connection_count(), 2);
+}
+
+#[test]
+fn the_second_scrape_on_a_connection_parses_nothing() {
+    // Without the broken metric, which is parsed again after each failure.
+    let filter = CollectorFilter::new(&["db", "tables", "settings"], &[]);
+    let mut harness = Harness::with_filter(vec![primary(vec!["postgres", "app"])], filter);
+    harness.scrape();
+    let parses: usize = harness.wires.values().map(|wire| wire.count(b'P')).sum();
+    assert_eq!(
+        parses, 7,
+        "4 probes, 2 metric queries on postgres, 1 on app"
+    );
+    for wire in harness.wires.values_mut() {
+        wire.messages.clear();
+    }
+    let result = harness.scrape();
+    assert!(render(&result).contains(
+        "pgexporter_tables_count{server=\"s0\",schemaname=\"public\",database=\"app\"} 3\n"
+    ));
+    for wire in harness.wires.values() {
+        assert_eq!(wire.count(b'P'), 0, "no Parse on the second scrape");
+        assert_eq!(wire.count(b'Q'), 0, "no simple query either");
+        assert_eq!(wire.count(b'B'), wire.count(b'S'), "one Sync per execution");
+        assert!(wire.count(b'E') > 0);
+    }
+}
+
+#[test]
+fn a_failed_metric_query_is_parsed_again_on_the_next_scrape() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
+    harness.scrape();
+    for wire in harness.wires.values_mut() {
+        wire.messages.clear();
+    }
+    let result = harness.scrape();
+    assert_eq!(
+        result.queries.errors, 2,
+        "the broken metric, once per scrape"
+    );
+    let wire = harness.wires.values().next().unwrap();
+    assert_eq!(wire.count(b'C'), 1, "its statement is closed");
+    assert_eq!(wire.count(b'P'), 1, "and parsed again");
+}
+
+#[test]
+fn a_dropped_database_loses_its_connection() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres", "app"])]);
+    harness.scrape();
+    harness.servers[0].databases = vec!["postgres"];
+    let result = harness.scrape();
+    assert_eq!(harness.closes, 1);
+    assert_eq!(harness.collector.connection_count(), 1);
+    assert!(!render(&result).contains("database=\"app\""));
+}
+
+#[test]
+fn replicas_skip_primary_only_metrics() {
+    let replica = ScriptedServer {
+        is_primary: false,
+        databases: vec!["postgres"],
+        silent: false,
+        extensions: Vec::new(),
+    };
+    let mut harness = Harness::new(vec![replica]);
+    let body = render(&harness.scrape());
+    assert!(body.contains("pgexporter_postgresql_primary{server=\"s0\"} 0\n"));
+    assert!(!body.contains("pgexporter_primary_only"));
+}
+
+#[test]
+fn an_unreachable_server_is_inactive_and_the_others_still_report() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"]), primary(vec!["postgres"])]);
+    harness.refused.push(0);
+    let result = harness.scrape();
+    assert!(!result.servers[0].active);
+    assert!(result.servers[1].active);
+    let body = render(&result);
+    assert!(body.contains("pgexporter_postgresql_active{server=\"s0\"} 0\n"));
+    assert!(body.contains("pgexporter_postgresql_active{server=\"s1\"} 1\n"));
+    assert!(body.contains("pgexporter_size_bytes{server=\"s1\",database=\"postgres\"} 42\n"));
+    assert!(!body.contains("server=\"s0\",database"));
+    // The server comes back: the next scrape reconnects.
+    harness.refused.clear();
+    let result = harness.scrape();
+    assert!(result.servers[0].active);
+}
+
+#[test]
+fn a_server_that_misses_the_deadline_is_reported_inactive_and_reset() {
+    let silent = ScriptedServer {
+        is_primary: true,
+        databases: vec![],
+        silent: true,
+        extensions: Vec::new(),
+    };
+    let mut harness = Harness::new(vec![silent, primary(vec!["postgres"])]);
+    // A 2 s scrape timeout leaves a tenth for the answer: the deadline is 1.8 s away.
+    let deadline = harness.now + Duration::from_millis(1800);
+    let (first, _) = harness.request(Some(Duration::from_secs(2)));
+    harness.run();
+    assert!(harness.finished.is_empty(), "server 0 has not answered");
+    let (second, cached) = harness.request(Some(Duration::from_secs(60)));
+    assert!(cached.is_none());
+    harness.run();
+    assert_eq!(
+        harness.connects, 2,
+        "single flight: the second request joins the first scrape"
+    );
+    assert_eq!(harness.collector.poll_timeout(), Some(deadline));
+    harness.now = deadline;
+    harness.collector.handle_timeout(deadline);
+    harness.run();
+    let result = harness
+        .finished
+        .pop()
+        .expect("the deadline ends the scrape");
+    assert_eq!(
+        harness.answered,
+        vec![first, second],
+        "both requests get the one result"
+    );
+    assert!(!result.servers[0].active);
+    assert!(result.servers[1].active);
+    assert_eq!(harness.closes, 1, "the late connection is reset");
+    assert!(!harness.collector.is_scraping());
+}
+
+#[test]
+fn collector_filters_restrict_the_queries() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres", "app"])]);
+    let set =
+        MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)]).unwrap();
+    let settings = CollectorSettings {
+        query_timeout: None,
+        connect_timeout: Duration::from_secs(1),
+        application_name: "pgexporter".into(),
+        cache_max_age: Duration::ZERO,
+        default_scrape_timeout: Duration::from_secs(10),
+    };
+    harness.collector = Collector::new(
+        harness.collector.servers().to_vec(),
+        Arc::new(set),
+        CollectorFilter::new(&["db"], &[]),
+        settings,
+        Box::new(|| [1; 18]),
+    );
+    let result = harness.scrape();
+    assert_eq!(harness.connects, 1, "no metric needs the other databases");
+    let body = render(&result);
+    assert!(body.contains("pgexporter_size_bytes"));
+    assert!(!body.contains("pgexporter_tables_count"));
+}
+
+#[test]
+fn the_fixed_families_with_a_collector_follow_the_filter() {
+    let filter = CollectorFilter::new(&[], &["primary", "settings", "extensions_list"]);
+    let mut harness = Harness::with_filter(vec![primary(vec!["postgres"])], filter);
+    let result = harness.scrape();
+    assert!(result.servers[0].settings.is_empty(), "no settings probe");
+    let body = render(&result);
+    assert!(body.contains("pgexporter_postgresql_active{server=\"s0\"} 1\n"));
+    for family in [
+        "pgexporter_postgresql_primary",
+        "pgexporter_pg_settings_",
+        "pgexporter_postgresql_extension_info",
+    ] {
+        assert!(!body.contains(family), "{family} in\n{body}");
+    }
+}
+
+#[test]
+fn openmetrics_rendering_ends_with_eof_and_suffixes_counters() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
+    let result = harness.scrape();
+    let mut out = BytesMut::new();
+    result.render(Format::OpenMetrics, &LogCounters::default(), &mut out);
+    let body = String::from_utf8(out.to_vec()).unwrap();
+    assert!(body.ends_with("# EOF\n"));
+    assert!(body.contains("# TYPE pgexporter_tables_count counter\n"));
+    assert!(body.contains("pgexporter_tables_count_total{server=\"s0\",schemaname=\"public\",database=\"postgres\"} 3\n"));
+}
+
+#[test]
+fn a_young_result_answers_from_the_cache() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
+    let settings = CollectorSettings {
+        query_timeout: None,
+        connect_timeout: Duration::from_secs(1),
+        application_name: "pgexporter".into(),
+        cache_max_age: Duration::from_secs(5),
+        default_scrape_timeout: Duration::from_secs(10),
+    };
+    let set =
+        MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)]).unwrap();
+    harness.collector = Collector::new(
+        harness.collector.servers().to_vec(),
+        Arc::new(set),
+        CollectorFilter::default(),
+        settings,
+        Box::new(|| [1; 18]),
+    );
+    let first = harness.scrape();
+    harness.now += Duration::from_secs(4);
+    let (_, cached) = harness.request(None);
+    assert!(Arc::ptr_eq(&first, &cached.expect("served from the cache")));
+    harness.now += Duration::from_secs(1);
+    let (_, cached) = harness.request(None);
+    assert!(cached.is_none(), "five seconds old is stale");
+    harness.run();
+    harness.collector.reset_counters();
+    let (_, cached) = harness.request(None);
+    assert!(cached.is_none(), "clearing forgets the cache");
+}
+
+#[test]
+fn shutdown_terminates_every_connection() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres", "app"])]);
+    harness.scrape();
+    harness.collector.shutdown(harness.now);
+    let mut terminates = 0;
+    let mut closes = 0;
+    while let Some(action) = harness.collector.poll_action() {
+        match action {
+            Action::Command {
+                command: LinkCommand::Send(bytes),
+                ..
+            } => {
+                assert_eq!(&bytes[..], b"X\0\0\0\x04");
+                terminates += 1;
+            }
+            Action::Command {
+                command: LinkCommand::Close,
+                ..
+            } => closes += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((terminates, closes), (2, 2));
+    assert_eq!(harness.collector.connection_count(), 0);
+}
+
+impl Harness {
+    /// The collector's current parts, for building a reconfiguration.
+    fn parts(&self, settings: CollectorSettings) -> Reconfiguration {
+        let set =
+            MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)])
+                .unwrap();
+        Reconfiguration {
+            servers: self.collector.servers().to_vec(),
+            metrics: Arc::new(set),
+            filter: CollectorFilter::default(),
+            settings,
+        }
+    }
+}
+
+fn settings(cache_max_age: Duration) -> CollectorSettings {
+    CollectorSettings {
+        query_timeout: Some(Duration::from_secs(5)),
+        connect_timeout: Duration::from_secs(10),
+        application_name: "pgexporter".into(),
+        cache_max_age,
+        default_scrape_timeout: Duration::from_secs(10),
+    }
+}
+
+#[test]
+fn activity_follows_the_last_finished_scrape() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"]), primary(vec!["postgres"])]);
+    assert_eq!(harness.collector.activity(), [false, false]);
+    harness.refused.push(1);
+    harness.scrape();
+    assert_eq!(harness.collector.activity(), [true, false]);
+    harness.refused.clear();
+    harness.scrape();
+    assert_eq!(harness.collector.activity(), [true, true]);
+}
+
+#[test]
+fn a_reconfiguration_of_the_cache_keeps_the_connections() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
+    harness.scrape();
+    let mut parts = harness.parts(settings(Duration::from_secs(60)));
+    parts.metrics = Arc::clone(&harness.scrape().metrics);
+    harness.collector.reconfigure(harness.now, parts);
+    harness.run();
+    assert_eq!(harness.closes, 0);
+    let first = harness.scrape();
+    let (_, cached) = harness.request(None);
+    assert!(
+        Arc::ptr_eq(&first, &cached.expect("the new cache age applies")),
+        "the cache is on now"
+    );
+    assert_eq!(harness.connects, 1);
+}
+
+#[test]
+fn new_servers_or_definitions_reconnect_everything() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres", "app"])]);
+    harness.scrape();
+    assert_eq!(harness.connects, 2);
+    let mut parts = harness.parts(settings(Duration::ZERO));
+    parts.servers.push(spec(1));
+    harness.servers.push(primary(vec!["postgres"]));
+    harness.collector.reconfigure(harness.now, parts);
+    harness.run();
+    assert_eq!(harness.closes, 2, "both old connections end");
+    assert_eq!(harness.collector.connection_count(), 0);
+    assert_eq!(harness.collector.activity(), [false, false]);
+    let result = harness.scrape();
+    assert_eq!(result.servers.len(), 2);
+    assert!(result.servers.iter().all(|server| server.active));
+    assert_eq!(result.servers[1].name, "s1");
+    assert_eq!(harness.connects, 5);
+}
+
+#[test]
+fn a_reconfiguration_during_a_scrape_ends_it_with_what_arrived() {
+    let silent = ScriptedServer {
+        is_primary: true,
+        databases: vec![],
+        silent: true,
+        extensions: Vec::new(),
+    };
+    let mut harness = Harness::new(vec![silent, primary(vec!["postgres"])]);
+    let (ticket, _) = harness.request(None);
+    harness.run();
+    assert!(harness.collector.is_scraping());
+    let parts = harness.parts(settings(Duration::ZERO));
+    harness.collector.reconfigure(harness.now, parts);
+    harness.run();
+    assert!(!harness.collector.is_scraping());
+    assert_eq!(harness.answered, vec![ticket]);
+    let result = harness.finished.pop().unwrap();
+    assert!(!result.servers[0].active);
+    assert!(result.servers[1].active);
+    assert_eq!(harness.collector.connection_count(), 0);
+}

@@ -1,0 +1,199 @@
+//! What the daemon's listeners serve: one [`Service`] per accepted connection, built from the
+//! [`Served`] in force when it was accepted.
+//!
+//! A service is a [`Machine`] whose events are [`Job`]s (what it needs from the running
+//! daemon: a scrape result, the answer to a management request) and a [`Peer`] whose messages
+//! are the [`Answer`]s. A runtime accepts a socket, makes the service its listener's kind asks
+//! for ([`Service::accept`]), wraps it in the TLS its listener asks for ([`listener_tls`]),
+//! and pumps it: bytes in and out, jobs to the daemon, answers back. A new kind of listener is
+//! a new variant here and nothing new in any runtime.
+
+mod http;
+mod site;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+pub use http::HttpService;
+pub use site::Site;
+
+use crate::exposition::Format;
+use crate::machine::{Machine, Peer};
+use crate::management::handshake::SERVER_NONCE_LEN;
+use crate::management::{Document, Request, SealRandom, Session, SessionSettings};
+use crate::plan::{ListenerKind, Served, ServerTlsFiles};
+use crate::scrape::{LogCounters, ScrapeResult};
+
+/// What a connection needs from the running daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Job {
+    /// A scrape result for `/metrics`.
+    Scrape(ScrapeJob),
+    /// The answer to a management request.
+    Management(Request),
+}
+
+/// A `/metrics` request's scrape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScrapeJob {
+    /// `X-Prometheus-Scrape-Timeout-Seconds`, when the request says.
+    pub timeout: Option<Duration>,
+    /// The exposition format the request prefers.
+    pub format: Format,
+}
+
+/// The daemon's answer to a [`Job`].
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// A scrape result, and the log line counts of the moment, to render.
+    Scrape {
+        /// The result.
+        result: Arc<ScrapeResult>,
+        /// The `pgexporter_logging_*` counts.
+        logs: LogCounters,
+    },
+    /// A scrape result already rendered in the job's format, for runtimes where results live
+    /// in another process; `None` when there is none (503).
+    Rendered(Option<Bytes>),
+    /// The answer document of a management request.
+    Management(Document),
+}
+
+/// Fresh randomness and the wall clock for an accepted connection: the runtime reads them,
+/// the service uses them.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// When the connection was accepted.
+    pub now: Instant,
+    /// Random bytes for the remote handshake's server nonce.
+    pub nonce: [u8; SERVER_NONCE_LEN],
+    /// Random bytes for sealing an encrypted management answer.
+    pub seal: SealRandom,
+    /// The local time, `YYYYMMDDHHMMSS`, for management answers.
+    pub timestamp: String,
+}
+
+/// The TLS a listener's connections get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenerTls {
+    /// None.
+    Plain,
+    /// TLS from the first byte (HTTPS).
+    Immediate(ServerTlsFiles),
+    /// TLS when the service asks for it (an SSLRequest on remote management).
+    OnRequest(ServerTlsFiles),
+}
+
+/// The TLS of connections accepted on a listener of `kind`.
+pub fn listener_tls(kind: ListenerKind, served: &Served) -> ListenerTls {
+    let files = match kind {
+        ListenerKind::Metrics => served.metrics_tls.clone().map(ListenerTls::Immediate),
+        ListenerKind::RemoteManagement => served.management_tls.clone().map(ListenerTls::OnRequest),
+        ListenerKind::LocalManagement => None,
+    };
+    files.unwrap_or(ListenerTls::Plain)
+}
+
+/// One accepted connection.
+pub enum Service {
+    /// The metrics port.
+    Http(HttpService),
+    /// Remote or local management.
+    Management(Session),
+}
+
+impl Service {
+    /// The service of a connection accepted on a listener of `kind`.
+    pub fn accept(kind: ListenerKind, served: &Arc<Served>, accepted: Accepted) -> Service {
+        let settings = || SessionSettings {
+            timeout: served.management_timeout,
+            master_key: served.master_key.clone(),
+            timestamp: accepted.timestamp.clone(),
+            seal: accepted.seal,
+        };
+        match kind {
+            ListenerKind::Metrics => {
+                Service::Http(HttpService::new(Arc::clone(served), accepted.now))
+            }
+            ListenerKind::RemoteManagement => Service::Management(Session::remote(
+                Arc::clone(&served.admins),
+                served.management_tls.is_some(),
+                accepted.now,
+                settings(),
+                accepted.nonce,
+            )),
+            ListenerKind::LocalManagement => {
+                Service::Management(Session::local(accepted.now, settings()))
+            }
+        }
+    }
+}
+
+/// Evaluates `$body` with `$service` bound to whichever service this is.
+macro_rules! each {
+    ($self:expr, $service:ident => $body:expr) => {
+        match $self {
+            Service::Http($service) => $body,
+            Service::Management($service) => $body,
+        }
+    };
+}
+
+impl Machine for Service {
+    type Event = Job;
+
+    fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        each!(self, service => service.handle_input(now, bytes))
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        each!(self, service => service.handle_timeout(now))
+    }
+
+    fn handle_eof(&mut self, now: Instant) {
+        each!(self, service => service.handle_eof(now))
+    }
+
+    fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
+        each!(self, service => service.poll_transmit(out))
+    }
+
+    fn poll_event(&mut self) -> Option<Job> {
+        match self {
+            Service::Http(service) => service.poll_event(),
+            Service::Management(session) => session.poll_event().map(Job::Management),
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        each!(self, service => service.poll_timeout())
+    }
+
+    fn is_finished(&self) -> bool {
+        each!(self, service => service.is_finished())
+    }
+
+    fn poll_tls_start(&mut self) -> bool {
+        each!(self, service => service.poll_tls_start())
+    }
+
+    fn handle_tls_established(&mut self, now: Instant) {
+        each!(self, service => service.handle_tls_established(now))
+    }
+}
+
+impl Peer for Service {
+    type Message = Answer;
+
+    fn handle_message(&mut self, now: Instant, answer: Answer) {
+        match (self, answer) {
+            (Service::Http(service), answer) => service.handle_message(now, answer),
+            (Service::Management(session), Answer::Management(document)) => {
+                session.handle_message(now, document);
+            }
+            (Service::Management(_), _) => {}
+        }
+    }
+}
