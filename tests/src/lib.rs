@@ -11,7 +11,9 @@ pub mod exporter;
 pub mod fuzz_entry;
 pub mod http_client;
 pub mod pg_client;
+pub mod prometheus;
 pub mod promtool;
+pub mod reference;
 pub mod reference_extensions;
 
 pub use cluster::{ClusterOptions, PgCluster};

@@ -49,6 +49,30 @@ pub const PATH_KEYS: [&str; 16] = [
     "bridge_history_path",
 ];
 
+/// Keys of `[pgexporter]` that turn on a feature this build does not have yet, with the
+/// feature's name: loading warns when one is turned on.
+const NOT_BUILT: [(&str, &str); 5] = [
+    ("bridge", "bridge"),
+    ("bridge_json", "bridge's JSON view"),
+    ("bridge_history", "bridge history"),
+    ("console", "web console"),
+    ("alerts", "alerting"),
+];
+
+/// The feature `key` of `[pgexporter]` turns on when `main` has it on and this build does not
+/// have it yet; `None` for every other key.
+pub(crate) fn not_built_feature(main: &MainConfig, key: &str) -> Option<&'static str> {
+    let (_, feature) = NOT_BUILT.iter().find(|(name, _)| *name == key)?;
+    let on = match key {
+        "bridge" => main.bridge.is_some(),
+        "bridge_json" => main.bridge_json.is_some(),
+        "bridge_history" => main.bridge_history.is_some(),
+        "console" => main.console.is_some(),
+        _ => main.alerts,
+    };
+    on.then_some(*feature)
+}
+
 /// Keys of `[pgexporter]` that are accepted and ignored, as the reference does.
 pub const IGNORED_MAIN_KEYS: [&str; 3] = ["cache", "data_dir", "wal_dir"];
 
@@ -261,6 +285,7 @@ key_table!(MainConfig, MAIN_KEYS, set_main_field, main_field, {
     "bridge_history_retention" => bridge_history_retention: Live,
     "bridge_history_backend" => bridge_history_backend: Restart,
     "bridge_history_path" => bridge_history_path: Restart,
+    "metrics_openmetrics" => metrics_openmetrics: Live,
     "alerts" => alerts: Live,
     "alerts_path" => alerts_path: Live,
     "log_type" => log_type: Restart,

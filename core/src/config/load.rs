@@ -126,7 +126,14 @@ pub(crate) fn build(
                 Assigned::Set => places
                     .keys
                     .insert((server_index, entry.key.clone()), entry.line)
-                    .map(|first_line| WarningKind::DuplicateKey { first_line }),
+                    .map(|first_line| WarningKind::DuplicateKey { first_line })
+                    .or_else(|| {
+                        server_index
+                            .is_none()
+                            .then(|| keys::not_built_feature(&config.main, &entry.key))
+                            .flatten()
+                            .map(|feature| WarningKind::NotBuilt { feature })
+                    }),
             };
             if let Some(kind) = kind {
                 warnings.push(Warning {
@@ -220,16 +227,25 @@ user = pgexporter
     }
 
     #[test]
-    fn history_keys_parse_with_the_reference_types() {
-        let text = with_main("history = 5005\nhistory_retention = 30d\nbridge_history = -1");
+    fn the_newest_reference_keys_parse_with_its_types() {
+        let text = with_main(
+            "history = 5005\nhistory_retention = 30d\nbridge_history = -1\nconsole = off",
+        );
         let loaded = load(&text).unwrap();
         assert_eq!(loaded.config.main.history, Some(5005));
         assert_eq!(loaded.config.main.bridge_history, None);
+        assert_eq!(loaded.config.main.console, None);
+        assert!(
+            loaded.warnings.is_empty(),
+            "the history is built: {:?}",
+            loaded.warnings
+        );
         let error = load(&with_main("history = on")).unwrap_err().to_string();
         assert!(error.contains("key 'history'"), "{error}");
         let defaults = load(&with_main("")).unwrap().config.main;
         assert_eq!(defaults.history_retention, DEFAULT_HISTORY_RETENTION);
         assert_eq!(defaults.history_path, "pgexporter_history.db");
+        assert!(!defaults.metrics_openmetrics);
     }
 
     #[test]
@@ -260,6 +276,7 @@ bridge_history_interval = 0
 bridge_history_retention = 1d
 bridge_history_backend = SQLite
 bridge_history_path = /bh
+metrics_openmetrics = on
 alerts = yes
 alerts_path = /a
 log_type = syslog
@@ -296,7 +313,41 @@ data_dir = /d
 wal_dir = /w",
         );
         let loaded = load(&text).unwrap();
-        assert_eq!(loaded.warnings, vec![]);
+        let not_built: Vec<(&str, &WarningKind)> = loaded
+            .warnings
+            .iter()
+            .map(|warning| (warning.key.as_str(), &warning.kind))
+            .collect();
+        assert_eq!(
+            not_built,
+            [
+                ("bridge", &WarningKind::NotBuilt { feature: "bridge" }),
+                (
+                    "bridge_json",
+                    &WarningKind::NotBuilt {
+                        feature: "bridge's JSON view"
+                    }
+                ),
+                (
+                    "console",
+                    &WarningKind::NotBuilt {
+                        feature: "web console"
+                    }
+                ),
+                (
+                    "bridge_history",
+                    &WarningKind::NotBuilt {
+                        feature: "bridge history"
+                    }
+                ),
+                (
+                    "alerts",
+                    &WarningKind::NotBuilt {
+                        feature: "alerting"
+                    }
+                ),
+            ]
+        );
         let expected = MainConfig {
             host: "*".into(),
             unix_socket_dir: "/tmp".into(),
@@ -335,6 +386,7 @@ wal_dir = /w",
             bridge_history_retention: Duration::from_secs(86_400),
             bridge_history_backend: HistoryBackend::Sqlite,
             bridge_history_path: "/bh".into(),
+            metrics_openmetrics: true,
             alerts: true,
             alerts_path: Some("/a".into()),
             log_type: LogType::Syslog,

@@ -255,6 +255,9 @@ pub struct MainConfig {
     pub bridge_history_backend: HistoryBackend,
     /// `bridge_history_path`: the SQLite database file of bridge scrapes.
     pub bridge_history_path: String,
+    /// `metrics_openmetrics`: answer OpenMetrics when `Accept` prefers it; off = always the
+    /// text format 0.0.4.
+    pub metrics_openmetrics: bool,
     /// `alerts`: whether alert metrics are produced.
     pub alerts: bool,
     /// `alerts_path`: alert definition overrides.
@@ -364,6 +367,7 @@ impl Default for MainConfig {
             bridge_history_retention: DEFAULT_HISTORY_RETENTION,
             bridge_history_backend: HistoryBackend::Sqlite,
             bridge_history_path: "pgexporter_bridge_history.db".to_owned(),
+            metrics_openmetrics: false,
             alerts: false,
             alerts_path: None,
             log_type: LogType::Console,

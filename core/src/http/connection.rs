@@ -30,12 +30,17 @@ pub struct HttpConfig {
     pub gzip_level: u32,
     /// The paths served; others are refused.
     pub paths: Paths,
+    /// `metrics_openmetrics`: whether a request may get OpenMetrics when its `Accept` header
+    /// prefers it. Off by default: Prometheus asks for OpenMetrics first, and OpenMetrics
+    /// stores every counter as `<name>_total`, which empties the panels of dashboards written
+    /// for the reference's names.
+    pub openmetrics: bool,
 }
 
 impl HttpConfig {
     /// Defaults around `request_timeout`: 60 s idle, 8 KiB heads with at most 32 lines,
     /// 64 KiB of pipelined input, gzip level 1 (fast; metrics text compresses well anyway),
-    /// the metrics port's paths.
+    /// the metrics port's paths, always the text format.
     pub fn new(request_timeout: Duration) -> Self {
         HttpConfig {
             request_timeout,
@@ -45,6 +50,7 @@ impl HttpConfig {
             max_buffered_input: 64 * 1024,
             gzip_level: 1,
             paths: Paths::Metrics,
+            openmetrics: false,
         }
     }
 }
@@ -345,10 +351,11 @@ impl HttpConnection {
             match read_head(&self.input, max_headers, self.config.max_head_bytes, paths) {
                 Head::Partial => break,
                 Head::Accepted {
-                    request,
+                    mut request,
                     mut exchange,
                     length,
                 } => {
+                    request.accepts_openmetrics &= self.config.openmetrics;
                     self.input.advance(length);
                     exchange.keep_alive &= !(self.peer_closed && self.input.is_empty());
                     self.state = State::Answering(exchange);

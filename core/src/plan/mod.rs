@@ -153,7 +153,10 @@ impl Plan {
         let collectors = main.collectors.clone().unwrap_or_default();
         let excluded = main.exclude_collectors.clone().unwrap_or_default();
         let served = Served {
-            http: HttpConfig::new(main.authentication_timeout),
+            http: HttpConfig {
+                openmetrics: main.metrics_openmetrics,
+                ..HttpConfig::new(main.authentication_timeout)
+            },
             site: Site::new(&inputs.metrics),
             metrics_tls: metrics_tls(main)?,
             management_timeout: main.authentication_timeout,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::history::HistoryCounters;
-use crate::metrics::MetricSet;
+use crate::metrics::{CollectorFilter, MetricSet};
 use crate::pg::QueryResult;
 
 use super::discovery::{Extension, Role, Setting};
@@ -38,6 +38,8 @@ pub struct ServerSnapshot {
     pub settings: Vec<Setting>,
     /// Installed extensions.
     pub extensions: Vec<Extension>,
+    /// The server's OpenSSL runs in FIPS mode (pgcrypto's `fips_mode()`, PostgreSQL 18+).
+    pub fips: bool,
     /// Metric rows, in the order they arrived.
     pub rows: Vec<MetricRows>,
 }
@@ -82,6 +84,8 @@ pub struct ExporterCounters {
 pub struct ScrapeResult {
     /// The definitions the rows refer to.
     pub metrics: Arc<MetricSet>,
+    /// The collectors that ran; it also selects the fixed families that have a collector.
+    pub filter: CollectorFilter,
     /// One snapshot per configured server, in configuration order.
     pub servers: Vec<ServerSnapshot>,
     /// Query totals when the scrape ended.

@@ -4,26 +4,7 @@ use std::fmt::Write;
 
 use crate::exposition::Format;
 use crate::http::{HttpConnection, HttpError, Request, Response, Route, Status};
-use crate::metrics::MetricSet;
-
-/// The families every scrape writes, whatever the metric set (SPEC §6.2).
-const FIXED_FAMILIES: [&str; 15] = [
-    "pgexporter_state",
-    "pgexporter_version",
-    "pgexporter_logging_info",
-    "pgexporter_logging_warn",
-    "pgexporter_logging_error",
-    "pgexporter_logging_fatal",
-    "pgexporter_query_executions_total",
-    "pgexporter_query_errors_total",
-    "pgexporter_query_timeouts_total",
-    "pgexporter_postgresql_active",
-    "pgexporter_postgresql_version",
-    "pgexporter_postgresql_uptime",
-    "pgexporter_postgresql_primary",
-    "pgexporter_postgresql_extension_info",
-    "pgexporter_pg_settings_*",
-];
+use crate::metrics::{FIXED_FAMILIES, MetricSet};
 
 /// The responses of one exporter: built once per metric set, shared by every connection.
 #[derive(Debug, Clone)]
@@ -44,7 +25,8 @@ impl Site {
         request.route == Route::Metrics
     }
 
-    /// The exposition format `request` prefers: OpenMetrics when it accepts it, else text.
+    /// The exposition format to answer `request` in: OpenMetrics when its `Accept` header
+    /// prefers it and the connection allows it (`metrics_openmetrics`), else text 0.0.4.
     pub fn format_for(request: &Request) -> Format {
         if request.accepts_openmetrics {
             Format::OpenMetrics
@@ -129,14 +111,16 @@ mod tests {
     use crate::metrics::{Source, SourceFormat};
     use bytes::BytesMut;
 
-    /// The bytes `site` answers to `head` with `rendered` as the `/metrics` body.
-    fn rendered_answer(head: &str, rendered: Option<&[u8]>) -> String {
+    /// The bytes `site` answers to `head` with `rendered` as the `/metrics` body, on a
+    /// connection that allows OpenMetrics when `openmetrics` is set.
+    fn rendered_answer(head: &str, rendered: Option<&[u8]>, openmetrics: bool) -> String {
         let site = Site::new(&MetricSet::builtin().unwrap());
         let now = crate::test_clock::origin();
-        let mut http = HttpConnection::new(
-            crate::http::HttpConfig::new(std::time::Duration::from_secs(5)),
-            now,
-        );
+        let config = crate::http::HttpConfig {
+            openmetrics,
+            ..crate::http::HttpConfig::new(std::time::Duration::from_secs(5))
+        };
+        let mut http = HttpConnection::new(config, now);
         http.handle_input(now, head.as_bytes());
         let Some(crate::http::Event::Request(request)) = http.poll_event() else {
             panic!("a request");
@@ -150,19 +134,26 @@ mod tests {
 
     #[test]
     fn a_rendered_body_is_served_in_the_format_the_request_prefers() {
-        let text = rendered_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", Some(b"up 1\n"));
+        let text = rendered_answer(
+            "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+            Some(b"up 1\n"),
+            true,
+        );
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         assert!(text.contains(Format::Text.content_type()), "{text}");
         assert!(text.ends_with("up 1\n"), "{text}");
-        let openmetrics = rendered_answer(
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n",
-            Some(b"# EOF\n"),
-        );
+        let prefers_openmetrics = "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n";
+        let openmetrics = rendered_answer(prefers_openmetrics, Some(b"# EOF\n"), true);
         assert!(
             openmetrics.contains(Format::OpenMetrics.content_type()),
             "{openmetrics}"
         );
-        let missing = rendered_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", None);
+        let by_default = rendered_answer(prefers_openmetrics, Some(b"up 1\n"), false);
+        assert!(
+            by_default.contains(Format::Text.content_type()),
+            "{by_default}"
+        );
+        let missing = rendered_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", None, false);
         assert!(missing.starts_with("HTTP/1.1 503"), "{missing}");
     }
 

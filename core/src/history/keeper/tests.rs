@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::history::StoredRow;
-use crate::metrics::MetricSet;
+use crate::metrics::{CollectorFilter, MetricSet};
 use crate::scrape::QueryCounters;
 
 const WALL: i64 = 1_700_000_000;
@@ -143,6 +143,7 @@ fn failed_writes_are_counted_and_the_next_snapshot_is_tried() {
 fn scrape_result(now: Instant) -> Arc<ScrapeResult> {
     Arc::new(ScrapeResult {
         metrics: Arc::new(MetricSet::builtin().unwrap()),
+        filter: CollectorFilter::default(),
         servers: Vec::new(),
         queries: QueryCounters::default(),
         finished: now,

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 
 use crate::link::{ConnId, LinkAction, LinkCommand, LinkEvent};
 use crate::machine::Machine;
-use crate::metrics::{CollectorFilter, MetricSet};
+use crate::metrics::{CollectorFilter, MetricSet, SETTINGS_COLLECTOR};
 use crate::pg::{self, ConnectParams, QueryError, QueryId, QueryResult};
 use crate::plan::PgTarget;
 use crate::secret::Secret;
@@ -320,7 +320,10 @@ impl Collector {
         self.run = Some(Run { deadline, servers });
         for server in 0..self.servers.len() {
             let conn = self.link_for(now, server, MAIN_DATABASE);
-            let mut probes = vec![Probe::Role, Probe::Settings, Probe::Extensions];
+            let mut probes = vec![Probe::Role, Probe::Extensions];
+            if self.filter.allows(SETTINGS_COLLECTOR) {
+                probes.push(Probe::Settings);
+            }
             if list_databases {
                 probes.push(Probe::Databases);
             }
@@ -572,12 +575,26 @@ impl Collector {
             }
             (Purpose::Probe(Probe::Extensions), Ok(result)) => {
                 let extensions = discovery::read_extensions(&result);
+                let major = self
+                    .links
+                    .get(&conn)
+                    .and_then(|link| link.pg.server_version_num());
+                if major.is_some_and(|num| {
+                    discovery::asks_fips(discovery::version_parts(num).0, &extensions)
+                }) {
+                    self.send_query(conn, Probe::Fips.sql(), Purpose::Probe(Probe::Fips));
+                }
                 let installed = extensions
                     .iter()
                     .map(|extension| (extension.name.clone(), extension.version.clone()))
                     .collect();
-                server_run.snapshot.extensions = extensions;
+                if let Some(run) = self.run.as_mut() {
+                    run.servers[server].snapshot.extensions = extensions;
+                }
                 self.extensions_found(now, conn, server, Found::Main(installed));
+            }
+            (Purpose::Probe(Probe::Fips), Ok(result)) => {
+                server_run.snapshot.fips = discovery::read_fips(&result);
             }
             (Purpose::Probe(Probe::DatabaseExtensions), Ok(result)) => {
                 let installed = discovery::read_installed(&result);
@@ -685,6 +702,9 @@ impl Collector {
     fn log_failure(&self, server: usize, database: &str, purpose: Purpose, error: &QueryError) {
         let server = &self.servers[server].name;
         match purpose {
+            Purpose::Probe(Probe::Fips) => {
+                tracing::debug!(server = %server, database, "pgcrypto's fips_mode() failed: {error}");
+            }
             Purpose::Probe(probe) => {
                 tracing::warn!(server = %server, database, "probe {probe:?} failed: {error}");
             }
@@ -746,6 +766,7 @@ impl Collector {
             .collect();
         let result = Arc::new(ScrapeResult {
             metrics: Arc::clone(&self.metrics),
+            filter: self.filter.clone(),
             servers: run
                 .servers
                 .into_iter()
