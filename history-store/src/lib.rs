@@ -92,6 +92,7 @@ impl Store {
             StoreTask::Prune { before, max_rows } => {
                 self.with_writer(|writer| writer.prune(before, max_rows))
             }
+            StoreTask::Query(_) if self.not_created_yet() => Ok(StoreOutcome::Page(Vec::new())),
             StoreTask::Query(query) => {
                 let reader = self.reader()?;
                 let page = read::page(reader.connection(), &query)
@@ -133,6 +134,16 @@ impl Store {
             *slot = None;
             failure
         })
+    }
+
+    /// Whether no snapshot was written yet: the file is missing from a directory that exists
+    /// (a missing directory is a failure the query reports).
+    fn not_created_yet(&self) -> bool {
+        let directory = match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        directory.is_dir() && !self.path.exists()
     }
 
     /// An idle read connection to the current file, or a new one.

@@ -3,6 +3,8 @@
 use pgexporter_core::history::{PageQuery, StoredRow};
 use rusqlite::{Connection, params};
 
+use crate::schema;
+
 /// One page: `?1` metric, `?2`..`?3` the window, `?4`, `?5` the cursor, `?6` the limit.
 pub(crate) const PAGE_SQL: &str = "\
     SELECT sample.ts, sample.series_id, series.server, series.labels, sample.value \
@@ -15,8 +17,12 @@ pub(crate) const PAGE_SQL: &str = "\
     LIMIT ?6";
 
 /// The rows of `query`: the metric's samples in the window, after the cursor, ordered by
-/// snapshot time then series, at most `query.limit`.
+/// snapshot time then series, at most `query.limit`. None while the writer has not created
+/// the tables yet.
 pub(crate) fn page(connection: &Connection, query: &PageQuery) -> rusqlite::Result<Vec<StoredRow>> {
+    if schema::version(connection)? == 0 {
+        return Ok(Vec::new());
+    }
     let (after_ts, after_series) = query.after.unwrap_or((i64::MIN, i64::MIN));
     // The range starts at the cursor's snapshot, not at the window's start: a later page
     // never walks the rows of the earlier ones again.

@@ -49,8 +49,7 @@ COMMIT;
 /// # Errors
 /// SQLite's, or `SQLITE_NOTADB`-like corruption when the file holds another version.
 pub(crate) fn ensure(connection: &Connection) -> rusqlite::Result<()> {
-    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    match version {
+    match version(connection)? {
         0 => {
             connection.execute_batch(TABLES)?;
             connection.pragma_update(None, "user_version", VERSION)
@@ -63,4 +62,12 @@ pub(crate) fn ensure(connection: &Connection) -> rusqlite::Result<()> {
             )),
         )),
     }
+}
+
+/// The layout's version in the file: 0 while the writer has not created the tables yet.
+///
+/// # Errors
+/// SQLite's.
+pub(crate) fn version(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.pragma_query_value(None, "user_version", |row| row.get(0))
 }

@@ -160,6 +160,16 @@ fn a_deleted_database_is_started_again_and_a_missing_directory_fails() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
     let store = Store::new(&path);
+    assert!(
+        query(&store, "m", ALL, None).is_empty(),
+        "nothing stored yet"
+    );
+    assert!(!path.exists(), "a query creates no database");
+    rusqlite::Connection::open(&path).unwrap();
+    assert!(
+        query(&store, "m", ALL, None).is_empty(),
+        "a file the writer has not laid out yet"
+    );
     store.run(snapshot(1, "m 1\n")).unwrap();
     for suffix in ["", "-wal", "-shm"] {
         std::fs::remove_file(format!("{}{suffix}", path.display())).ok();

@@ -58,7 +58,13 @@ impl HistoryDaemon {
     /// The rows of `/history/<metric>?<query>`, which must answer 200 with a JSON array.
     fn rows(&self, metric: &str, query: &str) -> Vec<Value> {
         let response = self.get(&format!("/history/{metric}?{query}"));
-        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(
+            response.status,
+            200,
+            "{}\n{}",
+            response.text(),
+            self.exporter.log()
+        );
         assert_eq!(
             response.headers.get("content-type").map(String::as_str),
             Some("application/json; charset=utf-8")
