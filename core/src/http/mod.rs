@@ -6,8 +6,10 @@
 //! [`HttpConnection::respond_streaming`] (a body written piece by piece, chunked or
 //! close-delimited), with gzip when both sides allow it.
 //!
-//! [`negotiate`] holds the `Accept` and `Accept-Encoding` rules on their own.
+//! [`negotiate`] holds the `Accept` and `Accept-Encoding` rules on their own; [`client`] is the
+//! other side, the HTTP/1.1 client that fetches other exporters' `/metrics`.
 
+pub mod client;
 mod connection;
 mod gzip;
 pub mod negotiate;
@@ -25,8 +27,10 @@ pub enum Status {
     Ok,
     /// 400: the request head is malformed or carries a body.
     BadRequest,
-    /// 403: a path other than `/metrics`, `/` and `/index.html`.
+    /// 403: a path that is not served.
     Forbidden,
+    /// 404: `/probe` of a target that is not configured.
+    NotFound,
     /// 405: a method other than GET and HEAD.
     MethodNotAllowed,
     /// 408: the request head did not arrive in time.
@@ -46,6 +50,7 @@ impl Status {
             Status::Ok => 200,
             Status::BadRequest => 400,
             Status::Forbidden => 403,
+            Status::NotFound => 404,
             Status::MethodNotAllowed => 405,
             Status::RequestTimeout => 408,
             Status::RequestHeaderFieldsTooLarge => 431,
@@ -60,6 +65,7 @@ impl Status {
             Status::Ok => "OK",
             Status::BadRequest => "Bad Request",
             Status::Forbidden => "Forbidden",
+            Status::NotFound => "Not Found",
             Status::MethodNotAllowed => "Method Not Allowed",
             Status::RequestTimeout => "Request Timeout",
             Status::RequestHeaderFieldsTooLarge => "Request Header Fields Too Large",
@@ -110,7 +116,7 @@ pub enum CloseReason {
 }
 
 /// What happened on the connection. Exhaustive on purpose: a runtime must handle every event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A request to answer with [`HttpConnection::respond`] or
     /// [`HttpConnection::respond_streaming`]. No further request is read until it is answered.
