@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::config::ServerType;
+use crate::fetch::Fetched;
 use crate::metrics::MetricSet;
 use crate::pg::QueryResult;
 
@@ -22,11 +24,14 @@ pub struct MetricRows {
     pub result: QueryResult,
 }
 
-/// Everything one scrape learned from one server.
+/// Everything one scrape learned from one server (PostgreSQL's answers, or a
+/// `type = prometheus` server's fetched exposition).
 #[derive(Debug, Clone, Default)]
 pub struct ServerSnapshot {
     /// The server's section name, the `server` label.
     pub name: String,
+    /// Whether it is a PostgreSQL server or a `type = prometheus` one.
+    pub kind: ServerType,
     /// The server answered its probes before the deadline.
     pub active: bool,
     /// Major and minor version, when connected.
@@ -39,6 +44,8 @@ pub struct ServerSnapshot {
     pub extensions: Vec<Extension>,
     /// Metric rows, in the order they arrived.
     pub rows: Vec<MetricRows>,
+    /// What the fetch of a `type = prometheus` server brought.
+    pub fetched: Option<Arc<Fetched>>,
 }
 
 /// Running totals of the queries the exporter has sent since it started (or since the
@@ -71,8 +78,9 @@ pub struct LogCounters {
 pub struct ScrapeResult {
     /// The definitions the rows refer to.
     pub metrics: Arc<MetricSet>,
-    /// One snapshot per configured server, in configuration order.
-    pub servers: Vec<ServerSnapshot>,
+    /// One snapshot per server asked for (every configured server for `/metrics`), in
+    /// configuration order; snapshots are shared by the results they are part of.
+    pub servers: Vec<Arc<ServerSnapshot>>,
     /// Query totals when the scrape ended.
     pub queries: QueryCounters,
     /// When the scrape ended; with `metrics_cache_max_age`, when the result goes stale.
