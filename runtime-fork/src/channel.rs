@@ -1,24 +1,27 @@
 //! The channel between the parent and one child: a `SOCK_SEQPACKET` socket pair made before
-//! the fork, so that every message arrives whole and a child's exit reads as end of file.
+//! the fork, so that every message arrives whole and a child's exit reads as end of file; and
+//! an in-memory file (memfd), also made before the fork, through which the parent hands the
+//! child a rendered body of any size.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
 
+use bytes::Bytes;
+use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
-use pgexporter_core::exposition::Format;
-use pgexporter_core::management::{Document, Request, Transport};
-use pgexporter_core::serve::{Job, ScrapeJob};
+use pgexporter_core::management::Document;
+use pgexporter_core::serve::Job;
 
 /// Largest message: a management document and a few bytes. Documents a client sends are
 /// bounded by the frame size limit; those larger than this are refused.
 pub(crate) const MAX_MESSAGE: usize = 256 << 10;
 
-const SCRAPE: u8 = 1;
-const MANAGEMENT: u8 = 2;
 const RENDERED: u8 = 3;
 const ANSWER: u8 = 4;
+const BODY: u8 = 5;
 
 /// The parent's answer to a child's job.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +30,8 @@ pub(crate) enum Reply {
     Rendered(bool),
     /// The answer document of a management request.
     Management(Document),
+    /// A body the daemon rendered for the job (a probe, the bridge); `None` when there is none.
+    Body(Option<Bytes>),
 }
 
 /// Why a message cannot be read.
@@ -50,6 +55,8 @@ pub(crate) enum ChannelError {
 #[derive(Debug)]
 pub(crate) struct Channel {
     socket: UnixStream,
+    /// The body of the last [`Reply::Body`], written by the parent and read by the child.
+    bodies: File,
     buffer: Vec<u8>,
 }
 
@@ -57,7 +64,7 @@ impl Channel {
     /// A connected pair: the parent's end, then the child's.
     ///
     /// # Errors
-    /// When the sockets cannot be made (out of file descriptors).
+    /// When the sockets or the file cannot be made (out of file descriptors).
     pub(crate) fn pair() -> io::Result<(Channel, Channel)> {
         let (parent, child) = socketpair(
             AddressFamily::Unix,
@@ -65,12 +72,18 @@ impl Channel {
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
-        Ok((Channel::new(parent), Channel::new(child)))
+        let bodies = File::from(memfd_create(c"pgexporter-answer", MFdFlags::MFD_CLOEXEC)?);
+        let child_bodies = bodies.try_clone()?;
+        Ok((
+            Channel::new(parent, bodies),
+            Channel::new(child, child_bodies),
+        ))
     }
 
-    fn new(socket: OwnedFd) -> Channel {
+    fn new(socket: OwnedFd, bodies: File) -> Channel {
         Channel {
             socket: UnixStream::from(socket),
+            bodies,
             buffer: vec![0; MAX_MESSAGE + 1],
         }
     }
@@ -85,22 +98,7 @@ impl Channel {
     /// # Errors
     /// When the parent is gone or the message is too large.
     pub(crate) fn send_job(&mut self, job: &Job) -> Result<(), ChannelError> {
-        let mut message = Vec::new();
-        match job {
-            Job::Scrape(ScrapeJob { format, timeout }) => {
-                message.push(SCRAPE);
-                message.push(u8::from(*format == Format::OpenMetrics));
-                let millis = timeout.map_or(0, |timeout| timeout.as_millis().max(1));
-                let millis = u64::try_from(millis).unwrap_or(u64::MAX);
-                message.extend_from_slice(&millis.to_be_bytes());
-            }
-            Job::Management(request) => {
-                message.push(MANAGEMENT);
-                message.push(u8::from(request.transport == Transport::Remote));
-                message.extend_from_slice(&request.document.to_json());
-            }
-        }
-        self.send(&message)
+        self.send(&job.to_wire())
     }
 
     /// Reads one job (parent side). `Ok(None)` when none is waiting on a non-blocking socket.
@@ -111,30 +109,9 @@ impl Channel {
         let Some(message) = self.receive()? else {
             return Ok(None);
         };
-        let job = match message {
-            [SCRAPE, format, millis @ ..] => {
-                let millis: [u8; 8] = millis.try_into().map_err(|_| ChannelError::Malformed)?;
-                let millis = u64::from_be_bytes(millis);
-                Job::Scrape(ScrapeJob {
-                    format: if *format == 1 {
-                        Format::OpenMetrics
-                    } else {
-                        Format::Text
-                    },
-                    timeout: (millis > 0).then(|| Duration::from_millis(millis)),
-                })
-            }
-            [MANAGEMENT, remote, json @ ..] => Job::Management(Request {
-                document: Document::parse(json).map_err(|_| ChannelError::Malformed)?,
-                transport: if *remote == 1 {
-                    Transport::Remote
-                } else {
-                    Transport::Local
-                },
-            }),
-            _ => return Err(ChannelError::Malformed),
-        };
-        Ok(Some(job))
+        Job::from_wire(message)
+            .map(Some)
+            .map_err(|_| ChannelError::Malformed)
     }
 
     /// Answers the child's job (parent side).
@@ -147,6 +124,14 @@ impl Channel {
             Reply::Management(document) => {
                 let mut message = vec![ANSWER];
                 message.extend_from_slice(&document.to_json());
+                self.send(&message)
+            }
+            Reply::Body(None) => self.send(&[BODY]),
+            Reply::Body(Some(body)) => {
+                self.bodies.set_len(0)?;
+                self.bodies.write_all_at(body, 0)?;
+                let mut message = vec![BODY];
+                message.extend_from_slice(&(body.len() as u64).to_be_bytes());
                 self.send(&message)
             }
         }
@@ -162,6 +147,18 @@ impl Channel {
             Some([ANSWER, json @ ..]) => Document::parse(json)
                 .map(Reply::Management)
                 .map_err(|_| ChannelError::Malformed),
+            Some([BODY]) => Ok(Reply::Body(None)),
+            Some([BODY, length @ ..]) => {
+                let length: [u8; 8] = length.try_into().map_err(|_| ChannelError::Malformed)?;
+                let length = u64::from_be_bytes(length);
+                if length > self.bodies.metadata()?.len() {
+                    return Err(ChannelError::Malformed);
+                }
+                let mut body =
+                    vec![0; usize::try_from(length).map_err(|_| ChannelError::Malformed)?];
+                self.bodies.read_exact_at(&mut body, 0)?;
+                Ok(Reply::Body(Some(Bytes::from(body))))
+            }
             Some(_) => Err(ChannelError::Malformed),
             None => Err(ChannelError::Closed),
         }
@@ -193,7 +190,10 @@ impl Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pgexporter_core::exposition::Format;
     use pgexporter_core::management::{Command, Header, Object, Output};
+    use pgexporter_core::serve::{BridgeJob, BridgeView, ScrapeJob};
+    use std::time::Duration;
 
     fn ping() -> Document {
         Document::request(
@@ -210,13 +210,9 @@ mod tests {
                 format: Format::OpenMetrics,
                 timeout: Some(Duration::from_millis(1500)),
             }),
-            Job::Scrape(ScrapeJob {
-                format: Format::Text,
+            Job::Bridge(BridgeJob {
                 timeout: None,
-            }),
-            Job::Management(Request {
-                document: ping(),
-                transport: Transport::Remote,
+                view: BridgeView::Json,
             }),
         ];
         for job in &jobs {
@@ -225,10 +221,14 @@ mod tests {
         for job in &jobs {
             assert_eq!(parent.receive_job().unwrap().as_ref(), Some(job));
         }
+        let large = Bytes::from(vec![b'x'; 3 * MAX_MESSAGE]);
         for reply in [
             Reply::Rendered(true),
             Reply::Rendered(false),
             Reply::Management(ping()),
+            Reply::Body(Some(large)),
+            Reply::Body(Some(Bytes::from_static(b"short"))),
+            Reply::Body(None),
         ] {
             parent.send_reply(&reply).unwrap();
             assert_eq!(child.receive_reply().unwrap(), reply);
@@ -238,10 +238,13 @@ mod tests {
     #[test]
     fn a_closed_child_and_garbage_are_told_apart() {
         let (mut parent, mut child) = Channel::pair().unwrap();
-        child.send(&[SCRAPE, 0, 1]).unwrap();
+        child.send(&[1, 0, 1]).unwrap();
         assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
-        child.send(&[MANAGEMENT, 0, b'{']).unwrap();
-        assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
+        parent.send(&[BODY, 0, 0, 0, 0, 0, 0, 0, 9]).unwrap();
+        assert!(matches!(
+            child.receive_reply(),
+            Err(ChannelError::Malformed)
+        ));
         assert!(matches!(
             child.send(&vec![0; MAX_MESSAGE + 1]),
             Err(ChannelError::TooLarge(_))

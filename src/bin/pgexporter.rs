@@ -35,7 +35,7 @@ use pgexporter_core::metrics::SourceFormat;
 use pgexporter_core::plan::{Listeners, SHUTDOWN_GRACE};
 #[cfg(feature = "runtime-fork")]
 use pgexporter_fork as runtime;
-use pgexporter_os::random;
+use pgexporter_os::{clock, random};
 #[cfg(feature = "runtime-tokio")]
 use pgexporter_tokio as runtime;
 
@@ -224,6 +224,7 @@ fn run(args: Args) -> Result<(), Failure> {
         env: Box::new(|name| std::env::var(name).ok()),
         logs: Arc::new(logging.source()),
         random_nonce: Box::new(random::bytes),
+        unix_time: Box::new(clock::unix_time),
     };
     if args.daemon {
         process::daemonize()

@@ -12,18 +12,22 @@
 //! Changes of the running configuration (`conf set`, `conf reload`, SIGHUP) are made one at a
 //! time, in the order they arrive, so each is decided on the configuration the one before left.
 
+mod answers;
 mod changes;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::bridge::Bridge;
 use crate::config::Config;
-use crate::link::{ConnId, LinkAction, LinkEvent};
+use crate::link::{ConnId, LinkAction, LinkEvent, LinkOwner};
 use crate::management::{ConfigPaths, ServerStatus};
 use crate::plan::{Plan, Served};
-use crate::scrape::{self, Collector, LogCounters, Ticket};
+use crate::scrape::{Collector, LogCounters};
 use crate::serve::{Answer, Job};
+
+use answers::Waiting;
 
 use changes::Change;
 
@@ -140,6 +144,9 @@ pub struct DaemonSetup {
     pub logs: Arc<dyn Fn() -> LogCounters + Send + Sync>,
     /// 18 random bytes for each new PostgreSQL connection's SCRAM nonce.
     pub random_nonce: Box<dyn FnMut() -> [u8; 18] + Send>,
+    /// The wall clock, as the time since the Unix epoch: the bridge's JSON view stamps its
+    /// values with it.
+    pub unix_time: Box<dyn Fn() -> Duration + Send>,
 }
 
 /// The running daemon; see the module documentation.
@@ -147,6 +154,10 @@ pub struct Daemon {
     config: Config,
     plan: Plan,
     collector: Collector,
+    bridge: Bridge,
+    /// What each connection waiting for the collector or the bridge asked for.
+    waiting: HashMap<PeerId, Waiting>,
+    unix_time: Box<dyn Fn() -> Duration + Send>,
     paths: ConfigPaths,
     shutdown_grace: Duration,
     env: EnvLookup,
@@ -172,6 +183,9 @@ impl Daemon {
         let mut daemon = Daemon {
             config: setup.config,
             collector,
+            bridge: Bridge::new(plan.bridge.clone()),
+            waiting: HashMap::new(),
+            unix_time: setup.unix_time,
             paths: setup.paths,
             shutdown_grace: setup.shutdown_grace,
             env: setup.env,
@@ -195,24 +209,23 @@ impl Daemon {
     /// A connection needs something.
     pub fn handle_job(&mut self, now: Instant, peer: PeerId, job: Job) {
         match job {
-            Job::Scrape(scrape) => {
-                let ticket = Ticket(peer.0);
-                if let Some(result) = self.collector.request(now, ticket, scrape.timeout) {
-                    self.answer_scrape(peer, result);
-                }
-                self.follow_collector();
-            }
             Job::Management(request) => {
                 self.changes.push_back(Change::request(peer, request));
                 self.advance_changes();
             }
+            Job::Scrape(_) | Job::Probe(_) | Job::Bridge(_) => self.collect(now, peer, job),
         }
     }
 
     /// Something happened on an outbound connection.
     pub fn handle_link(&mut self, now: Instant, conn: ConnId, event: LinkEvent) {
-        self.collector.handle_link(now, conn, event);
-        self.follow_collector();
+        match conn.owner() {
+            LinkOwner::Bridge => self.bridge.handle_link(now, conn, event),
+            LinkOwner::Postgresql | LinkOwner::Prometheus => {
+                self.collector.handle_link(now, conn, event);
+            }
+        }
+        self.follow(now);
     }
 
     /// A host task finished.
@@ -254,20 +267,26 @@ impl Daemon {
     /// The instant from [`Daemon::poll_timeout`] has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.collector.handle_timeout(now);
-        self.follow_collector();
+        self.bridge.handle_timeout(now);
+        self.follow(now);
     }
 
     /// When [`Daemon::handle_timeout`] wants to be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.collector.poll_timeout()
+        [self.collector.poll_timeout(), self.bridge.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// After [`Action::Shutdown`], once the connections in flight are done: ends every
-    /// PostgreSQL connection politely (Terminate, then close).
+    /// PostgreSQL connection politely (Terminate, then close), and every HTTP one.
     pub fn terminate(&mut self, now: Instant) {
         self.collector.shutdown(now);
-        self.follow_collector();
+        self.bridge.shutdown(now);
+        self.waiting.clear();
+        self.follow(now);
     }
 
     /// The next action, oldest first.
@@ -292,10 +311,11 @@ impl Daemon {
     /// Makes `plan`, built from `config`, the running one.
     fn install(&mut self, now: Instant, config: Config, plan: Plan) {
         self.collector.reconfigure(now, plan.reconfiguration());
+        self.bridge.reconfigure(now, plan.bridge.clone());
         self.config = config;
         self.plan = plan;
         self.serve_plan();
-        self.follow_collector();
+        self.follow(now);
     }
 
     fn begin_stop(&mut self) {
@@ -307,26 +327,6 @@ impl Daemon {
         self.host(HostTask::Notify(Notice::Stopping));
         self.actions.push_back(Action::Shutdown {
             grace: self.shutdown_grace,
-        });
-    }
-
-    /// Moves the collector's actions and finished scrapes into the daemon's actions.
-    fn follow_collector(&mut self) {
-        while let Some(action) = self.collector.poll_action() {
-            self.actions.push_back(Action::Link(action));
-        }
-        while let Some(scrape::Event::Finished { result, tickets }) = self.collector.poll_event() {
-            for ticket in tickets {
-                self.answer_scrape(PeerId(ticket.0), Arc::clone(&result));
-            }
-        }
-    }
-
-    fn answer_scrape(&mut self, peer: PeerId, result: Arc<scrape::ScrapeResult>) {
-        let logs = (self.logs)();
-        self.actions.push_back(Action::Answer {
-            peer,
-            answer: Answer::Scrape { result, logs },
         });
     }
 

@@ -12,7 +12,7 @@ use crate::management::{
     Command, Document, ErrorCode, Header, Outcome, Output, Request, Transport,
 };
 use crate::metrics::MetricSet;
-use crate::plan::{PgTarget, PlanInputs};
+use crate::plan::{PlanInputs, Target};
 use crate::serve::ScrapeJob;
 
 const CONFIG: &str = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nmetrics = 5002\n\
@@ -46,6 +46,7 @@ fn daemon() -> Daemon {
         env: Box::new(|_| None),
         logs: Arc::new(LogCounters::default),
         random_nonce: Box::new(|| [7; 18]),
+        unix_time: Box::new(|| std::time::Duration::from_secs(1_700_000_000)),
     })
 }
 
@@ -112,7 +113,7 @@ fn a_scrape_connects_to_every_server_and_a_dead_one_answers_the_peer() {
         format: Format::Text,
     });
     daemon.handle_job(now, PeerId(4), job);
-    let connects: Vec<(ConnId, Arc<PgTarget>)> = actions(&mut daemon)
+    let connects: Vec<(ConnId, Arc<Target>)> = actions(&mut daemon)
         .into_iter()
         .filter_map(|action| match action {
             Action::Link(LinkAction::Connect { conn, target }) => Some((conn, target)),

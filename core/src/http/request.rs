@@ -20,16 +20,20 @@ pub enum Route {
     Metrics,
     /// `/` or `/index.html`: the overview page.
     Index,
+    /// `/probe`: one configured server's metrics (the `target` query parameter).
+    Probe,
 }
 
 /// A request the caller must answer with [`HttpConnection::respond`] or
 /// [`HttpConnection::respond_streaming`](super::HttpConnection::respond_streaming).
 ///
 /// [`HttpConnection::respond`]: super::HttpConnection::respond
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// What is asked for.
     pub route: Route,
+    /// The `target` query parameter, percent-decoded, when the query string has one in UTF-8.
+    pub target: Option<String>,
     /// `HEAD`: the response gets its headers only (the connection drops the body itself).
     pub head_only: bool,
     /// The `Accept` header prefers OpenMetrics 1.0.0 over the text format.
@@ -158,11 +162,13 @@ pub(super) fn read_head(input: &[u8], max_headers: usize, max_head_bytes: usize)
     let route = match path_of(path) {
         "/metrics" => Route::Metrics,
         "/" | "/index.html" => Route::Index,
+        "/probe" => Route::Probe,
         _ => return refused(Status::Forbidden, RejectReason::ForbiddenPath, exchange),
     };
     Head::Accepted {
         request: Request {
             route,
+            target: query_parameter(path, "target"),
             head_only,
             accepts_openmetrics: fields.media.prefers_openmetrics(),
             accepts_gzip: exchange.accepts_gzip,
@@ -190,6 +196,35 @@ fn path_of(target: &str) -> &str {
         }
         None => without_query,
     }
+}
+
+/// The value of the query parameter `name` of a request target, percent-decoded (`+` is a
+/// space); `None` when it is absent or does not decode to UTF-8.
+fn query_parameter(target: &str, name: &str) -> Option<String> {
+    let (_, query) = target.split_once('?')?;
+    let query = query
+        .split_once('#')
+        .map_or(query, |(query, _fragment)| query);
+    let raw = query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })?;
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut rest = raw.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        match byte {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+                bytes.push(u8::from_str_radix(hex, 16).ok()?);
+                rest = &tail[2..];
+                continue;
+            }
+            other => bytes.push(other),
+        }
+        rest = tail;
+    }
+    String::from_utf8(bytes).ok()
 }
 
 /// The header fields that matter here, read from all header lines.
@@ -286,6 +321,31 @@ mod tests {
         let (request, _) = accepted("HEAD /index.html HTTP/1.0\r\n\r\n");
         assert_eq!(request.route, Route::Index);
         assert!(request.head_only);
+    }
+
+    #[test]
+    fn probe_targets_are_decoded() {
+        let (request, _) = accepted("GET /probe?module=x&target=my%20db+1 HTTP/1.1\r\n\r\n");
+        assert_eq!(request.route, Route::Probe);
+        assert_eq!(request.target.as_deref(), Some("my db 1"));
+        assert_eq!(
+            query_parameter("/probe?target=%C3%A9", "target").as_deref(),
+            Some("é")
+        );
+        for unreadable in [
+            "/probe",
+            "/probe?targets=a",
+            "/probe?target=%zz",
+            "/probe?target=%ff",
+            "/probe?target=%4",
+        ] {
+            assert_eq!(query_parameter(unreadable, "target"), None, "{unreadable}");
+        }
+        assert_eq!(
+            query_parameter("/probe?target=a#frag", "target").as_deref(),
+            Some("a")
+        );
+        assert_eq!(accepted("GET /metrics HTTP/1.1\r\n\r\n").0.target, None);
     }
 
     #[test]
