@@ -35,7 +35,7 @@ fi
 # The runtimes besides the default (tokio) whose binaries the end-to-end tests run against.
 OTHER_RUNTIMES=(smol fork)
 # The end-to-end test targets that run the binaries.
-E2E_TESTS=(exporter extensions management cli fork_processes)
+E2E_TESTS=(exporter extensions management cli fork_processes bridge probe)
 
 cargo build -j2 --bins
 cargo test -j2 --workspace

@@ -10,7 +10,9 @@ pub mod cluster;
 pub mod exporter;
 pub mod fuzz_entry;
 pub mod http_client;
+pub mod node_exporter;
 pub mod pg_client;
+pub mod prometheus;
 pub mod promtool;
 pub mod reference_extensions;
 

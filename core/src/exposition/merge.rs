@@ -260,9 +260,10 @@ fn write_sample(
     for (label, value) in sample.labels() {
         out.put_u8(b',');
         if label == source.label {
-            out.put_slice(b"exported_");
+            out.put_slice(exported_name(label, &sample).as_bytes());
+        } else {
+            out.put_slice(label.as_bytes());
         }
-        out.put_slice(label.as_bytes());
         out.put_slice(b"=\"");
         out.put_slice(value.as_bytes());
         out.put_u8(b'"');
@@ -274,6 +275,16 @@ fn write_sample(
         write_timestamp(out, format, ms);
     }
     out.put_u8(b'\n');
+}
+
+/// The name the sample's label `label` (which the source label takes) is kept under: prefixed
+/// with `exported_` as many times as it takes to be unique among its labels, as Prometheus does.
+fn exported_name(label: &str, sample: &Sample<'_>) -> String {
+    let mut name = format!("exported_{label}");
+    while sample.labels().any(|(existing, _)| existing == name) {
+        name.insert_str(0, "exported_");
+    }
+    name
 }
 
 /// Milliseconds as the format writes timestamps: whole milliseconds in the text format,

@@ -114,6 +114,9 @@ fn parse_sample(line: &str, format: Format) -> Result<ParsedSample, String> {
                 }
             }
             let end = end.ok_or("unterminated label value")?;
+            if labels.iter().any(|(name, _)| name == label) {
+                return Err(format!("label {label} given twice"));
+            }
             labels.push((label.to_owned(), unescape(&rest[value_start..end], true)?));
             rest = &rest[end + 1..];
             if let Some(more) = rest.strip_prefix(',') {

@@ -29,6 +29,16 @@ fn merged(sources: &[Source<'_>], format: Format, skip: &dyn Fn(&str) -> bool) -
     body
 }
 
+/// The merge of `exposition` alone, labelled `label="value"`, into `format`.
+fn alone(exposition: &Exposition, label: &str, value: &str, format: Format) -> String {
+    let sources = [Source {
+        label,
+        value,
+        exposition,
+    }];
+    merged(&sources, format, &|_| false)
+}
+
 #[test]
 fn families_merge_by_name_with_the_source_label_first() {
     let a = text(
@@ -94,13 +104,8 @@ fn openmetrics_families_in_the_text_format() {
          # TYPE build info\nbuild_info{v=\"1\"} 1\n# TYPE st stateset\nst{st=\"a\"} 1\n\
          # TYPE q gaugehistogram\nq_bucket{le=\"+Inf\"} 4\nq_gcount 4\nq_gsum 9\n# EOF\n",
     );
-    let sources = [Source {
-        label: "endpoint",
-        value: "e",
-        exposition: &source,
-    }];
     assert_eq!(
-        merged(&sources, Format::Text, &|_| false),
+        alone(&source, "endpoint", "e", Format::Text),
         concat!(
             "# TYPE build_info gauge\nbuild_info{endpoint=\"e\",v=\"1\"} 1\n",
             "# TYPE lat histogram\nlat_bucket{endpoint=\"e\",le=\"+Inf\"} 1\n",
@@ -121,18 +126,22 @@ fn text_families_in_openmetrics() {
         "# HELP a_total A \"quoted\" help.\n# TYPE a_total counter\na_total 1\n\
          # TYPE b counter\nb 2 -1500\n# TYPE c untyped\nc 3 1700000000123\n",
     );
-    let sources = [Source {
-        label: "server",
-        value: "s",
-        exposition: &source,
-    }];
     assert_eq!(
-        merged(&sources, Format::OpenMetrics, &|_| false),
+        alone(&source, "server", "s", Format::OpenMetrics),
         concat!(
             "# HELP a A \\\"quoted\\\" help.\n# TYPE a counter\na_total{server=\"s\"} 1\n",
             "# TYPE b counter\nb_total{server=\"s\"} 2 -1.500\n",
             "# TYPE c unknown\nc{server=\"s\"} 3 1700000000.123\n",
             "# EOF\n",
         )
+    );
+}
+
+#[test]
+fn a_renamed_label_never_meets_another() {
+    let source = text("m{endpoint=\"a\",exported_endpoint=\"b\"} 1\n");
+    assert_eq!(
+        alone(&source, "endpoint", "e", Format::Text),
+        "# TYPE m untyped\nm{endpoint=\"e\",exported_exported_endpoint=\"a\",exported_endpoint=\"b\"} 1\n"
     );
 }
