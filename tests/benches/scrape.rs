@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pgexporter_tests::exporter::{Exporter, ExporterHome};
+use pgexporter_tests::measure::{percentiles_ms, rss_kib};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
 /// Scrapes timed for the percentiles.
@@ -25,31 +26,6 @@ const CLIENTS: usize = 8;
 
 /// Scrapes each client makes in the concurrent phase.
 const SCRAPES_PER_CLIENT: usize = 250;
-
-/// A memory figure of the process, in KiB: `field` is `VmRSS` (now) or `VmHWM` (peak).
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix(field)?
-                    .strip_prefix(':')?
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
-}
-
-/// The p50 and p99 of `times`, in milliseconds.
-fn percentiles_ms(times: &mut [Duration]) -> (f64, f64) {
-    times.sort();
-    let at = |share: usize| times[times.len() * share / 100].as_secs_f64() * 1e3;
-    (at(50), at(99))
-}
 
 fn scrape(c: &mut Criterion) {
     let cluster = PgCluster::start(ClusterOptions::default());

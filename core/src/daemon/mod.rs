@@ -1,5 +1,5 @@
-//! The running daemon as one state machine: the collector and its PostgreSQL connections, the
-//! jobs of accepted connections, management commands, reloads and signals.
+//! The running daemon as one state machine: the collector and its connections, the bridge and
+//! its connections, the jobs of accepted connections, management commands, reloads and signals.
 //!
 //! A runtime feeds the [`Daemon`] what happens ([`Daemon::handle_job`],
 //! [`Daemon::handle_link`], [`Daemon::handle_host`], [`Daemon::handle_signal`],

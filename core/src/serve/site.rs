@@ -143,7 +143,8 @@ fn overview_page(metrics: &MetricSet) -> String {
     let mut page = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pgexporter</title></head>\n\
          <body><h1>pgexporter</h1>\n<p>Prometheus exporter for PostgreSQL. \
-         The metrics are at <a href=\"/metrics\">/metrics</a>.</p>\n<h2>Metric families</h2>\n<ul>\n",
+         The metrics are at <a href=\"/metrics\">/metrics</a>; one configured server's alone at \
+         <code>/probe?target=&lt;server&gt;</code>.</p>\n<h2>Metric families</h2>\n<ul>\n",
     );
     for name in FIXED_FAMILIES
         .iter()

@@ -1,0 +1,30 @@
+//! Figures the benchmarks print: a process's memory and the percentiles of timings.
+
+use std::fs;
+use std::time::Duration;
+
+/// A memory figure of process `pid`, in KiB: `field` is `VmRSS` (now) or `VmHWM` (peak); 0
+/// when it cannot be read.
+pub fn rss_kib(pid: u32, field: &str) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                line.strip_prefix(field)?
+                    .strip_prefix(':')?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// The p50 and p99 of `times` (sorted in place), in milliseconds.
+pub fn percentiles_ms(times: &mut [Duration]) -> (f64, f64) {
+    times.sort();
+    let at = |share: usize| times[times.len() * share / 100].as_secs_f64() * 1e3;
+    (at(50), at(99))
+}
