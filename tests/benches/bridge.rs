@@ -64,7 +64,8 @@ fn serve(body: Arc<Vec<u8>>) -> SocketAddr {
     address
 }
 
-/// Answers each request head on `stream` with `body`, until the client closes.
+/// Answers each request head on `stream` with `body`, until the client closes or asks for
+/// `Connection: close`.
 fn answer_requests(mut stream: TcpStream, body: &[u8]) {
     let head = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
@@ -74,8 +75,14 @@ fn answer_requests(mut stream: TcpStream, body: &[u8]) {
     let mut buffer = [0u8; 4096];
     loop {
         while let Some(end) = pending.windows(4).position(|window| window == b"\r\n\r\n") {
-            pending.drain(..end + 4);
+            let request: Vec<u8> = pending.drain(..end + 4).collect();
             if stream.write_all(head.as_bytes()).is_err() || stream.write_all(body).is_err() {
+                return;
+            }
+            if String::from_utf8_lossy(&request)
+                .to_ascii_lowercase()
+                .contains("connection: close")
+            {
                 return;
             }
         }

@@ -76,6 +76,13 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Takes `byte` when the line continues with it.
+    pub(super) fn eat_byte(&mut self, byte: u8) -> bool {
+        let next = self.peek() == Some(byte);
+        self.at += usize::from(next);
+        next
+    }
+
     /// Takes `text` when the line continues with it.
     pub(super) fn eat(&mut self, text: &str) -> bool {
         if self.rest().starts_with(text) {
@@ -144,7 +151,7 @@ impl<'a> Cursor<'a> {
         if loose {
             self.skip_blanks();
         }
-        if !self.eat("{") {
+        if !self.eat_byte(b'{') {
             self.at = before;
             return Ok(());
         }
@@ -153,38 +160,37 @@ impl<'a> Cursor<'a> {
             if loose {
                 self.skip_blanks();
             }
-            if self.eat("}") {
+            if self.eat_byte(b'}') {
                 return Ok(());
             }
             let name = self.label_name()?;
             if loose {
                 self.skip_blanks();
             }
-            if !self.eat("=") {
+            if !self.eat_byte(b'=') {
                 return Err(format!("expected '=' at {:?}", self.rest()));
             }
             if loose {
                 self.skip_blanks();
             }
             let value = self.quoted()?;
-            let text = builder.text(name);
             if builder.labels[first..]
                 .iter()
-                .any(|label| builder.text(label.name) == text)
+                .any(|label| builder.same_text(label.name, name))
             {
-                return Err(format!("label {text} given twice"));
+                return Err(format!("label {} given twice", builder.text(name)));
             }
             builder.labels.push(LabelData { name, value });
             if loose {
                 self.skip_blanks();
             }
-            if self.eat(",") {
+            if self.eat_byte(b',') {
                 if !loose && self.peek() == Some(b'}') {
                     return Err("a comma before '}'".to_owned());
                 }
                 continue;
             }
-            if self.eat("}") {
+            if self.eat_byte(b'}') {
                 return Ok(());
             }
             return Err(format!("expected ',' or '}}' at {:?}", self.rest()));
@@ -193,7 +199,7 @@ impl<'a> Cursor<'a> {
 
     /// Takes a quoted label value; the span is its escaped text, between the quotes.
     fn quoted(&mut self) -> Result<Span, String> {
-        if !self.eat("\"") {
+        if !self.eat_byte(b'"') {
             return Err(format!("expected '\"' at {:?}", self.rest()));
         }
         let start = self.at;

@@ -119,6 +119,9 @@ const SAMPLE_SUFFIXES: [&str; 8] = [
     "_total", "_created", "_bucket", "_count", "_sum", "_gcount", "_gsum", "_info",
 ];
 
+/// Label slots reserved per line of a body: what most exporters' samples carry at most.
+const LABELS_RESERVED_PER_LINE: usize = 4;
+
 /// A byte range of the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Span {
@@ -341,14 +344,17 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
+    /// A builder for `body`, its tables sized for one sample a line (at most; growing a large
+    /// table costs more than reserving address space that stays untouched).
     fn new(body: &'a str, format: SourceFormat) -> Builder<'a> {
+        let lines = body.bytes().filter(|&byte| byte == b'\n').count() + 1;
         Builder {
             body,
             format,
             families: Vec::new(),
             by_name: HashMap::new(),
-            samples: Vec::new(),
-            labels: Vec::new(),
+            samples: Vec::with_capacity(lines),
+            labels: Vec::with_capacity(lines * LABELS_RESERVED_PER_LINE),
             current: None,
         }
     }
@@ -357,6 +363,14 @@ impl<'a> Builder<'a> {
         self.body
             .get(span.start as usize..span.end as usize)
             .unwrap_or_default()
+    }
+
+    /// Whether two spans hold the same text.
+    fn same_text(&self, a: Span, b: Span) -> bool {
+        let bytes = self.body.as_bytes();
+        a.end - a.start == b.end - b.start
+            && bytes.get(a.start as usize..a.end as usize)
+                == bytes.get(b.start as usize..b.end as usize)
     }
 
     /// The family named `name`, made (untyped, without HELP) when new.
@@ -412,6 +426,13 @@ impl<'a> Builder<'a> {
     /// The family that owns a sample named `sample`: the one of that name, or the one whose
     /// name it extends with a suffix the family's type allows (`_bucket` of a histogram, …).
     fn owner_of(&self, sample: &str) -> Option<usize> {
+        // Samples mostly follow a family of their own name: the current one is asked first.
+        if let Some(current) = self.current
+            && self.text(self.families[current].name) == sample
+            && self.owns(current, sample)
+        {
+            return Some(current);
+        }
         let owning = |base: &str| {
             let &index = self.by_name.get(base)?;
             self.owns(index, sample).then_some(index)
