@@ -2,7 +2,9 @@
 # Builds the binaries that the end-to-end tests run, then runs every test of the workspace, then
 # runs the end-to-end tests again against the binaries of every other runtime.
 # The end-to-end tests start throwaway PostgreSQL clusters: they need the PostgreSQL server
-# binaries (Debian package `postgresql`), `openssl`, and `promtool` (package `prometheus`).
+# binaries (Debian package `postgresql`), `openssl`, and `prometheus` with `promtool` (package
+# `prometheus`). The version matrix needs PostgreSQL 13, 14, 16, 17 and 18 as well: the first
+# step installs them into a cache once (it needs `npm`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +39,7 @@ OTHER_RUNTIMES=(smol fork)
 # The end-to-end test targets that run the binaries.
 E2E_TESTS=(exporter extensions management cli fork_processes bridge probe)
 
+bash scripts/install-postgresql-matrix.sh
 cargo build -j2 --bins
 cargo test -j2 --workspace
 

@@ -151,7 +151,7 @@ mod tests {
             .filter(|d| d.extension.is_none())
             .map(|d| d.tag.as_str())
             .collect();
-        assert!(tags.contains(&"pg_database"));
+        assert!(tags.contains(&"pg_database_size"));
         assert_eq!(tags.last(), Some(&"custom_one"));
         fs::remove_dir_all(dir).unwrap();
     }

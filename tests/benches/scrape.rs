@@ -5,8 +5,9 @@
 //! `target/runtimes-release/<runtime>`).
 //!
 //! Besides criterion's timing it prints the binary's size and the daemon's idle RSS, the p50
-//! and p99 of 500 scrapes, the body size, the connections the exporter holds (from
-//! `pg_stat_activity`), then the p50, p99 and requests per second of [`CLIENTS`] clients
+//! and p99 of 500 scrapes, the body size, the samples per scrape, the time PostgreSQL spent
+//! executing the exporter's statements per scrape (from `pg_stat_statements`), the connections
+//! the exporter holds (from `pg_stat_activity`), then the p50, p99 and requests per second of [`CLIENTS`] clients
 //! scraping at once, and the daemon's peak RSS.
 
 use std::fs;
@@ -14,6 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use pgexporter_tests::cluster::MONITOR_USER;
 use pgexporter_tests::exporter::{Exporter, ExporterHome};
 use pgexporter_tests::measure::{percentiles_ms, rss_kib};
 use pgexporter_tests::{ClusterOptions, PgCluster};
@@ -53,6 +55,7 @@ fn scrape(c: &mut Criterion) {
     });
     group.finish();
 
+    cluster.psql("SELECT pg_stat_statements_reset()");
     let mut times: Vec<Duration> = (0..SAMPLES)
         .map(|_| {
             let started = Instant::now();
@@ -61,14 +64,27 @@ fn scrape(c: &mut Criterion) {
         })
         .collect();
     let (p50, p99) = percentiles_ms(&mut times);
+    let server_ms: f64 = cluster
+        .psql(&format!(
+            "SELECT COALESCE(sum(total_exec_time), 0) FROM pg_stat_statements s \
+             JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = '{}'",
+            MONITOR_USER.name
+        ))
+        .trim()
+        .parse()
+        .unwrap_or(0.0);
     let connections =
         cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgexporter'");
     println!(
-        "scrape: p50 {p50:.2} ms, p99 {p99:.2} ms over {SAMPLES} scrapes; body {} bytes, {} \
-         families; {} connections",
+        "scrape: p50 {p50:.2} ms, p99 {p99:.2} ms over {SAMPLES} scrapes; PostgreSQL executing \
+         {:.2} ms per scrape; body {} bytes, {} families, {} samples; {} connections",
+        server_ms / SAMPLES as f64,
         body.len(),
         body.lines()
             .filter(|line| line.starts_with("# TYPE "))
+            .count(),
+        body.lines()
+            .filter(|line| !line.is_empty() && !line.starts_with('#'))
             .count(),
         connections.trim(),
     );

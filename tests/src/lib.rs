@@ -15,6 +15,7 @@ pub mod node_exporter;
 pub mod pg_client;
 pub mod prometheus;
 pub mod promtool;
+pub mod reference;
 pub mod reference_extensions;
 
 pub use cluster::{ClusterOptions, PgCluster};

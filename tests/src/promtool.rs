@@ -56,12 +56,14 @@ pub fn check_metrics(body: &[u8]) -> Report {
 }
 
 /// promtool's naming lints that the reference's family names trip; dashboards depend on the
-/// names, so they are kept (README, "Compatibility notes").
-pub const INHERITED_NAMING_LINTS: [&str; 4] = [
+/// names, so they are kept (README, "Compatibility notes"). The camel-case ones are settings
+/// families named after PostgreSQL's settings (`pgexporter_pg_settings_DateStyle`).
+pub const INHERITED_NAMING_LINTS: [&str; 5] = [
     "counter metrics should have \"_total\" suffix",
     "non-histogram and non-summary metrics should not have \"_count\" suffix",
     "metric name should not include type 'summary'",
     "metric names should not contain abbreviated units",
+    "metric names should be written in 'snake_case' not 'camelCase'",
 ];
 
 /// Runs `promtool check metrics` on `body`; panics on a parse error or a lint other than

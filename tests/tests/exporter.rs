@@ -270,12 +270,18 @@ fn http_edges_are_answered_as_specified() {
         text.headers["content-type"],
         "text/plain; version=0.0.4; charset=utf-8"
     );
-    let openmetrics = exporter.get(
-        "/metrics",
-        &[("Accept", "application/openmetrics-text; version=1.0.0")],
+    // Without `metrics_openmetrics`, a client that prefers OpenMetrics still gets the text
+    // format, so counters keep their names in Prometheus's storage.
+    let prometheus_accept = [(
+        "Accept",
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+         text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+    )];
+    let default = exporter.get("/metrics", &prometheus_accept);
+    assert_eq!(
+        default.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
     );
-    assert!(openmetrics.headers["content-type"].starts_with("application/openmetrics-text"));
-    assert!(openmetrics.text().ends_with("# EOF\n"));
     let gzipped = exporter.get("/metrics", &[("Accept-Encoding", "gzip")]);
     assert_eq!(
         gzipped.headers.get("content-encoding").map(String::as_str),
@@ -286,6 +292,23 @@ fn http_edges_are_answered_as_specified() {
     // The daemon still serves after all of that, and stops on SIGTERM.
     assert!(exporter.scrape().contains("pgexporter_state 1\n"));
     assert_eq!(exporter.terminate(), Some(0));
+}
+
+#[test]
+fn openmetrics_is_answered_only_with_metrics_openmetrics_on() {
+    let cluster = PgCluster::start(ClusterOptions::default());
+    let (_home, exporter) = start(&cluster, "metrics_openmetrics = on", &[]);
+    let openmetrics = exporter.get(
+        "/metrics",
+        &[("Accept", "application/openmetrics-text; version=1.0.0")],
+    );
+    assert!(openmetrics.headers["content-type"].starts_with("application/openmetrics-text"));
+    assert!(openmetrics.text().ends_with("# EOF\n"));
+    let text = exporter.get("/metrics", &[]);
+    assert_eq!(
+        text.headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
 }
 
 #[test]

@@ -333,7 +333,7 @@ mod tests {
             backlog in 1u32..,
             collectors in list(),
             exclude in list(),
-            history in any::<bool>(),
+            history in proptest::option::of(1u16..),
             path in proptest::option::of("/[a-z/ ]{1,12}"),
             servers in proptest::collection::vec(server(), 1..4),
         ) -> Config {
@@ -369,7 +369,11 @@ mod tests {
         fn rendered_ini_loads_back_equal(config in config()) {
             let text = config.to_ini().unwrap();
             let loaded = load_ini(&text, "r.conf", &no_env).unwrap();
-            prop_assert!(loaded.warnings.is_empty());
+            let only_not_built = loaded
+                .warnings
+                .iter()
+                .all(|warning| matches!(warning.kind, crate::config::WarningKind::NotBuilt { .. }));
+            prop_assert!(only_not_built, "{:?}", loaded.warnings);
             prop_assert_eq!(loaded.config, config);
         }
     }

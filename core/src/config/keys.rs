@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use super::model::{
-    BridgeEndpoint, Hugepage, LogLevel, LogMode, LogType, MainConfig, ProcessTitle, ServerConfig,
-    ServerType, TlsMode,
+    BridgeEndpoint, HistoryBackend, Hugepage, LogLevel, LogMode, LogType, MainConfig, ProcessTitle,
+    ServerConfig, ServerType, TlsMode,
 };
 use super::values::{self, EnvLookup, ValueError, parse_keyword, render_keyword};
 
@@ -30,7 +30,7 @@ pub struct KeyInfo {
 }
 
 /// Keys whose value is a path: `$VAR` and `${VAR}` are expanded from the environment.
-pub const PATH_KEYS: [&str; 11] = [
+pub const PATH_KEYS: [&str; 16] = [
     "unix_socket_dir",
     "metrics_path",
     "extensions_path",
@@ -42,7 +42,34 @@ pub const PATH_KEYS: [&str; 11] = [
     "metrics_cert_file",
     "metrics_key_file",
     "metrics_ca_file",
+    "history_path",
+    "history_cert_file",
+    "history_key_file",
+    "history_ca_file",
+    "bridge_history_path",
 ];
+
+/// Keys of `[pgexporter]` that turn on a feature this build does not have yet, with the
+/// feature's name: loading warns when one is turned on.
+const NOT_BUILT: [(&str, &str); 4] = [
+    ("bridge_history", "bridge history"),
+    ("console", "web console"),
+    ("history", "history"),
+    ("alerts", "alerting"),
+];
+
+/// The feature `key` of `[pgexporter]` turns on when `main` has it on and this build does not
+/// have it yet; `None` for every other key.
+pub(crate) fn not_built_feature(main: &MainConfig, key: &str) -> Option<&'static str> {
+    let (_, feature) = NOT_BUILT.iter().find(|(name, _)| *name == key)?;
+    let on = match key {
+        "bridge_history" => main.bridge_history.is_some(),
+        "console" => main.console.is_some(),
+        "history" => main.history.is_some(),
+        _ => main.alerts,
+    };
+    on.then_some(*feature)
+}
 
 /// Keys of `[pgexporter]` that are accepted and ignored, as the reference does.
 pub const IGNORED_MAIN_KEYS: [&str; 3] = ["cache", "data_dir", "wal_dir"];
@@ -191,6 +218,7 @@ macro_rules! keyword_field {
 }
 
 keyword_field!(
+    HistoryBackend,
     LogType,
     LogLevel,
     LogMode,
@@ -247,6 +275,15 @@ key_table!(MainConfig, MAIN_KEYS, set_main_field, main_field, {
     "history_retention" => history_retention: Live,
     "history_backend" => history_backend: Restart,
     "history_path" => history_path: Restart,
+    "history_cert_file" => history_cert_file: Restart,
+    "history_key_file" => history_key_file: Restart,
+    "history_ca_file" => history_ca_file: Restart,
+    "bridge_history" => bridge_history: Restart,
+    "bridge_history_interval" => bridge_history_interval: Live,
+    "bridge_history_retention" => bridge_history_retention: Live,
+    "bridge_history_backend" => bridge_history_backend: Restart,
+    "bridge_history_path" => bridge_history_path: Restart,
+    "metrics_openmetrics" => metrics_openmetrics: Live,
     "alerts" => alerts: Live,
     "alerts_path" => alerts_path: Live,
     "log_type" => log_type: Restart,

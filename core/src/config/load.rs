@@ -126,7 +126,14 @@ pub(crate) fn build(
                 Assigned::Set => places
                     .keys
                     .insert((server_index, entry.key.clone()), entry.line)
-                    .map(|first_line| WarningKind::DuplicateKey { first_line }),
+                    .map(|first_line| WarningKind::DuplicateKey { first_line })
+                    .or_else(|| {
+                        server_index
+                            .is_none()
+                            .then(|| keys::not_built_feature(&config.main, &entry.key))
+                            .flatten()
+                            .map(|feature| WarningKind::NotBuilt { feature })
+                    }),
             };
             if let Some(kind) = kind {
                 warnings.push(Warning {
@@ -159,8 +166,8 @@ pub(crate) fn build(
 mod tests {
     use super::*;
     use crate::config::model::{
-        BridgeEndpoint, Hugepage, LogLevel, LogMode, LogType, MainConfig, ProcessTitle, ServerType,
-        TlsMode,
+        BridgeEndpoint, DEFAULT_HISTORY_RETENTION, HistoryBackend, Hugepage, LogLevel, LogMode,
+        LogType, MainConfig, ProcessTitle, ServerType, TlsMode,
     };
     use std::time::Duration;
 
@@ -220,6 +227,30 @@ user = pgexporter
     }
 
     #[test]
+    fn the_newest_reference_keys_parse_with_its_types() {
+        let text = with_main(
+            "history = 5005\nhistory_retention = 30d\nbridge_history = -1\nconsole = off",
+        );
+        let loaded = load(&text).unwrap();
+        assert_eq!(loaded.config.main.history, Some(5005));
+        assert_eq!(loaded.config.main.bridge_history, None);
+        assert_eq!(loaded.config.main.console, None);
+        let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "pgexporter.conf:5: key 'history': the history is not built yet; the key is read and the rest is served"
+            ]
+        );
+        let error = load(&with_main("history = on")).unwrap_err().to_string();
+        assert!(error.contains("key 'history'"), "{error}");
+        let defaults = load(&with_main("")).unwrap().config.main;
+        assert_eq!(defaults.history_retention, DEFAULT_HISTORY_RETENTION);
+        assert_eq!(defaults.history_path, "pgexporter_history.db");
+        assert!(!defaults.metrics_openmetrics);
+    }
+
+    #[test]
     fn every_main_key_is_parsed() {
         let text = with_main(
             "metrics_path = /m
@@ -234,11 +265,20 @@ bridge_cache_max_size = 2M
 bridge_json = 5005
 bridge_json_cache_max_size = 3M
 console = 5006
-history = on
+history = 5007
 history_interval = 10s
 history_retention = 2w
 history_backend = sqlite
 history_path = /h
+history_cert_file = /hc
+history_key_file = /hk
+history_ca_file = /hca
+bridge_history = 5008
+bridge_history_interval = 0
+bridge_history_retention = 1d
+bridge_history_backend = SQLite
+bridge_history_path = /bh
+metrics_openmetrics = on
 alerts = yes
 alerts_path = /a
 log_type = syslog
@@ -275,7 +315,35 @@ data_dir = /d
 wal_dir = /w",
         );
         let loaded = load(&text).unwrap();
-        assert_eq!(loaded.warnings, vec![]);
+        let not_built: Vec<(&str, &WarningKind)> = loaded
+            .warnings
+            .iter()
+            .map(|warning| (warning.key.as_str(), &warning.kind))
+            .collect();
+        assert_eq!(
+            not_built,
+            [
+                (
+                    "console",
+                    &WarningKind::NotBuilt {
+                        feature: "web console"
+                    }
+                ),
+                ("history", &WarningKind::NotBuilt { feature: "history" }),
+                (
+                    "bridge_history",
+                    &WarningKind::NotBuilt {
+                        feature: "bridge history"
+                    }
+                ),
+                (
+                    "alerts",
+                    &WarningKind::NotBuilt {
+                        feature: "alerting"
+                    }
+                ),
+            ]
+        );
         let expected = MainConfig {
             host: "*".into(),
             unix_socket_dir: "/tmp".into(),
@@ -301,11 +369,20 @@ wal_dir = /w",
             bridge_json: Some(5005),
             bridge_json_cache_max_size: 3 << 20,
             console: Some(5006),
-            history: true,
+            history: Some(5007),
             history_interval: Duration::from_secs(10),
             history_retention: Duration::from_secs(14 * 86_400),
-            history_backend: Some("sqlite".into()),
-            history_path: Some("/h".into()),
+            history_backend: HistoryBackend::Sqlite,
+            history_path: "/h".into(),
+            history_cert_file: Some("/hc".into()),
+            history_key_file: Some("/hk".into()),
+            history_ca_file: Some("/hca".into()),
+            bridge_history: Some(5008),
+            bridge_history_interval: Duration::ZERO,
+            bridge_history_retention: Duration::from_secs(86_400),
+            bridge_history_backend: HistoryBackend::Sqlite,
+            bridge_history_path: "/bh".into(),
+            metrics_openmetrics: true,
             alerts: true,
             alerts_path: Some("/a".into()),
             log_type: LogType::Syslog,

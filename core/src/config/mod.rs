@@ -32,9 +32,9 @@ pub use keys::{
 };
 pub use load::{Loaded, MAIN_SECTION, RESERVED_SECTION, load_ini};
 pub use model::{
-    BridgeEndpoint, Config, DEFAULT_METRICS_CACHE_MAX_SIZE, Hugepage, LogLevel, LogMode, LogType,
-    MAX_METRICS_CACHE_MAX_SIZE, MAX_SERVERS, MIN_METRICS_QUERY_TIMEOUT, MainConfig, ProcessTitle,
-    ServerConfig, ServerType, TlsMode,
+    BridgeEndpoint, Config, DEFAULT_HISTORY_RETENTION, DEFAULT_METRICS_CACHE_MAX_SIZE,
+    HistoryBackend, Hugepage, LogLevel, LogMode, LogType, MAX_METRICS_CACHE_MAX_SIZE, MAX_SERVERS,
+    MIN_METRICS_QUERY_TIMEOUT, MainConfig, ProcessTitle, ServerConfig, ServerType, TlsMode,
 };
 pub use reload::{Change, ChangeKind, ReloadPlan, Scope, diff};
 pub use toml::{SERVERS_TABLE, load_toml};

@@ -26,6 +26,22 @@ impl Keyword for LogType {
     ];
 }
 
+/// Where history snapshots are stored (`history_backend`, `bridge_history_backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryBackend {
+    /// An SQLite database file.
+    Sqlite,
+}
+
+impl Keyword for HistoryBackend {
+    const WHAT: &'static str = "history backend";
+    const EXPECTED: &'static str = "sqlite";
+    const NAMES: &'static [(&'static str, Self)] = &[("sqlite", Self::Sqlite)];
+}
+
+/// How long history snapshots are kept unless `history_retention` says otherwise: 30 days.
+pub const DEFAULT_HISTORY_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+
 /// The least severe level that is logged (`log_level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -213,16 +229,36 @@ pub struct MainConfig {
     pub bridge_json_cache_max_size: u64,
     /// `console`: web console port, `None` when off.
     pub console: Option<u16>,
-    /// `history`: whether metric history is stored.
-    pub history: bool,
-    /// `history_interval`: time between two stored samples.
+    /// `history`: port of the history API, `None` when off (unset, `0`, `-1` or `off`);
+    /// setting it turns history on.
+    pub history: Option<u16>,
+    /// `history_interval`: least time between two automatic snapshots; zero = only on scrapes.
     pub history_interval: Duration,
-    /// `history_retention`: how long samples are kept.
+    /// `history_retention`: snapshots older than this are pruned.
     pub history_retention: Duration,
-    /// `history_backend`: storage backend name.
-    pub history_backend: Option<String>,
-    /// `history_path`: where the history store lives.
-    pub history_path: Option<String>,
+    /// `history_backend`: the storage backend.
+    pub history_backend: HistoryBackend,
+    /// `history_path`: the SQLite database file.
+    pub history_path: String,
+    /// `history_cert_file`: HTTPS certificate of the history port.
+    pub history_cert_file: Option<String>,
+    /// `history_key_file`: HTTPS key of the history port.
+    pub history_key_file: Option<String>,
+    /// `history_ca_file`: CA of the history port's client certificates (required when set).
+    pub history_ca_file: Option<String>,
+    /// `bridge_history`: port of the history of bridge scrapes, `None` when off.
+    pub bridge_history: Option<u16>,
+    /// `bridge_history_interval`, as `history_interval` for bridge scrapes.
+    pub bridge_history_interval: Duration,
+    /// `bridge_history_retention`, as `history_retention` for bridge scrapes.
+    pub bridge_history_retention: Duration,
+    /// `bridge_history_backend`, as `history_backend` for bridge scrapes.
+    pub bridge_history_backend: HistoryBackend,
+    /// `bridge_history_path`: the SQLite database file of bridge scrapes.
+    pub bridge_history_path: String,
+    /// `metrics_openmetrics`: answer OpenMetrics when `Accept` prefers it; off = always the
+    /// text format 0.0.4.
+    pub metrics_openmetrics: bool,
     /// `alerts`: whether alert metrics are produced.
     pub alerts: bool,
     /// `alerts_path`: alert definition overrides.
@@ -319,11 +355,20 @@ impl Default for MainConfig {
             bridge_json: None,
             bridge_json_cache_max_size: 10 << 20,
             console: None,
-            history: false,
+            history: None,
             history_interval: Duration::from_secs(60),
-            history_retention: Duration::from_secs(7 * 86_400),
-            history_backend: None,
-            history_path: None,
+            history_retention: DEFAULT_HISTORY_RETENTION,
+            history_backend: HistoryBackend::Sqlite,
+            history_path: "pgexporter_history.db".to_owned(),
+            history_cert_file: None,
+            history_key_file: None,
+            history_ca_file: None,
+            bridge_history: None,
+            bridge_history_interval: Duration::from_secs(60),
+            bridge_history_retention: DEFAULT_HISTORY_RETENTION,
+            bridge_history_backend: HistoryBackend::Sqlite,
+            bridge_history_path: "pgexporter_bridge_history.db".to_owned(),
+            metrics_openmetrics: false,
             alerts: false,
             alerts_path: None,
             log_type: LogType::Console,

@@ -163,9 +163,9 @@ pub fn parse_port(text: &str) -> Result<u16, ValueError> {
     }
 }
 
-/// Parses the port of an optional listener: `1..=65535`, or `0` / `off` for none.
+/// Parses the port of an optional listener: `1..=65535`, or `0`, `-1` / `off` for none.
 pub fn parse_listener_port(text: &str) -> Result<Option<u16>, ValueError> {
-    if text == "0" || text.eq_ignore_ascii_case("off") {
+    if text == "0" || text == "-1" || text.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
     parse_port(text)

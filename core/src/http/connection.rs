@@ -28,11 +28,17 @@ pub struct HttpConfig {
     pub max_buffered_input: usize,
     /// gzip level, 0 (store) to 9 (smallest).
     pub gzip_level: u32,
+    /// `metrics_openmetrics`: whether a request may get OpenMetrics when its `Accept` header
+    /// prefers it. Off by default: Prometheus asks for OpenMetrics first, and OpenMetrics
+    /// stores every counter as `<name>_total`, which empties the panels of dashboards written
+    /// for the reference's names.
+    pub openmetrics: bool,
 }
 
 impl HttpConfig {
     /// Defaults around `request_timeout`: 60 s idle, 8 KiB heads with at most 32 lines,
-    /// 64 KiB of pipelined input, gzip level 1 (fast; metrics text compresses well anyway).
+    /// 64 KiB of pipelined input, gzip level 1 (fast; metrics text compresses well anyway),
+    /// always the text format.
     pub fn new(request_timeout: Duration) -> Self {
         HttpConfig {
             request_timeout,
@@ -41,6 +47,7 @@ impl HttpConfig {
             max_headers: 32,
             max_buffered_input: 64 * 1024,
             gzip_level: 1,
+            openmetrics: false,
         }
     }
 }
@@ -331,10 +338,11 @@ impl HttpConnection {
             match read_head(&self.input, max_headers, self.config.max_head_bytes) {
                 Head::Partial => break,
                 Head::Accepted {
-                    request,
+                    mut request,
                     mut exchange,
                     length,
                 } => {
+                    request.accepts_openmetrics &= self.config.openmetrics;
                     self.input.advance(length);
                     exchange.keep_alive &= !(self.peer_closed && self.input.is_empty());
                     self.state = State::Answering(exchange);

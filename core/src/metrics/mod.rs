@@ -27,6 +27,7 @@
 mod builtin;
 mod error;
 mod extension;
+mod fixed;
 mod model;
 mod parse;
 mod select;
@@ -39,8 +40,12 @@ pub use extension::{
     BUILTIN_EXTENSION_SOURCES, DEFAULT_TOP_STATEMENTS, ExtensionFile, ExtensionVersion,
     TOP_STATEMENTS_PLACEHOLDER, VersionError, load_extensions, parse_extension_source,
 };
+pub use fixed::{
+    EXTENSION_INFO_COLLECTOR, FIXED_FAMILIES, PRIMARY_COLLECTOR, SETTINGS_COLLECTOR,
+    SETTINGS_PREFIX, is_fixed_family,
+};
 pub use model::{ColumnDefinition, ColumnKind, MetricDefinition, QueryVariant, ServerRole, Sort};
 pub use parse::{MAX_SOURCE_LEN, Source, SourceFormat, parse_source};
 pub use select::{CollectorFilter, ExtensionFilter};
-pub use set::MetricSet;
+pub use set::{MetricSet, SetAside};
 pub use table::family_table;

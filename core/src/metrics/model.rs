@@ -42,7 +42,8 @@ pub enum ColumnKind {
     Gauge,
     /// A counter family.
     Counter,
-    /// A histogram family, read from the columns `X` (bounds), `X_bucket`, `X_sum`, `X_count`.
+    /// A histogram family `pgexporter_<tag>`, read from the result columns `X` (bounds),
+    /// `X_bucket`, `X_sum` and `X_count`, found by name wherever they stand in the row.
     Histogram,
 }
 
@@ -65,16 +66,15 @@ pub struct ColumnDefinition {
 }
 
 impl ColumnDefinition {
-    /// The family this column produces, `pgexporter_<tag>` or `pgexporter_<tag>_<name>`;
-    /// `None` for a label column.
+    /// The family this column produces: `pgexporter_<tag>_<name>`, or `pgexporter_<tag>` for
+    /// an unnamed column and for a histogram (whose name only finds its result columns, as
+    /// the reference names it); `None` for a label column.
     pub fn family_name(&self, tag: &str) -> Option<String> {
-        if !self.kind.is_value() {
-            return None;
+        match (self.kind, &self.name) {
+            (ColumnKind::Label, _) => None,
+            (ColumnKind::Histogram, _) | (_, None) => Some(format!("{FAMILY_PREFIX}{tag}")),
+            (_, Some(name)) => Some(format!("{FAMILY_PREFIX}{tag}_{name}")),
         }
-        Some(match &self.name {
-            Some(name) => format!("{FAMILY_PREFIX}{tag}_{name}"),
-            None => format!("{FAMILY_PREFIX}{tag}"),
-        })
     }
 }
 
@@ -102,6 +102,19 @@ impl QueryVariant {
                 ColumnKind::Label => column.name.as_deref().map(|name| (index, name)),
                 _ => None,
             })
+    }
+
+    /// The label columns of the family of value column `value` (a name, `None` for the
+    /// unnamed column): every label column, or for a histogram those written before it.
+    pub fn labels_of(&self, value: Option<&str>) -> impl Iterator<Item = (usize, &str)> {
+        let end = self
+            .columns
+            .iter()
+            .position(|column| {
+                column.kind == ColumnKind::Histogram && column.name.as_deref() == value
+            })
+            .unwrap_or(self.columns.len());
+        self.labels().filter(move |(index, _)| *index < end)
     }
 
     /// The value columns, in result order, with their result positions.

@@ -247,6 +247,20 @@ pub(super) fn validate_columns(raw: Vec<RawColumn>) -> Result<Vec<ColumnDefiniti
         if column.name.is_none() && columns.iter().any(|known| known.name.is_none()) {
             return Err("more than one unnamed value column".to_owned());
         }
+        let names_the_tag = |kind: ColumnKind, name: &Option<String>| {
+            kind == ColumnKind::Histogram || name.is_none()
+        };
+        if column.kind.is_value()
+            && names_the_tag(column.kind, &column.name)
+            && columns
+                .iter()
+                .any(|known| known.kind.is_value() && names_the_tag(known.kind, &known.name))
+        {
+            return Err(
+                "a histogram and an unnamed column (or two histograms) would both be the family pgexporter_<tag>"
+                    .to_owned(),
+            );
+        }
         columns.push(ColumnDefinition {
             name: column.name,
             kind: column.kind,

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::error::{DefinitionError, Place};
 use super::extension::ExtensionFile;
+use super::fixed::is_fixed_family;
 use super::model::MetricDefinition;
 use super::parse::{Source, parse_source};
 
@@ -11,14 +12,30 @@ use super::parse::{Source, parse_source};
 pub const MAX_DEFINITIONS: usize = 4096;
 
 /// The metric definitions a scrape runs, in the order their sources listed them. No two of
-/// them produce the same family.
+/// them produce the same family, and none produces a family the exporter writes itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetricSet {
     definitions: Vec<MetricDefinition>,
+    set_aside: Vec<SetAside>,
+}
+
+/// A definition that loaded but does not run: it produces a family the exporter writes itself
+/// (the reference's sample file defines `postgresql_primary`), which stays written once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// The definition's tag.
+    pub tag: String,
+    /// Where it was written.
+    pub place: Place,
+    /// The fixed family it would produce.
+    pub family: String,
 }
 
 impl MetricSet {
     /// Parses every source, in order, into one set.
+    ///
+    /// A definition that produces a family the exporter writes itself (SPEC §6.2) is set
+    /// aside, with a warning naming it: the fixed family stays written once.
     ///
     /// Fails on the first source that does not parse or validate, and when two definitions
     /// (in one file or in two) produce the same family; that error names both places.
@@ -40,7 +57,10 @@ impl MetricSet {
         self,
         extensions: Vec<ExtensionFile>,
     ) -> Result<MetricSet, DefinitionError> {
-        let mut builder = Builder::default();
+        let mut builder = Builder {
+            set_aside: self.set_aside,
+            ..Builder::default()
+        };
         let extension_definitions = extensions.into_iter().flat_map(|file| file.definitions);
         for definition in self.definitions.into_iter().chain(extension_definitions) {
             builder.add(definition)?;
@@ -52,17 +72,41 @@ impl MetricSet {
     pub fn definitions(&self) -> &[MetricDefinition] {
         &self.definitions
     }
+
+    /// The definitions that loaded but do not run, because they produce a fixed family.
+    pub fn set_aside(&self) -> &[SetAside] {
+        &self.set_aside
+    }
 }
 
-/// Collects definitions, refusing a family produced twice and more than [`MAX_DEFINITIONS`].
+/// Collects definitions, refusing a family produced twice and more than [`MAX_DEFINITIONS`],
+/// and setting aside those that produce a fixed family.
 #[derive(Default)]
 struct Builder {
     definitions: Vec<MetricDefinition>,
     families: HashMap<String, Place>,
+    set_aside: Vec<SetAside>,
 }
 
 impl Builder {
     fn add(&mut self, definition: MetricDefinition) -> Result<(), DefinitionError> {
+        if let Some(family) = definition
+            .family_names()
+            .into_iter()
+            .find(|family| is_fixed_family(family))
+        {
+            tracing::warn!(
+                "{}: metric '{}' is set aside: the exporter writes '{family}' itself",
+                definition.place,
+                definition.tag
+            );
+            self.set_aside.push(SetAside {
+                tag: definition.tag,
+                place: definition.place,
+                family,
+            });
+            return Ok(());
+        }
         if self.definitions.len() == MAX_DEFINITIONS {
             return Err(DefinitionError::TooMany {
                 place: definition.place,
@@ -87,6 +131,7 @@ impl Builder {
     fn finish(self) -> MetricSet {
         MetricSet {
             definitions: self.definitions,
+            set_aside: self.set_aside,
         }
     }
 }
@@ -116,6 +161,23 @@ mod tests {
         .unwrap();
         let tags: Vec<_> = set.definitions().iter().map(|d| d.tag.as_str()).collect();
         assert_eq!(tags, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_definition_of_a_fixed_family_loads_and_is_set_aside() {
+        let text = format!(
+            "metrics:\n{}{}",
+            metric("postgresql_primary", None),
+            metric("mine", None)
+        );
+        let set =
+            MetricSet::from_sources(&[Source::new("x.yaml", &text, SourceFormat::Yaml)]).unwrap();
+        let tags: Vec<_> = set.definitions().iter().map(|d| d.tag.as_str()).collect();
+        assert_eq!(tags, ["mine"]);
+        assert_eq!(set.set_aside().len(), 1);
+        assert_eq!(set.set_aside()[0].tag, "postgresql_primary");
+        assert_eq!(set.set_aside()[0].family, "pgexporter_postgresql_primary");
+        assert_eq!(set.set_aside()[0].place.to_string(), "x.yaml:2:10");
     }
 
     #[test]

@@ -19,7 +19,7 @@ const OLDEST_DOCUMENTED: u32 = 13;
 /// assert_eq!(
 ///     family_table(&set),
 ///     "| family | type | labels | PostgreSQL | collector |\n|---|---|---|---|---|\n\
-///      | `pgexporter_t` | gauge | server, database, x | 13+ | c |\n"
+///      | `pgexporter_t` | gauge | server, x, database | 13+ | c |\n"
 /// );
 /// ```
 pub fn family_table(set: &MetricSet) -> String {
@@ -71,19 +71,19 @@ fn kind_word(kind: ColumnKind) -> &'static str {
     }
 }
 
-/// `server`, then the label columns of every variant with the column, then `database` unless
-/// a label column is named so.
+/// `server`, then the family's label columns of every variant with the column, then
+/// `database` unless a label column is named so: the order of the samples' labels.
 fn labels<'a>(definition: &'a MetricDefinition, column: Option<&'a str>) -> Vec<&'a str> {
     let mut labels = vec!["server"];
     for variant in with_column(definition, column) {
-        for (_, label) in variant.labels() {
+        for (_, label) in variant.labels_of(column) {
             if !labels.contains(&label) {
                 labels.push(label);
             }
         }
     }
     if !labels.contains(&"database") {
-        labels.insert(1, "database");
+        labels.push("database");
     }
     labels
 }

@@ -148,7 +148,10 @@ impl Plan {
         let collectors = main.collectors.clone().unwrap_or_default();
         let excluded = main.exclude_collectors.clone().unwrap_or_default();
         let served = Served {
-            http: HttpConfig::new(main.authentication_timeout),
+            http: HttpConfig {
+                openmetrics: main.metrics_openmetrics,
+                ..HttpConfig::new(main.authentication_timeout)
+            },
             site: Site::new(&inputs.metrics),
             servers: config
                 .servers

@@ -9,7 +9,7 @@ use crate::pg::QueryResult;
 pub enum Probe {
     /// Primary or replica, and the postmaster's uptime.
     Role,
-    /// Numeric and boolean settings, for the `pg_settings_*` families.
+    /// Every setting, for the `pg_settings_*` families.
     Settings,
     /// Installed extensions of the main database, for `postgresql_extension_info` and for
     /// choosing extension metrics.
@@ -18,6 +18,9 @@ pub enum Probe {
     DatabaseExtensions,
     /// Databases that accept connections, for `database: all` metrics.
     Databases,
+    /// Whether the server's OpenSSL runs in FIPS mode: pgcrypto's `fips_mode()`, asked only of
+    /// a PostgreSQL 18 or newer server with pgcrypto installed.
+    Fips,
 }
 
 impl Probe {
@@ -28,10 +31,7 @@ impl Probe {
                 "SELECT NOT pg_is_in_recovery() AS primary, \
                  extract(epoch FROM clock_timestamp() - pg_postmaster_start_time())::float8 AS uptime"
             }
-            Probe::Settings => {
-                "SELECT name, setting, short_desc FROM pg_settings \
-                 WHERE vartype IN ('bool', 'integer', 'real') ORDER BY name"
-            }
+            Probe::Settings => "SELECT name, setting, short_desc FROM pg_settings ORDER BY name",
             Probe::Extensions => {
                 "SELECT name, installed_version, comment FROM pg_available_extensions \
                  WHERE installed_version IS NOT NULL ORDER BY name"
@@ -42,16 +42,19 @@ impl Probe {
             Probe::Databases => {
                 "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
             }
+            Probe::Fips => "SELECT fips_mode()",
         }
     }
 }
 
-/// A numeric or boolean setting.
+/// A setting, as the `pg_settings_<name>` family shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Setting {
-    /// The setting's name, e.g. `max_connections`.
+    /// The setting's name made a valid family-name part: `max_connections`, or
+    /// `pg_stat_statements_max` for `pg_stat_statements.max`.
     pub name: String,
-    /// Its value; booleans are 1 and 0.
+    /// Its value by the rules of SPEC §6.1: numbers as they are, `on` 1, `off` 0, other text 1,
+    /// empty text 0.
     pub value: f64,
     /// Its one-line description, the family's HELP text.
     pub description: String,
@@ -93,12 +96,33 @@ pub fn read_settings(result: &QueryResult) -> Vec<Setting> {
         .iter()
         .filter_map(|row| {
             Some(Setting {
-                name: row.get(0)?.to_owned(),
+                name: family_name_part(row.get(0)?),
                 value: sample_value(row.get(1)),
                 description: row.get(2).unwrap_or_default().to_owned(),
             })
         })
         .collect()
+}
+
+/// `name` with every character that a family name may not hold replaced by `_`.
+fn family_name_part(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// Whether a server of major version `major` with `extensions` installed is asked
+/// [`Probe::Fips`].
+pub fn asks_fips(major: u32, extensions: &[Extension]) -> bool {
+    major >= 18
+        && extensions
+            .iter()
+            .any(|extension| extension.name == "pgcrypto")
+}
+
+/// Reads the FIPS probe's result: `true` when `fips_mode()` said so.
+pub fn read_fips(result: &QueryResult) -> bool {
+    result.rows.first().and_then(|row| row.get(0)) == Some("t")
 }
 
 /// Reads the extensions probe's result.
@@ -156,6 +180,27 @@ mod tests {
     }
 
     #[test]
+    fn setting_names_become_family_name_parts() {
+        assert_eq!(family_name_part("max_connections"), "max_connections");
+        assert_eq!(
+            family_name_part("pg_stat_statements.max"),
+            "pg_stat_statements_max"
+        );
+    }
+
+    #[test]
+    fn fips_is_asked_of_new_servers_with_pgcrypto() {
+        let pgcrypto = [Extension {
+            name: "pgcrypto".into(),
+            version: "1.4".into(),
+            comment: String::new(),
+        }];
+        assert!(asks_fips(18, &pgcrypto));
+        assert!(!asks_fips(17, &pgcrypto));
+        assert!(!asks_fips(18, &[]));
+    }
+
+    #[test]
     fn probes_are_single_statements() {
         for probe in [
             Probe::Role,
@@ -163,6 +208,7 @@ mod tests {
             Probe::Extensions,
             Probe::DatabaseExtensions,
             Probe::Databases,
+            Probe::Fips,
         ] {
             assert!(probe.sql().starts_with("SELECT "));
             assert!(!probe.sql().contains(';'));

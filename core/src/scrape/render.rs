@@ -9,7 +9,10 @@ use bytes::BytesMut;
 use crate::config::ServerType;
 use crate::exposition::value::{label_value, parse_number_array, sample_value};
 use crate::exposition::{Encoder, Format, Histogram, MetricType};
-use crate::metrics::{ColumnDefinition, ColumnKind, MetricDefinition, QueryVariant, Sort};
+use crate::metrics::{
+    ColumnDefinition, ColumnKind, EXTENSION_INFO_COLLECTOR, MetricDefinition, PRIMARY_COLLECTOR,
+    QueryVariant, SETTINGS_COLLECTOR, SETTINGS_PREFIX, Sort,
+};
 use crate::pg::{QueryResult, Row};
 
 use super::result::{LogCounters, MetricRows, ScrapeResult, ServerSnapshot};
@@ -78,6 +81,14 @@ impl ScrapeResult {
                 MetricType::Counter,
             )
             .sample(&[("pgexporter_version", EXPORTER_VERSION)], 1.0);
+        encoder
+            .family(
+                out,
+                "pgexporter_fips",
+                "1 when the exporter's TLS library runs in FIPS mode; rustls with the ring provider has none.",
+                MetricType::Gauge,
+            )
+            .sample(&[], 0.0);
         for (name, help, count) in [
             (
                 "pgexporter_logging_info",
@@ -168,16 +179,33 @@ impl ScrapeResult {
             MetricType::Counter,
             |server| Some(server.role?.uptime_seconds).filter(|_| server.active),
         );
+        if self.filter.allows(PRIMARY_COLLECTOR) {
+            self.per_server(
+                encoder,
+                out,
+                (
+                    "pgexporter_postgresql_primary",
+                    "1 when the server is a primary, 0 for a replica.",
+                ),
+                MetricType::Gauge,
+                |server| {
+                    Some(f64::from(u8::from(server.role?.is_primary))).filter(|_| server.active)
+                },
+            );
+        }
         self.per_server(
             encoder,
             out,
             (
-                "pgexporter_postgresql_primary",
-                "1 when the server is a primary, 0 for a replica.",
+                "pgexporter_postgresql_fips",
+                "1 when the server's OpenSSL runs in FIPS mode (pgcrypto's fips_mode(), PostgreSQL 18+).",
             ),
             MetricType::Gauge,
-            |server| Some(f64::from(u8::from(server.role?.is_primary))).filter(|_| server.active),
+            |server| Some(f64::from(u8::from(server.fips))).filter(|_| server.active),
         );
+        if !self.filter.allows(EXTENSION_INFO_COLLECTOR) {
+            return;
+        }
         let mut extensions = encoder.family(
             out,
             "pgexporter_postgresql_extension_info",
@@ -218,20 +246,24 @@ impl ScrapeResult {
     }
 
     fn render_settings(&self, encoder: &Encoder, out: &mut BytesMut) {
+        if !self.filter.allows(SETTINGS_COLLECTOR) {
+            return;
+        }
         let mut by_name: BTreeMap<&str, Vec<(&str, f64, &str)>> = BTreeMap::new();
         for server in self.postgresql().filter(|server| server.active) {
             for setting in &server.settings {
-                by_name.entry(&setting.name).or_default().push((
-                    &server.name,
-                    setting.value,
-                    &setting.description,
-                ));
+                let samples = by_name.entry(&setting.name).or_default();
+                // Two settings whose names differ only where `_` was put in: the first wins,
+                // so that no series is written twice.
+                if !samples.iter().any(|(known, _, _)| *known == server.name) {
+                    samples.push((&server.name, setting.value, &setting.description));
+                }
             }
         }
         let mut family_name = String::new();
         for (name, samples) in by_name {
             family_name.clear();
-            family_name.push_str("pgexporter_pg_settings_");
+            family_name.push_str(SETTINGS_PREFIX);
             family_name.push_str(name);
             let help = samples.first().map_or("", |sample| sample.2);
             let mut family = encoder.family(out, &family_name, help, MetricType::Gauge);
@@ -284,7 +316,11 @@ fn render_definition<'a>(
                     &family,
                     labels,
                     |labels, row, columns| {
-                        if let Some(histogram) = read_histogram(row, columns) {
+                        if let Some(histogram) = columns
+                            .histogram
+                            .as_ref()
+                            .and_then(|parts| read_histogram(row, parts))
+                        {
                             let buckets = Histogram {
                                 upper_bounds: &histogram.0,
                                 cumulative_counts: &histogram.1,
@@ -355,13 +391,25 @@ fn family_columns<'a>(
 
 /// Where the columns of one family sit in one result.
 struct ResultColumns {
+    /// The family's label columns, in the order of their names.
     labels: Vec<usize>,
+    /// The value column (a histogram's bounds).
     value: usize,
+    /// A histogram's four columns.
+    histogram: Option<HistogramColumns>,
+}
+
+/// The result columns of one histogram: `X`, `X_bucket`, `X_sum`, `X_count`.
+struct HistogramColumns {
+    bounds: usize,
+    buckets: usize,
+    sum: usize,
+    count: usize,
 }
 
 /// Calls `write` for every row of every collected result that has the family's column, with
-/// the row's labels: `server`, the label columns, then `database` unless a label column is
-/// named so.
+/// the row's labels: `server`, the family's label columns, then `database` unless a label
+/// column is named so.
 fn for_each_sample<'a>(
     definition: &'a MetricDefinition,
     collected: &[(&'a ServerSnapshot, &'a MetricRows)],
@@ -374,7 +422,10 @@ fn for_each_sample<'a>(
         let Some(columns) = locate(variant, &rows.result, family.name) else {
             continue;
         };
-        let label_names: Vec<&'a str> = variant.labels().map(|(_, name)| name).collect();
+        let label_names: Vec<&'a str> = variant
+            .labels_of(family.name)
+            .map(|(_, name)| name)
+            .collect();
         let database_label = !label_names.contains(&"database");
         for row in ordered_rows(definition.sort, &rows.result) {
             labels.clear();
@@ -399,47 +450,74 @@ fn ordered_rows(sort: Sort, result: &QueryResult) -> Vec<&Row> {
     rows
 }
 
-/// Finds the label columns and the family's value column in a result: by name when the result
-/// has a column of that name, else by position (a histogram takes four result columns).
+/// Finds the family's label columns and value column in a result: a column by its name when
+/// the result has a column of that name, else by its position among the definition's columns
+/// (a histogram counting four). A histogram's `X`, `X_bucket`, `X_sum` and `X_count` are found
+/// by name wherever they stand, else as the four columns from its position.
 fn locate(
     variant: &QueryVariant,
     result: &QueryResult,
     family: Option<&str>,
 ) -> Option<ResultColumns> {
     let by_name = |name: &str| result.columns.iter().position(|column| column.name == name);
-    let mut position = 0;
-    let mut labels = Vec::new();
-    let mut value = None;
+    let mut positions = Vec::with_capacity(variant.columns.len());
+    let mut next = 0;
     for column in &variant.columns {
-        let found = column.name.as_deref().and_then(by_name).unwrap_or(position);
-        match column.kind {
-            ColumnKind::Label => labels.push(found),
-            _ if column.name.as_deref() == family => value = Some(found),
-            _ => {}
-        }
-        position += if column.kind == ColumnKind::Histogram {
+        positions.push(next);
+        next += if column.kind == ColumnKind::Histogram {
             4
         } else {
             1
         };
     }
-    let value = value?;
-    (value < result.columns.len()).then_some(ResultColumns { labels, value })
+    let find = |index: usize| {
+        variant.columns[index]
+            .name
+            .as_deref()
+            .and_then(by_name)
+            .unwrap_or(positions[index])
+    };
+    let index = variant
+        .columns
+        .iter()
+        .position(|column| column.kind.is_value() && column.name.as_deref() == family)?;
+    let labels = variant
+        .labels_of(family)
+        .map(|(index, _)| find(index))
+        .collect();
+    let histogram = (variant.columns[index].kind == ColumnKind::Histogram).then(|| {
+        let name = family.unwrap_or_default();
+        let part = |suffix: &str, offset: usize| {
+            by_name(&format!("{name}{suffix}")).unwrap_or(positions[index] + offset)
+        };
+        HistogramColumns {
+            bounds: part("", 0),
+            buckets: part("_bucket", 1),
+            sum: part("_sum", 2),
+            count: part("_count", 3),
+        }
+    });
+    let value = find(index);
+    (value < result.columns.len()).then_some(ResultColumns {
+        labels,
+        value,
+        histogram,
+    })
 }
 
-/// Reads `X`, `X_bucket`, `X_sum`, `X_count` starting at the family's column; `None` when any
-/// is missing or malformed.
-fn read_histogram(row: &Row, columns: &ResultColumns) -> Option<(Vec<f64>, Vec<f64>, f64, f64)> {
+/// Reads a histogram's bounds, cumulative counts, sum and count; `None` when any is missing
+/// or malformed.
+fn read_histogram(row: &Row, columns: &HistogramColumns) -> Option<(Vec<f64>, Vec<f64>, f64, f64)> {
     let mut bounds = Vec::new();
     let mut counts = Vec::new();
-    parse_number_array(row.get(columns.value)?, MAX_HISTOGRAM_BUCKETS, &mut bounds).ok()?;
+    parse_number_array(row.get(columns.bounds)?, MAX_HISTOGRAM_BUCKETS, &mut bounds).ok()?;
     parse_number_array(
-        row.get(columns.value + 1)?,
+        row.get(columns.buckets)?,
         MAX_HISTOGRAM_BUCKETS,
         &mut counts,
     )
     .ok()?;
-    let sum = sample_value(Some(row.get(columns.value + 2)?));
-    let count = sample_value(Some(row.get(columns.value + 3)?));
+    let sum = sample_value(Some(row.get(columns.sum)?));
+    let count = sample_value(Some(row.get(columns.count)?));
     Some((bounds, counts, sum, count))
 }

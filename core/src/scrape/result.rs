@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::config::ServerType;
 use crate::fetch::Fetched;
-use crate::metrics::MetricSet;
+use crate::metrics::{CollectorFilter, MetricSet};
 use crate::pg::QueryResult;
 
 use super::discovery::{Extension, Role, Setting};
@@ -42,6 +42,8 @@ pub struct ServerSnapshot {
     pub settings: Vec<Setting>,
     /// Installed extensions.
     pub extensions: Vec<Extension>,
+    /// The server's OpenSSL runs in FIPS mode (pgcrypto's `fips_mode()`, PostgreSQL 18+).
+    pub fips: bool,
     /// Metric rows, in the order they arrived.
     pub rows: Vec<MetricRows>,
     /// What the fetch of a `type = prometheus` server brought.
@@ -78,6 +80,8 @@ pub struct LogCounters {
 pub struct ScrapeResult {
     /// The definitions the rows refer to.
     pub metrics: Arc<MetricSet>,
+    /// The collectors that ran; it also selects the fixed families that have a collector.
+    pub filter: CollectorFilter,
     /// One snapshot per server asked for (every configured server for `/metrics`), in
     /// configuration order; snapshots are shared by the results they are part of.
     pub servers: Vec<Arc<ServerSnapshot>>,

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::exposition::Format;
 use crate::http::{HttpConnection, HttpError, Request, Response, Status};
-use crate::metrics::MetricSet;
+use crate::metrics::{FIXED_FAMILIES, MetricSet};
 
 /// The bridge port's `/` page.
 const BRIDGE_OVERVIEW: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pgexporter: bridge</title></head>\n\
@@ -27,25 +27,6 @@ pub enum Reply<'a> {
     Refused(Status, &'a str),
 }
 
-/// The families every scrape writes, whatever the metric set (SPEC §6.2).
-const FIXED_FAMILIES: [&str; 15] = [
-    "pgexporter_state",
-    "pgexporter_version",
-    "pgexporter_logging_info",
-    "pgexporter_logging_warn",
-    "pgexporter_logging_error",
-    "pgexporter_logging_fatal",
-    "pgexporter_query_executions_total",
-    "pgexporter_query_errors_total",
-    "pgexporter_query_timeouts_total",
-    "pgexporter_postgresql_active",
-    "pgexporter_postgresql_version",
-    "pgexporter_postgresql_uptime",
-    "pgexporter_postgresql_primary",
-    "pgexporter_postgresql_extension_info",
-    "pgexporter_pg_settings_*",
-];
-
 /// The responses of one exporter: built once per metric set, shared by every connection.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -60,7 +41,8 @@ impl Site {
         }
     }
 
-    /// The exposition format `request` prefers: OpenMetrics when it accepts it, else text.
+    /// The exposition format to answer `request` in: OpenMetrics when its `Accept` header
+    /// prefers it and the connection allows it (`metrics_openmetrics`), else text 0.0.4.
     pub fn format_for(request: &Request) -> Format {
         if request.accepts_openmetrics {
             Format::OpenMetrics
@@ -167,12 +149,23 @@ mod tests {
 
     /// The bytes `site` answers to `head` with `reply`.
     fn answer(head: &str, reply: impl FnOnce(&Request) -> Reply<'static>) -> String {
+        answer_allowing(head, true, reply)
+    }
+
+    /// The bytes `site` answers to `head` with `reply`, on a connection that allows
+    /// OpenMetrics when `openmetrics` is set.
+    fn answer_allowing(
+        head: &str,
+        openmetrics: bool,
+        reply: impl FnOnce(&Request) -> Reply<'static>,
+    ) -> String {
         let site = Site::new(&MetricSet::builtin().unwrap());
         let now = crate::test_clock::origin();
-        let mut http = HttpConnection::new(
-            crate::http::HttpConfig::new(std::time::Duration::from_secs(5)),
-            now,
-        );
+        let config = crate::http::HttpConfig {
+            openmetrics,
+            ..crate::http::HttpConfig::new(std::time::Duration::from_secs(5))
+        };
+        let mut http = HttpConnection::new(config, now);
         http.handle_input(now, head.as_bytes());
         let Some(crate::http::Event::Request(request)) = http.poll_event() else {
             panic!("a request");
@@ -193,13 +186,20 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         assert!(text.contains(Format::Text.content_type()), "{text}");
         assert!(text.ends_with("up 1\n"), "{text}");
-        let openmetrics = answer(
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n",
-            |request| Reply::Exposition(Site::format_for(request), Some(b"# EOF\n")),
-        );
+        let prefers_openmetrics = "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n";
+        let openmetrics = answer(prefers_openmetrics, |request| {
+            Reply::Exposition(Site::format_for(request), Some(b"# EOF\n"))
+        });
         assert!(
             openmetrics.contains(Format::OpenMetrics.content_type()),
             "{openmetrics}"
+        );
+        let by_default = answer_allowing(prefers_openmetrics, false, |request| {
+            Reply::Exposition(Site::format_for(request), Some(b"up 1\n"))
+        });
+        assert!(
+            by_default.contains(Format::Text.content_type()),
+            "{by_default}"
         );
         let missing = answer(METRICS, |_| Reply::Exposition(Format::Text, None));
         assert!(missing.starts_with("HTTP/1.1 503"), "{missing}");

@@ -14,6 +14,7 @@
 //! any way, the pipe closes and the watchdog stops the server and removes the directory.
 
 mod certs;
+mod replica;
 mod template;
 mod tools;
 mod watchdog;
@@ -27,7 +28,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tools::{Tools, run};
 use watchdog::Watchdog;
 
-pub use tools::PG_BIN_DIR_ENV;
+pub use replica::{STANDBY_NAME, STANDBY_SLOT};
+pub use tools::{MATRIX_CACHE_ENV, PG_BIN_DIR_ENV, matrix_cache};
 
 /// The superuser `psql` connects as (trusted on the Unix socket and on 127.0.0.1).
 pub const SUPERUSER: &str = "postgres";
@@ -89,11 +91,19 @@ const HOST: &str = "127.0.0.1";
 /// Attempts at finding a port when another process takes the one picked first.
 const PORT_ATTEMPTS: usize = 5;
 
+/// The PostgreSQL major versions of the version matrix: each is started as a primary and a
+/// streaming replica by [`PgCluster::start_primary_and_replica`].
+pub const MATRIX_MAJORS: [u32; 6] = [13, 14, 15, 16, 17, 18];
+
 /// What kind of cluster to start.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterOptions {
     /// Turn on `ssl` with a fresh CA and a server certificate for 127.0.0.1 and localhost.
     pub ssl: bool,
+    /// The PostgreSQL major version; `None` for the default installation (see
+    /// [`PG_BIN_DIR_ENV`]). A major comes from Debian's `/usr/lib/postgresql/<major>/bin`, else
+    /// from the version matrix's cache ([`matrix_cache`]).
+    pub major: Option<u32>,
     /// Libraries to load at server start besides `pg_stat_statements` (extensions such as
     /// `pg_stat_kcache` that need `shared_preload_libraries`).
     pub preload_libraries: Vec<&'static str>,
@@ -117,7 +127,10 @@ impl PgCluster {
     /// exist. Panics with the tool's output when anything fails, or with what to install when
     /// PostgreSQL or `openssl` (for `ssl`) is missing.
     pub fn start(options: ClusterOptions) -> PgCluster {
-        let tools = Tools::locate();
+        let tools = match options.major {
+            Some(major) => Tools::for_major(major),
+            None => Tools::locate(),
+        };
         let dir = fresh_directory();
         tools.give_away(&dir);
         let mut cluster = PgCluster {
@@ -192,6 +205,23 @@ impl PgCluster {
         .arg("-c")
         .arg(sql);
         String::from_utf8_lossy(&run(&mut psql, "psql").stdout).into_owned()
+    }
+
+    /// Opens a `psql` session as the superuser that stays connected and idle until the returned
+    /// value is dropped (an idle backend, as `pg_stat_activity` shows `state = 'idle'`).
+    pub fn idle_session(&self) -> IdleSession {
+        let mut psql = self.tools.pg_command("psql", &self.dir);
+        psql.args(["-X", "-q", "-U", SUPERUSER, "-d", "postgres", "-h"])
+            .arg(&self.dir)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let child = psql
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start an idle psql session: {e}"));
+        IdleSession { child }
     }
 
     /// Stops the server (`pg_ctl -m fast`), waiting until it is down. The files stay, so
@@ -361,6 +391,20 @@ impl Drop for PgCluster {
     }
 }
 
+/// An idle `psql` session, ended when dropped.
+#[derive(Debug)]
+pub struct IdleSession {
+    child: std::process::Child,
+}
+
+impl Drop for IdleSession {
+    fn drop(&mut self) {
+        // Closing its standard input ends psql; kill it in case it is stuck.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `pg_stat_statements`, then the libraries `options` asks for.
 fn preload_libraries(options: &ClusterOptions) -> Vec<&'static str> {
     let mut libraries = vec!["pg_stat_statements"];
@@ -394,10 +438,14 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("cannot bind a free port on {HOST}: {e}"))
 }
 
-/// `pg_hba.conf`: the superuser is trusted; each role gets a `local` line and a `host` line for
-/// 127.0.0.1/32 with its own method. `host` lines match connections with and without TLS.
+/// `pg_hba.conf`: the superuser is trusted, for replication too; each role gets a `local` line
+/// and a `host` line for 127.0.0.1/32 with its own method. `host` lines match connections with
+/// and without TLS.
 fn hba_conf() -> String {
-    let mut hba = format!("local all {SUPERUSER} trust\nhost all {SUPERUSER} {HOST}/32 trust\n");
+    let mut hba = format!(
+        "local all {SUPERUSER} trust\nhost all {SUPERUSER} {HOST}/32 trust\n\
+         local replication {SUPERUSER} trust\nhost replication {SUPERUSER} {HOST}/32 trust\n"
+    );
     for role in ROLES {
         hba.push_str(&format!(
             "local all {0} {1}\nhost all {0} {HOST}/32 {1}\n",
@@ -407,9 +455,10 @@ fn hba_conf() -> String {
     hba
 }
 
-/// SQL creating the roles; the MD5 role's password is hashed with MD5, the others with SCRAM.
+/// SQL creating the roles; the MD5 role's password is hashed with MD5, the others with SCRAM
+/// (PostgreSQL 13 hashes with MD5 unless told otherwise).
 fn roles_sql() -> String {
-    let mut sql = String::new();
+    let mut sql = String::from("SET password_encryption = 'scram-sha-256';");
     for role in ROLES {
         let password = role
             .password
@@ -418,7 +467,7 @@ fn roles_sql() -> String {
         let create = format!("CREATE ROLE {} LOGIN{password};", role.name);
         if role.method == "md5" {
             sql.push_str(&format!(
-                "SET password_encryption = 'md5'; {create} RESET password_encryption;"
+                "SET password_encryption = 'md5'; {create} SET password_encryption = 'scram-sha-256';"
             ));
         } else {
             sql.push_str(&create);
@@ -460,7 +509,7 @@ mod tests {
     fn only_the_md5_role_is_created_with_md5_hashing() {
         let sql = roles_sql();
         let md5 = "SET password_encryption = 'md5'; CREATE ROLE md5_user LOGIN PASSWORD \
-                   'md5-secret-2'; RESET password_encryption;";
+                   'md5-secret-2'; SET password_encryption = 'scram-sha-256';";
         assert!(sql.contains(md5), "{sql}");
         assert_eq!(sql.matches("password_encryption = 'md5'").count(), 1);
         assert!(sql.contains("CREATE ROLE trust_user LOGIN;"));

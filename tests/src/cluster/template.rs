@@ -1,10 +1,12 @@
-//! One `initdb` per test process: the first cluster initializes a template data directory and
-//! every cluster starts from a copy of it, which takes a fraction of the time `initdb` does.
-//! The template is removed by its own watchdog when the process ends.
+//! One `initdb` per installation and test process: the first cluster of a PostgreSQL
+//! installation initializes a template data directory and every cluster of it starts from a
+//! copy, which takes a fraction of the time `initdb` does. Templates are removed by their own
+//! watchdogs when the process ends.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::tools::{Tools, run};
 use super::watchdog::Watchdog;
@@ -16,10 +18,19 @@ struct Template {
     _watchdog: Watchdog,
 }
 
-/// Creates `data_dir` as a fresh cluster owned by the account the tools run as.
+/// Creates `data_dir` as a fresh cluster of `tools`' installation, owned by the account the
+/// tools run as. Installations initialize their templates in parallel.
 pub(crate) fn copy_initialized_data_dir(tools: &Tools, data_dir: &Path) {
-    static TEMPLATE: OnceLock<Template> = OnceLock::new();
-    let template = TEMPLATE.get_or_init(|| initialize(tools));
+    type Templates = Mutex<HashMap<PathBuf, Arc<OnceLock<Template>>>>;
+    static TEMPLATES: OnceLock<Templates> = OnceLock::new();
+    let slot = {
+        let mut templates = TEMPLATES
+            .get_or_init(Templates::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(templates.entry(tools.bin_dir().to_path_buf()).or_default())
+    };
+    let template = slot.get_or_init(|| initialize(tools));
     // `cp -a` keeps modes and, when running as root, the postgres ownership.
     let mut copy = Command::new("cp");
     copy.arg("-a").arg(&template.data_dir).arg(data_dir);

@@ -8,6 +8,10 @@ use std::process::{Command, Output};
 /// The environment variable that names the directory holding `initdb`, `pg_ctl` and `psql`.
 pub const PG_BIN_DIR_ENV: &str = "PG_BIN_DIR";
 
+/// The environment variable that names the cache of the version matrix's server binaries
+/// (`<cache>/<major>/bin`), written by `scripts/install-postgresql-matrix.sh`.
+pub const MATRIX_CACHE_ENV: &str = "PGEXPORTER_POSTGRESQL_CACHE";
+
 /// The operating-system account that owns the cluster files when the tests run as root.
 const POSTGRES_ACCOUNT: &str = "postgres";
 
@@ -15,6 +19,9 @@ const POSTGRES_ACCOUNT: &str = "postgres";
 #[derive(Debug, Clone)]
 pub(crate) struct Tools {
     bin_dir: PathBuf,
+    /// `psql`: the one beside the server binaries, else the default installation's (the
+    /// version matrix's packages carry no client).
+    psql: PathBuf,
     /// `Some((uid, gid))` of the `postgres` account when running as root.
     run_as: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
 }
@@ -28,6 +35,32 @@ impl Tools {
                  (or set {PG_BIN_DIR_ENV})"
             )
         });
+        Tools::with_bin_dir(bin_dir.clone(), bin_dir.join("psql"))
+    }
+
+    /// The server binaries of PostgreSQL `major`: Debian's `/usr/lib/postgresql/<major>/bin`
+    /// when installed, else the version matrix's cache (see [`matrix_cache`]). Panics with what
+    /// to run when neither has them.
+    pub(crate) fn for_major(major: u32) -> Tools {
+        let debian = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
+        let cached = matrix_cache().join(major.to_string()).join("bin");
+        let bin_dir = [debian, cached]
+            .into_iter()
+            .find(|dir| ["initdb", "pg_ctl", "postgres"].iter().all(|p| dir.join(p).is_file()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "PostgreSQL {major} server binaries not found in /usr/lib/postgresql/{major}/bin \
+                     or {}: run `bash scripts/install-postgresql-matrix.sh` (scripts/test.sh does)",
+                    matrix_cache().join(major.to_string()).display()
+                )
+            });
+        let psql = Some(bin_dir.join("psql"))
+            .filter(|psql| psql.is_file())
+            .unwrap_or_else(|| Tools::locate().psql);
+        Tools::with_bin_dir(bin_dir, psql)
+    }
+
+    fn with_bin_dir(bin_dir: PathBuf, psql: PathBuf) -> Tools {
         let run_as = nix::unistd::geteuid().is_root().then(|| {
             let account = nix::unistd::User::from_name(POSTGRES_ACCOUNT)
                 .ok()
@@ -40,13 +73,25 @@ impl Tools {
                 });
             (account.uid, account.gid)
         });
-        Tools { bin_dir, run_as }
+        Tools {
+            bin_dir,
+            psql,
+            run_as,
+        }
+    }
+
+    /// The directory of the server binaries; it identifies the installation.
+    pub(crate) fn bin_dir(&self) -> &Path {
+        &self.bin_dir
     }
 
     /// A command running the PostgreSQL program `program` (`initdb`, `pg_ctl`, `psql`), wrapped in
     /// `runuser -u postgres --` when running as root.
     pub(crate) fn pg_command(&self, program: &str, cwd: &Path) -> Command {
-        let path = self.bin_dir.join(program);
+        let path = match program {
+            "psql" => self.psql.clone(),
+            _ => self.bin_dir.join(program),
+        };
         let mut command = match self.run_as {
             Some(_) => {
                 let mut runuser = Command::new("runuser");
@@ -61,9 +106,17 @@ impl Tools {
 
     /// The directory of the server's loadable libraries, beside `bin`.
     pub(crate) fn library_dir(&self) -> PathBuf {
-        self.bin_dir
+        let lib = self
+            .bin_dir
             .parent()
-            .map_or_else(|| self.bin_dir.join("lib"), |root| root.join("lib"))
+            .map_or_else(|| self.bin_dir.join("lib"), |root| root.join("lib"));
+        // The version matrix's packages keep their modules apart from their shared libraries.
+        let modules = lib.join("postgresql");
+        if modules.join("plpgsql.so").is_file() {
+            modules
+        } else {
+            lib
+        }
     }
 
     /// Hands `path` to the `postgres` account when running as root; does nothing otherwise.
@@ -110,6 +163,23 @@ where
             String::from_utf8_lossy(&output.stderr)
         ),
     }
+}
+
+/// Where `scripts/install-postgresql-matrix.sh` puts the version matrix's server binaries:
+/// `$PGEXPORTER_POSTGRESQL_CACHE`, else `/var/cache/pgexporter/postgresql` as root (the
+/// `postgres` account must reach it), else `${XDG_CACHE_HOME:-$HOME/.cache}/pgexporter/postgresql`.
+pub fn matrix_cache() -> PathBuf {
+    if let Some(dir) = std::env::var_os(MATRIX_CACHE_ENV) {
+        return PathBuf::from(dir);
+    }
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/cache/pgexporter/postgresql");
+    }
+    let cache_home = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    cache_home.join("pgexporter").join("postgresql")
 }
 
 /// `$PG_BIN_DIR`, else `pg_config --bindir`, else the highest `/usr/lib/postgresql/<major>/bin`;

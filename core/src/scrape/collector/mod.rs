@@ -315,6 +315,7 @@ impl Collector {
         {
             return Ok(Some(Arc::new(ScrapeResult {
                 metrics: Arc::clone(&self.metrics),
+                filter: self.filter.clone(),
                 servers: vec![Arc::clone(snapshot)],
                 queries: self.counters,
                 finished: *finished,

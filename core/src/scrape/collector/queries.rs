@@ -194,12 +194,25 @@ impl Collector {
             }
             (Purpose::Probe(Probe::Extensions), Ok(result)) => {
                 let extensions = discovery::read_extensions(&result);
+                let asks_fips = self
+                    .links
+                    .get(&conn)
+                    .and_then(|link| link.pg.server_version_num())
+                    .is_some_and(|num| {
+                        discovery::asks_fips(discovery::version_parts(num).0, &extensions)
+                    });
                 let installed = extensions
                     .iter()
                     .map(|extension| (extension.name.clone(), extension.version.clone()))
                     .collect();
                 server_run.snapshot.extensions = extensions;
+                if asks_fips {
+                    self.send_query(conn, Probe::Fips.sql(), Purpose::Probe(Probe::Fips));
+                }
                 self.extensions_found(now, conn, server, Found::Main(installed));
+            }
+            (Purpose::Probe(Probe::Fips), Ok(result)) => {
+                server_run.snapshot.fips = discovery::read_fips(&result);
             }
             (Purpose::Probe(Probe::DatabaseExtensions), Ok(result)) => {
                 let installed = discovery::read_installed(&result);
@@ -307,6 +320,9 @@ impl Collector {
     fn log_failure(&self, server: usize, database: &str, purpose: Purpose, error: &QueryError) {
         let server = &self.servers[server].name;
         match purpose {
+            Purpose::Probe(Probe::Fips) => {
+                tracing::debug!(server = %server, database, "pgcrypto's fips_mode() failed: {error}");
+            }
             Purpose::Probe(probe) => {
                 tracing::warn!(server = %server, database, "probe {probe:?} failed: {error}");
             }

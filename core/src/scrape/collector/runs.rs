@@ -9,6 +9,7 @@ use crate::config::ServerType;
 use crate::fetch::{Endpoint, FetchEvent};
 use crate::flight::Landed;
 use crate::link::{ConnId, LinkAction, LinkCommand};
+use crate::metrics::SETTINGS_COLLECTOR;
 
 use super::super::discovery::Probe;
 use super::super::plan::{MAIN_DATABASE, needs_database_list};
@@ -82,7 +83,10 @@ impl Collector {
             return;
         }
         let conn = self.link_for(now, server, MAIN_DATABASE);
-        let mut probes = vec![Probe::Role, Probe::Settings, Probe::Extensions];
+        let mut probes = vec![Probe::Role, Probe::Extensions];
+        if self.filter.allows(SETTINGS_COLLECTOR) {
+            probes.push(Probe::Settings);
+        }
         if list_databases {
             probes.push(Probe::Databases);
         }
@@ -202,6 +206,7 @@ impl Collector {
                 .collect();
             let result = Arc::new(ScrapeResult {
                 metrics: Arc::clone(&self.metrics),
+                filter: self.filter.clone(),
                 servers,
                 queries: self.counters,
                 finished: now,

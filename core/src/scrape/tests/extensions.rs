@@ -125,8 +125,8 @@ fn the_main_database_reads_pg_available_extensions_once_and_no_pg_extension() {
         .push(("postgres", "demo", "1.0"));
     let result = harness.scrape();
     assert_eq!(demo_samples(&render(&result)).len(), 2);
-    // postgres: 4 probes, 4 metrics, 2 demo metrics; app: the pg_extension probe and 1 metric.
-    assert_eq!(result.queries.executions, 12);
+    // postgres: 4 probes, 5 metrics, 2 demo metrics; app: the pg_extension probe and 1 metric.
+    assert_eq!(result.queries.executions, 13);
     let main = harness
         .wires
         .values()

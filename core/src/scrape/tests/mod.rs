@@ -77,6 +77,22 @@ metrics:
       - query: SELECT broken
         columns:
           - type: gauge
+  - tag: idle_seconds
+    collector: hist
+    queries:
+      - query: SELECT 'app' AS application_name, 7.5 AS seconds_sum, 2 AS seconds_count, '{1,5}' AS seconds, '{1,2}' AS seconds_bucket
+        columns:
+          - name: application_name
+            type: label
+          - name: seconds
+            type: histogram
+            description: Idle.
+  - tag: postgresql_primary
+    collector: primary
+    queries:
+      - query: SELECT 5 AS never_run
+        columns:
+          - type: gauge
 ";
 
 /// How a scripted server answers one query.
@@ -157,6 +173,17 @@ impl ScriptedServer {
             one(vec!["database", "bytes"], vec!["postgres", "42"])
         } else if sql.starts_with("SELECT 'public'") {
             one(vec!["schemaname", "count"], vec!["public", "3"])
+        } else if sql.starts_with("SELECT 'app'") {
+            one(
+                vec![
+                    "application_name",
+                    "seconds_sum",
+                    "seconds_count",
+                    "seconds",
+                    "seconds_bucket",
+                ],
+                vec!["app", "7.5", "2", "{1,5}", "{1,2}"],
+            )
         } else if sql == "SELECT 1 AS v" {
             one(vec!["v"], vec!["1"])
         } else {
@@ -515,6 +542,14 @@ fn a_scrape_probes_then_pipelines_every_metric_on_every_database() {
         "pgexporter_tables_count{server=\"s0\",schemaname=\"public\",database=\"postgres\"} 3\n",
         "pgexporter_tables_count{server=\"s0\",schemaname=\"public\",database=\"app\"} 3\n",
         "pgexporter_primary_only{server=\"s0\",database=\"postgres\"} 1\n",
+        "pgexporter_fips 0\n",
+        "pgexporter_postgresql_fips{server=\"s0\"} 0\n",
+        // The reference's histogram: sum and count first, the family named by the tag.
+        "# TYPE pgexporter_idle_seconds histogram\n",
+        "pgexporter_idle_seconds_bucket{server=\"s0\",application_name=\"app\",database=\"postgres\",le=\"1\"} 1\n",
+        "pgexporter_idle_seconds_bucket{server=\"s0\",application_name=\"app\",database=\"postgres\",le=\"5\"} 2\n",
+        "pgexporter_idle_seconds_sum{server=\"s0\",application_name=\"app\",database=\"postgres\"} 7.5\n",
+        "pgexporter_idle_seconds_count{server=\"s0\",application_name=\"app\",database=\"postgres\"} 2\n",
     ] {
         assert!(body.contains(line), "missing {line:?} in\n{body}");
     }
@@ -527,10 +562,16 @@ fn a_scrape_probes_then_pipelines_every_metric_on_every_database() {
         !body.contains("pgexporter_broken{"),
         "the failed query has no samples"
     );
+    assert_eq!(
+        body.matches("# TYPE pgexporter_postgresql_primary").count(),
+        1,
+        "a custom definition of a fixed family is set aside"
+    );
+    assert!(!body.contains("never_run"));
     assert_eq!(result.queries.errors, 1);
     assert_eq!(
-        result.queries.executions, 9,
-        "4 probes, 4 metrics on postgres, 1 on app"
+        result.queries.executions, 10,
+        "4 probes, 5 metrics on postgres, 1 on app"
     );
 }
 
@@ -547,7 +588,7 @@ fn connections_are_kept_between_scrapes() {
 #[test]
 fn the_second_scrape_on_a_connection_parses_nothing() {
     // Without the broken metric, which is parsed again after each failure.
-    let filter = CollectorFilter::new(&["db", "tables"], &[]);
+    let filter = CollectorFilter::new(&["db", "tables", "settings"], &[]);
     let mut harness = Harness::with_filter(vec![primary(vec!["postgres", "app"])], filter);
     harness.scrape();
     let parses: usize = harness.wires.values().map(|wire| wire.count(b'P')).sum();
@@ -694,6 +735,23 @@ fn collector_filters_restrict_the_queries() {
     let body = render(&result);
     assert!(body.contains("pgexporter_size_bytes"));
     assert!(!body.contains("pgexporter_tables_count"));
+}
+
+#[test]
+fn the_fixed_families_with_a_collector_follow_the_filter() {
+    let filter = CollectorFilter::new(&[], &["primary", "settings", "extensions_list"]);
+    let mut harness = Harness::with_filter(vec![primary(vec!["postgres"])], filter);
+    let result = harness.scrape();
+    assert!(result.servers[0].settings.is_empty(), "no settings probe");
+    let body = render(&result);
+    assert!(body.contains("pgexporter_postgresql_active{server=\"s0\"} 1\n"));
+    for family in [
+        "pgexporter_postgresql_primary",
+        "pgexporter_pg_settings_",
+        "pgexporter_postgresql_extension_info",
+    ] {
+        assert!(!body.contains(family), "{family} in\n{body}");
+    }
 }
 
 #[test]
