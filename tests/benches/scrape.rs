@@ -6,7 +6,8 @@
 //!
 //! Besides criterion's timing it prints the binary's size and the daemon's idle RSS, the p50
 //! and p99 of 500 scrapes, the body size, the samples per scrape, the time PostgreSQL spent
-//! executing the exporter's statements per scrape (from `pg_stat_statements`), the connections
+//! executing the exporter's statements per scrape (from `pg_stat_statements`), the exporter's
+//! own CPU time per scrape (with its reaped children's, for the fork runtime), the connections
 //! the exporter holds (from `pg_stat_activity`), then the p50, p99 and requests per second of [`CLIENTS`] clients
 //! scraping at once, and the daemon's peak RSS.
 
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use pgexporter_tests::cluster::MONITOR_USER;
 use pgexporter_tests::exporter::{Exporter, ExporterHome};
-use pgexporter_tests::measure::{percentiles_ms, rss_kib};
+use pgexporter_tests::measure::{cpu_ms, percentiles_ms, rss_kib};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
 /// Scrapes timed for the percentiles.
@@ -56,6 +57,7 @@ fn scrape(c: &mut Criterion) {
     group.finish();
 
     cluster.psql("SELECT pg_stat_statements_reset()");
+    let cpu_before = cpu_ms(exporter.pid());
     let mut times: Vec<Duration> = (0..SAMPLES)
         .map(|_| {
             let started = Instant::now();
@@ -63,6 +65,7 @@ fn scrape(c: &mut Criterion) {
             started.elapsed()
         })
         .collect();
+    let exporter_cpu = (cpu_ms(exporter.pid()) - cpu_before) / SAMPLES as f64;
     let (p50, p99) = percentiles_ms(&mut times);
     let server_ms: f64 = cluster
         .psql(&format!(
@@ -77,7 +80,8 @@ fn scrape(c: &mut Criterion) {
         cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgexporter'");
     println!(
         "scrape: p50 {p50:.2} ms, p99 {p99:.2} ms over {SAMPLES} scrapes; PostgreSQL executing \
-         {:.2} ms per scrape; body {} bytes, {} families, {} samples; {} connections",
+         {:.2} ms and the exporter {exporter_cpu:.2} ms of CPU per scrape; body {} bytes, {} \
+         families, {} samples; {} connections",
         server_ms / SAMPLES as f64,
         body.len(),
         body.lines()

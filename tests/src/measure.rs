@@ -1,4 +1,5 @@
-//! Figures the benchmarks print: a process's memory and the percentiles of timings.
+//! Figures the benchmarks print: a process's memory and CPU time, and the percentiles of
+//! timings.
 
 use std::fs;
 use std::time::Duration;
@@ -20,6 +21,24 @@ pub fn rss_kib(pid: u32, field: &str) -> u64 {
             })
         })
         .unwrap_or(0)
+}
+
+/// The CPU time process `pid` and its reaped children have used, in milliseconds (user and
+/// system; `/proc/<pid>/stat` counts clock ticks of 10 ms); 0 when it cannot be read.
+pub fn cpu_ms(pid: u32) -> f64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    // utime, stime, cutime, cstime are fields 14 to 17; the list starts at field 3.
+    let ticks: u64 = fields
+        .get(11..15)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|field| field.parse::<u64>().ok())
+        .sum();
+    ticks as f64 * 10.0
 }
 
 /// The p50 and p99 of `times` (sorted in place), in milliseconds.
