@@ -343,12 +343,6 @@ wal_dir = /w",
                         feature: "bridge history"
                     }
                 ),
-                (
-                    "alerts",
-                    &WarningKind::NotBuilt {
-                        feature: "alerting"
-                    }
-                ),
             ]
         );
         let expected = MainConfig {

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::alerts::AlertSet;
 use crate::config::{Config, MainConfig, ServerType};
 use crate::http::HttpConfig;
 use crate::management::handshake::AdminVerifiers;
@@ -64,6 +65,8 @@ pub struct PlanInputs {
     pub admins: Arc<AdminVerifiers>,
     /// The master key, when the daemon has one (derived once, at start).
     pub master_key: Option<Arc<MasterKey>>,
+    /// The alerts to evaluate on every scrape; `None` when alerting is off.
+    pub alerts: Option<Arc<AlertSet>>,
 }
 
 /// Everything a configuration change may alter while the daemon runs.
@@ -165,6 +168,7 @@ impl Plan {
                 application_name: APPLICATION_NAME.to_owned(),
                 cache_max_age: main.metrics_cache_max_age,
                 default_scrape_timeout: DEFAULT_SCRAPE_TIMEOUT,
+                alerts: inputs.alerts,
             },
             metrics: inputs.metrics,
             served: Arc::new(served),
@@ -294,6 +298,7 @@ mod tests {
             metrics: Arc::new(MetricSet::builtin().unwrap()),
             admins: Arc::new(AdminVerifiers::new()),
             master_key: None,
+            alerts: None,
         }
     }
 

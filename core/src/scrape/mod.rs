@@ -8,6 +8,7 @@
 //! TLS, writes bytes and reports what it reads. A finished scrape is a [`ScrapeResult`] that
 //! renders to any exposition format.
 
+mod alert_families;
 mod collector;
 mod discovery;
 mod plan;
@@ -18,6 +19,8 @@ pub use collector::{Collector, CollectorSettings, Event, Reconfiguration, Server
 pub use discovery::{Extension, Role, Setting};
 pub use plan::MAIN_DATABASE;
 pub use render::EXPORTER_VERSION;
-pub use result::{LogCounters, MetricRows, QueryCounters, ScrapeResult, ServerSnapshot};
+pub use result::{
+    AlertValue, LogCounters, MetricRows, QueryCounters, ScrapeResult, ServerSnapshot,
+};
 #[cfg(test)]
 mod tests;

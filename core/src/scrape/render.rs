@@ -27,6 +27,7 @@ impl ScrapeResult {
         let encoder = Encoder::new(format);
         self.render_exporter_families(&encoder, logs, out);
         self.render_server_families(&encoder, out);
+        self.render_alerts(&encoder, out);
         self.render_settings(&encoder, out);
         let mut labels = Vec::new();
         for (index, definition) in self.metrics.definitions().iter().enumerate() {

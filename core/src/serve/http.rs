@@ -149,6 +149,7 @@ mod tests {
                 metrics: Arc::new(MetricSet::builtin().unwrap()),
                 admins: Arc::new(AdminVerifiers::new()),
                 master_key: None,
+                alerts: None,
             },
         )
         .unwrap();

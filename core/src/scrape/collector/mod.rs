@@ -1,5 +1,6 @@
 //! The collector: the exporter's connections to PostgreSQL and the scrapes run over them.
 
+mod alerts;
 mod extensions;
 
 use std::collections::{HashMap, VecDeque};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use crate::alerts::AlertSet;
 use crate::link::{ConnId, LinkAction, LinkCommand, LinkEvent};
 use crate::machine::Machine;
 use crate::metrics::{CollectorFilter, MetricSet, SETTINGS_COLLECTOR};
@@ -18,6 +20,7 @@ use crate::secret::Secret;
 use super::discovery::{self, Probe};
 use super::plan::{MAIN_DATABASE, PlannedQuery, ServerProfile, needs_database_list, plan_queries};
 use super::result::{MetricRows, QueryCounters, ScrapeResult, ServerSnapshot};
+use alerts::same_alert_queries;
 use extensions::{ExtensionDiscovery, Found};
 
 /// SQLSTATE of a statement cancelled by `statement_timeout`.
@@ -82,6 +85,8 @@ pub struct CollectorSettings {
     /// How long a scrape may take when the request does not say
     /// (`X-Prometheus-Scrape-Timeout-Seconds`).
     pub default_scrape_timeout: Duration,
+    /// The alerts evaluated on every scrape; `None` when alerting is off.
+    pub alerts: Option<Arc<AlertSet>>,
 }
 
 /// What the collector reports.
@@ -112,6 +117,8 @@ fn scrape_deadline(now: Instant, timeout: Duration) -> Instant {
 enum Purpose {
     Probe(Probe),
     Metric(PlannedQuery),
+    /// The query of the alert at this index of the set.
+    Alert(usize),
 }
 
 impl Purpose {
@@ -121,6 +128,7 @@ impl Purpose {
         match self {
             Purpose::Probe(probe) => format!("probe {probe:?}"),
             Purpose::Metric(planned) => format!("metric {} {}", planned.metric, planned.variant),
+            Purpose::Alert(index) => format!("alert {index}"),
         }
     }
 }
@@ -263,7 +271,11 @@ impl Collector {
     pub fn reconfigure(&mut self, now: Instant, new: Reconfiguration) {
         let reconnect = !same_servers(&self.servers, &new.servers)
             || !Arc::ptr_eq(&self.metrics, &new.metrics)
-            || self.settings.query_timeout != new.settings.query_timeout;
+            || self.settings.query_timeout != new.settings.query_timeout
+            || !same_alert_queries(
+                self.settings.alerts.as_deref(),
+                new.settings.alerts.as_deref(),
+            );
         if reconnect {
             if self.run.is_some() {
                 self.abandon_late_servers();
@@ -568,6 +580,7 @@ impl Collector {
                         is_primary: role.is_primary,
                     };
                     self.queue_metrics(conn, profile, true);
+                    self.queue_alerts(conn, server);
                 }
             }
             (Purpose::Probe(Probe::Settings), Ok(result)) => {
@@ -612,6 +625,12 @@ impl Collector {
                     database: database.to_owned(),
                     result,
                 });
+            }
+            (Purpose::Alert(alert), Ok(result)) => {
+                server_run
+                    .snapshot
+                    .alerts
+                    .push(alerts::value_of(alert, &result));
             }
             (purpose, Err(error)) => {
                 self.log_failure(server, database, purpose, &error);
@@ -708,6 +727,7 @@ impl Collector {
             Purpose::Probe(probe) => {
                 tracing::warn!(server = %server, database, "probe {probe:?} failed: {error}");
             }
+            Purpose::Alert(alert) => self.log_alert_failure(server, alert, error),
             Purpose::Metric(planned) => {
                 let definition = &self.metrics.definitions()[planned.metric];
                 if definition.optional {
@@ -773,6 +793,7 @@ impl Collector {
                 .map(|server| server.snapshot)
                 .collect(),
             queries: self.counters,
+            alerts: self.settings.alerts.clone(),
             finished: now,
         });
         if !self.settings.cache_max_age.is_zero() {

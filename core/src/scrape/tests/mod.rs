@@ -317,6 +317,7 @@ impl Harness {
             application_name: "pgexporter".into(),
             cache_max_age: Duration::ZERO,
             default_scrape_timeout: Duration::from_secs(10),
+            alerts: None,
         };
         Harness {
             collector: Collector::new(specs, Arc::new(set), filter, settings, Box::new(|| [7; 18])),
@@ -706,6 +707,7 @@ fn collector_filters_restrict_the_queries() {
         application_name: "pgexporter".into(),
         cache_max_age: Duration::ZERO,
         default_scrape_timeout: Duration::from_secs(10),
+        alerts: None,
     };
     harness.collector = Collector::new(
         harness.collector.servers().to_vec(),
@@ -759,6 +761,7 @@ fn a_young_result_answers_from_the_cache() {
         application_name: "pgexporter".into(),
         cache_max_age: Duration::from_secs(5),
         default_scrape_timeout: Duration::from_secs(10),
+        alerts: None,
     };
     let set =
         MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)]).unwrap();
@@ -831,6 +834,7 @@ fn settings(cache_max_age: Duration) -> CollectorSettings {
         application_name: "pgexporter".into(),
         cache_max_age,
         default_scrape_timeout: Duration::from_secs(10),
+        alerts: None,
     }
 }
 
