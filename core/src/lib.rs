@@ -16,6 +16,7 @@
 
 pub mod alerts;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod exposition;
 pub mod http;

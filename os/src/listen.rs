@@ -40,6 +40,7 @@ pub fn bind_all(listeners: &Listeners) -> io::Result<Vec<Bound>> {
                 ListenerKind::RemoteManagement => {
                     tracing::info!("remote management on {address}");
                 }
+                ListenerKind::Console => tracing::info!("web console on http://{address}/"),
                 ListenerKind::LocalManagement => {}
             }
             bound.push(Bound { kind, listener });

@@ -6,10 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use nix::sys::signal::Signal;
-use pgexporter_tests::cluster::MONITOR_USER;
-use pgexporter_tests::exporter::{
-    Exporter, ExporterHome, eventually, failed, free_port, sample_value,
-};
+use pgexporter_tests::exporter::{Exporter, ExporterHome, eventually, failed, sample_value};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
 /// `max_connections` of the cluster of the single-server test: small, so that a few idle
@@ -161,24 +158,7 @@ fn replication_alerts_fire_when_the_primary_stops() {
     let home = ExporterHome::new();
     let alerts = home.dir().join("alerts.yaml");
     write(&alerts, "- name: replication_lag\n  threshold: 1\n");
-    let port = free_port();
-    let section = |name: &str, cluster: &PgCluster| {
-        format!(
-            "[{name}]\nhost = {}\nport = {}\nuser = {}\n\n",
-            cluster.host(),
-            cluster.port(),
-            MONITOR_USER.name
-        )
-    };
-    write(
-        &home.config_file(),
-        &format!(
-            "[pgexporter]\nhost = 127.0.0.1\nmetrics = {port}\nunix_socket_dir = {}\n\n{}{}",
-            home.dir().display(),
-            section("primary", &primary),
-            section("replica", &replica)
-        ),
-    );
+    let port = home.write_servers_config(&[("primary", &primary), ("replica", &replica)], "");
     let exporter = Exporter::start(&home, port, &["-a", alerts.to_str().unwrap()]);
     for server in ["primary", "replica"] {
         wait_for(&exporter, "wal_receiver_down", server, Some(0.0));

@@ -330,12 +330,6 @@ wal_dir = /w",
                         feature: "bridge's JSON view"
                     }
                 ),
-                (
-                    "console",
-                    &WarningKind::NotBuilt {
-                        feature: "web console"
-                    }
-                ),
                 ("history", &WarningKind::NotBuilt { feature: "history" }),
                 (
                     "bridge_history",

@@ -29,7 +29,6 @@ mod escape;
 mod name;
 pub mod value;
 
-#[cfg(any(test, feature = "test-support"))]
 pub mod strict_parser;
 
 pub use encoder::{Encoder, FamilyWriter, Histogram, HistogramError, HistogramWriter};

@@ -25,7 +25,7 @@ pub enum Status {
     Ok,
     /// 400: the request head is malformed or carries a body.
     BadRequest,
-    /// 403: a path other than `/metrics`, `/` and `/index.html`.
+    /// 403: a path the port does not serve.
     Forbidden,
     /// 405: a method other than GET and HEAD.
     MethodNotAllowed,

@@ -20,6 +20,8 @@ pub enum Route {
     Metrics,
     /// `/` or `/index.html`: the overview page.
     Index,
+    /// `/api`: the console's JSON (refused on the metrics port).
+    Api,
 }
 
 /// A request the caller must answer with [`HttpConnection::respond`] or
@@ -158,6 +160,7 @@ pub(super) fn read_head(input: &[u8], max_headers: usize, max_head_bytes: usize)
     let route = match path_of(path) {
         "/metrics" => Route::Metrics,
         "/" | "/index.html" => Route::Index,
+        "/api" => Route::Api,
         _ => return refused(Status::Forbidden, RejectReason::ForbiddenPath, exchange),
     };
     Head::Accepted {

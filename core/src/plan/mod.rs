@@ -253,6 +253,8 @@ pub enum ListenerKind {
     RemoteManagement,
     /// The management socket.
     LocalManagement,
+    /// The web console (`console`).
+    Console,
 }
 
 impl Listeners {
@@ -266,6 +268,9 @@ impl Listeners {
         let mut ports = vec![(ListenerKind::Metrics, metrics)];
         if let Some(port) = main.management.filter(|&port| port != 0) {
             ports.push((ListenerKind::RemoteManagement, port));
+        }
+        if let Some(port) = main.console.filter(|&port| port != 0) {
+            ports.push((ListenerKind::Console, port));
         }
         Ok(Listeners {
             host: main.host.clone(),
@@ -353,12 +358,13 @@ mod tests {
 
     #[test]
     fn listeners_of_a_configuration() {
-        let listeners = Listeners::new(&config("management = 5003")).unwrap();
+        let listeners = Listeners::new(&config("management = 5003\nconsole = 5004")).unwrap();
         assert_eq!(
             listeners.ports,
             vec![
                 (ListenerKind::Metrics, 5002),
-                (ListenerKind::RemoteManagement, 5003)
+                (ListenerKind::RemoteManagement, 5003),
+                (ListenerKind::Console, 5004)
             ]
         );
         assert_eq!(listeners.unix_socket, PathBuf::from("/tmp/.s.pgexporter"));

@@ -1,4 +1,4 @@
-//! One connection on the metrics port: HTTP in, the overview page or a scrape result out.
+//! One connection on the metrics port or the console: HTTP in, a page or a scrape result out.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -8,7 +8,9 @@ use bytes::BytesMut;
 
 use super::site::Site;
 use super::{Answer, Job, ScrapeJob};
-use crate::http::{Event, HttpConnection, Request};
+use crate::console;
+use crate::exposition::Format;
+use crate::http::{Event, HttpConnection, HttpError, Request};
 use crate::machine::{Machine, Peer};
 use crate::plan::Served;
 
@@ -19,6 +21,7 @@ use crate::plan::Served;
 pub struct HttpService {
     http: HttpConnection,
     served: Arc<Served>,
+    site: Port,
     /// The `/metrics` request waiting for its scrape.
     pending: Option<Request>,
     jobs: VecDeque<Job>,
@@ -26,12 +29,31 @@ pub struct HttpService {
     body: BytesMut,
 }
 
+/// Which port's pages a connection serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Port {
+    /// `/metrics` and the overview ([`Site`]).
+    Metrics,
+    /// The console's page and `/api` ([`console`]).
+    Console,
+}
+
 impl HttpService {
-    /// A connection accepted at `now`, served with `served`.
+    /// A metrics-port connection accepted at `now`, served with `served`.
     pub fn new(served: Arc<Served>, now: Instant) -> Self {
+        HttpService::on(Port::Metrics, served, now)
+    }
+
+    /// A console connection accepted at `now`, served with `served`.
+    pub fn console(served: Arc<Served>, now: Instant) -> Self {
+        HttpService::on(Port::Console, served, now)
+    }
+
+    fn on(site: Port, served: Arc<Served>, now: Instant) -> Self {
         HttpService {
             http: HttpConnection::new(served.http.clone(), now),
             served,
+            site,
             pending: None,
             jobs: VecDeque::new(),
             body: BytesMut::new(),
@@ -42,11 +64,11 @@ impl HttpService {
     fn follow(&mut self, now: Instant) {
         while let Some(event) = self.http.poll_event() {
             match event {
-                Event::Request(request) if Site::needs_scrape(&request) => {
+                Event::Request(request) if self.needs_scrape(&request) => {
                     self.pending = Some(request);
                     self.jobs.push_back(Job::Scrape(ScrapeJob {
                         timeout: request.scrape_timeout,
-                        format: Site::format_for(&request),
+                        format: self.format_for(&request),
                     }));
                 }
                 Event::Request(request) => self.respond(now, &request, None),
@@ -58,9 +80,30 @@ impl HttpService {
         }
     }
 
+    fn needs_scrape(&self, request: &Request) -> bool {
+        match self.site {
+            Port::Metrics => Site::needs_scrape(request),
+            Port::Console => console::needs_scrape(request),
+        }
+    }
+
+    /// The format of the scrape result `request` needs: the console reads exposition text.
+    fn format_for(&self, request: &Request) -> Format {
+        match self.site {
+            Port::Metrics => Site::format_for(request),
+            Port::Console => Format::Text,
+        }
+    }
+
     fn respond(&mut self, now: Instant, request: &Request, body: Option<&[u8]>) {
-        let site = Arc::clone(&self.served);
-        if let Err(error) = site.site.respond(&mut self.http, now, request, body) {
+        let answered: Result<(), HttpError> = match self.site {
+            Port::Metrics => {
+                let served = Arc::clone(&self.served);
+                served.site.respond(&mut self.http, now, request, body)
+            }
+            Port::Console => console::respond(&mut self.http, now, request, body),
+        };
+        if let Err(error) = answered {
             tracing::error!("cannot answer an HTTP request: {error}");
         }
     }
@@ -117,7 +160,7 @@ impl Peer for HttpService {
             Answer::Scrape { result, logs } => {
                 let mut body = std::mem::take(&mut self.body);
                 body.clear();
-                result.render(Site::format_for(&request), &logs, &mut body);
+                result.render(self.format_for(&request), &logs, &mut body);
                 self.respond(now, &request, Some(&body));
                 self.body = body;
             }
@@ -136,7 +179,7 @@ mod tests {
     use crate::plan::{Plan, PlanInputs};
     use bytes::Bytes;
 
-    fn service(now: Instant) -> HttpService {
+    fn served() -> Arc<Served> {
         let text = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nmetrics = 5002\n\
                     [primary]\nhost = h\nport = 1\nuser = u\n";
         let config = crate::config::load_ini(text, "t.conf", &|_| None)
@@ -153,7 +196,11 @@ mod tests {
             },
         )
         .unwrap();
-        HttpService::new(plan.served, now)
+        plan.served
+    }
+
+    fn service(now: Instant) -> HttpService {
+        HttpService::new(served(), now)
     }
 
     fn drain(service: &mut HttpService) -> String {
@@ -208,5 +255,45 @@ mod tests {
         let response = drain(&mut service);
         assert!(response.starts_with("HTTP/1.1 503"), "{response}");
         assert!(service.is_finished(), "HTTP/1.0 closes");
+    }
+
+    #[test]
+    fn the_console_answers_its_page_and_api_and_refuses_metrics() {
+        let now = crate::test_clock::origin();
+        let mut console = HttpService::console(served(), now);
+        console.handle_input(
+            now,
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        assert!(console.poll_event().is_none());
+        let response = drain(&mut console);
+        assert!(response.contains(crate::console::PAGE), "the page");
+        assert!(response.contains("HTTP/1.1 403"), "{response}");
+        console.handle_input(
+            now,
+            b"GET /api HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text\r\n\r\n",
+        );
+        let Some(Job::Scrape(job)) = console.poll_event() else {
+            panic!("a scrape job");
+        };
+        assert_eq!(
+            job.format,
+            Format::Text,
+            "the console reads exposition text"
+        );
+        let text =
+            "# HELP pgexporter_state S.\n# TYPE pgexporter_state gauge\npgexporter_state 1\n";
+        console.handle_message(
+            now,
+            Answer::Rendered(Some(Bytes::from_static(text.as_bytes()))),
+        );
+        let response = drain(&mut console);
+        assert!(response.contains("application/json"), "{response}");
+        assert!(response.contains("\"name\":\"state\""), "{response}");
+
+        let mut metrics = service(now);
+        metrics.handle_input(now, b"GET /api HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(metrics.poll_event().is_none());
+        assert!(drain(&mut metrics).starts_with("HTTP/1.1 403"));
     }
 }

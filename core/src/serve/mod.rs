@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 pub use http::HttpService;
+pub(crate) use site::FORBIDDEN;
 pub use site::Site;
 
 use crate::exposition::Format;
@@ -29,7 +30,7 @@ use crate::scrape::{LogCounters, ScrapeResult};
 /// What a connection needs from the running daemon.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
-    /// A scrape result for `/metrics`.
+    /// A scrape result for `/metrics` or the console's `/api`.
     Scrape(ScrapeJob),
     /// The answer to a management request.
     Management(Request),
@@ -91,14 +92,14 @@ pub fn listener_tls(kind: ListenerKind, served: &Served) -> ListenerTls {
     let files = match kind {
         ListenerKind::Metrics => served.metrics_tls.clone().map(ListenerTls::Immediate),
         ListenerKind::RemoteManagement => served.management_tls.clone().map(ListenerTls::OnRequest),
-        ListenerKind::LocalManagement => None,
+        ListenerKind::LocalManagement | ListenerKind::Console => None,
     };
     files.unwrap_or(ListenerTls::Plain)
 }
 
 /// One accepted connection.
 pub enum Service {
-    /// The metrics port.
+    /// The metrics port or the console.
     Http(HttpService),
     /// Remote or local management.
     Management(Session),
@@ -116,6 +117,9 @@ impl Service {
         match kind {
             ListenerKind::Metrics => {
                 Service::Http(HttpService::new(Arc::clone(served), accepted.now))
+            }
+            ListenerKind::Console => {
+                Service::Http(HttpService::console(Arc::clone(served), accepted.now))
             }
             ListenerKind::RemoteManagement => Service::Management(Session::remote(
                 Arc::clone(&served.admins),

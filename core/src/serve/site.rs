@@ -6,6 +6,14 @@ use crate::exposition::Format;
 use crate::http::{HttpConnection, HttpError, Request, Response, Route, Status};
 use crate::metrics::{FIXED_FAMILIES, MetricSet};
 
+/// The answer to a path the port does not serve.
+pub(crate) const FORBIDDEN: Response<'static> = Response {
+    status: Status::Forbidden,
+    content_type: "text/plain; charset=utf-8",
+    body: b"forbidden\n",
+    allow_gzip: false,
+};
+
 /// The responses of one exporter: built once per metric set, shared by every connection.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -66,6 +74,7 @@ impl Site {
                 body: self.overview.as_bytes(),
                 allow_gzip: true,
             },
+            (Route::Api, _) => FORBIDDEN,
         };
         http.respond(now, response)
     }
