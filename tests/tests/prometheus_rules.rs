@@ -14,7 +14,12 @@ const SETTINGS_PREFIX: &str = "pgexporter_pg_settings_";
 
 fn succeeds(args: &[&str]) {
     let report = promtool::run(args);
-    assert_eq!(report.code, Some(0), "promtool {args:?}:\n{}", report.output);
+    assert_eq!(
+        report.code,
+        Some(0),
+        "promtool {args:?}:\n{}",
+        report.output
+    );
 }
 
 #[test]
