@@ -42,6 +42,14 @@ pub fn bind_all(listeners: &Listeners) -> io::Result<Vec<Bound>> {
                 }
                 ListenerKind::Console => tracing::info!("web console on http://{address}/"),
                 ListenerKind::LocalManagement => {}
+                ListenerKind::History => {
+                    let scheme = if listeners.history_tls {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    tracing::info!("serving history on {scheme}://{address}/history/");
+                }
             }
             bound.push(Bound { kind, listener });
         }

@@ -51,11 +51,10 @@ pub const PATH_KEYS: [&str; 16] = [
 
 /// Keys of `[pgexporter]` that turn on a feature this build does not have yet, with the
 /// feature's name: loading warns when one is turned on.
-const NOT_BUILT: [(&str, &str); 4] = [
+const NOT_BUILT: [(&str, &str); 3] = [
     ("bridge", "bridge"),
     ("bridge_json", "bridge's JSON view"),
     ("bridge_history", "bridge history"),
-    ("history", "history"),
 ];
 
 /// The feature `key` of `[pgexporter]` turns on when `main` has it on and this build does not
@@ -65,8 +64,7 @@ pub(crate) fn not_built_feature(main: &MainConfig, key: &str) -> Option<&'static
     let on = match key {
         "bridge" => main.bridge.is_some(),
         "bridge_json" => main.bridge_json.is_some(),
-        "bridge_history" => main.bridge_history.is_some(),
-        _ => main.history.is_some(),
+        _ => main.bridge_history.is_some(),
     };
     on.then_some(*feature)
 }

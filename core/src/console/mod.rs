@@ -24,7 +24,7 @@ pub fn needs_scrape(request: &Request) -> bool {
 }
 
 /// Answers `request` on the console port: the page, the `/api` JSON built from `rendered`
-/// (exposition text; `None` when there is no scrape result: 503), 403 for anything else.
+/// (exposition text; `None` when there is no scrape result: 503).
 ///
 /// # Errors
 /// The connection's [`HttpError`] when no request is waiting for an answer (a caller bug).
@@ -57,7 +57,8 @@ pub fn respond(
             body: b"{\"error\":\"no scrape result\"}",
             allow_gzip: false,
         },
-        (Route::Metrics, _) => FORBIDDEN,
+        // The console routes neither (`Paths::Console`).
+        (Route::Metrics | Route::History, _) => FORBIDDEN,
     };
     http.respond(now, response)
 }

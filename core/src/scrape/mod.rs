@@ -20,7 +20,8 @@ pub use discovery::{Extension, Role, Setting};
 pub use plan::MAIN_DATABASE;
 pub use render::EXPORTER_VERSION;
 pub use result::{
-    AlertValue, LogCounters, MetricRows, QueryCounters, ScrapeResult, ServerSnapshot,
+    AlertValue, ExporterCounters, LogCounters, MetricRows, QueryCounters, ScrapeResult,
+    ServerSnapshot,
 };
 #[cfg(test)]
 mod tests;

@@ -50,8 +50,12 @@ impl HttpService {
     }
 
     fn on(site: Port, served: Arc<Served>, now: Instant) -> Self {
+        let config = match site {
+            Port::Metrics => served.http.clone(),
+            Port::Console => served.console_http.clone(),
+        };
         HttpService {
-            http: HttpConnection::new(served.http.clone(), now),
+            http: HttpConnection::new(config, now),
             served,
             site,
             pending: None,
@@ -65,11 +69,11 @@ impl HttpService {
         while let Some(event) = self.http.poll_event() {
             match event {
                 Event::Request(request) if self.needs_scrape(&request) => {
-                    self.pending = Some(request);
                     self.jobs.push_back(Job::Scrape(ScrapeJob {
                         timeout: request.scrape_timeout,
                         format: self.format_for(&request),
                     }));
+                    self.pending = Some(request);
                 }
                 Event::Request(request) => self.respond(now, &request, None),
                 Event::Rejected { status, reason } => {
@@ -150,22 +154,22 @@ impl Peer for HttpService {
     type Message = Answer;
 
     fn handle_message(&mut self, now: Instant, answer: Answer) {
-        if matches!(answer, Answer::Management(_)) {
+        if matches!(answer, Answer::Management(_) | Answer::History(_)) {
             return;
         }
         let Some(request) = self.pending.take() else {
             return;
         };
         match answer {
-            Answer::Scrape { result, logs } => {
+            Answer::Scrape { result, counters } => {
                 let mut body = std::mem::take(&mut self.body);
                 body.clear();
-                result.render(self.format_for(&request), &logs, &mut body);
+                result.render(self.format_for(&request), &counters, &mut body);
                 self.respond(now, &request, Some(&body));
                 self.body = body;
             }
             Answer::Rendered(body) => self.respond(now, &request, body.as_deref()),
-            Answer::Management(_) => {}
+            Answer::Management(_) | Answer::History(_) => {}
         }
         self.follow(now);
     }

@@ -74,7 +74,8 @@ impl Site {
                 body: self.overview.as_bytes(),
                 allow_gzip: true,
             },
-            (Route::Api, _) => FORBIDDEN,
+            // The metrics port routes neither history nor console paths (`Paths::Metrics`).
+            (Route::History | Route::Api, _) => FORBIDDEN,
         };
         http.respond(now, response)
     }
