@@ -108,7 +108,7 @@ fn the_package_installs_binaries_units_manual_pages_completions_and_configuratio
     );
 
     let version = run(
-        &mut Command::new(root.join("usr/bin/pgexporter")).arg("--version"),
+        Command::new(root.join("usr/bin/pgexporter")).arg("--version"),
         "the installed pgexporter --version",
     );
     assert_eq!(
@@ -117,7 +117,7 @@ fn the_package_installs_binaries_units_manual_pages_completions_and_configuratio
     );
     for program in ["pgexporter-cli", "pgexporter-admin", "pgexporter-config"] {
         let version = run(
-            &mut Command::new(root.join("usr/bin").join(program)).arg("--version"),
+            Command::new(root.join("usr/bin").join(program)).arg("--version"),
             program,
         );
         assert!(version.starts_with(program), "{version}");
