@@ -7,8 +7,8 @@
 # apt-get command): the PostgreSQL server (`postgresql`), `openssl`, Prometheus and promtool
 # (`prometheus`), `npm` with the version matrix's PostgreSQL 13, 14, 16, 17 and 18
 # (scripts/install-postgresql-matrix.sh, into a cache outside the checkout), the extensions the
-# extension tests create, `systemd` (systemd-socket-activate and systemd-analyze), `man-db` and
-# `cargo-deb` (`cargo install`).
+# extension tests create, `systemd` (systemd-socket-activate and systemd-analyze), `man-db`,
+# `dpkg-dev` and `cargo-deb` (`cargo install`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
@@ -27,6 +27,7 @@ want_command prometheus promtool "promtool checks the exposition, Prometheus scr
 want_command npm npm "fetches the version matrix's PostgreSQL binaries"
 want_command systemd systemd-socket-activate "socket activation test"
 want_command man-db man "the Debian package test looks its manual page up"
+want_command dpkg-dev dpkg-shlibdeps "cargo deb works out the package's dependencies"
 timed install_missing_packages
 
 # The extensions the end-to-end tests install, from Debian, for the PostgreSQL major the tests
