@@ -56,7 +56,7 @@ fi
 # The runtimes besides the default (tokio) whose binaries the end-to-end tests run against.
 OTHER_RUNTIMES=(smol fork)
 # The end-to-end test targets that run the binaries.
-E2E_TESTS=(exporter extensions management cli fork_processes socket_activation)
+E2E_TESTS=(exporter extensions management cli fork_processes history socket_activation)
 
 step "building the binaries"
 timed cargo build -j2 --bins
