@@ -5,7 +5,7 @@
 #
 # It installs, when missing (Debian packages need root; as another user it stops and prints the
 # apt-get command): the PostgreSQL server (`postgresql`), `openssl`, Prometheus and promtool
-# (`prometheus`), `npm` with the version matrix's PostgreSQL 13, 14, 16, 17 and 18
+# (`prometheus`), `prometheus-node-exporter`, `npm` with the version matrix's PostgreSQL 13, 14, 16, 17 and 18
 # (scripts/install-postgresql-matrix.sh, into a cache outside the checkout), the extensions the
 # extension tests create, `systemd` (systemd-socket-activate and systemd-analyze), `man-db`,
 # `dpkg-dev` and `cargo-deb` (`cargo install`).
@@ -24,6 +24,7 @@ timed() {
 step "checking what the tests need"
 want_runtime_tools
 want_command prometheus promtool "promtool checks the exposition, Prometheus scrapes the exporter"
+want_command prometheus-node-exporter prometheus-node-exporter "the bridge test scrapes Debian's node exporter"
 want_command npm npm "fetches the version matrix's PostgreSQL binaries"
 want_command systemd systemd-socket-activate "socket activation test"
 want_command man-db man "the Debian package test looks its manual page up"
@@ -56,7 +57,7 @@ fi
 # The runtimes besides the default (tokio) whose binaries the end-to-end tests run against.
 OTHER_RUNTIMES=(smol fork)
 # The end-to-end test targets that run the binaries.
-E2E_TESTS=(exporter extensions management cli fork_processes history socket_activation)
+E2E_TESTS=(exporter extensions management cli fork_processes history bridge probe socket_activation)
 
 step "building the binaries"
 timed cargo build -j2 --bins
