@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 # Every runtime feature `runtime-<name>` of the root package; the first is the default one.
 ALL_RUNTIMES=(tokio smol fork)
-BINARIES=(pgexporter pgexporter-cli pgexporter-admin)
+BINARIES=(pgexporter pgexporter-cli pgexporter-admin pgexporter-config)
 
 profile=debug
 profile_flag=()

@@ -1,13 +1,36 @@
 #!/usr/bin/env bash
-# Builds the binaries that the end-to-end tests run, then runs every test of the workspace, then
-# runs the end-to-end tests again against the binaries of every other runtime.
-# The end-to-end tests start throwaway PostgreSQL clusters: they need the PostgreSQL server
-# binaries (Debian package `postgresql`), `openssl`, `prometheus` with `promtool` (package
-# `prometheus`) and, for the console's browser test, `chromium`. The version matrix needs
-# PostgreSQL 13, 14, 16, 17 and 18 as well: the first step installs them into a cache once (it
-# needs `npm`).
+# The test command: installs what a fresh Debian machine with Rust lacks for the tests, builds
+# the binaries, runs every test of the workspace, then runs the end-to-end tests again against
+# the binaries of every other runtime.
+#
+# It installs, when missing (Debian packages need root; as another user it stops and prints the
+# apt-get command): the PostgreSQL server (`postgresql`), `openssl`, Prometheus and promtool
+# (`prometheus`), `prometheus-node-exporter`, `npm` with the version matrix's PostgreSQL 13, 14, 16, 17 and 18
+# (scripts/install-postgresql-matrix.sh, into a cache outside the checkout), the extensions the
+# extension tests create, `systemd` (systemd-socket-activate and systemd-analyze), `man-db`,
+# `dpkg-dev`, `chromium` (the console's browser test) and `cargo-deb` (`cargo install`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/setup.sh
+
+started=$SECONDS
+# Prints the time a step took, after it.
+timed() {
+    local begin=$SECONDS
+    "$@"
+    echo "==> took $((SECONDS - begin)) s: $*"
+}
+
+step "checking what the tests need"
+want_runtime_tools
+want_command prometheus promtool "promtool checks the exposition, Prometheus scrapes the exporter"
+want_command prometheus-node-exporter prometheus-node-exporter "the bridge test scrapes Debian's node exporter"
+want_command npm npm "fetches the version matrix's PostgreSQL binaries"
+want_command systemd systemd-socket-activate "socket activation test"
+want_command man-db man "the Debian package test looks its manual page up"
+want_command chromium chromium "the console's browser test drives headless Chromium"
+want_command dpkg-dev dpkg-shlibdeps "cargo deb works out the package's dependencies"
+timed install_missing_packages
 
 # The extensions the end-to-end tests install, from Debian, for the PostgreSQL major the tests
 # run (the highest under /usr/lib/postgresql unless PG_BIN_DIR says otherwise).
@@ -17,34 +40,31 @@ if [[ -n "${PG_BIN_DIR:-}" ]]; then
 else
     pg_major=$(ls /usr/lib/postgresql 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -1 || true)
 fi
-missing_packages=()
-for package in "${EXTENSION_PACKAGES[@]}"; do
-    name="postgresql-$pg_major-$package"
-    if [[ -n "$pg_major" ]] && ! dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q 'install ok installed'; then
-        missing_packages+=("$name")
-    fi
-done
-# The console's browser test drives Debian's headless Chromium.
-[[ -x /usr/bin/chromium ]] || missing_packages+=(chromium)
-if ((${#missing_packages[@]} > 0)); then
-    if [[ "$(id -u)" -ne 0 ]]; then
-        echo "missing Debian packages for the extension and console tests: ${missing_packages[*]}; install them (apt-get install ${missing_packages[*]}) or run as root" >&2
-        exit 1
-    fi
-    echo "installing the extensions and the browser the tests use: ${missing_packages[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q "${missing_packages[@]}"
+if [[ -n "$pg_major" ]]; then
+    for package in "${EXTENSION_PACKAGES[@]}"; do
+        want_installed "postgresql-$pg_major-$package" "the extension tests"
+    done
+fi
+timed install_missing_packages
+
+step "PostgreSQL binaries of the version matrix"
+timed bash scripts/install-postgresql-matrix.sh
+
+if ! cargo deb --version >/dev/null 2>&1; then
+    step "cargo install cargo-deb (builds the Debian package in the package test)"
+    timed cargo install -j2 --locked cargo-deb
 fi
 
 # The runtimes besides the default (tokio) whose binaries the end-to-end tests run against.
 OTHER_RUNTIMES=(smol fork)
 # The end-to-end test targets that run the binaries.
-E2E_TESTS=(exporter extensions management cli fork_processes history bridge probe alerts console)
+E2E_TESTS=(exporter extensions management cli fork_processes history bridge probe alerts console
+    socket_activation)
 
-bash scripts/install-postgresql-matrix.sh
-cargo build -j2 --bins
-cargo test -j2 --workspace
+step "building the binaries"
+timed cargo build -j2 --bins
+step "running every test of the workspace"
+timed cargo test -j2 --workspace
 
 # A runtime's build may pull in no other runtime's executor: smol's has no tokio, the fork
 # build no async runtime at all.
@@ -66,9 +86,11 @@ for test in "${E2E_TESTS[@]}"; do
         e2e_args+=(--test "$test")
     fi
 done
-scripts/build-runtimes.sh "${OTHER_RUNTIMES[@]}"
+step "building the ${OTHER_RUNTIMES[*]} runtimes"
+timed scripts/build-runtimes.sh "${OTHER_RUNTIMES[@]}"
 for runtime in "${OTHER_RUNTIMES[@]}"; do
-    echo "end-to-end tests against the $runtime runtime"
+    step "end-to-end tests against the $runtime runtime"
     PGEXPORTER_BIN_DIR="$PWD/target/runtimes/$runtime" \
-        cargo test -j2 -p pgexporter-tests "${e2e_args[@]}"
+        timed cargo test -j2 -p pgexporter-tests "${e2e_args[@]}"
 done
+echo "==> every test passed in $((SECONDS - started)) s"

@@ -80,15 +80,27 @@ impl DaemonHost {
     /// # Errors
     /// A message naming file, line and key.
     pub fn read_config(files: &StartFiles) -> Result<Config, String> {
-        let loaded = config_files::load(&files.config).map_err(|error| error.to_string())?;
-        for warning in &loaded.warnings {
+        let (config, warnings) = DaemonHost::read_config_and_warnings(files)?;
+        for warning in &warnings {
             tracing::warn!("{warning}");
         }
+        Ok(config)
+    }
+
+    /// Reads the configuration file with the command line's overrides, and the warnings it
+    /// gives, for the caller to log once logging is set up (at start, it is set up from the
+    /// configuration read here).
+    ///
+    /// # Errors
+    /// A message naming file, line and key.
+    pub fn read_config_and_warnings(files: &StartFiles) -> Result<(Config, Vec<String>), String> {
+        let loaded = config_files::load(&files.config).map_err(|error| error.to_string())?;
         let mut config = loaded.config;
         config
             .main
             .override_collectors(files.collectors.clone(), files.exclude_collectors.clone());
-        Ok(config)
+        let warnings = loaded.warnings.iter().map(ToString::to_string).collect();
+        Ok((config, warnings))
     }
 
     /// The plan of `config`: reads the users file, the metric files, the alerts file and the

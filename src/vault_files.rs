@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use pgexporter_core::vault::credentials::MAX_FILE_LEN;
@@ -165,7 +165,7 @@ pub fn create_master_key(path: &Path, master_key: &MasterKeyFile) -> Result<(), 
             path: path.to_owned(),
         });
     }
-    let temporary = write_temporary(path, master_key.render().expose())?;
+    let temporary = write_temporary(path, master_key.render().expose(), PRIVATE_FILE_MODE)?;
     // A hard link, unlike a rename, fails when the target appeared in the meantime.
     let linked = fs::hard_link(&temporary, path);
     let _ = fs::remove_file(&temporary);
@@ -203,9 +203,46 @@ pub fn read_credentials(
 /// Replaces (or creates) the file at `path` with `contents`, atomically: a temporary file with
 /// mode 0600 in the same directory is written, synced and renamed over `path`.
 pub fn replace_atomically(path: &Path, contents: &[u8]) -> Result<(), VaultFileError> {
-    let temporary = write_temporary(path, contents)?;
-    if let Err(source) = fs::rename(&temporary, path) {
-        let _ = fs::remove_file(&temporary);
+    let temporary = write_temporary(path, contents, PRIVATE_FILE_MODE)?;
+    rename_into_place(&temporary, path)
+}
+
+/// Replaces the file at `path` with `contents` as [`replace_atomically`] does, keeping its
+/// mode, owner and group; a file that does not exist yet is created with `new_mode`.
+pub fn replace_keeping_mode(
+    path: &Path,
+    contents: &[u8],
+    new_mode: u32,
+) -> Result<(), VaultFileError> {
+    let existing = match fs::metadata(path) {
+        Ok(metadata) => Some(metadata),
+        Err(source) if source.kind() == io::ErrorKind::NotFound => None,
+        Err(source) => return Err(io_error(path, source)),
+    };
+    let mode = existing
+        .as_ref()
+        .map_or(new_mode, |metadata| metadata.mode() & 0o7777);
+    let temporary = write_temporary(path, contents, mode)?;
+    if let Some(metadata) = existing {
+        let owner = (metadata.uid(), metadata.gid());
+        let changed = fs::metadata(&temporary)
+            .map(|written| (written.uid(), written.gid()) != owner)
+            .unwrap_or(true);
+        if changed {
+            let chowned = std::os::unix::fs::chown(&temporary, Some(owner.0), Some(owner.1));
+            if let Err(source) = chowned {
+                let _ = fs::remove_file(&temporary);
+                return Err(io_error(path, source));
+            }
+        }
+    }
+    rename_into_place(&temporary, path)
+}
+
+/// Renames `temporary` over `path` and makes it durable; removes `temporary` on failure.
+fn rename_into_place(temporary: &Path, path: &Path) -> Result<(), VaultFileError> {
+    if let Err(source) = fs::rename(temporary, path) {
+        let _ = fs::remove_file(temporary);
         return Err(io_error(path, source));
     }
     sync_dir(parent_dir(path))
@@ -264,15 +301,18 @@ fn check_private(path: &Path, expected: Expected) -> Result<(), VaultFileError> 
     Ok(())
 }
 
-/// Writes `contents` to a new temporary file beside `path` (mode 0600), synced to disk.
+/// Writes `contents` to a new temporary file beside `path` with `mode`, synced to disk.
 /// Returns its path; the caller renames or removes it.
-fn write_temporary(path: &Path, contents: &[u8]) -> Result<PathBuf, VaultFileError> {
+fn write_temporary(path: &Path, contents: &[u8], mode: u32) -> Result<PathBuf, VaultFileError> {
     let temporary = temporary_path(path);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(PRIVATE_FILE_MODE)
+        .mode(mode)
         .open(&temporary)
+        .map_err(|source| io_error(&temporary, source))?;
+    // The umask may have taken bits away.
+    file.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(|source| io_error(&temporary, source))?;
     let written = file.write_all(contents).and_then(|()| file.sync_all());
     if let Err(source) = written {
@@ -315,7 +355,6 @@ fn io_error(path: &Path, source: io::Error) -> VaultFileError {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;

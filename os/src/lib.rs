@@ -2,6 +2,7 @@
 //! sockets and the management socket file, service-manager notifications, the clock and random
 //! bytes.
 //!
+//! - [`activation`]: sockets passed by a service manager (`LISTEN_FDS`).
 //! - [`listen`]: binding the TCP listeners of a plan.
 //! - [`unix_socket`]: the management socket file.
 //! - [`notify`]: service manager notifications.
@@ -12,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod accept;
+pub mod activation;
 pub mod clock;
 pub mod listen;
 pub mod notify;

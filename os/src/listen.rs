@@ -6,6 +6,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, ToSocketAddrs};
 use pgexporter_core::plan::{ListenerKind, Listeners};
 use socket2::{Domain, Socket, Type};
 
+use crate::activation;
+
 /// One bound TCP listener and what it serves.
 #[derive(Debug)]
 pub struct Bound {
@@ -16,7 +18,9 @@ pub struct Bound {
 }
 
 /// Binds every TCP listener of `listeners`, one per address `host` resolves to, and logs
-/// where each serves.
+/// where each serves. A socket passed by the service manager on that address
+/// ([`activation`]) is used instead of binding one; passed TCP sockets that match no listener
+/// are closed with a warning.
 ///
 /// # Errors
 /// When `host` does not resolve or an address cannot be bound; the error names it.
@@ -26,7 +30,7 @@ pub fn bind_all(listeners: &Listeners) -> io::Result<Vec<Bound>> {
         let addresses = listen_addresses(&listeners.host, port).map_err(|error| {
             io::Error::new(error.kind(), format!("host '{}': {error}", listeners.host))
         })?;
-        for listener in bind_listeners(&addresses, listeners.backlog)? {
+        for listener in activated_or_bound(&addresses, listeners.backlog)? {
             let address = listener.local_addr()?;
             if let Some(line) = listeners.describe(kind, &address) {
                 tracing::info!("{line}");
@@ -34,7 +38,28 @@ pub fn bind_all(listeners: &Listeners) -> io::Result<Vec<Bound>> {
             bound.push(Bound { kind, listener });
         }
     }
+    for unused in activation::drop_unused_tcp() {
+        tracing::warn!(
+            "socket activation: {unused} is no listener of the configuration; it is closed"
+        );
+    }
     Ok(bound)
+}
+
+/// A listener for every address: the one the service manager passed for it, else a new one.
+fn activated_or_bound(addresses: &[SocketAddr], backlog: u32) -> io::Result<Vec<TcpListener>> {
+    addresses
+        .iter()
+        .map(|&address| match activation::take_tcp(address) {
+            Some(listener) => {
+                tracing::debug!("socket activation: {address} passed by the service manager");
+                Ok(listener)
+            }
+            None => bind_listeners(&[address], backlog)?
+                .pop()
+                .ok_or_else(|| io::ErrorKind::AddrNotAvailable.into()),
+        })
+        .collect()
 }
 
 /// The socket addresses for `host` and `port`: `*` is every interface (the IPv6 wildcard,

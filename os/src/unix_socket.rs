@@ -1,4 +1,5 @@
-//! The management socket file: created fresh, owner-only, removed at exit.
+//! The management socket file: created fresh, owner-only, removed at exit; or the socket a
+//! service manager passed for its path, which stays the service manager's.
 
 use std::fs;
 use std::io;
@@ -6,21 +7,41 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-/// A bound management socket; dropping it removes the file.
+use crate::activation;
+
+/// A bound management socket; dropping it removes the file unless the service manager made it.
 #[derive(Debug)]
 pub struct SocketFile {
     listener: Option<UnixListener>,
     path: PathBuf,
+    /// Passed by the service manager, which removes the file itself.
+    activated: bool,
 }
 
 impl SocketFile {
     /// Binds `path` with mode 0600. A file left behind by a daemon that died is replaced; a
-    /// socket that another process still answers on is not.
+    /// socket that another process still answers on is not. A Unix socket the service manager
+    /// passed ([`activation`]) for `path` is used as it is; passed Unix sockets for other paths
+    /// are closed with a warning.
     ///
     /// # Errors
     /// When another daemon answers on `path`, or the socket cannot be bound; the error names
     /// the path.
     pub fn bind(path: &Path) -> io::Result<SocketFile> {
+        let passed = activation::take_unix(path);
+        for unused in activation::drop_unused_unix() {
+            tracing::warn!(
+                "socket activation: {unused} is not the management socket {}; it is closed",
+                path.display()
+            );
+        }
+        if let Some(listener) = passed {
+            return Ok(SocketFile {
+                listener: Some(listener),
+                path: path.to_owned(),
+                activated: true,
+            });
+        }
         let named =
             |error: io::Error| io::Error::new(error.kind(), format!("{}: {error}", path.display()));
         if path.exists() {
@@ -37,6 +58,7 @@ impl SocketFile {
         Ok(SocketFile {
             listener: Some(listener),
             path: path.to_owned(),
+            activated: false,
         })
     }
 
@@ -54,7 +76,9 @@ impl SocketFile {
 
 impl Drop for SocketFile {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        if !self.activated {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 

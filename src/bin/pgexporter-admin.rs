@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use clap::Parser;
+use pgexporter::admin_args::{Cli, Command, Format, UserCommand};
 use pgexporter::prompt::{self, PromptError};
 use pgexporter::vault_files::{self, VaultFileError};
 use pgexporter_core::secret::Secret;
@@ -23,101 +24,6 @@ const PASSWORD_ENV: &str = "PGEXPORTER_PASSWORD";
 const PASSWORD_HINT: &str = "give the password with -P, -g or PGEXPORTER_PASSWORD";
 /// Management error code used in JSON output for every failure here ("error").
 const ERROR_CODE: u32 = 1107;
-
-#[derive(Parser)]
-#[command(
-    name = "pgexporter-admin",
-    version,
-    about = "Create the master key and manage the encrypted users and admins files of pgexporter",
-    disable_help_flag = true,
-    disable_version_flag = true,
-    disable_help_subcommand = true,
-    after_help = "The master key is ~/.pgexporter/master.key (directory 0700, file 0600).\n\
-                  A FILE whose name contains \"admins\" is an admins file (at most 8 entries);\n\
-                  any other is a users file (at most 64).\n\
-                  PGEXPORTER_PASSWORD gives the master password to `master-key`, or the user's\n\
-                  password to `user add` and `user edit`, without a prompt."
-)]
-struct Cli {
-    /// The users or admins file
-    #[arg(short = 'f', long = "file", value_name = "FILE", global = true)]
-    file: Option<PathBuf>,
-    /// User name
-    #[arg(short = 'U', long = "user", value_name = "USER", global = true)]
-    user: Option<String>,
-    /// Password (the master password for `master-key`)
-    #[arg(short = 'P', long = "password", value_name = "PASSWORD", global = true)]
-    password: Option<String>,
-    /// Generate a random password
-    #[arg(short = 'g', long = "generate", global = true)]
-    generate: bool,
-    /// Length of a generated password
-    #[arg(
-        short = 'l',
-        long = "length",
-        value_name = "N",
-        default_value_t = 64,
-        value_parser = clap::value_parser!(u16).range(1..=1024),
-        global = true
-    )]
-    length: u16,
-    /// Output format
-    #[arg(short = 'F', long = "format", value_enum, default_value_t = Format::Text, global = true)]
-    format: Format,
-    /// Print the version
-    #[arg(short = 'V', long = "version", action = ArgAction::Version)]
-    version: Option<bool>,
-    /// Print this help
-    #[arg(short = '?', long = "help", action = ArgAction::Help, global = true)]
-    help: Option<bool>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
-
-#[derive(Clone, Copy, Subcommand)]
-enum Command {
-    /// Create the master key (never overwrites an existing one)
-    #[command(disable_help_flag = true)]
-    MasterKey,
-    /// Manage the users of FILE
-    #[command(subcommand, disable_help_flag = true)]
-    User(UserCommand),
-}
-
-#[derive(Clone, Copy, Subcommand)]
-enum UserCommand {
-    /// Add a user
-    #[command(disable_help_flag = true)]
-    Add,
-    /// Change a user's password
-    #[command(disable_help_flag = true)]
-    Edit,
-    /// Remove a user
-    #[command(disable_help_flag = true)]
-    Del,
-    /// List the users, checking that every password decrypts
-    #[command(disable_help_flag = true)]
-    Ls,
-}
-
-impl Command {
-    /// The command number of the management document (SPEC §4.2).
-    fn code(self) -> u8 {
-        match self {
-            Command::MasterKey => 11,
-            Command::User(UserCommand::Add) => 12,
-            Command::User(UserCommand::Edit) => 13,
-            Command::User(UserCommand::Del) => 14,
-            Command::User(UserCommand::Ls) => 15,
-        }
-    }
-}
 
 /// Why a command failed; no variant carries a secret.
 #[derive(Debug, thiserror::Error)]

@@ -312,6 +312,22 @@ fn openmetrics_is_answered_only_with_metrics_openmetrics_on() {
 }
 
 #[test]
+fn warnings_about_the_configuration_reach_the_log_at_start() {
+    let cluster = PgCluster::start(ClusterOptions::default());
+    let (_home, exporter) = start(&cluster, "no_such_key = 1", &[]);
+    let log = exporter.log();
+    let warning = log
+        .lines()
+        .find(|line| line.contains("no_such_key"))
+        .unwrap_or_else(|| panic!("no warning about the unknown key: {log}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("pgexporter.conf"),
+        "names the file: {warning}"
+    );
+}
+
+#[test]
 fn a_client_that_sends_nothing_is_dropped_after_authentication_timeout() {
     use std::io::Read;
     use std::net::TcpStream;

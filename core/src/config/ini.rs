@@ -7,6 +7,8 @@
 //! comment follow, and inside it `#` is plain text. In an unquoted value a `#` starts an
 //! inline comment.
 
+use std::ops::Range;
+
 use thiserror::Error;
 
 /// The longest line accepted, in bytes; longer lines are a syntax error rather than a large
@@ -80,19 +82,22 @@ fn is_comment_or_blank(rest: &str) -> bool {
     rest.is_empty() || rest.starts_with('#') || rest.starts_with(';')
 }
 
-/// Extracts the value after the `=`.
-fn value_of(raw: &str) -> Result<&str, SyntaxError> {
-    let raw = raw.trim_matches(is_blank);
-    if let Some(quote) = raw.chars().next().filter(|c| *c == '"' || *c == '\'') {
-        let inner = &raw[1..];
+/// The value after the `=`: the text it stands for, and where it is written in `raw` (quotes
+/// included; blanks and an inline comment excluded).
+fn value_of(raw: &str) -> Result<(&str, Range<usize>), SyntaxError> {
+    let start = raw.len() - raw.trim_start_matches(is_blank).len();
+    let written = raw.trim_matches(is_blank);
+    if let Some(quote) = written.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let inner = &written[1..];
         return inner
             .match_indices(quote)
             .find(|(end, _)| is_comment_or_blank(&inner[end + 1..]))
-            .map(|(end, _)| &inner[..end])
+            .map(|(end, _)| (&inner[..end], start..start + end + 2))
             .ok_or(SyntaxError::UnterminatedQuote);
     }
-    let value = raw.split('#').next().unwrap_or_default();
-    Ok(value.trim_end_matches(is_blank))
+    let value = written.split('#').next().unwrap_or_default();
+    let value = value.trim_end_matches(is_blank);
+    Ok((value, start..start + value.len()))
 }
 
 fn header_name(line: &str) -> Result<&str, SyntaxError> {
@@ -109,6 +114,54 @@ fn header_name(line: &str) -> Result<&str, SyntaxError> {
     }
 }
 
+/// What one line of the file is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// A blank line or a comment.
+    Blank,
+    /// A `[name]` header.
+    Header(&'a str),
+    /// A `key = value` line.
+    Entry {
+        /// The key, trimmed.
+        key: &'a str,
+        /// The value as [`parse`] reads it.
+        value: &'a str,
+        /// Where the value is written in the line, quotes included: replacing this range
+        /// changes the value and keeps the rest of the line (spacing, an inline comment).
+        written: Range<usize>,
+    },
+}
+
+/// Reads one line (without its line break).
+///
+/// # Errors
+/// When the line is neither blank, a comment, a header nor `key = value`.
+pub fn classify(raw_line: &str) -> Result<Line<'_>, SyntaxError> {
+    if raw_line.len() > MAX_LINE_LEN {
+        return Err(SyntaxError::LineTooLong);
+    }
+    let trimmed = raw_line.trim_matches(is_blank);
+    if is_comment_or_blank(trimmed) {
+        return Ok(Line::Blank);
+    }
+    if trimmed.starts_with('[') {
+        return header_name(trimmed).map(Line::Header);
+    }
+    let (key, raw_value) = raw_line.split_once('=').ok_or(SyntaxError::MalformedLine)?;
+    let key = key.trim_matches(is_blank);
+    if key.is_empty() {
+        return Err(SyntaxError::MissingKey);
+    }
+    let (value, written) = value_of(raw_value)?;
+    let offset = raw_line.len() - raw_value.len();
+    Ok(Line::Entry {
+        key,
+        value,
+        written: written.start + offset..written.end + offset,
+    })
+}
+
 /// Splits `text` into sections, skipping a leading byte order mark. Stops at the first
 /// syntax error. Duplicate sections and keys
 /// are kept as written; deciding about them is the loader's job.
@@ -118,38 +171,24 @@ pub fn parse(text: &str) -> Result<Vec<Section>, LineError> {
     for (index, raw_line) in text.lines().enumerate() {
         let line = index + 1;
         let fail = |error| LineError { line, error };
-        if raw_line.len() > MAX_LINE_LEN {
-            return Err(fail(SyntaxError::LineTooLong));
-        }
-        let trimmed = raw_line.trim_matches(is_blank);
-        if is_comment_or_blank(trimmed) {
-            continue;
-        }
-        if trimmed.starts_with('[') {
-            let name = header_name(trimmed).map_err(fail)?;
-            sections.push(Section {
+        match classify(raw_line).map_err(fail)? {
+            Line::Blank => {}
+            Line::Header(name) => sections.push(Section {
                 name: name.to_owned(),
                 line,
                 entries: Vec::new(),
-            });
-            continue;
+            }),
+            Line::Entry { key, value, .. } => {
+                let section = sections
+                    .last_mut()
+                    .ok_or(fail(SyntaxError::EntryOutsideSection))?;
+                section.entries.push(Entry {
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                    line,
+                });
+            }
         }
-        let (key, raw_value) = trimmed
-            .split_once('=')
-            .ok_or(fail(SyntaxError::MalformedLine))?;
-        let key = key.trim_matches(is_blank);
-        if key.is_empty() {
-            return Err(fail(SyntaxError::MissingKey));
-        }
-        let value = value_of(raw_value).map_err(fail)?;
-        let section = sections
-            .last_mut()
-            .ok_or(fail(SyntaxError::EntryOutsideSection))?;
-        section.entries.push(Entry {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            line,
-        });
     }
     Ok(sections)
 }
@@ -170,7 +209,7 @@ pub fn quote_value(value: &str) -> Option<String> {
     ['"', '\'']
         .into_iter()
         .map(|quote| format!("{quote}{value}{quote}"))
-        .find(|quoted| value_of(quoted) == Ok(value))
+        .find(|quoted| value_of(quoted).is_ok_and(|(read, _)| read == value))
 }
 
 /// Writes a `[name]` header that [`parse`] reads back as `name`; `None` when the name cannot

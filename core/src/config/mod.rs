@@ -7,6 +7,8 @@
 //!   [`ConfigError`] naming file, line and key.
 //! - [`Config::string_value`] / [`Config::set`]: one key by name, for `conf get` / `conf set`.
 //! - [`Config::to_ini`]: the configuration written back as INI.
+//! - [`IniDocument`]: a file edited in place (a key set or removed, a section removed) with
+//!   its comments and layout kept, for `pgexporter-config`.
 //! - [`diff`]: what a reload would change and whether it needs a restart.
 //! - [`MainConfig::override_collectors`]: `-C` / `-X` from the command line.
 //!
@@ -16,6 +18,8 @@
 mod access;
 mod error;
 pub mod ini;
+mod ini_edit;
+mod key_docs;
 mod keys;
 mod load;
 mod model;
@@ -26,6 +30,8 @@ pub mod values;
 
 pub use access::{RenderError, SetError, SetOutcome};
 pub use error::{ConfigError, ErrorKind, Problem, Warning, WarningKind};
+pub use ini_edit::{EditError, IniDocument};
+pub use key_docs::{KeyDoc, MAIN_KEY_DOCS, SERVER_KEY_DOCS};
 pub use keys::{
     IGNORED_MAIN_KEYS, IGNORED_SERVER_KEYS, KeyInfo, MAIN_KEYS, PATH_KEYS, Reload, SERVER_KEYS,
     main_value, reload_class, server_value,
