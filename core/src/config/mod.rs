@@ -14,17 +14,20 @@
 //! wins; a configuration without server sections is an error unless `bridge` is set.
 
 mod access;
+pub mod bounds;
 mod error;
 pub mod ini;
 mod keys;
 mod load;
 mod model;
 mod reload;
+pub mod strftime;
 mod toml;
 mod validate;
 pub mod values;
 
 pub use access::{RenderError, SetError, SetOutcome};
+pub use bounds::{MAX_LOG_LINE_PREFIX, MAX_METRICS_QUERY_TIMEOUT, MAX_SOCKET_PATH};
 pub use error::{ConfigError, ErrorKind, Problem, Warning, WarningKind};
 pub use keys::{
     IGNORED_MAIN_KEYS, IGNORED_SERVER_KEYS, KeyInfo, MAIN_KEYS, PATH_KEYS, Reload, SERVER_KEYS,
