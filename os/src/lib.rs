@@ -1,18 +1,20 @@
 //! What the operating system gives the runtimes and binaries, kept out of the core: listening
-//! sockets and the management socket file, service-manager notifications, the clock and random
-//! bytes.
+//! sockets and the management socket file, service-manager notifications, the clock, random
+//! bytes and the open files limit.
 //!
 //! - [`listen`]: binding the TCP listeners of a plan.
 //! - [`unix_socket`]: the management socket file.
 //! - [`notify`]: service manager notifications.
 //! - [`clock`]: the monotonic and the local clock.
 //! - [`random`]: random bytes; [`accept`]: what the core needs of an accepted connection.
+//! - [`limits`]: the limit on open files, raised at start.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod accept;
 pub mod clock;
+pub mod limits;
 pub mod listen;
 pub mod notify;
 pub mod random;

@@ -17,7 +17,7 @@ use pgexporter_core::exposition::Format;
 use pgexporter_core::link::{ConnId, LinkAction, LinkEvent};
 use pgexporter_core::plan::{PgTarget, Served};
 use pgexporter_core::scrape::{LogCounters, ScrapeResult};
-use pgexporter_core::serve::{Answer, Job, Service, listener_tls};
+use pgexporter_core::serve::{AcceptBackoff, Answer, Job, Service, listener_tls};
 use pgexporter_os::{accept, clock};
 use pgexporter_tls::TlsConfigs;
 
@@ -55,6 +55,9 @@ pub(crate) struct Parent {
     shared: &'static SharedState,
     signals: Option<Signals>,
     listeners: Vec<Listener>,
+    /// Each listener's rest after a failed accept (by index in `listeners`): a listener that
+    /// rests is not polled, so an accept out of file descriptors does not spin.
+    accept_backoff: Vec<AcceptBackoff>,
     children: Children,
     /// Each child waiting for a scrape, and the format it wants.
     scrapes: HashMap<Pid, Format>,
@@ -85,6 +88,7 @@ impl Parent {
             host,
             shared,
             signals: Some(signals),
+            accept_backoff: vec![AcceptBackoff::default(); listeners.len()],
             listeners,
             children: Children::default(),
             scrapes: HashMap::new(),
@@ -112,8 +116,11 @@ impl Parent {
             {
                 break;
             }
+            let now = clock::now();
+            let rests = self.accept_backoff.iter().map(|b| b.resting_until(now));
             let wake = [self.daemon.poll_timeout(), self.stop_deadline]
                 .into_iter()
+                .chain(rests)
                 .flatten()
                 .min();
             for (source, flags) in self.wait(wake, true)? {
@@ -248,8 +255,15 @@ impl Parent {
                 sources.push((Source::Child(child), fd, PollFlags::POLLIN));
             }
             if !self.children.is_full() {
+                let now = clock::now();
                 for (index, listener) in self.listeners.iter().enumerate() {
-                    sources.push((Source::Listener(index), listener.fd(), PollFlags::POLLIN));
+                    let resting = self
+                        .accept_backoff
+                        .get(index)
+                        .and_then(|backoff| backoff.resting_until(now));
+                    if resting.is_none() {
+                        sources.push((Source::Listener(index), listener.fd(), PollFlags::POLLIN));
+                    }
                 }
             }
         }
@@ -289,7 +303,8 @@ impl Parent {
         Ok(())
     }
 
-    /// Accepts the connections waiting on listener `index`, a child for each, up to the cap.
+    /// Accepts the connections waiting on listener `index`, a child for each, up to the cap;
+    /// after a failed accept the listener rests.
     fn accept(&mut self, index: usize) {
         while !self.children.is_full() {
             let Some(listener) = self.listeners.get(index) else {
@@ -297,10 +312,18 @@ impl Parent {
             };
             let kind = listener.kind();
             match listener.accept() {
-                Ok(Some(stream)) => self.spawn(kind, stream),
+                Ok(Some(stream)) => {
+                    if let Some(backoff) = self.accept_backoff.get_mut(index) {
+                        backoff.accepted();
+                    }
+                    self.spawn(kind, stream);
+                }
                 Ok(None) => return,
                 Err(error) => {
                     tracing::warn!("accept failed: {error}");
+                    if let Some(backoff) = self.accept_backoff.get_mut(index) {
+                        backoff.failed(clock::now());
+                    }
                     return;
                 }
             }

@@ -35,7 +35,7 @@ use pgexporter_core::metrics::SourceFormat;
 use pgexporter_core::plan::{Listeners, SHUTDOWN_GRACE};
 #[cfg(feature = "runtime-fork")]
 use pgexporter_fork as runtime;
-use pgexporter_os::random;
+use pgexporter_os::{limits, random};
 #[cfg(feature = "runtime-tokio")]
 use pgexporter_tokio as runtime;
 
@@ -207,6 +207,14 @@ fn run(args: Args) -> Result<(), Failure> {
         logging.fatal(&message);
         Failure::Logged
     };
+    match limits::raise_open_files() {
+        Ok(open_files) => tracing::debug!(
+            "open files limit {} (was {})",
+            open_files.now,
+            open_files.before
+        ),
+        Err(error) => tracing::warn!("cannot raise the open files limit: {error}"),
+    }
     if nix::unistd::geteuid().is_root() {
         tracing::warn!("running as root is not recommended");
     }

@@ -6,8 +6,10 @@
 //! are the [`Answer`]s. A runtime accepts a socket, makes the service its listener's kind asks
 //! for ([`Service::accept`]), wraps it in the TLS its listener asks for ([`listener_tls`]),
 //! and pumps it: bytes in and out, jobs to the daemon, answers back. A new kind of listener is
-//! a new variant here and nothing new in any runtime.
+//! a new variant here and nothing new in any runtime. How long a listener rests after a failed
+//! accept is decided here as well ([`AcceptBackoff`]).
 
+mod backoff;
 mod http;
 mod site;
 
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+pub use backoff::{AcceptBackoff, FIRST_REST, LONGEST_REST};
 pub use http::HttpService;
 pub use site::Site;
 
