@@ -304,7 +304,7 @@ impl Parent {
     }
 
     /// Accepts the connections waiting on listener `index`, a child for each, up to the cap;
-    /// after a failed accept the listener rests.
+    /// after a failed accept, or a connection no child could be made for, the listener rests.
     fn accept(&mut self, index: usize) {
         while !self.children.is_full() {
             let Some(listener) = self.listeners.get(index) else {
@@ -313,10 +313,15 @@ impl Parent {
             let kind = listener.kind();
             match listener.accept() {
                 Ok(Some(stream)) => {
-                    if let Some(backoff) = self.accept_backoff.get_mut(index) {
-                        backoff.accepted();
+                    let spawned = self.spawn(kind, stream);
+                    let Some(backoff) = self.accept_backoff.get_mut(index) else {
+                        return;
+                    };
+                    if !spawned {
+                        backoff.failed(clock::now());
+                        return;
                     }
-                    self.spawn(kind, stream);
+                    backoff.accepted();
                 }
                 Ok(None) => return,
                 Err(error) => {
@@ -385,30 +390,31 @@ impl Parent {
     }
 
     /// Forks a child to serve `stream`, accepted on a listener of `kind`; the parent keeps no
-    /// copy of it.
-    fn spawn(&mut self, kind: pgexporter_core::plan::ListenerKind, stream: Stream) {
+    /// copy of it. False when the system lacked what a child takes (descriptors for its
+    /// channel, a process): the connection is closed and the listener should rest.
+    fn spawn(&mut self, kind: pgexporter_core::plan::ListenerKind, stream: Stream) -> bool {
         let Some(served) = self.served.clone() else {
-            return;
+            return true;
         };
         let service = Service::accept(kind, &served, accept::accepted());
         let service = match self.tls.accept(service, &listener_tls(kind, &served)) {
             Ok(service) => service,
             Err(error) => {
                 tracing::error!("cannot serve a connection: {error}");
-                return;
+                return true;
             }
         };
-        let (parent_end, child_end) = match Channel::pair() {
+        let channel = Channel::pair().and_then(|(parent_end, child_end)| {
+            parent_end.socket().set_nonblocking(true)?;
+            Ok((parent_end, child_end))
+        });
+        let (parent_end, child_end) = match channel {
             Ok(pair) => pair,
             Err(error) => {
                 tracing::error!("cannot make a channel for a child: {error}");
-                return;
+                return false;
             }
         };
-        if let Err(error) = parent_end.socket().set_nonblocking(true) {
-            tracing::error!("cannot make a channel for a child: {error}");
-            return;
-        }
         match shared::fork() {
             Ok(None) => {
                 drop(parent_end);
@@ -423,8 +429,14 @@ impl Parent {
                     served.management_timeout,
                 )
             }
-            Ok(Some(child)) => self.children.insert(child, parent_end),
-            Err(error) => tracing::error!("cannot fork a child for a connection: {error}"),
+            Ok(Some(child)) => {
+                self.children.insert(child, parent_end);
+                true
+            }
+            Err(error) => {
+                tracing::error!("cannot fork a child for a connection: {error}");
+                false
+            }
         }
     }
 

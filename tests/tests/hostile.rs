@@ -135,7 +135,8 @@ fn out_of_file_descriptors_the_daemon_rests_logs_once_a_second_and_recovers() {
     let elapsed = started.elapsed();
     let cpu = cpu_time(pid) - cpu_before;
     let log = daemon.exporter.log();
-    let failures = log.matches("accept failed").count();
+    // Out of descriptors, a runtime fails to accept, or (fork) to make a child's channel.
+    let failures = log.matches("Too many open files").count();
     assert!(
         clients.len() > STARVED_LIMIT as usize,
         "only {} clients connected",
@@ -145,7 +146,7 @@ fn out_of_file_descriptors_the_daemon_rests_logs_once_a_second_and_recovers() {
     let most = (elapsed.as_secs() as usize + 2) * 2;
     assert!(
         failures <= most,
-        "{failures} 'accept failed' lines in {elapsed:?} (at most {most}): {log}"
+        "{failures} lines out of descriptors in {elapsed:?} (at most {most}): {log}"
     );
     assert!(
         cpu < elapsed / 2,
