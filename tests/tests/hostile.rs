@@ -181,3 +181,53 @@ fn sigusr1_with_the_log_directory_gone_says_so_on_standard_error() {
     assert!(stderr.contains("still writing to"), "{stderr}");
     succeeded(&daemon.cli_remote(&["ping"], &[]));
 }
+
+#[test]
+fn a_sabotaged_users_file_refuses_the_reload_and_the_old_passwords_stay() {
+    let daemon = ManagedDaemon::start("");
+    daemon.exporter.scrape();
+    let users = daemon.home.users_file();
+    let good = fs::read(&users).unwrap();
+    let refusals = || {
+        daemon
+            .exporter
+            .log()
+            .matches("the new configuration cannot be applied")
+            .count()
+    };
+    let sabotages: [(&str, &dyn Fn()); 3] = [
+        ("replaced by a directory", &|| {
+            fs::remove_file(&users).unwrap();
+            fs::create_dir(&users).unwrap();
+        }),
+        ("removed", &|| fs::remove_dir(&users).unwrap()),
+        ("corrupted", &|| {
+            fs::write(&users, b"\xff\xfe not a users file\n").unwrap()
+        }),
+    ];
+    for (round, (what, sabotage)) in sabotages.iter().enumerate() {
+        sabotage();
+        daemon.exporter.signal(Signal::SIGHUP);
+        // Twice per SIGHUP: the failure to apply, and the reload's outcome.
+        eventually(
+            &format!("SIGHUP with the users file {what} is refused"),
+            || refusals() == 2 * (round + 1),
+        );
+        let body = daemon.exporter.scrape();
+        assert!(
+            body.contains("pgexporter_postgresql_active{server=\"primary\"} 1\n"),
+            "users file {what}: {body}"
+        );
+    }
+    let (code, _) = failed(&daemon.home.cli_local(&["conf", "reload"]));
+    assert_eq!(code, 1, "conf reload with a corrupted users file");
+
+    fs::write(&users, good).unwrap();
+    let reloaded = succeeded(&daemon.home.cli_local(&["-F", "json", "conf", "reload"]));
+    assert!(
+        reloaded.contains("the users and metric files were read again"),
+        "{reloaded}"
+    );
+    let log = daemon.exporter.log();
+    assert!(!log.contains("secret"), "{log}");
+}
