@@ -15,7 +15,7 @@ use pgexporter_core::daemon::{
 };
 use pgexporter_core::link::{ConnId, LinkAction, LinkCommand, LinkEvent, Relay};
 use pgexporter_core::plan::{ListenerKind, Listeners, PgTarget, Served};
-use pgexporter_core::serve::{AcceptBackoff, Answer, Job, Service, listener_tls};
+use pgexporter_core::serve::{AcceptBackoff, Answer, Job, ServedBy, Service, listener_tls};
 use pgexporter_os::unix_socket::SocketFile;
 use pgexporter_os::{accept, clock, listen};
 use pgexporter_tls::TlsConfigs;
@@ -268,7 +268,7 @@ impl<E: Executor> Hub<E> {
         let Some(served) = self.served.borrow().clone() else {
             return;
         };
-        let service = Service::accept(kind, &served, accept::accepted());
+        let service = Service::accept(kind, &served, accept::accepted(ServedBy::Task));
         let peer = match self.tls.accept(service, &listener_tls(kind, &served)) {
             Ok(peer) => peer,
             Err(error) => {

@@ -17,7 +17,7 @@ use pgexporter_core::exposition::Format;
 use pgexporter_core::link::{ConnId, LinkAction, LinkEvent};
 use pgexporter_core::plan::{PgTarget, Served};
 use pgexporter_core::scrape::{LogCounters, ScrapeResult};
-use pgexporter_core::serve::{AcceptBackoff, Answer, Job, Service, listener_tls};
+use pgexporter_core::serve::{AcceptBackoff, Answer, Job, ServedBy, Service, listener_tls};
 use pgexporter_os::{accept, clock};
 use pgexporter_tls::TlsConfigs;
 
@@ -396,7 +396,7 @@ impl Parent {
         let Some(served) = self.served.clone() else {
             return true;
         };
-        let service = Service::accept(kind, &served, accept::accepted());
+        let service = Service::accept(kind, &served, accept::accepted(ServedBy::Process));
         let service = match self.tls.accept(service, &listener_tls(kind, &served)) {
             Ok(service) => service,
             Err(error) => {

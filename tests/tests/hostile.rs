@@ -5,6 +5,7 @@
 //! Build the binaries first: `cargo build -j2 --bins`.
 
 use std::fs;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::thread;
@@ -23,6 +24,9 @@ const OUT_OF_RANGE: [(&str, &str, &str); 7] = [
     ("metrics_cache_max_age", "2d", "out of range"),
     ("backlog", "70000", "out of range"),
 ];
+
+/// How long an idle client waits for its answer before the test fails.
+const IDLE_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the daemon is kept out of file descriptors.
 const STARVED_FOR: Duration = Duration::from_secs(3);
@@ -234,4 +238,33 @@ fn a_sabotaged_users_file_refuses_the_reload_and_the_old_passwords_stay() {
     );
     let log = daemon.exporter.log();
     assert!(!log.contains("secret"), "{log}");
+}
+
+/// Clients that keep their connection open after a response: more than the fork runtime's
+/// 64 children.
+const IDLE_CLIENTS: usize = 80;
+
+#[test]
+fn clients_idle_after_a_response_beyond_the_process_cap_lock_nobody_out() {
+    let daemon = ManagedDaemon::start("");
+    let mut idle = Vec::with_capacity(IDLE_CLIENTS);
+    for client in 0..IDLE_CLIENTS {
+        let mut stream = TcpStream::connect(daemon.exporter.address()).unwrap();
+        stream.set_read_timeout(Some(IDLE_READ_TIMEOUT)).unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: hostile\r\n\r\n")
+            .unwrap();
+        let mut head = [0; 12];
+        stream
+            .read_exact(&mut head)
+            .unwrap_or_else(|error| panic!("client {client} got no answer: {error}"));
+        assert_eq!(&head, b"HTTP/1.1 200", "client {client}");
+        idle.push(stream);
+    }
+    let body = daemon.exporter.scrape();
+    assert!(
+        body.contains("pgexporter_postgresql_active{server=\"primary\"} 1\n"),
+        "{body}"
+    );
+    succeeded(&daemon.home.cli_local(&["ping"]));
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::site::Site;
-use super::{Answer, Job, ScrapeJob};
-use crate::http::{Event, HttpConnection, Request};
+use super::{Answer, Job, ScrapeJob, ServedBy};
+use crate::http::{Event, HttpConfig, HttpConnection, Request};
 use crate::machine::{Machine, Peer};
 use crate::plan::Served;
 
@@ -27,10 +27,15 @@ pub struct HttpService {
 }
 
 impl HttpService {
-    /// A connection accepted at `now`, served with `served`.
-    pub fn new(served: Arc<Served>, now: Instant) -> Self {
+    /// A connection accepted at `now`, served with `served` by a runtime that serves it as
+    /// `served_by` says: a connection served by a process of its own is not kept alive.
+    pub fn new(served: Arc<Served>, now: Instant, served_by: ServedBy) -> Self {
+        let config = HttpConfig {
+            keep_alive: served.http.keep_alive && served_by == ServedBy::Task,
+            ..served.http.clone()
+        };
         HttpService {
-            http: HttpConnection::new(served.http.clone(), now),
+            http: HttpConnection::new(config, now),
             served,
             pending: None,
             jobs: VecDeque::new(),
@@ -137,6 +142,10 @@ mod tests {
     use bytes::Bytes;
 
     fn service(now: Instant) -> HttpService {
+        served_by(now, ServedBy::Task)
+    }
+
+    fn served_by(now: Instant, served_by: ServedBy) -> HttpService {
         let text = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nmetrics = 5002\n\
                     [primary]\nhost = h\nport = 1\nuser = u\n";
         let config = crate::config::load_ini(text, "t.conf", &|_| None)
@@ -152,7 +161,7 @@ mod tests {
             },
         )
         .unwrap();
-        HttpService::new(plan.served, now)
+        HttpService::new(plan.served, now, served_by)
     }
 
     fn drain(service: &mut HttpService) -> String {
@@ -179,6 +188,25 @@ mod tests {
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
         assert!(response.ends_with("up 1\n"), "{response}");
         assert!(!service.is_finished(), "kept alive");
+    }
+
+    #[test]
+    fn a_connection_served_by_a_process_closes_after_its_response() {
+        let now = crate::test_clock::origin();
+        let mut service = served_by(now, ServedBy::Process);
+        service.handle_input(
+            now,
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        let response = drain(&mut service);
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        assert!(response.contains("Connection: close\r\n"), "{response}");
+        assert_eq!(response.matches("HTTP/1.1 ").count(), 1, "{response}");
+        assert!(service.is_finished(), "not kept alive");
+        let mut refused = served_by(now, ServedBy::Process);
+        refused.handle_input(now, b"POST / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(drain(&mut refused).contains("Connection: close\r\n"));
+        assert!(refused.is_finished(), "a refusal closes too");
     }
 
     #[test]

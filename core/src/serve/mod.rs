@@ -64,12 +64,25 @@ pub enum Answer {
     Management(Document),
 }
 
-/// Fresh randomness and the wall clock for an accepted connection: the runtime reads them,
-/// the service uses them.
+/// How a runtime serves an accepted connection: what keeping it open costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServedBy {
+    /// A task of an event loop: an open connection costs a file descriptor, so HTTP
+    /// connections are kept alive between requests.
+    Task,
+    /// A process of its own: an open connection holds a process, so an HTTP connection closes
+    /// after its response (no keep-alive) and an idle client holds no process.
+    Process,
+}
+
+/// How the runtime serves an accepted connection, and fresh randomness and the wall clock for
+/// it: the runtime states and reads them, the service uses them.
 #[derive(Debug, Clone)]
 pub struct Accepted {
     /// When the connection was accepted.
     pub now: Instant,
+    /// How the runtime serves the connection.
+    pub served_by: ServedBy,
     /// Random bytes for the remote handshake's server nonce.
     pub nonce: [u8; SERVER_NONCE_LEN],
     /// Random bytes for sealing an encrypted management answer.
@@ -117,9 +130,11 @@ impl Service {
             seal: accepted.seal,
         };
         match kind {
-            ListenerKind::Metrics => {
-                Service::Http(HttpService::new(Arc::clone(served), accepted.now))
-            }
+            ListenerKind::Metrics => Service::Http(HttpService::new(
+                Arc::clone(served),
+                accepted.now,
+                accepted.served_by,
+            )),
             ListenerKind::RemoteManagement => Service::Management(Session::remote(
                 Arc::clone(&served.admins),
                 served.management_tls.is_some(),
