@@ -8,7 +8,7 @@ use bytes::BytesMut;
 
 use super::site::Site;
 use super::{Answer, Job, ScrapeJob, ServedBy};
-use crate::http::{Event, HttpConfig, HttpConnection, Request};
+use crate::http::{Event, HttpConnection, Request};
 use crate::machine::{Machine, Peer};
 use crate::plan::Served;
 
@@ -30,10 +30,7 @@ impl HttpService {
     /// A connection accepted at `now`, served with `served` by a runtime that serves it as
     /// `served_by` says: a connection served by a process of its own is not kept alive.
     pub fn new(served: Arc<Served>, now: Instant, served_by: ServedBy) -> Self {
-        let config = HttpConfig {
-            keep_alive: served.http.keep_alive && served_by == ServedBy::Task,
-            ..served.http.clone()
-        };
+        let config = served_by.http(&served.http);
         HttpService {
             http: HttpConnection::new(config, now),
             served,
@@ -48,11 +45,11 @@ impl HttpService {
         while let Some(event) = self.http.poll_event() {
             match event {
                 Event::Request(request) if Site::needs_scrape(&request) => {
-                    self.pending = Some(request);
                     self.jobs.push_back(Job::Scrape(ScrapeJob {
                         timeout: request.scrape_timeout,
                         format: Site::format_for(&request),
                     }));
+                    self.pending = Some(request);
                 }
                 Event::Request(request) => self.respond(now, &request, None),
                 Event::Rejected { status, reason } => {
@@ -112,22 +109,22 @@ impl Peer for HttpService {
     type Message = Answer;
 
     fn handle_message(&mut self, now: Instant, answer: Answer) {
-        if matches!(answer, Answer::Management(_)) {
+        if matches!(answer, Answer::Management(_) | Answer::History(_)) {
             return;
         }
         let Some(request) = self.pending.take() else {
             return;
         };
         match answer {
-            Answer::Scrape { result, logs } => {
+            Answer::Scrape { result, counters } => {
                 let mut body = std::mem::take(&mut self.body);
                 body.clear();
-                result.render(Site::format_for(&request), &logs, &mut body);
+                result.render(Site::format_for(&request), &counters, &mut body);
                 self.respond(now, &request, Some(&body));
                 self.body = body;
             }
             Answer::Rendered(body) => self.respond(now, &request, body.as_deref()),
-            Answer::Management(_) => {}
+            Answer::Management(_) | Answer::History(_) => {}
         }
         self.follow(now);
     }

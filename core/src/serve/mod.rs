@@ -10,6 +10,7 @@
 //! accept is decided here as well ([`AcceptBackoff`]).
 
 mod backoff;
+mod history;
 mod http;
 mod site;
 
@@ -19,15 +20,18 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 pub use backoff::{AcceptBackoff, FIRST_REST, LONGEST_REST};
+pub use history::HistoryService;
 pub use http::HttpService;
 pub use site::Site;
 
 use crate::exposition::Format;
+use crate::history::{HistoryAnswer, HistoryJob};
+use crate::http::HttpConfig;
 use crate::machine::{Machine, Peer};
 use crate::management::handshake::SERVER_NONCE_LEN;
 use crate::management::{Document, Request, SealRandom, Session, SessionSettings};
 use crate::plan::{ListenerKind, Served, ServerTlsFiles};
-use crate::scrape::{LogCounters, ScrapeResult};
+use crate::scrape::{ExporterCounters, ScrapeResult};
 
 /// What a connection needs from the running daemon.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +40,8 @@ pub enum Job {
     Scrape(ScrapeJob),
     /// The answer to a management request.
     Management(Request),
+    /// A piece of a history answer.
+    History(HistoryJob),
 }
 
 /// A `/metrics` request's scrape.
@@ -50,18 +56,20 @@ pub struct ScrapeJob {
 /// The daemon's answer to a [`Job`].
 #[derive(Debug, Clone)]
 pub enum Answer {
-    /// A scrape result, and the log line counts of the moment, to render.
+    /// A scrape result, and the exporter's own counts of the moment, to render.
     Scrape {
         /// The result.
         result: Arc<ScrapeResult>,
-        /// The `pgexporter_logging_*` counts.
-        logs: LogCounters,
+        /// The `pgexporter_logging_*` and `pgexporter_history_*` counts.
+        counters: ExporterCounters,
     },
     /// A scrape result already rendered in the job's format, for runtimes where results live
     /// in another process; `None` when there is none (503).
     Rendered(Option<Bytes>),
     /// The answer document of a management request.
     Management(Document),
+    /// A piece of a history answer.
+    History(HistoryAnswer),
 }
 
 /// How a runtime serves an accepted connection: what keeping it open costs.
@@ -73,6 +81,17 @@ pub enum ServedBy {
     /// A process of its own: an open connection holds a process, so an HTTP connection closes
     /// after its response (no keep-alive) and an idle client holds no process.
     Process,
+}
+
+impl ServedBy {
+    /// `config` for an HTTP connection served this way: keep-alive is off for a connection
+    /// served by a process of its own.
+    pub fn http(self, config: &HttpConfig) -> HttpConfig {
+        HttpConfig {
+            keep_alive: config.keep_alive && self == ServedBy::Task,
+            ..config.clone()
+        }
+    }
 }
 
 /// How the runtime serves an accepted connection, and fresh randomness and the wall clock for
@@ -108,6 +127,7 @@ pub fn listener_tls(kind: ListenerKind, served: &Served) -> ListenerTls {
         ListenerKind::Metrics => served.metrics_tls.clone().map(ListenerTls::Immediate),
         ListenerKind::RemoteManagement => served.management_tls.clone().map(ListenerTls::OnRequest),
         ListenerKind::LocalManagement => None,
+        ListenerKind::History => served.history_tls.clone().map(ListenerTls::Immediate),
     };
     files.unwrap_or(ListenerTls::Plain)
 }
@@ -118,6 +138,8 @@ pub enum Service {
     Http(HttpService),
     /// Remote or local management.
     Management(Session),
+    /// The history port.
+    History(HistoryService),
 }
 
 impl Service {
@@ -145,6 +167,10 @@ impl Service {
             ListenerKind::LocalManagement => {
                 Service::Management(Session::local(accepted.now, settings()))
             }
+            ListenerKind::History => Service::History(HistoryService::new(
+                accepted.served_by.http(&served.history_http),
+                accepted.now,
+            )),
         }
     }
 }
@@ -155,6 +181,7 @@ macro_rules! each {
         match $self {
             Service::Http($service) => $body,
             Service::Management($service) => $body,
+            Service::History($service) => $body,
         }
     };
 }
@@ -182,6 +209,7 @@ impl Machine for Service {
         match self {
             Service::Http(service) => service.poll_event(),
             Service::Management(session) => session.poll_event().map(Job::Management),
+            Service::History(service) => service.poll_event(),
         }
     }
 
@@ -212,6 +240,7 @@ impl Peer for Service {
                 session.handle_message(now, document);
             }
             (Service::Management(_), _) => {}
+            (Service::History(service), answer) => service.handle_message(now, answer),
         }
     }
 }
