@@ -13,6 +13,7 @@ mod backoff;
 mod history;
 mod http;
 mod site;
+mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,8 +22,9 @@ use bytes::{Bytes, BytesMut};
 
 pub use backoff::{AcceptBackoff, FIRST_REST, LONGEST_REST};
 pub use history::HistoryService;
-pub use http::HttpService;
-pub use site::Site;
+pub use http::{HttpPort, HttpService};
+pub use site::{Reply, Site};
+pub use wire::MalformedJob;
 
 use crate::exposition::Format;
 use crate::history::{HistoryAnswer, HistoryJob};
@@ -42,6 +44,39 @@ pub enum Job {
     Management(Request),
     /// A piece of a history answer.
     History(HistoryJob),
+    /// A `/probe` request's scrape of one configured server.
+    Probe(ProbeJob),
+    /// A request on the bridge's ports.
+    Bridge(BridgeJob),
+}
+
+/// A `/probe` request's scrape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeJob {
+    /// The server's section name (one the configuration has when the request arrived).
+    pub target: String,
+    /// `X-Prometheus-Scrape-Timeout-Seconds`, when the request says.
+    pub timeout: Option<Duration>,
+    /// The exposition format the request prefers.
+    pub format: Format,
+}
+
+/// A bridge request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BridgeJob {
+    /// `X-Prometheus-Scrape-Timeout-Seconds`, when the request says.
+    pub timeout: Option<Duration>,
+    /// What is asked for.
+    pub view: BridgeView,
+}
+
+/// What a bridge request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeView {
+    /// The merged samples, text format (the `bridge` port).
+    Text,
+    /// The JSON view (the `bridge_json` port).
+    Json,
 }
 
 /// A `/metrics` request's scrape.
@@ -63,8 +98,8 @@ pub enum Answer {
         /// The `pgexporter_logging_*` and `pgexporter_history_*` counts.
         counters: ExporterCounters,
     },
-    /// A scrape result already rendered in the job's format, for runtimes where results live
-    /// in another process; `None` when there is none (503).
+    /// A body already rendered in the job's format (a probe, the bridge; and a scrape for
+    /// runtimes where results live in another process); `None` when there is none (503).
     Rendered(Option<Bytes>),
     /// The answer document of a management request.
     Management(Document),
@@ -126,7 +161,7 @@ pub fn listener_tls(kind: ListenerKind, served: &Served) -> ListenerTls {
     let files = match kind {
         ListenerKind::Metrics => served.metrics_tls.clone().map(ListenerTls::Immediate),
         ListenerKind::RemoteManagement => served.management_tls.clone().map(ListenerTls::OnRequest),
-        ListenerKind::LocalManagement => None,
+        ListenerKind::LocalManagement | ListenerKind::Bridge | ListenerKind::BridgeJson => None,
         ListenerKind::History => served.history_tls.clone().map(ListenerTls::Immediate),
     };
     files.unwrap_or(ListenerTls::Plain)
@@ -134,7 +169,7 @@ pub fn listener_tls(kind: ListenerKind, served: &Served) -> ListenerTls {
 
 /// One accepted connection.
 pub enum Service {
-    /// The metrics port.
+    /// The metrics port, the bridge port and the bridge's JSON port.
     Http(HttpService),
     /// Remote or local management.
     Management(Session),
@@ -151,12 +186,18 @@ impl Service {
             timestamp: accepted.timestamp.clone(),
             seal: accepted.seal,
         };
-        match kind {
-            ListenerKind::Metrics => Service::Http(HttpService::new(
+        let http = |port| {
+            Service::Http(HttpService::new(
                 Arc::clone(served),
+                port,
                 accepted.now,
                 accepted.served_by,
-            )),
+            ))
+        };
+        match kind {
+            ListenerKind::Metrics => http(HttpPort::Metrics),
+            ListenerKind::Bridge => http(HttpPort::Bridge),
+            ListenerKind::BridgeJson => http(HttpPort::BridgeJson),
             ListenerKind::RemoteManagement => Service::Management(Session::remote(
                 Arc::clone(&served.admins),
                 served.management_tls.is_some(),

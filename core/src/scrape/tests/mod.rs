@@ -7,21 +7,23 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 mod extensions;
+mod probes;
 
 use super::*;
 use crate::exposition::Format;
 use crate::link::{ConnId, LinkAction as Action, LinkCommand, LinkEvent};
 use crate::metrics::{CollectorFilter, MetricSet, Source, SourceFormat};
 use crate::pg::TlsMode;
-use crate::plan::{Address, ClientTlsFiles, PgTarget};
+use crate::plan::{Address, ClientTlsFiles, Target};
 
 /// The spec of scripted server `index`: its target's host names it.
 fn spec(index: usize) -> ServerSpec {
     ServerSpec {
         name: format!("s{index}"),
+        kind: crate::config::ServerType::Postgresql,
         user: "monitor".into(),
         password: None,
-        target: Arc::new(PgTarget {
+        target: Arc::new(Target {
             address: Address::Tcp {
                 host: format!("s{index}"),
                 port: 5432,
@@ -33,7 +35,7 @@ fn spec(index: usize) -> ServerSpec {
 }
 
 /// The scripted server a connection's target names.
-fn server_of(target: &PgTarget) -> usize {
+fn server_of(target: &Target) -> usize {
     match &target.address {
         Address::Tcp { host, .. } => host[1..].parse().expect("a scripted server"),
         Address::Unix { .. } => panic!("scripted servers are on TCP"),
@@ -287,6 +289,8 @@ struct Harness {
     wires: HashMap<ConnId, Wire>,
     conn_servers: HashMap<ConnId, usize>,
     refused: Vec<usize>,
+    /// The bodies of the `type = prometheus` servers, by server index.
+    exporters: HashMap<usize, &'static str>,
     connects: usize,
     closes: usize,
     finished: Vec<Arc<ScrapeResult>>,
@@ -324,6 +328,7 @@ impl Harness {
             wires: HashMap::new(),
             conn_servers: HashMap::new(),
             refused: Vec::new(),
+            exporters: HashMap::new(),
             connects: 0,
             closes: 0,
             finished: Vec::new(),
@@ -358,6 +363,17 @@ impl Harness {
                     command: LinkCommand::Send(bytes),
                 } => {
                     let server = self.conn_servers[&conn];
+                    if conn.owner() == crate::link::LinkOwner::Prometheus {
+                        let body = self.exporters[&server];
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let reply = LinkEvent::Input(Bytes::from(response));
+                        self.collector.handle_link(self.now, conn, reply);
+                        self.take_events();
+                        continue;
+                    }
                     let wire = self.wires.get_mut(&conn).unwrap();
                     wire.received.extend_from_slice(&bytes);
                     let reply = respond(&self.servers[server], wire);
