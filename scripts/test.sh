@@ -2,9 +2,10 @@
 # Builds the binaries that the end-to-end tests run, then runs every test of the workspace, then
 # runs the end-to-end tests again against the binaries of every other runtime.
 # The end-to-end tests start throwaway PostgreSQL clusters: they need the PostgreSQL server
-# binaries (Debian package `postgresql`), `openssl`, and `prometheus` with `promtool` (package
-# `prometheus`). The version matrix needs PostgreSQL 13, 14, 16, 17 and 18 as well: the first
-# step installs them into a cache once (it needs `npm`).
+# binaries (Debian package `postgresql`), `openssl`, `prometheus` with `promtool` (package
+# `prometheus`) and, for the console's browser test, `chromium`. The version matrix needs
+# PostgreSQL 13, 14, 16, 17 and 18 as well: the first step installs them into a cache once (it
+# needs `npm`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,12 +24,14 @@ for package in "${EXTENSION_PACKAGES[@]}"; do
         missing_packages+=("$name")
     fi
 done
+# The console's browser test drives Debian's headless Chromium.
+[[ -x /usr/bin/chromium ]] || missing_packages+=(chromium)
 if ((${#missing_packages[@]} > 0)); then
     if [[ "$(id -u)" -ne 0 ]]; then
-        echo "missing Debian packages for the extension tests: ${missing_packages[*]}; install them (apt-get install ${missing_packages[*]}) or run as root" >&2
+        echo "missing Debian packages for the extension and console tests: ${missing_packages[*]}; install them (apt-get install ${missing_packages[*]}) or run as root" >&2
         exit 1
     fi
-    echo "installing the extensions the tests use: ${missing_packages[*]}"
+    echo "installing the extensions and the browser the tests use: ${missing_packages[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
     apt-get install -y -q "${missing_packages[@]}"
@@ -37,7 +40,7 @@ fi
 # The runtimes besides the default (tokio) whose binaries the end-to-end tests run against.
 OTHER_RUNTIMES=(smol fork)
 # The end-to-end test targets that run the binaries.
-E2E_TESTS=(exporter extensions management cli fork_processes history bridge probe hostile)
+E2E_TESTS=(exporter extensions management cli fork_processes history bridge probe alerts console hostile)
 
 bash scripts/install-postgresql-matrix.sh
 cargo build -j2 --bins

@@ -14,6 +14,7 @@ use pgexporter_core::vault::MasterKey;
 use pgexporter_history_store::Stores;
 use pgexporter_os::notify;
 
+use crate::alert_files;
 use crate::config_files;
 use crate::logging::Logging;
 use crate::metric_files::{self, Replacement};
@@ -34,6 +35,8 @@ pub struct StartFiles {
     pub collectors: Option<Vec<String>>,
     /// `-X`: the collector deny-list that replaces the configuration's.
     pub exclude_collectors: Option<Vec<String>>,
+    /// `-a`: the alerts file, in place of the configuration's `alerts_path`.
+    pub alerts: Option<PathBuf>,
 }
 
 /// The running daemon's files and logging.
@@ -88,7 +91,8 @@ impl DaemonHost {
         Ok(config)
     }
 
-    /// The plan of `config`: reads the users file, the metric files and the TLS files again.
+    /// The plan of `config`: reads the users file, the metric files, the alerts file and the
+    /// TLS files again.
     ///
     /// # Errors
     /// A message naming what cannot be read or is wrong.
@@ -103,6 +107,7 @@ impl DaemonHost {
             metrics: self.metric_set(config)?,
             admins: Arc::clone(&self.admins),
             master_key: self.master_key.clone(),
+            alerts: alert_files::load(self.files.alerts.as_deref(), &config.main)?.map(Arc::new),
         };
         let plan = Plan::new(config, inputs).map_err(|error| error.to_string())?;
         plan_inputs::check_tls_files(&plan)?;

@@ -103,20 +103,28 @@ fn read_definitions(
             let format = only
                 .or_else(|| format_of(&file))
                 .unwrap_or(SourceFormat::Yaml);
-            let size = fs::metadata(&file)
-                .map_err(|error| format!("{}: {error}", file.display()))?
-                .len();
-            if size > MAX_SOURCE_LEN as u64 {
-                return Err(format!(
-                    "{}: larger than {MAX_SOURCE_LEN} bytes",
-                    file.display()
-                ));
-            }
-            let text = fs::read_to_string(&file)
-                .map_err(|error| format!("{}: {error}", file.display()))?;
+            let text = read_bounded(&file)?;
             Ok((file.display().to_string(), text, format))
         })
         .collect()
+}
+
+/// The text of the definitions file `file`, refused unread when larger than
+/// [`MAX_SOURCE_LEN`].
+///
+/// # Errors
+/// A message naming the file: missing, unreadable, too large or not UTF-8.
+pub fn read_bounded(file: &Path) -> Result<String, String> {
+    let size = fs::metadata(file)
+        .map_err(|error| format!("{}: {error}", file.display()))?
+        .len();
+    if size > MAX_SOURCE_LEN as u64 {
+        return Err(format!(
+            "{}: larger than {MAX_SOURCE_LEN} bytes",
+            file.display()
+        ));
+    }
+    fs::read_to_string(file).map_err(|error| format!("{}: {error}", file.display()))
 }
 
 #[cfg(test)]

@@ -14,8 +14,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alerts;
 pub mod bridge;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod exposition;
 pub mod fetch;

@@ -198,6 +198,7 @@ fn run(args: Args) -> Result<(), Failure> {
         replacement: custom_metrics(&args),
         collectors: args.collectors.clone(),
         exclude_collectors: args.exclude_collectors.clone(),
+        alerts: args.alerts.clone(),
     };
     let config = DaemonHost::read_config(&files)?;
     check_daemon_mode(&args, &config)?;

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod binaries;
+pub mod browser;
 pub mod client;
 pub mod cluster;
 pub mod exporter;

@@ -1,7 +1,8 @@
-//! `promtool check metrics`, the Prometheus project's own parser and linter of the exposition.
+//! `promtool`, the Prometheus project's own tool: `check metrics` (its parser and linter of the
+//! exposition) and whatever else the tests ask it.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// What `promtool check metrics` said of a body.
 #[derive(Debug, Clone)]
@@ -25,9 +26,27 @@ impl Report {
 /// Runs `promtool check metrics` on `body`. Panics, saying what to install, when promtool is
 /// missing.
 pub fn check_metrics(body: &[u8]) -> Report {
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
+    let mut child = spawn(&["check", "metrics"], Stdio::piped());
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(body)
+        .expect("write the body to promtool");
+    report(child)
+}
+
+/// Runs `promtool args` (for example `check rules FILE`, `test rules FILE`) to completion.
+/// Panics, saying what to install, when promtool is missing.
+pub fn run(args: &[&str]) -> Report {
+    report(spawn(args, Stdio::null()))
+}
+
+/// `promtool args` started with `stdin`, its output captured.
+fn spawn(args: &[&str], stdin: Stdio) -> Child {
+    match Command::new("promtool")
+        .args(args)
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -37,13 +56,11 @@ pub fn check_metrics(body: &[u8]) -> Report {
             panic!("promtool not found: install the Debian package `prometheus`")
         }
         Err(error) => panic!("cannot run promtool: {error}"),
-    };
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(body)
-        .expect("write the body to promtool");
+    }
+}
+
+/// The exit code and output of `child` once it ends.
+fn report(child: Child) -> Report {
     let output = child.wait_with_output().expect("promtool finishes");
     Report {
         code: output.status.code(),

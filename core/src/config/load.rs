@@ -320,26 +320,12 @@ wal_dir = /w",
             .collect();
         assert_eq!(
             not_built,
-            [
-                (
-                    "console",
-                    &WarningKind::NotBuilt {
-                        feature: "web console"
-                    }
-                ),
-                (
-                    "bridge_history",
-                    &WarningKind::NotBuilt {
-                        feature: "bridge history"
-                    }
-                ),
-                (
-                    "alerts",
-                    &WarningKind::NotBuilt {
-                        feature: "alerting"
-                    }
-                ),
-            ]
+            [(
+                "bridge_history",
+                &WarningKind::NotBuilt {
+                    feature: "bridge history"
+                }
+            ),]
         );
         let expected = MainConfig {
             host: "*".into(),

@@ -31,6 +31,7 @@ fn plan(config: &Config) -> Plan {
             metrics: Arc::new(MetricSet::builtin().unwrap()),
             admins: Arc::new(AdminVerifiers::new()),
             master_key: None,
+            alerts: None,
         },
     )
     .unwrap()

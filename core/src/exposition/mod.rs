@@ -31,7 +31,6 @@ mod name;
 pub mod parse;
 pub mod value;
 
-#[cfg(any(test, feature = "test-support"))]
 pub mod strict_parser;
 
 pub use encoder::{Encoder, FamilyWriter, Histogram, HistogramError, HistogramWriter};

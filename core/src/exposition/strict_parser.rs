@@ -1,9 +1,8 @@
-//! A strict reader of the exposition text, for tests: anything the encoder writes must read
-//! back to what it was given, and anything outside the grammar is an error.
+//! A strict reader of the exposition text: anything the encoder writes must read back to what it
+//! was given, and anything outside the grammar is an error.
 //!
-//! Built for this crate's tests and, with the `test-support` feature, for other crates' tests
-//! and fuzz targets; the exporter itself never reads exposition text. Errors are a description
-//! of the first deviation from the grammar, meant for a test failure message.
+//! The tests hold the encoder to it, and the console reads a rendered scrape result back with it
+//! to build its `/api` answer. Errors are a description of the first deviation from the grammar.
 
 use super::Format;
 

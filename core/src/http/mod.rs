@@ -27,7 +27,7 @@ pub enum Status {
     Ok,
     /// 400: the request head is malformed or carries a body.
     BadRequest,
-    /// 403: a path that is not served on the metrics or bridge ports.
+    /// 403: a path the port does not serve (metrics, bridge and console ports).
     Forbidden,
     /// 404: a path the history port does not serve, or `/probe` of a target that is not
     /// configured.

@@ -20,6 +20,8 @@ pub enum Route {
     Metrics,
     /// `/` or `/index.html`: the overview page.
     Index,
+    /// `/api`: the console's JSON.
+    Api,
     /// `/history/...`: the history API; [`Request::target`] says what.
     History,
     /// `/probe`: one configured server's metrics (the `target` query parameter).
@@ -33,6 +35,8 @@ pub enum Paths {
     Metrics,
     /// The history port: `/history/...`; others get 404.
     History,
+    /// The console: `/`, `/index.html` and `/api`; others get 403.
+    Console,
 }
 
 /// A request the caller must answer with [`HttpConnection::respond`] or
@@ -180,9 +184,10 @@ pub(super) fn read_head(
     let path = target.split_once('?').map_or(target, |(path, _query)| path);
     let route = match (paths, path) {
         (Paths::Metrics, "/metrics") => Route::Metrics,
-        (Paths::Metrics, "/" | "/index.html") => Route::Index,
+        (Paths::Metrics | Paths::Console, "/" | "/index.html") => Route::Index,
         (Paths::Metrics, "/probe") => Route::Probe,
-        (Paths::Metrics, _) => {
+        (Paths::Console, "/api") => Route::Api,
+        (Paths::Metrics | Paths::Console, _) => {
             return refused(Status::Forbidden, RejectReason::ForbiddenPath, exchange);
         }
         (Paths::History, _) if path.starts_with("/history/") => Route::History,
@@ -359,6 +364,33 @@ mod tests {
         let (request, _) = accepted("HEAD /index.html HTTP/1.0\r\n\r\n");
         assert_eq!(request.route, Route::Index);
         assert!(request.head_only);
+    }
+
+    #[test]
+    fn console_paths() {
+        let console = |input: &str| read_head(input.as_bytes(), 32, 8192, Paths::Console);
+        for (target, route) in [
+            ("/", Route::Index),
+            ("/index.html", Route::Index),
+            ("/api", Route::Api),
+        ] {
+            let Head::Accepted { request, .. } = console(&format!("GET {target} HTTP/1.1\r\n\r\n"))
+            else {
+                panic!("{target} accepted");
+            };
+            assert_eq!(request.route, route);
+        }
+        for target in ["/metrics", "/history/x", "/apis"] {
+            let Head::Refused { status, .. } = console(&format!("GET {target} HTTP/1.1\r\n\r\n"))
+            else {
+                panic!("{target} refused");
+            };
+            assert_eq!(status, Status::Forbidden);
+        }
+        assert!(
+            matches!(read("GET /api HTTP/1.1\r\n\r\n"), Head::Refused { .. }),
+            "not on the metrics port"
+        );
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub use fixed::{
 };
 pub use model::{ColumnDefinition, ColumnKind, MetricDefinition, QueryVariant, ServerRole, Sort};
 pub use parse::{MAX_SOURCE_LEN, Source, SourceFormat, parse_source};
+pub(crate) use parse::{is_metric_name, read_raw};
 pub use select::{CollectorFilter, ExtensionFilter};
 pub use set::{MetricSet, SetAside};
 pub use table::family_table;

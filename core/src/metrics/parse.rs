@@ -100,7 +100,7 @@ pub fn parse_source(source: &Source<'_>) -> Result<Vec<MetricDefinition>, Defini
 
 /// Deserializes `source` into `T`, refusing sources over [`MAX_SOURCE_LEN`] before parsing.
 /// Errors name the source, and the line and column where the parser knows them.
-pub(super) fn read_raw<T: serde::de::DeserializeOwned>(
+pub(crate) fn read_raw<T: serde::de::DeserializeOwned>(
     source: &Source<'_>,
 ) -> Result<T, DefinitionError> {
     if source.text.len() > MAX_SOURCE_LEN {
@@ -289,7 +289,7 @@ fn kind_word(kind: ColumnKind) -> &'static str {
 }
 
 /// Prometheus metric-name characters (colons excluded: they are reserved for recording rules).
-pub(super) fn is_metric_name(name: &str) -> bool {
+pub(crate) fn is_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(first) if first.is_ascii_alphabetic() || first == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::alerts::AlertSet;
 use crate::bridge::BridgeSettings;
 use crate::config::{Config, MainConfig, ServerType};
 use crate::fetch::Endpoint;
@@ -71,6 +72,8 @@ pub struct PlanInputs {
     pub admins: Arc<AdminVerifiers>,
     /// The master key, when the daemon has one (derived once, at start).
     pub master_key: Option<Arc<MasterKey>>,
+    /// The alerts to evaluate on every scrape; `None` when alerting is off.
+    pub alerts: Option<Arc<AlertSet>>,
 }
 
 /// Everything a configuration change may alter while the daemon runs.
@@ -119,6 +122,8 @@ pub struct Served {
     /// HTTPS on the history port (`history_cert_file`, `history_key_file`, client
     /// certificates with `history_ca_file`).
     pub history_tls: Option<ServerTlsFiles>,
+    /// HTTP settings of console connections (`/`, `/index.html` and `/api`).
+    pub console_http: HttpConfig,
 }
 
 impl Plan {
@@ -182,6 +187,10 @@ impl Plan {
                 ..HttpConfig::new(main.authentication_timeout)
             },
             history_tls: history_tls(main)?,
+            console_http: HttpConfig {
+                paths: Paths::Console,
+                ..HttpConfig::new(main.authentication_timeout)
+            },
         };
         Ok(Plan {
             servers,
@@ -198,6 +207,7 @@ impl Plan {
                 application_name: APPLICATION_NAME.to_owned(),
                 cache_max_age: main.metrics_cache_max_age,
                 default_scrape_timeout: DEFAULT_SCRAPE_TIMEOUT,
+                alerts: inputs.alerts,
             },
             bridge: bridge_settings(main),
             metrics: inputs.metrics,
@@ -335,6 +345,8 @@ pub enum ListenerKind {
     Bridge,
     /// The bridge's JSON view (`bridge_json`).
     BridgeJson,
+    /// The web console (`console`).
+    Console,
 }
 
 impl Listeners {
@@ -356,6 +368,7 @@ impl Listeners {
             ListenerKind::BridgeJson => Some(format!(
                 "serving the bridge's JSON view on http://{address}/"
             )),
+            ListenerKind::Console => Some(format!("web console on http://{address}/")),
             ListenerKind::LocalManagement => None,
         }
     }
@@ -377,6 +390,7 @@ impl Listeners {
             (ListenerKind::Bridge, main.bridge),
             (ListenerKind::BridgeJson, main.bridge_json),
             (ListenerKind::History, main.history),
+            (ListenerKind::Console, main.console),
         ]
         .into_iter()
         .filter_map(|(kind, port)| Some((kind, port.filter(|&port| port != 0)?)))
@@ -413,6 +427,7 @@ mod tests {
             metrics: Arc::new(MetricSet::builtin().unwrap()),
             admins: Arc::new(AdminVerifiers::new()),
             master_key: None,
+            alerts: None,
         }
     }
 
@@ -500,13 +515,15 @@ mod tests {
 
     #[test]
     fn listeners_of_a_configuration() {
-        let listeners = Listeners::new(&config("management = 5003\nhistory = 5004")).unwrap();
+        let listeners =
+            Listeners::new(&config("management = 5003\nhistory = 5004\nconsole = 5005")).unwrap();
         assert_eq!(
             listeners.ports,
             vec![
                 (ListenerKind::Metrics, 5002),
                 (ListenerKind::RemoteManagement, 5003),
-                (ListenerKind::History, 5004)
+                (ListenerKind::History, 5004),
+                (ListenerKind::Console, 5005)
             ]
         );
         assert_eq!(listeners.unix_socket, PathBuf::from("/tmp/.s.pgexporter"));

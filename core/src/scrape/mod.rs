@@ -8,6 +8,7 @@
 //! TLS, writes bytes and reports what it reads. A finished scrape is a [`ScrapeResult`] that
 //! renders to any exposition format.
 
+mod alert_families;
 mod collector;
 mod discovery;
 mod fetched;
@@ -23,7 +24,8 @@ pub use fetched::{PROMETHEUS_SCRAPE_DURATION, PROMETHEUS_UP};
 pub use plan::MAIN_DATABASE;
 pub use render::EXPORTER_VERSION;
 pub use result::{
-    ExporterCounters, LogCounters, MetricRows, QueryCounters, ScrapeResult, ServerSnapshot,
+    AlertValue, ExporterCounters, LogCounters, MetricRows, QueryCounters, ScrapeResult,
+    ServerSnapshot,
 };
 #[cfg(test)]
 mod tests;

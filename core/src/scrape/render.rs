@@ -48,6 +48,7 @@ impl ScrapeResult {
         if self.postgresql().next().is_some() {
             self.render_server_families(encoder, out);
         }
+        self.render_alerts(encoder, out);
         self.render_settings(encoder, out);
         let mut labels = Vec::new();
         for (index, definition) in self.metrics.definitions().iter().enumerate() {
@@ -57,7 +58,7 @@ impl ScrapeResult {
     }
 
     /// The PostgreSQL servers.
-    fn postgresql(&self) -> impl Iterator<Item = &ServerSnapshot> {
+    pub(super) fn postgresql(&self) -> impl Iterator<Item = &ServerSnapshot> {
         self.servers
             .iter()
             .map(|server| &**server)

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::alerts::AlertSet;
 use crate::config::ServerType;
 use crate::fetch::Fetched;
 use crate::history::HistoryCounters;
@@ -49,6 +50,17 @@ pub struct ServerSnapshot {
     pub rows: Vec<MetricRows>,
     /// What the fetch of a `type = prometheus` server brought.
     pub fetched: Option<Arc<Fetched>>,
+    /// The values of the alert queries that answered.
+    pub alerts: Vec<AlertValue>,
+}
+
+/// What one alert query returned on one server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertValue {
+    /// Index into the alert set.
+    pub alert: usize,
+    /// The first column of the first row (0 without a row).
+    pub value: f64,
 }
 
 /// Running totals of the queries the exporter has sent since it started (or since the
@@ -98,6 +110,8 @@ pub struct ScrapeResult {
     pub servers: Vec<Arc<ServerSnapshot>>,
     /// Query totals when the scrape ended.
     pub queries: QueryCounters,
+    /// The alerts evaluated, `None` when alerting is off.
+    pub alerts: Option<Arc<AlertSet>>,
     /// When the scrape ended; with `metrics_cache_max_age`, when the result goes stale.
     pub finished: Instant,
 }

@@ -1,6 +1,6 @@
 //! One connection on an HTTP port of the exporter: the metrics port (`/metrics`, `/probe`,
-//! the overview page), the bridge port (`/metrics`, its overview page) or the bridge's JSON
-//! port; HTTP in, pages, refusals and daemon answers out.
+//! the overview page), the bridge port (`/metrics`, its overview page), the bridge's JSON
+//! port or the console (its page and `/api`); HTTP in, pages, refusals and daemon answers out.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -24,6 +24,8 @@ pub enum HttpPort {
     Bridge,
     /// `bridge_json`: the bridge's JSON view on `/` and `/metrics`.
     BridgeJson,
+    /// `console`: the console's page on `/`, its JSON on `/api`.
+    Console,
 }
 
 /// An HTTP connection as a [`Machine`] whose events are [`Job`]s: a request that needs the
@@ -46,7 +48,10 @@ impl HttpService {
     /// A connection accepted on `port` at `now`, served with `served` by a runtime that serves
     /// it as `served_by` says: a connection served by a process of its own is not kept alive.
     pub fn new(served: Arc<Served>, port: HttpPort, now: Instant, served_by: ServedBy) -> Self {
-        let config = served_by.http(&served.http);
+        let config = served_by.http(match port {
+            HttpPort::Console => &served.console_http,
+            _ => &served.http,
+        });
         HttpService {
             http: HttpConnection::new(config, now),
             served,
@@ -94,11 +99,16 @@ impl HttpService {
                 Status::Forbidden,
                 "/probe is served on the metrics port",
             )),
-            // These ports route no history path (their connections read `Paths::Metrics`).
-            (_, Route::History) => Err(Reply::Refused(
-                Status::Forbidden,
-                "the history API is served on the history port",
-            )),
+            // The console reads exposition text back into its categories.
+            (HttpPort::Console, Route::Api) => Ok(Job::Scrape(ScrapeJob {
+                timeout,
+                format: Format::Text,
+            })),
+            (HttpPort::Console, Route::Index) => Err(Reply::ConsolePage),
+            // Routes these ports' paths never give (`Paths::Metrics`, `Paths::Console`).
+            (_, Route::History | Route::Api) | (HttpPort::Console, _) => {
+                Err(Reply::Refused(Status::Forbidden, "not served on this port"))
+            }
         }
     }
 
@@ -134,6 +144,7 @@ impl HttpService {
     fn rendered_reply<'b>(&self, request: &Request, body: Option<&'b [u8]>) -> Reply<'b> {
         match self.port {
             HttpPort::BridgeJson => Reply::Json(body),
+            HttpPort::Console => Reply::ConsoleApi(body),
             HttpPort::Bridge => Reply::Exposition(Format::Text, body),
             HttpPort::Metrics => Reply::Exposition(Site::format_for(request), body),
         }
@@ -191,9 +202,13 @@ impl Peer for HttpService {
             Answer::Scrape { result, counters } => {
                 let mut body = std::mem::take(&mut self.body);
                 body.clear();
-                let format = Site::format_for(&request);
+                let format = match self.port {
+                    HttpPort::Console => Format::Text,
+                    _ => Site::format_for(&request),
+                };
                 result.render(format, &counters, &mut body);
-                self.respond(now, Reply::Exposition(format, Some(&body)));
+                let reply = self.rendered_reply(&request, Some(&body));
+                self.respond(now, reply);
                 self.body = body;
             }
             Answer::Rendered(body) => {
@@ -235,6 +250,7 @@ mod tests {
                 metrics: Arc::new(MetricSet::builtin().unwrap()),
                 admins: Arc::new(AdminVerifiers::new()),
                 master_key: None,
+                alerts: None,
             },
         )
         .unwrap();
@@ -389,5 +405,45 @@ mod tests {
             response.contains("Content-Type: application/json\r\n"),
             "{response}"
         );
+    }
+
+    #[test]
+    fn the_console_answers_its_page_and_api_and_refuses_metrics() {
+        let now = crate::test_clock::origin();
+        let mut console = service_on(HttpPort::Console, now, ServedBy::Task);
+        console.handle_input(
+            now,
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        assert!(console.poll_event().is_none());
+        let response = drain(&mut console);
+        assert!(response.contains(crate::console::PAGE), "the page");
+        assert!(response.contains("HTTP/1.1 403"), "{response}");
+        console.handle_input(
+            now,
+            b"GET /api HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text\r\n\r\n",
+        );
+        let Some(Job::Scrape(job)) = console.poll_event() else {
+            panic!("a scrape job");
+        };
+        assert_eq!(
+            job.format,
+            Format::Text,
+            "the console reads exposition text"
+        );
+        let text =
+            "# HELP pgexporter_state S.\n# TYPE pgexporter_state gauge\npgexporter_state 1\n";
+        console.handle_message(
+            now,
+            Answer::Rendered(Some(Bytes::from_static(text.as_bytes()))),
+        );
+        let response = drain(&mut console);
+        assert!(response.contains("application/json"), "{response}");
+        assert!(response.contains("\"name\":\"state\""), "{response}");
+
+        let mut metrics = service(now);
+        metrics.handle_input(now, b"GET /api HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(metrics.poll_event().is_none());
+        assert!(drain(&mut metrics).starts_with("HTTP/1.1 403"));
     }
 }

@@ -38,7 +38,7 @@ use crate::scrape::{ExporterCounters, ScrapeResult};
 /// What a connection needs from the running daemon.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
-    /// A scrape result for `/metrics`.
+    /// A scrape result for `/metrics` or the console's `/api`.
     Scrape(ScrapeJob),
     /// The answer to a management request.
     Management(Request),
@@ -163,13 +163,14 @@ pub fn listener_tls(kind: ListenerKind, served: &Served) -> ListenerTls {
         ListenerKind::RemoteManagement => served.management_tls.clone().map(ListenerTls::OnRequest),
         ListenerKind::LocalManagement | ListenerKind::Bridge | ListenerKind::BridgeJson => None,
         ListenerKind::History => served.history_tls.clone().map(ListenerTls::Immediate),
+        ListenerKind::Console => None,
     };
     files.unwrap_or(ListenerTls::Plain)
 }
 
 /// One accepted connection.
 pub enum Service {
-    /// The metrics port, the bridge port and the bridge's JSON port.
+    /// The metrics port, the bridge port, the bridge's JSON port and the console.
     Http(HttpService),
     /// Remote or local management.
     Management(Session),
@@ -198,6 +199,7 @@ impl Service {
             ListenerKind::Metrics => http(HttpPort::Metrics),
             ListenerKind::Bridge => http(HttpPort::Bridge),
             ListenerKind::BridgeJson => http(HttpPort::BridgeJson),
+            ListenerKind::Console => http(HttpPort::Console),
             ListenerKind::RemoteManagement => Service::Management(Session::remote(
                 Arc::clone(&served.admins),
                 served.management_tls.is_some(),

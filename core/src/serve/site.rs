@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use crate::console;
 use crate::exposition::Format;
 use crate::http::{HttpConnection, HttpError, Request, Response, Status};
 use crate::metrics::{FIXED_FAMILIES, MetricSet};
@@ -23,6 +24,11 @@ pub enum Reply<'a> {
     Overview,
     /// The bridge port's overview page.
     BridgeOverview,
+    /// The console's page.
+    ConsolePage,
+    /// The console's `/api` JSON, built from this exposition text; `None` when there is no
+    /// scrape result (503).
+    ConsoleApi(Option<&'a [u8]>),
     /// A refusal: the status and a line saying why.
     Refused(Status, &'a str),
 }
@@ -62,6 +68,7 @@ impl Site {
         reply: Reply<'_>,
     ) -> Result<(), HttpError> {
         let refusal;
+        let json;
         let response = match reply {
             Reply::Exposition(format, Some(body)) => Response {
                 status: Status::Ok,
@@ -79,6 +86,22 @@ impl Site {
             Reply::Json(None) => unavailable(b"no bridge result\n"),
             Reply::Overview => page(&self.overview),
             Reply::BridgeOverview => page(BRIDGE_OVERVIEW),
+            Reply::ConsolePage => page(console::PAGE),
+            Reply::ConsoleApi(Some(text)) => {
+                json = console::api_json(&String::from_utf8_lossy(text));
+                Response {
+                    status: Status::Ok,
+                    content_type: "application/json",
+                    body: json.as_bytes(),
+                    allow_gzip: true,
+                }
+            }
+            Reply::ConsoleApi(None) => Response {
+                status: Status::ServiceUnavailable,
+                content_type: "application/json",
+                body: b"{\"error\":\"no scrape result\"}",
+                allow_gzip: false,
+            },
             Reply::Refused(status, why) => {
                 refusal = format!("{} {}: {why}\n", status.code(), status.reason());
                 Response {

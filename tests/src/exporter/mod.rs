@@ -141,15 +141,25 @@ impl ExporterHome {
     /// Writes `pgexporter.conf` for `cluster` with a free metrics port and `extra` lines in the
     /// `[pgexporter]` section; returns the port.
     pub fn write_config(&self, cluster: &PgCluster, extra: &str) -> u16 {
+        self.write_servers_config(&[("primary", cluster)], extra)
+    }
+
+    /// Writes `pgexporter.conf` with one server section per `(name, cluster)`, a free
+    /// metrics port and `extra` lines in the `[pgexporter]` section; returns the port.
+    pub fn write_servers_config(&self, servers: &[(&str, &PgCluster)], extra: &str) -> u16 {
         let port = free_port();
-        let config = format!(
-            "[pgexporter]\nhost = 127.0.0.1\nmetrics = {port}\nunix_socket_dir = {dir}\nlog_level = info\n{extra}\n\n\
-             [primary]\nhost = {host}\nport = {pg_port}\nuser = {user}\n",
+        let mut config = format!(
+            "[pgexporter]\nhost = 127.0.0.1\nmetrics = {port}\nunix_socket_dir = {dir}\nlog_level = info\n{extra}\n",
             dir = self.dir.display(),
-            host = cluster.host(),
-            pg_port = cluster.port(),
-            user = MONITOR_USER.name,
         );
+        for (name, cluster) in servers {
+            config.push_str(&format!(
+                "\n[{name}]\nhost = {host}\nport = {pg_port}\nuser = {user}\n",
+                host = cluster.host(),
+                pg_port = cluster.port(),
+                user = MONITOR_USER.name,
+            ));
+        }
         fs::write(self.config_file(), config).unwrap();
         port
     }

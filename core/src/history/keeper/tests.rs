@@ -146,6 +146,7 @@ fn scrape_result(now: Instant) -> Arc<ScrapeResult> {
         filter: CollectorFilter::default(),
         servers: Vec::new(),
         queries: QueryCounters::default(),
+        alerts: None,
         finished: now,
     })
 }

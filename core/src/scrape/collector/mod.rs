@@ -1,6 +1,7 @@
 //! The collector: the exporter's connections to PostgreSQL (and to `type = prometheus`
 //! servers) and the scrapes run over them.
 
+mod alerts;
 mod extensions;
 mod queries;
 mod runs;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use crate::alerts::AlertSet;
 use crate::config::ServerType;
 use crate::fetch::Fetcher;
 use crate::flight::Flights;
@@ -22,6 +24,7 @@ use crate::plan::Target;
 use crate::secret::Secret;
 
 use super::result::{QueryCounters, ScrapeResult, ServerSnapshot};
+use alerts::same_alert_queries;
 use queries::Link;
 use runs::ServerRun;
 
@@ -90,6 +93,8 @@ pub struct CollectorSettings {
     /// How long a scrape may take when the request does not say
     /// (`X-Prometheus-Scrape-Timeout-Seconds`).
     pub default_scrape_timeout: Duration,
+    /// The alerts evaluated on every scrape; `None` when alerting is off.
+    pub alerts: Option<Arc<AlertSet>>,
 }
 
 /// A server the running configuration does not have.
@@ -247,7 +252,11 @@ impl Collector {
     pub fn reconfigure(&mut self, now: Instant, new: Reconfiguration) {
         let reconnect = !same_servers(&self.servers, &new.servers)
             || !Arc::ptr_eq(&self.metrics, &new.metrics)
-            || self.settings.query_timeout != new.settings.query_timeout;
+            || self.settings.query_timeout != new.settings.query_timeout
+            || !same_alert_queries(
+                self.settings.alerts.as_deref(),
+                new.settings.alerts.as_deref(),
+            );
         if reconnect {
             for server in 0..self.runs.len() {
                 self.abandon_run(now, server);
@@ -318,6 +327,7 @@ impl Collector {
                 filter: self.filter.clone(),
                 servers: vec![Arc::clone(snapshot)],
                 queries: self.counters,
+                alerts: self.settings.alerts.clone(),
                 finished: *finished,
             })));
         }

@@ -20,6 +20,8 @@ use super::{Collector, QUERY_CANCELED};
 pub(super) enum Purpose {
     Probe(Probe),
     Metric(PlannedQuery),
+    /// The query of the alert at this index of the set.
+    Alert(usize),
 }
 
 impl Purpose {
@@ -29,6 +31,7 @@ impl Purpose {
         match self {
             Purpose::Probe(probe) => format!("probe {probe:?}"),
             Purpose::Metric(planned) => format!("metric {} {}", planned.metric, planned.variant),
+            Purpose::Alert(index) => format!("alert {index}"),
         }
     }
 }
@@ -187,6 +190,7 @@ impl Collector {
                         is_primary: role.is_primary,
                     };
                     self.queue_metrics(conn, profile, true);
+                    self.queue_alerts(conn, server);
                 }
             }
             (Purpose::Probe(Probe::Settings), Ok(result)) => {
@@ -230,6 +234,12 @@ impl Collector {
                     database: database.to_owned(),
                     result,
                 });
+            }
+            (Purpose::Alert(alert), Ok(result)) => {
+                server_run
+                    .snapshot
+                    .alerts
+                    .push(super::alerts::value_of(alert, &result));
             }
             (purpose, Err(error)) => {
                 self.log_failure(server, database, purpose, &error);
@@ -326,6 +336,7 @@ impl Collector {
             Purpose::Probe(probe) => {
                 tracing::warn!(server = %server, database, "probe {probe:?} failed: {error}");
             }
+            Purpose::Alert(alert) => self.log_alert_failure(server, alert, error),
             Purpose::Metric(planned) => {
                 let definition = &self.metrics.definitions()[planned.metric];
                 if definition.optional {

@@ -209,6 +209,7 @@ impl Collector {
                 filter: self.filter.clone(),
                 servers,
                 queries: self.counters,
+                alerts: self.settings.alerts.clone(),
                 finished: now,
             });
             if flight.parts.len() == self.servers.len() && !self.settings.cache_max_age.is_zero() {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+mod alerts;
 mod extensions;
 mod probes;
 
@@ -184,6 +185,8 @@ impl ScriptedServer {
                 ],
                 vec!["app", "7.5", "2", "{1,5}", "{1,2}"],
             )
+        } else if sql == "SELECT 95 AS alert_value" {
+            one(vec!["alert_value"], vec!["95"])
         } else if sql == "SELECT 1 AS v" {
             one(vec!["v"], vec!["1"])
         } else {
@@ -321,6 +324,7 @@ impl Harness {
             application_name: "pgexporter".into(),
             cache_max_age: Duration::ZERO,
             default_scrape_timeout: Duration::from_secs(10),
+            alerts: None,
         };
         Harness {
             collector: Collector::new(specs, Arc::new(set), filter, settings, Box::new(|| [7; 18])),
@@ -722,6 +726,7 @@ fn collector_filters_restrict_the_queries() {
         application_name: "pgexporter".into(),
         cache_max_age: Duration::ZERO,
         default_scrape_timeout: Duration::from_secs(10),
+        alerts: None,
     };
     harness.collector = Collector::new(
         harness.collector.servers().to_vec(),
@@ -775,16 +780,9 @@ fn a_young_result_answers_from_the_cache() {
         application_name: "pgexporter".into(),
         cache_max_age: Duration::from_secs(5),
         default_scrape_timeout: Duration::from_secs(10),
+        alerts: None,
     };
-    let set =
-        MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)]).unwrap();
-    harness.collector = Collector::new(
-        harness.collector.servers().to_vec(),
-        Arc::new(set),
-        CollectorFilter::default(),
-        settings,
-        Box::new(|| [1; 18]),
-    );
+    harness.use_settings(settings);
     let first = harness.scrape();
     harness.now += Duration::from_secs(4);
     let (_, cached) = harness.request(None);
@@ -826,6 +824,21 @@ fn shutdown_terminates_every_connection() {
 }
 
 impl Harness {
+    /// Replaces the collector with a new one for the same servers and [`DEFINITIONS`], run
+    /// with `settings`.
+    fn use_settings(&mut self, settings: CollectorSettings) {
+        let set =
+            MetricSet::from_sources(&[Source::new("t.yaml", DEFINITIONS, SourceFormat::Yaml)])
+                .unwrap();
+        self.collector = Collector::new(
+            self.collector.servers().to_vec(),
+            Arc::new(set),
+            CollectorFilter::default(),
+            settings,
+            Box::new(|| [1; 18]),
+        );
+    }
+
     /// The collector's current parts, for building a reconfiguration.
     fn parts(&self, settings: CollectorSettings) -> Reconfiguration {
         let set =
@@ -847,6 +860,7 @@ fn settings(cache_max_age: Duration) -> CollectorSettings {
         application_name: "pgexporter".into(),
         cache_max_age,
         default_scrape_timeout: Duration::from_secs(10),
+        alerts: None,
     }
 }
 
