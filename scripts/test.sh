@@ -59,7 +59,7 @@ fi
 OTHER_RUNTIMES=(smol fork)
 # The end-to-end test targets that run the binaries.
 E2E_TESTS=(exporter extensions management cli fork_processes history bridge probe alerts console
-    socket_activation)
+    socket_activation hostile)
 
 step "building the binaries"
 timed cargo build -j2 --bins

@@ -35,7 +35,7 @@ pub fn master_key() -> Result<Option<Arc<MasterKey>>, String> {
 /// entry gets no password: the server may trust it.
 ///
 /// # Errors
-/// A message naming the file at fault: unreadable, malformed, no or a wrong master key.
+/// A message naming the file at fault: gone, unreadable, malformed, no or a wrong master key.
 pub fn server_passwords(
     config: &Config,
     users_file: Option<&Path>,
@@ -44,11 +44,11 @@ pub fn server_passwords(
     let Some(path) = users_file else {
         return Ok(HashMap::new());
     };
-    let Some(users) =
-        vault_files::read_credentials(path, FileKind::Users).map_err(|error| error.to_string())?
-    else {
-        return Ok(HashMap::new());
-    };
+    // The daemon has a users file: one that is gone since is refused, not read as empty, so
+    // that a reload keeps the passwords read before.
+    let users = vault_files::read_credentials(path, FileKind::Users)
+        .map_err(|error| error.to_string())?
+        .ok_or_else(|| format!("the users file {} is gone", path.display()))?;
     let roles: Vec<&str> = config
         .servers
         .iter()

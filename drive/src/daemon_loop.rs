@@ -15,7 +15,7 @@ use pgexporter_core::daemon::{
 };
 use pgexporter_core::link::{ConnId, LinkAction, LinkCommand, LinkEvent, Relay};
 use pgexporter_core::plan::{ListenerKind, Listeners, Served, Target};
-use pgexporter_core::serve::{Answer, Job, Service, listener_tls};
+use pgexporter_core::serve::{AcceptBackoff, Answer, Job, ServedBy, Service, listener_tls};
 use pgexporter_os::unix_socket::SocketFile;
 use pgexporter_os::{accept, clock, listen};
 use pgexporter_tls::TlsConfigs;
@@ -25,10 +25,6 @@ use crate::pump::{Ending, pump};
 
 /// How long stopping waits for Terminate to reach each server.
 const TERMINATE_GRACE: Duration = Duration::from_secs(1);
-
-/// How long an accept loop rests after a failed accept (out of file descriptors, say), so
-/// that it does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What the daemon's loop is told.
 enum Input {
@@ -272,7 +268,7 @@ impl<E: Executor> Hub<E> {
         let Some(served) = self.served.borrow().clone() else {
             return;
         };
-        let service = Service::accept(kind, &served, accept::accepted());
+        let service = Service::accept(kind, &served, accept::accepted(ServedBy::Task));
         let peer = match self.tls.accept(service, &listener_tls(kind, &served)) {
             Ok(peer) => peer,
             Err(error) => {
@@ -297,7 +293,10 @@ impl<E: Executor> Hub<E> {
 }
 
 /// Accepts connections on `listener` until the daemon stops accepting.
+/// After a failed accept (out of file descriptors, say) it rests as [`AcceptBackoff`] says, so
+/// that it does not spin.
 async fn accept_loop<E: Executor, L: Accept>(hub: Rc<Hub<E>>, kind: ListenerKind, listener: L) {
+    let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = async { Some(listener.accept().await) };
         let stopped = async {
@@ -306,12 +305,13 @@ async fn accept_loop<E: Executor, L: Accept>(hub: Rc<Hub<E>>, kind: ListenerKind
         };
         match future::or(stopped, accepted).await {
             None => return,
-            Some(Ok(stream)) => hub.serve_peer(kind, stream),
+            Some(Ok(stream)) => {
+                backoff.accepted();
+                hub.serve_peer(kind, stream);
+            }
             Some(Err(error)) => {
                 tracing::warn!("accept failed: {error}");
-                hub.executor
-                    .sleep_until(clock::now() + ACCEPT_BACKOFF)
-                    .await;
+                hub.executor.sleep_until(backoff.failed(clock::now())).await;
             }
         }
     }

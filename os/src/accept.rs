@@ -1,14 +1,16 @@
 //! The moment a connection is accepted, as the core's services need it.
 
 use pgexporter_core::management::SealRandom;
-use pgexporter_core::serve::Accepted;
+use pgexporter_core::serve::{Accepted, ServedBy};
 
 use crate::{clock, random};
 
-/// The clocks and fresh random bytes for a connection accepted now.
-pub fn accepted() -> Accepted {
+/// The clocks and fresh random bytes for a connection accepted now, served as `served_by`
+/// says.
+pub fn accepted(served_by: ServedBy) -> Accepted {
     Accepted {
         now: clock::now(),
+        served_by,
         nonce: random::bytes(),
         seal: SealRandom {
             salt: random::bytes(),

@@ -17,7 +17,7 @@ use pgexporter_core::exposition::Format;
 use pgexporter_core::link::{ConnId, LinkAction, LinkEvent};
 use pgexporter_core::plan::{Served, Target};
 use pgexporter_core::scrape::{ExporterCounters, LogCounters, ScrapeResult};
-use pgexporter_core::serve::{Answer, Job, Service, listener_tls};
+use pgexporter_core::serve::{AcceptBackoff, Answer, Job, ServedBy, Service, listener_tls};
 use pgexporter_os::{accept, clock};
 use pgexporter_tls::TlsConfigs;
 
@@ -55,6 +55,9 @@ pub(crate) struct Parent {
     shared: &'static SharedState,
     signals: Option<Signals>,
     listeners: Vec<Listener>,
+    /// Each listener's rest after a failed accept (by index in `listeners`): a listener that
+    /// rests is not polled, so an accept out of file descriptors does not spin.
+    accept_backoff: Vec<AcceptBackoff>,
     children: Children,
     /// Each child waiting for a scrape, and the format it wants.
     scrapes: HashMap<Pid, Format>,
@@ -85,6 +88,7 @@ impl Parent {
             host,
             shared,
             signals: Some(signals),
+            accept_backoff: vec![AcceptBackoff::default(); listeners.len()],
             listeners,
             children: Children::default(),
             scrapes: HashMap::new(),
@@ -112,8 +116,11 @@ impl Parent {
             {
                 break;
             }
+            let now = clock::now();
+            let rests = self.accept_backoff.iter().map(|b| b.resting_until(now));
             let wake = [self.daemon.poll_timeout(), self.stop_deadline]
                 .into_iter()
+                .chain(rests)
                 .flatten()
                 .min();
             for (source, flags) in self.wait(wake, true)? {
@@ -254,8 +261,15 @@ impl Parent {
                 sources.push((Source::Child(child), fd, PollFlags::POLLIN));
             }
             if !self.children.is_full() {
+                let now = clock::now();
                 for (index, listener) in self.listeners.iter().enumerate() {
-                    sources.push((Source::Listener(index), listener.fd(), PollFlags::POLLIN));
+                    let resting = self
+                        .accept_backoff
+                        .get(index)
+                        .and_then(|backoff| backoff.resting_until(now));
+                    if resting.is_none() {
+                        sources.push((Source::Listener(index), listener.fd(), PollFlags::POLLIN));
+                    }
                 }
             }
         }
@@ -295,7 +309,8 @@ impl Parent {
         Ok(())
     }
 
-    /// Accepts the connections waiting on listener `index`, a child for each, up to the cap.
+    /// Accepts the connections waiting on listener `index`, a child for each, up to the cap;
+    /// after a failed accept, or a connection no child could be made for, the listener rests.
     fn accept(&mut self, index: usize) {
         while !self.children.is_full() {
             let Some(listener) = self.listeners.get(index) else {
@@ -303,10 +318,23 @@ impl Parent {
             };
             let kind = listener.kind();
             match listener.accept() {
-                Ok(Some(stream)) => self.spawn(kind, stream),
+                Ok(Some(stream)) => {
+                    let spawned = self.spawn(kind, stream);
+                    let Some(backoff) = self.accept_backoff.get_mut(index) else {
+                        return;
+                    };
+                    if !spawned {
+                        backoff.failed(clock::now());
+                        return;
+                    }
+                    backoff.accepted();
+                }
                 Ok(None) => return,
                 Err(error) => {
                     tracing::warn!("accept failed: {error}");
+                    if let Some(backoff) = self.accept_backoff.get_mut(index) {
+                        backoff.failed(clock::now());
+                    }
                     return;
                 }
             }
@@ -368,30 +396,31 @@ impl Parent {
     }
 
     /// Forks a child to serve `stream`, accepted on a listener of `kind`; the parent keeps no
-    /// copy of it.
-    fn spawn(&mut self, kind: pgexporter_core::plan::ListenerKind, stream: Stream) {
+    /// copy of it. False when the system lacked what a child takes (descriptors for its
+    /// channel, a process): the connection is closed and the listener should rest.
+    fn spawn(&mut self, kind: pgexporter_core::plan::ListenerKind, stream: Stream) -> bool {
         let Some(served) = self.served.clone() else {
-            return;
+            return true;
         };
-        let service = Service::accept(kind, &served, accept::accepted());
+        let service = Service::accept(kind, &served, accept::accepted(ServedBy::Process));
         let service = match self.tls.accept(service, &listener_tls(kind, &served)) {
             Ok(service) => service,
             Err(error) => {
                 tracing::error!("cannot serve a connection: {error}");
-                return;
+                return true;
             }
         };
-        let (parent_end, child_end) = match Channel::pair() {
+        let channel = Channel::pair().and_then(|(parent_end, child_end)| {
+            parent_end.socket().set_nonblocking(true)?;
+            Ok((parent_end, child_end))
+        });
+        let (parent_end, child_end) = match channel {
             Ok(pair) => pair,
             Err(error) => {
                 tracing::error!("cannot make a channel for a child: {error}");
-                return;
+                return false;
             }
         };
-        if let Err(error) = parent_end.socket().set_nonblocking(true) {
-            tracing::error!("cannot make a channel for a child: {error}");
-            return;
-        }
         match shared::fork() {
             Ok(None) => {
                 drop(parent_end);
@@ -406,8 +435,14 @@ impl Parent {
                     served.management_timeout,
                 )
             }
-            Ok(Some(child)) => self.children.insert(child, parent_end),
-            Err(error) => tracing::error!("cannot fork a child for a connection: {error}"),
+            Ok(Some(child)) => {
+                self.children.insert(child, parent_end);
+                true
+            }
+            Err(error) => {
+                tracing::error!("cannot fork a child for a connection: {error}");
+                false
+            }
         }
     }
 

@@ -36,7 +36,7 @@ use pgexporter_core::metrics::SourceFormat;
 use pgexporter_core::plan::{Listeners, SHUTDOWN_GRACE};
 #[cfg(feature = "runtime-fork")]
 use pgexporter_fork as runtime;
-use pgexporter_os::{activation, clock, random};
+use pgexporter_os::{activation, clock, limits, random};
 #[cfg(feature = "runtime-tokio")]
 use pgexporter_tokio as runtime;
 
@@ -99,6 +99,14 @@ fn run(args: Args) -> Result<(), Failure> {
         logging.fatal(&message);
         Failure::Logged
     };
+    match limits::raise_open_files() {
+        Ok(open_files) => tracing::debug!(
+            "open files limit {} (was {})",
+            open_files.now,
+            open_files.before
+        ),
+        Err(error) => tracing::warn!("cannot raise the open files limit: {error}"),
+    }
     if nix::unistd::geteuid().is_root() {
         tracing::warn!("running as root is not recommended");
     }

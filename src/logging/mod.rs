@@ -12,6 +12,7 @@ mod file;
 mod format;
 mod layer;
 mod level;
+mod repeats;
 mod sink;
 mod syslog;
 
@@ -31,6 +32,7 @@ use file::{FileSink, Rotation};
 use format::{Pattern, Record, Stamp, Style};
 use layer::LogLayer;
 use level::{Severity, Threshold};
+use repeats::{Repeats, Verdict};
 use sink::{Output, Sink};
 use syslog::{DEV_LOG, SyslogSink};
 
@@ -70,11 +72,37 @@ struct Shared {
     threshold: Threshold,
     counts: LineCounts,
     output: Mutex<Output>,
+    repeats: Mutex<Repeats>,
 }
 
 impl Shared {
-    /// Writes one line and counts it when it was written.
+    /// Writes one line and counts it when it was written. A line but a FATAL one that was
+    /// written less than a second ago is left out; the next one written says how many were
+    /// (see [`repeats`]).
     fn emit(&self, stamp: Stamp, record: &Record<'_>) {
+        let verdict = if record.severity == Severity::Fatal {
+            Verdict::Write { left_out: 0 }
+        } else {
+            self.repeats
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .check(stamp.instant, record.file, record.line, record.message)
+        };
+        let with_count;
+        let record = match verdict {
+            Verdict::LeaveOut => return,
+            Verdict::Write { left_out: 0 } => record,
+            Verdict::Write { left_out } => {
+                with_count = format!(
+                    "{} (and {left_out} more times since it was last written)",
+                    record.message
+                );
+                &Record {
+                    message: &with_count,
+                    ..*record
+                }
+            }
+        };
         if self.lock_output().write(stamp, record).is_ok() {
             self.counts.count(record.severity);
         }
@@ -138,6 +166,7 @@ impl Logging {
             threshold: Threshold::new(Severity::threshold(main.log_level)),
             counts: LineCounts::default(),
             output: Mutex::new(Output::new(prefix, sink)),
+            repeats: Mutex::new(Repeats::default()),
         };
         let logging = Logging {
             shared: Arc::new(shared),

@@ -97,10 +97,17 @@ impl Output {
     }
 
     /// Reopens the log file, or reconnects to the system log; nothing to do on the console.
+    /// A log file that cannot be reopened (its directory gone, say) is also reported on
+    /// standard error: the line saying so would otherwise go to the file that stays open.
     pub(super) fn reopen(&mut self, stamp: Stamp) -> io::Result<()> {
         match &mut self.sink {
             Sink::Console(_) => Ok(()),
-            Sink::File(file) => file.reopen(stamp),
+            Sink::File(file) => file.reopen(stamp).inspect_err(|err| {
+                let path = file.path().display();
+                eprintln!(
+                    "pgexporter: cannot reopen the log file ({err}); still writing to {path}"
+                );
+            }),
             Sink::Syslog(syslog) => syslog.reconnect(),
         }
     }

@@ -255,12 +255,28 @@ mod tests {
             Err(SetError::InvalidValue { .. })
         ));
         assert_eq!(
-            config.set("metrics_query_timeout", "10ms", &no_env),
+            config.set("metrics_query_timeout", "25d", &no_env),
             Err(SetError::Rejected {
                 key: "metrics_query_timeout".into(),
-                problem: Problem::QueryTimeoutTooShort
+                problem: Problem::OutOfRange {
+                    value: "25d".into(),
+                    range: "0 (off) or 50ms to 2147483647ms".into()
+                }
             })
         );
+        for (key, value) in [
+            ("log_line_prefix", "%Q%"),
+            ("authentication_timeout", "0"),
+            ("log_rotation_size", "1"),
+        ] {
+            assert!(
+                matches!(
+                    config.set(key, value, &no_env),
+                    Err(SetError::Rejected { .. })
+                ),
+                "{key} = {value}"
+            );
+        }
         assert_eq!(
             config.set("cache", "on", &no_env),
             Err(SetError::UnknownKey("cache".into()))
@@ -279,16 +295,8 @@ mod tests {
         "[a-z][a-z0-9_]{0,8}"
     }
 
-    fn text_value() -> impl Strategy<Value = String> {
-        "[a-zA-Z0-9_ %:/.#\"-]{0,16}"
-    }
-
     fn list() -> impl Strategy<Value = Option<Vec<String>>> {
         proptest::option::of(proptest::collection::vec(word(), 1..4))
-    }
-
-    fn duration() -> impl Strategy<Value = Duration> {
-        (0u64..1_000_000_000).prop_map(Duration::from_millis)
     }
 
     prop_compose! {
@@ -324,13 +332,14 @@ mod tests {
     prop_compose! {
         fn config()(
             metrics in 1u16..30_000,
-            cache_age in duration(),
+            cache_age in (0u64..=86_400_000).prop_map(Duration::from_millis),
             cache_size in 0u64..=(1 << 20),
             timeout in prop_oneof![Just(Duration::ZERO), (50u64..100_000).prop_map(Duration::from_millis)],
-            prefix in text_value(),
+            prefix in ("[a-zA-Z0-9_ :/.#\"-]{0,16}", prop_oneof![Just(""), Just("%Y-%m-%d %T")])
+                .prop_map(|(text, specifiers)| format!("{text}{specifiers}")),
             log_type in prop_oneof![Just(LogType::Console), Just(LogType::File), Just(LogType::Syslog)],
-            rotation_size in any::<u64>(),
-            backlog in 1u32..,
+            rotation_size in prop_oneof![Just(0u64), (1u64 << 20)..],
+            backlog in 1u32..=65_535,
             collectors in list(),
             exclude in list(),
             history in proptest::option::of(1u16..),

@@ -33,15 +33,34 @@ pub enum Problem {
     /// `bridge_json` is set and `bridge` is not.
     #[error("needs 'bridge' to be set")]
     BridgeJsonWithoutBridge,
-    /// `metrics_cache_max_size` above 1M.
-    #[error("{0} bytes is above the maximum of 1M")]
-    CacheTooLarge(u64),
-    /// `extensions_top_statements` above its maximum.
-    #[error("{0} is above the maximum of {max}", max = super::model::MAX_EXTENSIONS_TOP_STATEMENTS)]
-    TopStatementsTooMany(u32),
-    /// `metrics_query_timeout` set below 50ms.
-    #[error("must be 0 (off) or at least 50ms")]
-    QueryTimeoutTooShort,
+    /// A value outside the range of its key (the ranges are in
+    /// [`bounds`](super::bounds)).
+    #[error("{value} is out of range (expected {range})")]
+    OutOfRange {
+        /// The value, as `conf get` would show it.
+        value: String,
+        /// What the key accepts.
+        range: String,
+    },
+    /// A text longer than its key takes.
+    #[error("{length} bytes is longer than the {max} bytes allowed")]
+    TooLong {
+        /// The length given.
+        length: usize,
+        /// The most accepted.
+        max: usize,
+    },
+    /// A strftime pattern with a specifier the log writer cannot render.
+    #[error(transparent)]
+    Pattern(#[from] super::strftime::PatternError),
+    /// A socket directory whose socket path would not fit a Unix socket address.
+    #[error("the socket path would be {length} bytes, more than the {max} a Unix socket takes")]
+    SocketPathTooLong {
+        /// The socket path's length.
+        length: usize,
+        /// The most a Unix socket address holds.
+        max: usize,
+    },
     /// More than 64 server sections.
     #[error("more than {max} servers", max = super::model::MAX_SERVERS)]
     TooManyServers,

@@ -476,11 +476,11 @@ wal_dir = /w",
             ),
             (
                 with_main("metrics_query_timeout = 10ms"),
-                "pgexporter.conf:5: key 'metrics_query_timeout': must be 0 (off) or at least 50ms",
+                "pgexporter.conf:5: key 'metrics_query_timeout': 10ms is out of range (expected 0 (off) or 50ms to 2147483647ms)",
             ),
             (
                 with_main("metrics_cache_max_size = 2M"),
-                "pgexporter.conf:5: key 'metrics_cache_max_size': 2097152 bytes is above the maximum of 1M",
+                "pgexporter.conf:5: key 'metrics_cache_max_size': 2M is out of range (expected 0 to 1M)",
             ),
             (
                 with_main("keep_alive = maybe"),

@@ -16,6 +16,7 @@
 //! wins; a configuration without server sections is an error unless `bridge` is set.
 
 mod access;
+pub mod bounds;
 mod error;
 pub mod ini;
 mod ini_edit;
@@ -24,11 +25,13 @@ mod keys;
 mod load;
 mod model;
 mod reload;
+pub mod strftime;
 mod toml;
 mod validate;
 pub mod values;
 
 pub use access::{RenderError, SetError, SetOutcome};
+pub use bounds::{MAX_LOG_LINE_PREFIX, MAX_METRICS_QUERY_TIMEOUT, MAX_SOCKET_PATH};
 pub use error::{ConfigError, ErrorKind, Problem, Warning, WarningKind};
 pub use ini_edit::{EditError, IniDocument};
 pub use key_docs::{KeyDoc, MAIN_KEY_DOCS, SERVER_KEY_DOCS};

@@ -211,7 +211,8 @@ pub struct MainConfig {
     pub metrics_cache_max_age: Duration,
     /// `metrics_cache_max_size`: largest cacheable body in bytes (at most 1M).
     pub metrics_cache_max_size: u64,
-    /// `metrics_query_timeout`: per-statement timeout; zero is off, else at least 50ms.
+    /// `metrics_query_timeout`: per-statement timeout; zero is off, else 50ms to
+    /// `statement_timeout`'s largest, 2147483647ms.
     pub metrics_query_timeout: Duration,
     /// `management`: remote management TCP port, `None` when off.
     pub management: Option<u16>,

@@ -1,11 +1,9 @@
 //! Rules that span keys: required keys, listeners, limits. Validation knows no files; it says
 //! which section and key break a rule, and the caller adds the place.
 
+use super::bounds;
 use super::error::Problem;
-use super::model::{
-    Config, MAX_EXTENSIONS_TOP_STATEMENTS, MAX_METRICS_CACHE_MAX_SIZE, MAX_SERVERS,
-    MIN_METRICS_QUERY_TIMEOUT, MainConfig, ServerConfig, ServerType,
-};
+use super::model::{Config, MAX_SERVERS, MainConfig, ServerConfig, ServerType};
 
 /// A broken rule and where: the server index (`None` for `[pgexporter]`) and the key, when one
 /// key is to blame.
@@ -74,26 +72,7 @@ fn validate_main(main: &MainConfig) -> Result<(), Violation> {
             ));
         }
     }
-    if main.metrics_cache_max_size > MAX_METRICS_CACHE_MAX_SIZE {
-        return Err(main_violation(
-            Some("metrics_cache_max_size"),
-            Problem::CacheTooLarge(main.metrics_cache_max_size),
-        ));
-    }
-    if main.extensions_top_statements > MAX_EXTENSIONS_TOP_STATEMENTS {
-        return Err(main_violation(
-            Some("extensions_top_statements"),
-            Problem::TopStatementsTooMany(main.extensions_top_statements),
-        ));
-    }
-    let timeout = main.metrics_query_timeout;
-    if !timeout.is_zero() && timeout < MIN_METRICS_QUERY_TIMEOUT {
-        return Err(main_violation(
-            Some("metrics_query_timeout"),
-            Problem::QueryTimeoutTooShort,
-        ));
-    }
-    Ok(())
+    bounds::check_main(main).map_err(|(key, problem)| main_violation(Some(key), problem))
 }
 
 fn validate_server(index: usize, server: &ServerConfig) -> Result<(), Violation> {
@@ -111,12 +90,16 @@ fn validate_server(index: usize, server: &ServerConfig) -> Result<(), Violation>
     if server.server_type == ServerType::Postgresql && server.user.is_none() {
         return Err(blame("user"));
     }
-    Ok(())
+    bounds::check_server(server).map_err(|(key, problem)| Violation {
+        server: Some(index),
+        key: Some(key),
+        problem,
+    })
 }
 
 /// Checks every rule that a single key's syntax cannot: required keys, at least one of
-/// `metrics`/`bridge`, distinct listener ports, `bridge_json` needing `bridge`, the limits of
-/// `metrics_cache_max_size` and `metrics_query_timeout`, at most 64 servers, and at least one
+/// `metrics`/`bridge`, distinct listener ports, `bridge_json` needing `bridge`, the range of
+/// every bounded value (see [`bounds`](super::bounds)), at most 64 servers, and at least one
 /// server unless `bridge` is set (a bridge-only exporter aggregates other exporters). Returns
 /// the first rule broken.
 pub fn validate(config: &Config) -> Result<(), Violation> {
@@ -216,17 +199,29 @@ mod tests {
     fn limits() {
         let mut config = valid();
         config.main.metrics_cache_max_size = (1 << 20) + 1;
-        assert_eq!(problem_of(&config).2, Problem::CacheTooLarge((1 << 20) + 1));
+        assert_eq!(
+            problem_of(&config),
+            (
+                None,
+                Some("metrics_cache_max_size"),
+                Problem::OutOfRange {
+                    value: "1048577".into(),
+                    range: "0 to 1M".into()
+                }
+            )
+        );
         let mut config = valid();
         config.main.extensions_top_statements = 1001;
-        assert_eq!(problem_of(&config).2, Problem::TopStatementsTooMany(1001));
+        assert_eq!(problem_of(&config).1, Some("extensions_top_statements"));
         config.main.extensions_top_statements = 1000;
         assert_eq!(validate(&config), Ok(()));
         let mut config = valid();
         config.main.metrics_query_timeout = Duration::from_millis(49);
-        assert_eq!(problem_of(&config).2, Problem::QueryTimeoutTooShort);
+        assert_eq!(problem_of(&config).1, Some("metrics_query_timeout"));
         config.main.metrics_query_timeout = Duration::from_millis(50);
         assert_eq!(validate(&config), Ok(()));
+        config.servers[0].host = format!("/{}", "x".repeat(120));
+        assert_eq!(problem_of(&config).0, Some(0));
     }
 
     #[test]

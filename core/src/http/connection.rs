@@ -35,12 +35,15 @@ pub struct HttpConfig {
     /// stores every counter as `<name>_total`, which empties the panels of dashboards written
     /// for the reference's names.
     pub openmetrics: bool,
+    /// Whether a connection stays open for another request after a response. Off where an
+    /// open connection costs a process: every response then says `Connection: close`.
+    pub keep_alive: bool,
 }
 
 impl HttpConfig {
     /// Defaults around `request_timeout`: 60 s idle, 8 KiB heads with at most 32 lines,
     /// 64 KiB of pipelined input, gzip level 1 (fast; metrics text compresses well anyway),
-    /// the metrics port's paths, always the text format.
+    /// the metrics port's paths, always the text format, keep-alive offered.
     pub fn new(request_timeout: Duration) -> Self {
         HttpConfig {
             request_timeout,
@@ -51,6 +54,7 @@ impl HttpConfig {
             gzip_level: 1,
             paths: Paths::Metrics,
             openmetrics: false,
+            keep_alive: true,
         }
     }
 }
@@ -357,16 +361,18 @@ impl HttpConnection {
                 } => {
                     request.accepts_openmetrics &= self.config.openmetrics;
                     self.input.advance(length);
-                    exchange.keep_alive &= !(self.peer_closed && self.input.is_empty());
+                    exchange.keep_alive &=
+                        self.config.keep_alive && !(self.peer_closed && self.input.is_empty());
                     self.state = State::Answering(exchange);
                     self.outbox.push(Event::Request(request));
                 }
                 Head::Refused {
                     status,
                     reason,
-                    exchange,
+                    mut exchange,
                     length,
                 } => {
+                    exchange.keep_alive &= self.config.keep_alive;
                     write_refusal(self.outbox.bytes(), status, &exchange);
                     self.outbox.push(Event::Rejected { status, reason });
                     self.input.advance(length);

@@ -36,6 +36,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub const APPLICATION_NAME: &str = "pgexporter";
 /// The name of the management socket in `unix_socket_dir`.
 pub const MANAGEMENT_SOCKET: &str = ".s.pgexporter";
+/// How long a PostgreSQL connection may take to be established with `blocking_timeout = 0`
+/// (off, as the reference reads it): the longest `blocking_timeout` accepted. The scrape's
+/// deadline still ends a connection that is late for it.
+pub const UNBOUNDED_CONNECT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Why a configuration cannot be served. Each names the keys at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -195,7 +199,11 @@ impl Plan {
             collector: CollectorSettings {
                 query_timeout: (!main.metrics_query_timeout.is_zero())
                     .then_some(main.metrics_query_timeout),
-                connect_timeout: main.blocking_timeout,
+                connect_timeout: if main.blocking_timeout.is_zero() {
+                    UNBOUNDED_CONNECT_TIMEOUT
+                } else {
+                    main.blocking_timeout
+                },
                 application_name: APPLICATION_NAME.to_owned(),
                 cache_max_age: main.metrics_cache_max_age,
                 default_scrape_timeout: DEFAULT_SCRAPE_TIMEOUT,

@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use super::site::{Reply, Site};
-use super::{Answer, BridgeJob, BridgeView, Job, ProbeJob, ScrapeJob};
+use super::{Answer, BridgeJob, BridgeView, Job, ProbeJob, ScrapeJob, ServedBy};
 use crate::exposition::Format;
 use crate::http::{Event, HttpConnection, Request, Route, Status};
 use crate::machine::{Machine, Peer};
@@ -45,16 +45,15 @@ pub struct HttpService {
 }
 
 impl HttpService {
-    /// A connection accepted on `port` at `now`, served with `served`.
-    pub fn new(served: Arc<Served>, port: HttpPort, now: Instant) -> Self {
+    /// A connection accepted on `port` at `now`, served with `served` by a runtime that serves
+    /// it as `served_by` says: a connection served by a process of its own is not kept alive.
+    pub fn new(served: Arc<Served>, port: HttpPort, now: Instant, served_by: ServedBy) -> Self {
+        let config = served_by.http(match port {
+            HttpPort::Console => &served.console_http,
+            _ => &served.http,
+        });
         HttpService {
-            http: HttpConnection::new(
-                match port {
-                    HttpPort::Console => served.console_http.clone(),
-                    _ => served.http.clone(),
-                },
-                now,
-            ),
+            http: HttpConnection::new(config, now),
             served,
             port,
             pending: None,
@@ -231,10 +230,14 @@ mod tests {
     use bytes::Bytes;
 
     fn service(now: Instant) -> HttpService {
-        service_on(HttpPort::Metrics, now)
+        service_on(HttpPort::Metrics, now, ServedBy::Task)
     }
 
-    fn service_on(port: HttpPort, now: Instant) -> HttpService {
+    fn served_by(now: Instant, served_by: ServedBy) -> HttpService {
+        service_on(HttpPort::Metrics, now, served_by)
+    }
+
+    fn service_on(port: HttpPort, now: Instant, served_by: ServedBy) -> HttpService {
         let text = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nmetrics = 5002\n\
                     [primary]\nhost = h\nport = 1\nuser = u\n";
         let config = crate::config::load_ini(text, "t.conf", &|_| None)
@@ -251,7 +254,7 @@ mod tests {
             },
         )
         .unwrap();
-        HttpService::new(plan.served, port, now)
+        HttpService::new(plan.served, port, now, served_by)
     }
 
     fn drain(service: &mut HttpService) -> String {
@@ -278,6 +281,25 @@ mod tests {
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
         assert!(response.ends_with("up 1\n"), "{response}");
         assert!(!service.is_finished(), "kept alive");
+    }
+
+    #[test]
+    fn a_connection_served_by_a_process_closes_after_its_response() {
+        let now = crate::test_clock::origin();
+        let mut service = served_by(now, ServedBy::Process);
+        service.handle_input(
+            now,
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        let response = drain(&mut service);
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        assert!(response.contains("Connection: close\r\n"), "{response}");
+        assert_eq!(response.matches("HTTP/1.1 ").count(), 1, "{response}");
+        assert!(service.is_finished(), "not kept alive");
+        let mut refused = served_by(now, ServedBy::Process);
+        refused.handle_input(now, b"POST / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(drain(&mut refused).contains("Connection: close\r\n"));
+        assert!(refused.is_finished(), "a refusal closes too");
     }
 
     #[test]
@@ -344,7 +366,7 @@ mod tests {
     #[test]
     fn the_bridge_ports_ask_for_the_bridge() {
         let now = crate::test_clock::origin();
-        let mut bridge = service_on(HttpPort::Bridge, now);
+        let mut bridge = service_on(HttpPort::Bridge, now, ServedBy::Task);
         bridge.handle_input(now, b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /probe?target=primary HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(bridge.poll_event().is_none());
         let pages = drain(&mut bridge);
@@ -368,7 +390,7 @@ mod tests {
             "always text: {response}"
         );
 
-        let mut json = service_on(HttpPort::BridgeJson, now);
+        let mut json = service_on(HttpPort::BridgeJson, now, ServedBy::Task);
         json.handle_input(now, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(matches!(
             json.poll_event(),
@@ -388,7 +410,7 @@ mod tests {
     #[test]
     fn the_console_answers_its_page_and_api_and_refuses_metrics() {
         let now = crate::test_clock::origin();
-        let mut console = service_on(HttpPort::Console, now);
+        let mut console = service_on(HttpPort::Console, now, ServedBy::Task);
         console.handle_input(
             now,
             b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",

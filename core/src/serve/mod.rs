@@ -6,8 +6,10 @@
 //! are the [`Answer`]s. A runtime accepts a socket, makes the service its listener's kind asks
 //! for ([`Service::accept`]), wraps it in the TLS its listener asks for ([`listener_tls`]),
 //! and pumps it: bytes in and out, jobs to the daemon, answers back. A new kind of listener is
-//! a new variant here and nothing new in any runtime.
+//! a new variant here and nothing new in any runtime. How long a listener rests after a failed
+//! accept is decided here as well ([`AcceptBackoff`]).
 
+mod backoff;
 mod history;
 mod http;
 mod site;
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+pub use backoff::{AcceptBackoff, FIRST_REST, LONGEST_REST};
 pub use history::HistoryService;
 pub use http::{HttpPort, HttpService};
 pub use site::{Reply, Site};
@@ -25,6 +28,7 @@ pub use wire::MalformedJob;
 
 use crate::exposition::Format;
 use crate::history::{HistoryAnswer, HistoryJob};
+use crate::http::HttpConfig;
 use crate::machine::{Machine, Peer};
 use crate::management::handshake::SERVER_NONCE_LEN;
 use crate::management::{Document, Request, SealRandom, Session, SessionSettings};
@@ -103,12 +107,36 @@ pub enum Answer {
     History(HistoryAnswer),
 }
 
-/// Fresh randomness and the wall clock for an accepted connection: the runtime reads them,
-/// the service uses them.
+/// How a runtime serves an accepted connection: what keeping it open costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServedBy {
+    /// A task of an event loop: an open connection costs a file descriptor, so HTTP
+    /// connections are kept alive between requests.
+    Task,
+    /// A process of its own: an open connection holds a process, so an HTTP connection closes
+    /// after its response (no keep-alive) and an idle client holds no process.
+    Process,
+}
+
+impl ServedBy {
+    /// `config` for an HTTP connection served this way: keep-alive is off for a connection
+    /// served by a process of its own.
+    pub fn http(self, config: &HttpConfig) -> HttpConfig {
+        HttpConfig {
+            keep_alive: config.keep_alive && self == ServedBy::Task,
+            ..config.clone()
+        }
+    }
+}
+
+/// How the runtime serves an accepted connection, and fresh randomness and the wall clock for
+/// it: the runtime states and reads them, the service uses them.
 #[derive(Debug, Clone)]
 pub struct Accepted {
     /// When the connection was accepted.
     pub now: Instant,
+    /// How the runtime serves the connection.
+    pub served_by: ServedBy,
     /// Random bytes for the remote handshake's server nonce.
     pub nonce: [u8; SERVER_NONCE_LEN],
     /// Random bytes for sealing an encrypted management answer.
@@ -159,7 +187,14 @@ impl Service {
             timestamp: accepted.timestamp.clone(),
             seal: accepted.seal,
         };
-        let http = |port| Service::Http(HttpService::new(Arc::clone(served), port, accepted.now));
+        let http = |port| {
+            Service::Http(HttpService::new(
+                Arc::clone(served),
+                port,
+                accepted.now,
+                accepted.served_by,
+            ))
+        };
         match kind {
             ListenerKind::Metrics => http(HttpPort::Metrics),
             ListenerKind::Bridge => http(HttpPort::Bridge),
@@ -176,7 +211,7 @@ impl Service {
                 Service::Management(Session::local(accepted.now, settings()))
             }
             ListenerKind::History => Service::History(HistoryService::new(
-                served.history_http.clone(),
+                accepted.served_by.http(&served.history_http),
                 accepted.now,
             )),
         }

@@ -135,7 +135,10 @@ impl ReloadOutcome {
 }
 
 /// Reads the configuration file again and applies it when every change is live: refused
-/// after a broken file, and as a whole when a change needs a restart. `file` and `applied` are
+/// after a broken file, and as a whole when a change needs a restart. An unchanged file is
+/// applied too: applying reads the users file and the metric files again, so that a changed
+/// password takes effect, and a users file that cannot be read (removed, a directory, corrupt)
+/// refuses the reload, saying why, while the running passwords stay. `file` and `applied` are
 /// the outcomes of the needs carried out so far.
 pub fn reload(
     running: &Config,
@@ -154,13 +157,6 @@ pub fn reload(
         Some(Ok(new)) => new,
     };
     let plan = diff(running, new);
-    if plan.is_empty() {
-        return ReloadStep::Done(ReloadOutcome {
-            status: Some(STATUS_NO_CHANGE),
-            message: "the configuration file has no change".to_owned(),
-            error: None,
-        });
-    }
     if plan.requires_restart() {
         let keys: Vec<String> = plan
             .restart_changes()
@@ -177,6 +173,13 @@ pub fn reload(
     }
     match applied {
         None => ReloadStep::NeedsApply(Box::new(new.clone())),
+        Some(Ok(())) if plan.is_empty() => ReloadStep::Done(ReloadOutcome {
+            status: Some(STATUS_NO_CHANGE),
+            message:
+                "the configuration file has no change; the users and metric files were read again"
+                    .to_owned(),
+            error: None,
+        }),
         Some(Ok(())) => ReloadStep::Done(ReloadOutcome {
             status: Some(STATUS_SUCCESS),
             message: format!(

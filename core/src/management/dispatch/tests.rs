@@ -241,11 +241,22 @@ fn conf_reload_applies_live_changes() {
 }
 
 #[test]
-fn conf_reload_without_change() {
+fn conf_reload_without_change_reads_the_users_file_again() {
     let mut daemon = FakeDaemon::new();
     let answer = ask(&mut daemon, Command::ConfReload, json!({}));
     assert_eq!(answer.response.unwrap()["status"], json!("no_change"));
+    assert_eq!(daemon.applied.len(), 1, "the plan is built again");
+}
+
+#[test]
+fn conf_reload_refused_when_the_users_file_cannot_be_read() {
+    let mut daemon = FakeDaemon::new();
+    daemon.refuse_apply = true;
+    let before = daemon.config.clone();
+    let answer = ask(&mut daemon, Command::ConfReload, json!({}));
+    assert!(!answer.outcome.as_ref().unwrap().is_success());
     assert!(daemon.applied.is_empty());
+    assert_eq!(daemon.config, before);
 }
 
 #[test]
