@@ -14,7 +14,10 @@ mod plan;
 mod render;
 mod result;
 
-pub use collector::{Collector, CollectorSettings, Event, Reconfiguration, ServerSpec, Ticket};
+pub use collector::{
+    Collector, CollectorSettings, Event, FIRST_BACKOFF, LOCK_TIMEOUT, MAX_BACKOFF,
+    MAX_SCRAPE_TIMEOUT, MIN_SCRAPE_TIMEOUT, Reconfiguration, ServerSpec, Ticket,
+};
 pub use discovery::{Extension, Role, Setting};
 pub use plan::MAIN_DATABASE;
 pub use render::EXPORTER_VERSION;

@@ -1,12 +1,15 @@
 //! The collector: the exporter's connections to PostgreSQL and the scrapes run over them.
 
+mod backoff;
+mod deadline;
+mod ending;
 mod extensions;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::link::{ConnId, LinkAction, LinkCommand, LinkEvent};
 use crate::machine::Machine;
@@ -18,10 +21,18 @@ use crate::secret::Secret;
 use super::discovery::{self, Probe};
 use super::plan::{MAIN_DATABASE, PlannedQuery, ServerProfile, needs_database_list, plan_queries};
 use super::result::{MetricRows, QueryCounters, ScrapeResult, ServerSnapshot};
+use backoff::Reachability;
+pub use backoff::{FIRST_BACKOFF, MAX_BACKOFF};
+pub use deadline::{MAX_SCRAPE_TIMEOUT, MIN_SCRAPE_TIMEOUT};
+use deadline::{Waiter, request_deadline};
 use extensions::{ExtensionDiscovery, Found};
 
 /// SQLSTATE of a statement cancelled by `statement_timeout`.
 const QUERY_CANCELED: &str = "57014";
+
+/// `lock_timeout` of every exporter session: a query that waits this long for a lock held by
+/// someone else (a catalog table locked by a migration) fails instead of waiting.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A PostgreSQL server to collect from: its name, its login and where it is. Every
 /// connection to it carries its target, so what the runtime opens never depends on the
@@ -87,24 +98,15 @@ pub struct CollectorSettings {
 /// What the collector reports.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A scrape ended (every server answered or the deadline passed): answer every ticket with
-    /// this result.
+    /// Answer every ticket with this result: the scrape ended (every server answered or the
+    /// last waiting request's deadline passed), or the deadline of these tickets passed first
+    /// (the servers still running are then reported inactive in their answer).
     Finished {
         /// What the scrape collected.
         result: Arc<ScrapeResult>,
-        /// The requests that waited for it.
+        /// The requests answered.
         tickets: Vec<Ticket>,
     },
-}
-
-/// Most time kept back from a request's scrape timeout, so the answer arrives before the
-/// client gives up.
-const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
-
-/// The deadline of a scrape started at `now` for a client that waits `timeout`: a tenth of the
-/// timeout (at most [`MAX_DEADLINE_MARGIN`]) is kept for rendering and sending.
-fn scrape_deadline(now: Instant, timeout: Duration) -> Instant {
-    now + timeout - (timeout / 10).min(MAX_DEADLINE_MARGIN)
 }
 
 /// Why a query was sent.
@@ -125,6 +127,13 @@ impl Purpose {
     }
 }
 
+/// A query sent and not answered yet: the scrape it was sent for, and why.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    run: u64,
+    purpose: Purpose,
+}
+
 /// One connection to one database of one server.
 struct Link {
     server: usize,
@@ -133,7 +142,13 @@ struct Link {
     pg: pg::Connection,
     /// The runtime reported the socket open; until then nothing is transmitted.
     connected: bool,
-    pending: HashMap<QueryId, Purpose>,
+    /// The session reached its first ReadyForQuery.
+    ready: bool,
+    /// Why the runtime could not open the socket, when it could not.
+    connect_failure: Option<String>,
+    /// A CancelRequest went out for its running queries, and they have not all answered.
+    cancel_sent: bool,
+    pending: HashMap<QueryId, Pending>,
 }
 
 /// One server's part of the scrape in progress.
@@ -147,7 +162,12 @@ struct ServerRun {
 
 /// The scrape in progress.
 struct Run {
+    /// Numbers the scrapes: answers to queries of an earlier one are dropped.
+    id: u64,
+    /// The latest deadline of the requests that joined it: the scrape ends then at the latest.
     deadline: Instant,
+    /// The requests not answered yet.
+    waiters: Vec<Waiter>,
     servers: Vec<ServerRun>,
 }
 
@@ -161,15 +181,27 @@ struct Run {
 /// [`Event::Finished`] from [`Collector::poll_event`]. After any call, drain `poll_action` and
 /// `poll_event` until both are empty.
 ///
-/// Concurrent requests share the scrape in progress (single flight); with a cache age set, a
-/// finished result also answers the requests that arrive while it is young.
+/// Concurrent requests share the scrape in progress (single flight), and each is answered by
+/// its own deadline (from its scrape timeout, held between [`MIN_SCRAPE_TIMEOUT`] and
+/// [`MAX_SCRAPE_TIMEOUT`]): a request whose deadline comes first gets what has arrived, the
+/// servers still running reported inactive. The scrape goes on until every server answered or
+/// the last deadline of its requests. With a cache age set, a finished result also answers the
+/// requests that arrive while it is young.
 ///
 /// Servers are scraped in parallel; on each connection all queries of a scrape are pipelined.
 /// Probes and metric queries run as named prepared statements, so each connection has the
 /// server parse and plan them once, on their first scrape (see `pg::Connection::query_prepared`;
 /// a reconnect prepares again).
 /// A server that cannot be reached, fails its probes or misses the deadline is reported with
-/// `active` 0 and its connections are reset; the other servers are not affected.
+/// `active` 0; the other servers are not affected. At the end of a scrape the queries still
+/// running are cancelled (a CancelRequest on a one-shot connection) and their connection is
+/// kept; a connection whose queries a cancel did not end by the next scrape's end is closed.
+/// A connection still being opened is kept and reused (it has its own connect timeout), so
+/// logins stuck behind a lock never pile up. After a failed connection to its main database a
+/// server is not connected to again before a backoff ([`FIRST_BACKOFF`] doubling up to
+/// [`MAX_BACKOFF`]) and is reported inactive meanwhile; the failure is logged as a warning
+/// once, then at debug level until the server is reachable again. Every session runs with
+/// `lock_timeout` [`LOCK_TIMEOUT`].
 pub struct Collector {
     metrics: Arc<MetricSet>,
     filter: CollectorFilter,
@@ -180,10 +212,18 @@ pub struct Collector {
     next_conn: u64,
     counters: QueryCounters,
     run: Option<Run>,
-    waiting: Vec<Ticket>,
+    next_run: u64,
     cached: Option<Arc<ScrapeResult>>,
     /// Per server: whether the last finished scrape reached it.
     active: Vec<bool>,
+    /// Per server: recent failures to connect to its main database.
+    reachability: Vec<Reachability>,
+    /// Per server: the last scrape ended with its queries still running.
+    late: Vec<bool>,
+    /// One-shot connections that carry a CancelRequest, with the packet.
+    cancels: HashMap<ConnId, Bytes>,
+    /// The last rows of each metric with a `ttl`, by server, definition and database.
+    kept: HashMap<(usize, usize, String), MetricRows>,
     actions: VecDeque<LinkAction>,
     events: VecDeque<Event>,
     transmit: BytesMut,
@@ -206,13 +246,17 @@ impl Collector {
             filter,
             settings,
             active: vec![false; servers.len()],
+            reachability: vec![Reachability::default(); servers.len()],
+            late: vec![false; servers.len()],
+            cancels: HashMap::new(),
+            kept: HashMap::new(),
             servers,
             random_nonce,
             links: HashMap::new(),
             next_conn: 0,
             counters: QueryCounters::default(),
             run: None,
-            waiting: Vec::new(),
+            next_run: 0,
             cached: None,
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -246,10 +290,12 @@ impl Collector {
         self.counters
     }
 
-    /// Sets the query totals back to zero and forgets the cached result (`clear prometheus`).
+    /// Sets the query totals back to zero and forgets the cached result and the rows kept
+    /// for their `ttl` (`clear prometheus`).
     pub fn reset_counters(&mut self) {
         self.counters = QueryCounters::default();
         self.cached = None;
+        self.kept.clear();
     }
 
     /// Takes a new configuration (a reload), for the scrapes that start from now on; the
@@ -271,6 +317,9 @@ impl Collector {
             }
             self.end_every_link(now);
             self.active = vec![false; new.servers.len()];
+            self.reachability = vec![Reachability::default(); new.servers.len()];
+            self.late = vec![false; new.servers.len()];
+            self.kept.clear();
         }
         self.servers = new.servers;
         self.metrics = new.metrics;
@@ -281,8 +330,9 @@ impl Collector {
 
     /// Asks for a scrape result for `ticket`. Returns the cached result at once when it is
     /// younger than `cache_max_age`; otherwise the ticket is answered by [`Event::Finished`] of
-    /// the scrape in progress, or of one started now that must end within `scrape_timeout`
-    /// (the request's `X-Prometheus-Scrape-Timeout-Seconds`, else the default).
+    /// the scrape in progress, or of one started now, within `scrape_timeout` (the request's
+    /// `X-Prometheus-Scrape-Timeout-Seconds`, else the default; held between
+    /// [`MIN_SCRAPE_TIMEOUT`] and [`MAX_SCRAPE_TIMEOUT`]).
     pub fn request(
         &mut self,
         now: Instant,
@@ -294,16 +344,24 @@ impl Collector {
         {
             return Some(Arc::clone(cached));
         }
-        self.waiting.push(ticket);
-        if self.run.is_none() {
-            let timeout = scrape_timeout.unwrap_or(self.settings.default_scrape_timeout);
-            self.start_scrape(now, scrape_deadline(now, timeout));
+        let timeout = scrape_timeout.unwrap_or(self.settings.default_scrape_timeout);
+        let waiter = Waiter {
+            ticket,
+            deadline: request_deadline(now, timeout),
+        };
+        match self.run.as_mut() {
+            Some(run) => {
+                run.deadline = run.deadline.max(waiter.deadline);
+                run.waiters.push(waiter);
+            }
+            None => self.start_scrape(now, waiter),
         }
         None
     }
 
-    /// Starts a scrape that must end by `deadline`; none may be running.
-    fn start_scrape(&mut self, now: Instant, deadline: Instant) {
+    /// Starts a scrape for `waiter`; none may be running. A server in its reconnect backoff
+    /// without a connection is left out (inactive).
+    fn start_scrape(&mut self, now: Instant, waiter: Waiter) {
         let list_databases = needs_database_list(&self.metrics, &self.filter);
         let servers = self
             .servers
@@ -317,8 +375,19 @@ impl Collector {
                 extensions: ExtensionDiscovery::new(list_databases),
             })
             .collect();
-        self.run = Some(Run { deadline, servers });
+        self.next_run += 1;
+        self.run = Some(Run {
+            id: self.next_run,
+            deadline: waiter.deadline,
+            waiters: vec![waiter],
+            servers,
+        });
         for server in 0..self.servers.len() {
+            if self.find_link(server, MAIN_DATABASE).is_none()
+                && !self.reachability[server].may_connect(now)
+            {
+                continue;
+            }
             let conn = self.link_for(now, server, MAIN_DATABASE);
             let mut probes = vec![Probe::Role, Probe::Extensions];
             if self.filter.allows(SETTINGS_COLLECTOR) {
@@ -339,7 +408,6 @@ impl Collector {
     /// requests still waiting; call when the exporter stops.
     pub fn shutdown(&mut self, now: Instant) {
         self.run = None;
-        self.waiting.clear();
         self.end_every_link(now);
     }
 
@@ -361,17 +429,17 @@ impl Collector {
     /// Something happened on connection `conn`; events of a connection the collector has
     /// forgotten are ignored.
     pub fn handle_link(&mut self, now: Instant, conn: ConnId, event: LinkEvent) {
+        if self.cancels.contains_key(&conn) {
+            self.handle_cancel_link(conn, event);
+            return;
+        }
         let Some(link) = self.links.get_mut(&conn) else {
             return;
         };
         match event {
             LinkEvent::Connected => link.connected = true,
             LinkEvent::ConnectFailed(reason) => {
-                tracing::warn!(
-                    server = %link.server_name,
-                    database = %link.database,
-                    "cannot connect: {reason}"
-                );
+                link.connect_failure = Some(reason);
                 link.pg.handle_eof(now);
             }
             LinkEvent::TlsEstablished => link.pg.handle_tls_established(now),
@@ -398,6 +466,8 @@ impl Collector {
         if self.run.as_ref().is_some_and(|run| run.deadline <= now) {
             self.abandon_late_servers();
             self.finish_if_done(now);
+        } else {
+            self.answer_expired_waiters(now);
         }
     }
 
@@ -413,29 +483,39 @@ impl Collector {
         self.events.pop_front()
     }
 
-    /// When [`Collector::handle_timeout`] must be called: the scrape deadline or a
-    /// connection's start-up deadline, whichever is first.
+    /// When [`Collector::handle_timeout`] must be called: the first deadline of a waiting
+    /// request or a connection's start-up deadline, whichever is first.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let links = self
             .links
             .values()
             .filter_map(|link| link.pg.poll_timeout());
-        let deadline = self.run.as_ref().map(|run| run.deadline);
-        links.chain(deadline).min()
+        let waiters = self
+            .run
+            .iter()
+            .flat_map(|run| run.waiters.iter().map(|waiter| waiter.deadline));
+        links.chain(waiters).min()
+    }
+
+    /// The connection to `database` of `server`, if there is one (ready or still opening).
+    fn find_link(&self, server: usize, database: &str) -> Option<ConnId> {
+        self.links
+            .iter()
+            .find(|(_, link)| link.server == server && link.database == database)
+            .map(|(&conn, _)| conn)
     }
 
     /// The connection to `database` of `server`, opened (an [`LinkAction::Connect`]) if there is none.
     fn link_for(&mut self, now: Instant, server: usize, database: &str) -> ConnId {
-        if let Some((&conn, _)) = self
-            .links
-            .iter()
-            .find(|(_, link)| link.server == server && link.database == database)
-        {
+        if let Some(conn) = self.find_link(server, database) {
             return conn;
         }
         let spec = &self.servers[server];
-        let mut options = Vec::new();
+        let mut options = vec![(
+            "lock_timeout".to_owned(),
+            LOCK_TIMEOUT.as_millis().to_string(),
+        )];
         if let Some(timeout) = self.settings.query_timeout {
             options.push((
                 "statement_timeout".to_owned(),
@@ -462,6 +542,9 @@ impl Collector {
                 database: database.to_owned(),
                 pg: pg::Connection::new(params, now, nonce),
                 connected: false,
+                ready: false,
+                connect_failure: None,
+                cancel_sent: false,
                 pending: HashMap::new(),
             },
         );
@@ -475,11 +558,18 @@ impl Collector {
         let Some(link) = self.links.get_mut(&conn) else {
             return;
         };
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
         let id = link.pg.query_prepared(&purpose.statement_name(), sql);
-        link.pending.insert(id, purpose);
-        if let Some(run) = self.run.as_mut() {
-            run.servers[link.server].outstanding += 1;
-        }
+        link.pending.insert(
+            id,
+            Pending {
+                run: run.id,
+                purpose,
+            },
+        );
+        run.servers[link.server].outstanding += 1;
     }
 
     /// Queues `command` for connection `conn`.
@@ -507,26 +597,35 @@ impl Collector {
                 return;
             };
             match event {
-                pg::Event::Ready => {}
+                pg::Event::Ready => {
+                    link.ready = true;
+                    if link.database == MAIN_DATABASE && self.reachability[link.server].connected()
+                    {
+                        tracing::info!(server = %link.server_name, "reachable again");
+                    }
+                }
                 pg::Event::Notice(notice) => {
                     tracing::debug!(conn = %conn, "notice: {}", notice.message());
                 }
                 pg::Event::QueryDone { id, result } => {
-                    let purpose = link.pending.remove(&id);
+                    let pending = link.pending.remove(&id);
+                    if link.pending.is_empty() {
+                        link.cancel_sent = false;
+                    }
                     let (server, database) = (link.server, link.database.clone());
-                    if let Some(purpose) = purpose {
-                        self.query_done(now, conn, server, &database, purpose, result);
+                    let current = self.run.as_ref().map(|run| run.id);
+                    match pending {
+                        Some(pending) if Some(pending.run) == current => {
+                            self.query_done(now, conn, server, &database, pending.purpose, result);
+                        }
+                        // The answer to a query of an earlier scrape (cancelled at its end).
+                        Some(_) => self.count(&result),
+                        None => {}
                     }
                 }
                 pg::Event::Closed { error } => {
                     let link = self.links.remove(&conn).expect("the link was just polled");
-                    if let Some(error) = error {
-                        tracing::warn!(
-                            server = %link.server_name,
-                            database = %link.database,
-                            "connection lost: {error}"
-                        );
-                    }
+                    self.report_closed(now, link, error);
                     self.command(conn, LinkCommand::Close);
                     self.finish_if_done(now);
                     return;
@@ -567,7 +666,7 @@ impl Collector {
                         major,
                         is_primary: role.is_primary,
                     };
-                    self.queue_metrics(conn, profile, true);
+                    self.queue_metrics(now, conn, profile, true);
                 }
             }
             (Purpose::Probe(Probe::Settings), Ok(result)) => {
@@ -606,12 +705,18 @@ impl Collector {
                 self.extensions_found(now, conn, server, Found::DatabaseList);
             }
             (Purpose::Metric(planned), Ok(result)) => {
-                server_run.snapshot.rows.push(MetricRows {
+                let rows = MetricRows {
                     metric: planned.metric,
                     variant: planned.variant,
                     database: database.to_owned(),
                     result,
-                });
+                    fetched: now,
+                };
+                if self.metrics.definitions()[planned.metric].ttl.is_some() {
+                    let key = (server, planned.metric, database.to_owned());
+                    self.kept.insert(key, rows.clone());
+                }
+                server_run.snapshot.rows.push(rows);
             }
             (purpose, Err(error)) => {
                 self.log_failure(server, database, purpose, &error);
@@ -633,17 +738,41 @@ impl Collector {
     }
 
     /// Queues the metric queries of `conn`'s database for a server with `profile`.
-    fn queue_metrics(&mut self, conn: ConnId, profile: ServerProfile, main_database: bool) {
+    fn queue_metrics(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        profile: ServerProfile,
+        main_database: bool,
+    ) {
         let planned = plan_queries(&self.metrics, &self.filter, profile, main_database);
-        self.send_metrics(conn, &planned);
+        self.send_metrics(now, conn, &planned);
     }
 
-    /// Queues the metric queries `planned` on `conn`.
-    fn send_metrics(&mut self, conn: ConnId, planned: &[PlannedQuery]) {
+    /// Queues the metric queries `planned` on `conn`. A metric with a `ttl` whose rows from
+    /// the same query variant are younger than it is not sent: those rows join the scrape.
+    fn send_metrics(&mut self, now: Instant, conn: ConnId, planned: &[PlannedQuery]) {
+        let Some(link) = self.links.get(&conn) else {
+            return;
+        };
+        let (server, database) = (link.server, link.database.clone());
         let metrics = Arc::clone(&self.metrics);
         for &planned in planned {
-            let sql = &metrics.definitions()[planned.metric].queries[planned.variant].sql;
-            self.send_query(conn, sql, Purpose::Metric(planned));
+            let definition = &metrics.definitions()[planned.metric];
+            let key = (server, planned.metric, database.clone());
+            let young = definition.ttl.and_then(|ttl| {
+                self.kept.get(&key).filter(|rows| {
+                    rows.variant == planned.variant
+                        && now.saturating_duration_since(rows.fetched) < ttl
+                })
+            });
+            match (young, self.run.as_mut()) {
+                (Some(rows), Some(run)) => run.servers[server].snapshot.rows.push(rows.clone()),
+                _ => {
+                    let sql = &definition.queries[planned.variant].sql;
+                    self.send_query(conn, sql, Purpose::Metric(planned));
+                }
+            }
         }
     }
 
@@ -668,10 +797,13 @@ impl Collector {
             self.links.remove(&conn);
             self.command(conn, LinkCommand::Close);
         }
+        self.kept.retain(|(kept_server, _, database), _| {
+            *kept_server != server || database == MAIN_DATABASE || databases.contains(database)
+        });
         for database in databases.iter().filter(|name| *name != MAIN_DATABASE) {
             let conn = self.link_for(now, server, database);
             self.probe_database_extensions(conn, server);
-            self.queue_metrics(conn, profile, false);
+            self.queue_metrics(now, conn, profile, false);
             self.flush(now, conn);
         }
     }
@@ -683,102 +815,5 @@ impl Collector {
             major: snapshot.version?.0,
             is_primary: snapshot.role?.is_primary,
         })
-    }
-
-    fn count(&mut self, result: &Result<QueryResult, QueryError>) {
-        match result {
-            Ok(_) => self.counters.executions += 1,
-            Err(QueryError::Server(error)) => {
-                self.counters.executions += 1;
-                self.counters.errors += 1;
-                if error.code() == QUERY_CANCELED {
-                    self.counters.timeouts += 1;
-                }
-            }
-            Err(_) => self.counters.errors += 1,
-        }
-    }
-
-    fn log_failure(&self, server: usize, database: &str, purpose: Purpose, error: &QueryError) {
-        let server = &self.servers[server].name;
-        match purpose {
-            Purpose::Probe(Probe::Fips) => {
-                tracing::debug!(server = %server, database, "pgcrypto's fips_mode() failed: {error}");
-            }
-            Purpose::Probe(probe) => {
-                tracing::warn!(server = %server, database, "probe {probe:?} failed: {error}");
-            }
-            Purpose::Metric(planned) => {
-                let definition = &self.metrics.definitions()[planned.metric];
-                if definition.optional {
-                    tracing::debug!(server = %server, database, metric = %definition.tag, "query failed: {error}");
-                } else {
-                    tracing::warn!(server = %server, database, metric = %definition.tag, "query failed: {error}");
-                }
-            }
-        }
-    }
-
-    /// At the deadline: every server still waiting is reported inactive, its partial rows are
-    /// dropped and the connections with queries in flight are closed, so that late answers
-    /// cannot reach the next scrape.
-    fn abandon_late_servers(&mut self) {
-        let Some(run) = self.run.as_mut() else {
-            return;
-        };
-        for (index, server_run) in run.servers.iter_mut().enumerate() {
-            if server_run.outstanding == 0 {
-                continue;
-            }
-            tracing::warn!(server = %server_run.snapshot.name, "missed the scrape deadline");
-            server_run.outstanding = 0;
-            server_run.snapshot.active = false;
-            server_run.snapshot.rows.clear();
-            let late: Vec<ConnId> = self
-                .links
-                .iter()
-                .filter(|(_, link)| link.server == index && !link.pending.is_empty())
-                .map(|(&conn, _)| conn)
-                .collect();
-            for conn in late {
-                self.links.remove(&conn);
-                self.actions.push_back(LinkAction::Command {
-                    conn,
-                    command: LinkCommand::Close,
-                });
-            }
-        }
-    }
-
-    /// Ends the scrape when no server has a query outstanding.
-    fn finish_if_done(&mut self, now: Instant) {
-        let Some(run) = self.run.as_ref() else {
-            return;
-        };
-        if run.servers.iter().any(|server| server.outstanding > 0) {
-            return;
-        }
-        let run = self.run.take().expect("checked above");
-        self.active = run
-            .servers
-            .iter()
-            .map(|server| server.snapshot.active)
-            .collect();
-        let result = Arc::new(ScrapeResult {
-            metrics: Arc::clone(&self.metrics),
-            filter: self.filter.clone(),
-            servers: run
-                .servers
-                .into_iter()
-                .map(|server| server.snapshot)
-                .collect(),
-            queries: self.counters,
-            finished: now,
-        });
-        if !self.settings.cache_max_age.is_zero() {
-            self.cached = Some(Arc::clone(&result));
-        }
-        let tickets = std::mem::take(&mut self.waiting);
-        self.events.push_back(Event::Finished { result, tickets });
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 mod extensions;
+mod ttl;
 
 use super::*;
 use crate::exposition::Format;
@@ -271,6 +272,10 @@ struct Wire {
     messages: Vec<u8>,
     /// The database named in the startup message.
     database: String,
+    /// The `lock_timeout` of the startup message.
+    lock_timeout: Option<String>,
+    /// The process id and secret key of a CancelRequest, when the connection carried one.
+    cancel_request: Option<(i32, i32)>,
 }
 
 impl Wire {
@@ -289,6 +294,8 @@ struct Harness {
     refused: Vec<usize>,
     connects: usize,
     closes: usize,
+    /// The CancelRequests received, in order: process id and secret key.
+    cancel_requests: Vec<(i32, i32)>,
     finished: Vec<Arc<ScrapeResult>>,
     answered: Vec<Ticket>,
     next_ticket: u64,
@@ -326,6 +333,7 @@ impl Harness {
             refused: Vec::new(),
             connects: 0,
             closes: 0,
+            cancel_requests: Vec::new(),
             finished: Vec::new(),
             answered: Vec::new(),
             next_ticket: 0,
@@ -369,10 +377,14 @@ impl Harness {
                 Action::Command {
                     conn,
                     command: LinkCommand::Close,
-                } => {
-                    self.closes += 1;
-                    self.wires.remove(&conn);
-                }
+                } => match self
+                    .wires
+                    .remove(&conn)
+                    .and_then(|wire| wire.cancel_request)
+                {
+                    Some(request) => self.cancel_requests.push(request),
+                    None => self.closes += 1,
+                },
             }
             self.take_events();
         }
@@ -402,23 +414,45 @@ impl Harness {
     }
 }
 
+/// The process id every scripted backend reports in its BackendKeyData.
+const BACKEND_PID: i32 = 4242;
+/// The secret key every scripted backend reports in its BackendKeyData.
+const SECRET_KEY: i32 = -77;
+
 /// Answers every whole frontend message in `wire`: simple queries and the extended protocol
-/// (Parse, Bind, Describe portal, Execute, Sync, Close). A silent server answers nothing after
-/// startup.
+/// (Parse, Bind, Describe portal, Execute, Sync, Close), and takes a CancelRequest in place of
+/// a startup message. A silent server answers nothing after startup.
 fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
     let mut out = BytesMut::new();
+    if !wire.started && (&wire.received[4..8]).get_i32() == 80_877_102 {
+        let key = (
+            (&wire.received[8..12]).get_i32(),
+            (&wire.received[12..16]).get_i32(),
+        );
+        wire.cancel_request = Some(key);
+        wire.received.clear();
+        return out;
+    }
     if !wire.started {
         let length = (&wire.received[..4]).get_i32() as usize;
         let parameters: Vec<&[u8]> = wire.received[8..length].split(|&b| b == 0).collect();
-        wire.database = parameters
-            .chunks(2)
-            .find(|pair| pair[0] == b"database")
-            .map(|pair| String::from_utf8_lossy(pair[1]).into_owned())
-            .unwrap_or_default();
+        let parameter = |name: &[u8]| {
+            parameters
+                .chunks(2)
+                .find(|pair| pair[0] == name)
+                .map(|pair| String::from_utf8_lossy(pair[1]).into_owned())
+        };
+        wire.database = parameter(b"database").unwrap_or_default();
+        wire.lock_timeout = parameter(b"lock_timeout");
         wire.received.advance(length);
         wire.started = true;
         message(&mut out, b'R', &0i32.to_be_bytes());
         message(&mut out, b'S', b"server_version\x0015.4\0");
+        message(
+            &mut out,
+            b'K',
+            &[BACKEND_PID.to_be_bytes(), SECRET_KEY.to_be_bytes()].concat(),
+        );
         ready(&mut out);
     }
     while wire.received.len() >= 5 {
@@ -649,50 +683,138 @@ fn an_unreachable_server_is_inactive_and_the_others_still_report() {
     assert!(body.contains("pgexporter_postgresql_active{server=\"s1\"} 1\n"));
     assert!(body.contains("pgexporter_size_bytes{server=\"s1\",database=\"postgres\"} 42\n"));
     assert!(!body.contains("server=\"s0\",database"));
-    // The server comes back: the next scrape reconnects.
-    harness.refused.clear();
+    // Within the backoff the server is not tried again, and still reported inactive.
+    let connects = harness.connects;
+    harness.now += FIRST_BACKOFF / 2;
     let result = harness.scrape();
+    assert_eq!(
+        harness.connects, connects,
+        "no connection during the backoff"
+    );
+    assert!(!result.servers[0].active);
+    assert!(result.servers[1].active);
+    // A second failure doubles the wait.
+    harness.now += FIRST_BACKOFF / 2;
+    harness.scrape();
+    assert_eq!(
+        harness.connects,
+        connects + 1,
+        "tried again after the backoff"
+    );
+    harness.now += FIRST_BACKOFF;
+    harness.scrape();
+    assert_eq!(
+        harness.connects,
+        connects + 1,
+        "the second wait is twice the first"
+    );
+    // The server comes back: the scrape after the backoff reconnects.
+    harness.refused.clear();
+    harness.now += FIRST_BACKOFF;
+    let result = harness.scrape();
+    assert_eq!(harness.connects, connects + 2);
     assert!(result.servers[0].active);
 }
 
-#[test]
-fn a_server_that_misses_the_deadline_is_reported_inactive_and_reset() {
+/// A harness with a server that answers startup and then nothing (server 0), and a healthy one.
+fn silent_and_healthy() -> Harness {
     let silent = ScriptedServer {
         is_primary: true,
         databases: vec![],
         silent: true,
         extensions: Vec::new(),
     };
-    let mut harness = Harness::new(vec![silent, primary(vec!["postgres"])]);
+    Harness::new(vec![silent, primary(vec!["postgres"])])
+}
+
+#[test]
+fn each_request_is_answered_by_its_own_deadline() {
+    let mut harness = silent_and_healthy();
     // A 2 s scrape timeout leaves a tenth for the answer: the deadline is 1.8 s away.
-    let deadline = harness.now + Duration::from_millis(1800);
+    let start = harness.now;
     let (first, _) = harness.request(Some(Duration::from_secs(2)));
     harness.run();
     assert!(harness.finished.is_empty(), "server 0 has not answered");
-    let (second, cached) = harness.request(Some(Duration::from_secs(60)));
+    // A day is held to the longest scrape timeout, less its margin of one second.
+    let (second, cached) = harness.request(Some(Duration::from_secs(86_400)));
     assert!(cached.is_none());
     harness.run();
     assert_eq!(
         harness.connects, 2,
         "single flight: the second request joins the first scrape"
     );
-    assert_eq!(harness.collector.poll_timeout(), Some(deadline));
-    harness.now = deadline;
-    harness.collector.handle_timeout(deadline);
+    assert_eq!(
+        harness.collector.poll_timeout(),
+        Some(start + Duration::from_millis(1800))
+    );
+    harness.now = start + Duration::from_millis(1800);
+    harness.collector.handle_timeout(harness.now);
     harness.run();
-    let result = harness
-        .finished
-        .pop()
-        .expect("the deadline ends the scrape");
     assert_eq!(
         harness.answered,
-        vec![first, second],
-        "both requests get the one result"
+        vec![first],
+        "only the first deadline passed"
     );
+    let early = harness.finished.pop().unwrap();
+    assert!(
+        !early.servers[0].active,
+        "still running: inactive in this answer"
+    );
+    assert!(early.servers[1].active, "what has arrived is there");
+    assert!(harness.collector.is_scraping(), "the scrape goes on");
+    let last = start + MAX_SCRAPE_TIMEOUT - Duration::from_secs(1);
+    assert_eq!(harness.collector.poll_timeout(), Some(last));
+    harness.now = last;
+    harness.collector.handle_timeout(last);
+    harness.run();
+    assert_eq!(harness.answered, vec![first, second]);
+    assert!(!harness.finished.pop().unwrap().servers[0].active);
+    assert!(!harness.collector.is_scraping());
+}
+
+#[test]
+fn late_queries_are_cancelled_and_the_connection_kept_until_a_cancel_fails() {
+    let mut harness = silent_and_healthy();
+    let (ticket, _) = harness.request(Some(Duration::from_secs(2)));
+    harness.run();
+    harness.now += Duration::from_millis(1800);
+    harness.collector.handle_timeout(harness.now);
+    harness.run();
+    assert_eq!(harness.answered, vec![ticket]);
+    let result = harness.finished.pop().unwrap();
     assert!(!result.servers[0].active);
     assert!(result.servers[1].active);
-    assert_eq!(harness.closes, 1, "the late connection is reset");
-    assert!(!harness.collector.is_scraping());
+    assert_eq!(
+        harness.cancel_requests,
+        vec![(BACKEND_PID, SECRET_KEY)],
+        "the late server's running queries are cancelled"
+    );
+    assert_eq!(harness.closes, 0, "a deadline resets no connection");
+    assert_eq!(harness.collector.connection_count(), 2);
+    // The next scrape reuses the connection; its queries are still not answered: the
+    // connection that a cancel did not free is closed at this scrape's end.
+    let connects = harness.connects;
+    harness.request(Some(Duration::from_secs(2)));
+    harness.run();
+    assert_eq!(harness.connects, connects, "the connections are reused");
+    harness.now += Duration::from_millis(1800);
+    harness.collector.handle_timeout(harness.now);
+    harness.run();
+    assert_eq!(
+        harness.cancel_requests.len(),
+        1,
+        "one cancel per connection"
+    );
+    assert_eq!(harness.closes, 1);
+    assert_eq!(harness.collector.connection_count(), 1);
+}
+
+#[test]
+fn sessions_give_up_waiting_for_locks() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
+    harness.scrape();
+    let wire = harness.wires.values().next().unwrap();
+    assert_eq!(wire.lock_timeout.as_deref(), Some("1000"));
 }
 
 #[test]
@@ -842,6 +964,7 @@ fn activity_follows_the_last_finished_scrape() {
     harness.scrape();
     assert_eq!(harness.collector.activity(), [true, false]);
     harness.refused.clear();
+    harness.now += FIRST_BACKOFF;
     harness.scrape();
     assert_eq!(harness.collector.activity(), [true, true]);
 }
