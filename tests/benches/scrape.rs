@@ -6,7 +6,8 @@
 //!
 //! Besides criterion's timing it prints the binary's size and the daemon's idle RSS, the p50
 //! and p99 of 500 scrapes, the body size, the samples per scrape, the time PostgreSQL spent
-//! executing the exporter's statements per scrape (from `pg_stat_statements`), the connections
+//! executing the exporter's statements per scrape (from `pg_stat_statements`), the exporter's
+//! own CPU time per scrape (with its reaped children's, for the fork runtime), the connections
 //! the exporter holds (from `pg_stat_activity`), then the p50, p99 and requests per second of [`CLIENTS`] clients
 //! scraping at once, and the daemon's peak RSS.
 
@@ -46,6 +47,24 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The CPU time the process and its reaped children have used, in milliseconds (user and
+/// system; `/proc/<pid>/stat` counts clock ticks of 10 ms).
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    // utime, stime, cutime, cstime are fields 14 to 17; the list starts at field 3.
+    let ticks: u64 = fields
+        .get(11..15)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|field| field.parse::<u64>().ok())
+        .sum();
+    ticks as f64 * 10.0
+}
+
 /// The p50 and p99 of `times`, in milliseconds.
 fn percentiles_ms(times: &mut [Duration]) -> (f64, f64) {
     times.sort();
@@ -80,6 +99,7 @@ fn scrape(c: &mut Criterion) {
     group.finish();
 
     cluster.psql("SELECT pg_stat_statements_reset()");
+    let cpu_before = cpu_ms(exporter.pid());
     let mut times: Vec<Duration> = (0..SAMPLES)
         .map(|_| {
             let started = Instant::now();
@@ -87,6 +107,7 @@ fn scrape(c: &mut Criterion) {
             started.elapsed()
         })
         .collect();
+    let exporter_cpu = (cpu_ms(exporter.pid()) - cpu_before) / SAMPLES as f64;
     let (p50, p99) = percentiles_ms(&mut times);
     let server_ms: f64 = cluster
         .psql(&format!(
@@ -101,7 +122,8 @@ fn scrape(c: &mut Criterion) {
         cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgexporter'");
     println!(
         "scrape: p50 {p50:.2} ms, p99 {p99:.2} ms over {SAMPLES} scrapes; PostgreSQL executing \
-         {:.2} ms per scrape; body {} bytes, {} families, {} samples; {} connections",
+         {:.2} ms and the exporter {exporter_cpu:.2} ms of CPU per scrape; body {} bytes, {} \
+         families, {} samples; {} connections",
         server_ms / SAMPLES as f64,
         body.len(),
         body.lines()

@@ -5,7 +5,12 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use pgexporter_core::metrics::{ColumnKind, ExtensionFile, ExtensionVersion, MetricDefinition};
+use pgexporter_core::exposition::Format;
+use pgexporter_core::exposition::strict_parser::{self, ParsedFamily};
+use pgexporter_core::metrics::{
+    ColumnKind, DEFAULT_TOP_STATEMENTS, ExtensionFile, ExtensionVersion, MetricDefinition,
+    load_extensions,
+};
 
 /// Where the reference's extension families are listed.
 pub const EXTENSIONS_TSV: &str = concat!(
@@ -180,4 +185,96 @@ pub fn expected_at(
         }
     }
     families
+}
+
+/// The extensions installed in the `postgres` database of `cluster`, with their versions.
+pub fn installed_extensions(cluster: &crate::PgCluster) -> BTreeMap<String, String> {
+    cluster
+        .psql("SELECT extname || '=' || extversion FROM pg_extension")
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, version)| (name.to_owned(), version.to_owned()))
+        .collect()
+}
+
+/// The reference's families of `extension` at its version in `installed`, as the shipped
+/// definition file groups them.
+pub fn expected_families(extension: &str, installed: &BTreeMap<String, String>) -> Families {
+    let files = load_extensions(&[], DEFAULT_TOP_STATEMENTS).expect("the shipped files load");
+    let file = files
+        .iter()
+        .find(|file| file.extension == extension)
+        .unwrap_or_else(|| panic!("no shipped file for {extension}"));
+    let version = installed
+        .get(extension)
+        .and_then(|version| ExtensionVersion::parse(version).ok())
+        .unwrap_or_else(|| panic!("{extension} is not installed: {installed:?}"));
+    expected_at(&reference_families(), file, &version)
+}
+
+/// What is wrong with the families of `extensions` in the exposition `body`: a reference family
+/// of the installed version without a sample, or a sample whose labels are not the reference's,
+/// one line each.
+pub fn missing_extension_families(
+    body: &str,
+    extensions: &[&str],
+    installed: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let parsed: BTreeMap<String, ParsedFamily> = strict_parser::parse(body, Format::Text)
+        .unwrap_or_else(|error| panic!("{error}\n{body}"))
+        .into_iter()
+        .map(|family| (family.name.clone(), family))
+        .collect();
+    let mut problems = Vec::new();
+    for extension in extensions {
+        let expected = expected_families(extension, installed);
+        if expected.is_empty() {
+            problems.push(format!(
+                "{extension}: the reference has no family at this version"
+            ));
+        }
+        for (family, (_, labels)) in &expected {
+            let Some(found) = parsed.get(family).filter(|found| !found.samples.is_empty()) else {
+                problems.push(format!(
+                    "{extension} {}: no sample of {family}",
+                    installed[*extension]
+                ));
+                continue;
+            };
+            for sample in &found.samples {
+                let names: Vec<&str> = sample
+                    .labels
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect();
+                if names != *labels {
+                    problems.push(format!("{family}: labels {names:?}, reference {labels:?}"));
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// The settings under which every contrib family has something to describe: function calls,
+/// I/O timing and statement planning are tracked.
+pub fn contrib_settings() -> Vec<String> {
+    [
+        "track_functions = all",
+        "track_io_timing = on",
+        "pg_stat_statements.track_planning = on",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Fills the contrib extensions' statistics in the `postgres` database of `cluster` (which has
+/// a `bloated` table): crypto calls and statements compiled by JIT.
+pub fn run_contrib_workload(cluster: &crate::PgCluster) {
+    cluster.psql(
+        "SELECT digest('x', 'sha256'), crypt('secret', gen_salt('bf', 4)); \
+         SET jit = on; SET jit_above_cost = 0; SET jit_optimize_above_cost = 0; SET jit_inline_above_cost = 0; \
+         SELECT sum(id), count(v) FROM bloated WHERE v LIKE 'a%' AND id > 100; \
+         SELECT * FROM bloated a JOIN bloated b ON a.id = b.id WHERE a.id < 50",
+    );
 }
