@@ -501,15 +501,15 @@ metrics:
                 "two queries for version 0",
             ),
             (
-                "metrics:\n  - tag: a\n    collector: c\n    ttl: 500ms\n    queries: []\n",
+                "metrics:\n  - tag: a\n    collector: c\n    ttl: 500ms\n    queries:\n      - query: SELECT 1\n        columns:\n          - type: gauge\n",
                 "ttl must be zero or between 1s and 24h",
             ),
             (
-                "metrics:\n  - tag: a\n    collector: c\n    ttl: 2d\n    queries: []\n",
+                "metrics:\n  - tag: a\n    collector: c\n    ttl: 2d\n    queries:\n      - query: SELECT 1\n        columns:\n          - type: gauge\n",
                 "ttl must be zero or between 1s and 24h",
             ),
             (
-                "metrics:\n  - tag: a\n    collector: c\n    ttl: soon\n    queries: []\n",
+                "metrics:\n  - tag: a\n    collector: c\n    ttl: soon\n    queries:\n      - query: SELECT 1\n        columns:\n          - type: gauge\n",
                 "ttl: invalid duration 'soon'",
             ),
         ];

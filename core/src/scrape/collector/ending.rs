@@ -77,12 +77,13 @@ impl Collector {
 
     /// At the end of the scrape: every server still waiting is reported inactive and its
     /// partial rows are dropped. Its running queries are cancelled and their connections kept;
-    /// a connection whose queries were already cancelled at an earlier end and still run is
+    /// a connection still running queries of a scrape whose end already cancelled them is
     /// closed. Connections still being opened are kept: their connect timeout ends them.
     pub(super) fn abandon_late_servers(&mut self) {
         let Some(run) = self.run.as_mut() else {
             return;
         };
+        let run_id = run.id;
         let mut late_servers = Vec::new();
         for (index, server_run) in run.servers.iter_mut().enumerate() {
             let late = server_run.outstanding > 0;
@@ -110,12 +111,18 @@ impl Collector {
             let Some(link) = self.links.get_mut(&conn) else {
                 continue;
             };
-            if link.cancel_sent {
+            let cancelled = link.cancelled_run;
+            let unmoved = cancelled.is_some_and(|cancelled| {
+                link.pending
+                    .values()
+                    .any(|pending| pending.run <= cancelled)
+            });
+            if unmoved {
                 tracing::warn!(server = %link.server_name, database = %link.database, "queries still running after a cancel: closing the connection");
                 self.links.remove(&conn);
                 self.command(conn, LinkCommand::Close);
             } else if let Some(key) = link.pg.cancel_key().filter(|_| link.ready) {
-                link.cancel_sent = true;
+                link.cancelled_run = Some(run_id);
                 let server = link.server;
                 self.send_cancel(server, key);
             }

@@ -32,7 +32,7 @@ const QUERY_CANCELED: &str = "57014";
 
 /// `lock_timeout` of every exporter session: a query that waits this long for a lock held by
 /// someone else (a catalog table locked by a migration) fails instead of waiting.
-pub const LOCK_TIMEOUT: Duration = Duration::from_secs(1);
+pub const LOCK_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// A PostgreSQL server to collect from: its name, its login and where it is. Every
 /// connection to it carries its target, so what the runtime opens never depends on the
@@ -146,8 +146,8 @@ struct Link {
     ready: bool,
     /// Why the runtime could not open the socket, when it could not.
     connect_failure: Option<String>,
-    /// A CancelRequest went out for its running queries, and they have not all answered.
-    cancel_sent: bool,
+    /// The last scrape at whose end a CancelRequest went out for its running queries.
+    cancelled_run: Option<u64>,
     pending: HashMap<QueryId, Pending>,
 }
 
@@ -195,7 +195,8 @@ struct Run {
 /// A server that cannot be reached, fails its probes or misses the deadline is reported with
 /// `active` 0; the other servers are not affected. At the end of a scrape the queries still
 /// running are cancelled (a CancelRequest on a one-shot connection) and their connection is
-/// kept; a connection whose queries a cancel did not end by the next scrape's end is closed.
+/// kept; a connection still running queries of a scrape it was cancelled for at the next
+/// scrape's end (a cancel that did not help) is closed.
 /// A connection still being opened is kept and reused (it has its own connect timeout), so
 /// logins stuck behind a lock never pile up. After a failed connection to its main database a
 /// server is not connected to again before a backoff ([`FIRST_BACKOFF`] doubling up to
@@ -544,7 +545,7 @@ impl Collector {
                 connected: false,
                 ready: false,
                 connect_failure: None,
-                cancel_sent: false,
+                cancelled_run: None,
                 pending: HashMap::new(),
             },
         );
@@ -609,9 +610,6 @@ impl Collector {
                 }
                 pg::Event::QueryDone { id, result } => {
                     let pending = link.pending.remove(&id);
-                    if link.pending.is_empty() {
-                        link.cancel_sent = false;
-                    }
                     let (server, database) = (link.server, link.database.clone());
                     let current = self.run.as_ref().map(|run| run.id);
                     match pending {

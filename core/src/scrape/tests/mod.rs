@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+mod deadlines;
 mod extensions;
 mod ttl;
 
@@ -107,6 +108,8 @@ struct ScriptedServer {
     silent: bool,
     /// Installed extensions: database, name, version.
     extensions: Vec<(&'static str, &'static str, &'static str)>,
+    /// Startup gets no answer, as when a catalog lock holds the new backend.
+    stalled_startup: bool,
 }
 
 impl ScriptedServer {
@@ -433,6 +436,9 @@ fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
         wire.received.clear();
         return out;
     }
+    if !wire.started && server.stalled_startup {
+        return out;
+    }
     if !wire.started {
         let length = (&wire.received[..4]).get_i32() as usize;
         let parameters: Vec<&[u8]> = wire.received[8..length].split(|&b| b == 0).collect();
@@ -525,6 +531,7 @@ fn primary(databases: Vec<&'static str>) -> ScriptedServer {
         databases,
         silent: false,
         extensions: Vec::new(),
+        stalled_startup: false,
     }
 }
 
@@ -664,6 +671,7 @@ fn replicas_skip_primary_only_metrics() {
         databases: vec!["postgres"],
         silent: false,
         extensions: Vec::new(),
+        stalled_startup: false,
     };
     let mut harness = Harness::new(vec![replica]);
     let body = render(&harness.scrape());
@@ -716,105 +724,12 @@ fn an_unreachable_server_is_inactive_and_the_others_still_report() {
     assert!(result.servers[0].active);
 }
 
-/// A harness with a server that answers startup and then nothing (server 0), and a healthy one.
-fn silent_and_healthy() -> Harness {
-    let silent = ScriptedServer {
-        is_primary: true,
-        databases: vec![],
-        silent: true,
-        extensions: Vec::new(),
-    };
-    Harness::new(vec![silent, primary(vec!["postgres"])])
-}
-
-#[test]
-fn each_request_is_answered_by_its_own_deadline() {
-    let mut harness = silent_and_healthy();
-    // A 2 s scrape timeout leaves a tenth for the answer: the deadline is 1.8 s away.
-    let start = harness.now;
-    let (first, _) = harness.request(Some(Duration::from_secs(2)));
-    harness.run();
-    assert!(harness.finished.is_empty(), "server 0 has not answered");
-    // A day is held to the longest scrape timeout, less its margin of one second.
-    let (second, cached) = harness.request(Some(Duration::from_secs(86_400)));
-    assert!(cached.is_none());
-    harness.run();
-    assert_eq!(
-        harness.connects, 2,
-        "single flight: the second request joins the first scrape"
-    );
-    assert_eq!(
-        harness.collector.poll_timeout(),
-        Some(start + Duration::from_millis(1800))
-    );
-    harness.now = start + Duration::from_millis(1800);
-    harness.collector.handle_timeout(harness.now);
-    harness.run();
-    assert_eq!(
-        harness.answered,
-        vec![first],
-        "only the first deadline passed"
-    );
-    let early = harness.finished.pop().unwrap();
-    assert!(
-        !early.servers[0].active,
-        "still running: inactive in this answer"
-    );
-    assert!(early.servers[1].active, "what has arrived is there");
-    assert!(harness.collector.is_scraping(), "the scrape goes on");
-    let last = start + MAX_SCRAPE_TIMEOUT - Duration::from_secs(1);
-    assert_eq!(harness.collector.poll_timeout(), Some(last));
-    harness.now = last;
-    harness.collector.handle_timeout(last);
-    harness.run();
-    assert_eq!(harness.answered, vec![first, second]);
-    assert!(!harness.finished.pop().unwrap().servers[0].active);
-    assert!(!harness.collector.is_scraping());
-}
-
-#[test]
-fn late_queries_are_cancelled_and_the_connection_kept_until_a_cancel_fails() {
-    let mut harness = silent_and_healthy();
-    let (ticket, _) = harness.request(Some(Duration::from_secs(2)));
-    harness.run();
-    harness.now += Duration::from_millis(1800);
-    harness.collector.handle_timeout(harness.now);
-    harness.run();
-    assert_eq!(harness.answered, vec![ticket]);
-    let result = harness.finished.pop().unwrap();
-    assert!(!result.servers[0].active);
-    assert!(result.servers[1].active);
-    assert_eq!(
-        harness.cancel_requests,
-        vec![(BACKEND_PID, SECRET_KEY)],
-        "the late server's running queries are cancelled"
-    );
-    assert_eq!(harness.closes, 0, "a deadline resets no connection");
-    assert_eq!(harness.collector.connection_count(), 2);
-    // The next scrape reuses the connection; its queries are still not answered: the
-    // connection that a cancel did not free is closed at this scrape's end.
-    let connects = harness.connects;
-    harness.request(Some(Duration::from_secs(2)));
-    harness.run();
-    assert_eq!(harness.connects, connects, "the connections are reused");
-    harness.now += Duration::from_millis(1800);
-    harness.collector.handle_timeout(harness.now);
-    harness.run();
-    assert_eq!(
-        harness.cancel_requests.len(),
-        1,
-        "one cancel per connection"
-    );
-    assert_eq!(harness.closes, 1);
-    assert_eq!(harness.collector.connection_count(), 1);
-}
-
 #[test]
 fn sessions_give_up_waiting_for_locks() {
     let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
     harness.scrape();
     let wire = harness.wires.values().next().unwrap();
-    assert_eq!(wire.lock_timeout.as_deref(), Some("1000"));
+    assert_eq!(wire.lock_timeout.as_deref(), Some("200"));
 }
 
 #[test]
@@ -1007,15 +922,21 @@ fn new_servers_or_definitions_reconnect_everything() {
     assert_eq!(harness.connects, 5);
 }
 
-#[test]
-fn a_reconfiguration_during_a_scrape_ends_it_with_what_arrived() {
+/// A harness with a server that answers startup and then nothing (server 0), and a healthy one.
+fn silent_and_healthy() -> Harness {
     let silent = ScriptedServer {
         is_primary: true,
         databases: vec![],
         silent: true,
         extensions: Vec::new(),
+        stalled_startup: false,
     };
-    let mut harness = Harness::new(vec![silent, primary(vec!["postgres"])]);
+    Harness::new(vec![silent, primary(vec!["postgres"])])
+}
+
+#[test]
+fn a_reconfiguration_during_a_scrape_ends_it_with_what_arrived() {
+    let mut harness = silent_and_healthy();
     let (ticket, _) = harness.request(None);
     harness.run();
     assert!(harness.collector.is_scraping());

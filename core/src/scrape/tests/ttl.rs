@@ -2,33 +2,12 @@
 
 use super::*;
 
-const WITH_TTL: &str = "
-metrics:
-  - tag: size
-    collector: db
-    ttl: 5m
-    queries:
-      - query: SELECT 'postgres' AS database, 42 AS bytes
-        columns:
-          - name: database
-            type: label
-          - name: bytes
-            type: gauge
-  - tag: tables
-    collector: tables
-    queries:
-      - query: SELECT 'public' AS schemaname, 3 AS count
-        columns:
-          - name: schemaname
-            type: label
-          - name: count
-            type: counter
-";
-
 /// A harness over one primary whose set has a metric kept for five minutes.
 fn harness() -> Harness {
+    let with_ttl =
+        DEFINITIONS.replacen("    collector: db\n", "    collector: db\n    ttl: 5m\n", 1);
     let set =
-        MetricSet::from_sources(&[Source::new("t.yaml", WITH_TTL, SourceFormat::Yaml)]).unwrap();
+        MetricSet::from_sources(&[Source::new("t.yaml", &with_ttl, SourceFormat::Yaml)]).unwrap();
     Harness::with_set(
         vec![primary(vec!["postgres"])],
         set,
