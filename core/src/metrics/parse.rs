@@ -177,9 +177,15 @@ pub(super) fn read_raw<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// The first line of a parser message (serde-saphyr appends a source excerpt after it).
+/// The first line of a parser message (serde-saphyr appends a source excerpt after it), without
+/// the "error: line L column C: " it opens with, which `Place` already shows.
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or_default().to_owned()
+    let line = message.lines().next().unwrap_or_default();
+    line.strip_prefix("error: line ")
+        .and_then(|rest| rest.split_once(": "))
+        .filter(|(position, _)| position.contains(" column "))
+        .map_or(line, |(_, explanation)| explanation)
+        .to_owned()
 }
 
 /// serde_json ends its messages with " at line L column C", which `Place` already shows.
@@ -433,6 +439,7 @@ metrics:
         let text = error.to_string();
         assert!(text.starts_with("m.yaml:4:"), "{text}");
         assert!(text.contains("colums"), "{text}");
+        assert!(!text.contains("line 4"), "the place once: {text}");
 
         let error = json("{\"metrics\": [}").unwrap_err();
         assert!(error.to_string().starts_with("m.json:1:"), "{error}");
@@ -447,6 +454,12 @@ metrics:
     fn missing_collector_is_an_error() {
         let error = yaml("metrics:\n  - tag: a\n    queries: []\n").unwrap_err();
         assert!(error.to_string().contains("collector"), "{error}");
+        let error = yaml("metrics:\n  - queries: []\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "m.yaml:2:5: missing field `tag`",
+            "an entry without a tag, as two of the reference's contrib files have"
+        );
     }
 
     #[test]
