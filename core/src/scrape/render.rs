@@ -212,7 +212,7 @@ impl ScrapeResult {
         let mut family = encoder.family(
             out,
             "pgexporter_metric_cache_age_seconds",
-            "Age of the rows served for a metric with a ttl: 0 when this scrape read them.",
+            "Seconds since PostgreSQL returned the rows served for a metric with a ttl.",
             MetricType::Gauge,
         );
         for server in self.servers.iter().filter(|server| server.active) {
