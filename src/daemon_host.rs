@@ -1,5 +1,5 @@
-//! The daemon's host work ([`Host`]): reading its files again, building plans, its logging
-//! and the service manager.
+//! The daemon's host work ([`Host`]): reading its files again, building plans, its logging,
+//! the service manager and the history databases.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,6 +11,7 @@ use pgexporter_core::management::handshake::AdminVerifiers;
 use pgexporter_core::metrics::MetricSet;
 use pgexporter_core::plan::{Plan, PlanInputs};
 use pgexporter_core::vault::MasterKey;
+use pgexporter_history_store::Stores;
 use pgexporter_os::notify;
 
 use crate::config_files;
@@ -44,13 +45,16 @@ pub struct DaemonHost {
     /// The metric set in use: a reload that reads equal definitions keeps it, so that the
     /// connections and their prepared statements stay.
     metrics: Mutex<Option<Arc<MetricSet>>>,
+    /// The history databases (their paths need a restart to change).
+    history: Stores,
 }
 
 impl DaemonHost {
-    /// A host for a daemon started with `files`, the master key and the admins' verifiers
-    /// (both read once, at start).
+    /// A host for a daemon started with `files` and `config`, the master key and the admins'
+    /// verifiers (both read once, at start).
     pub fn new(
         files: StartFiles,
+        config: &Config,
         master_key: Option<Arc<MasterKey>>,
         admins: AdminVerifiers,
         logging: Logging,
@@ -61,6 +65,10 @@ impl DaemonHost {
             admins: Arc::new(admins),
             logging,
             metrics: Mutex::new(None),
+            history: Stores::new(
+                Path::new(&config.main.history_path),
+                Path::new(&config.main.bridge_history_path),
+            ),
         }
     }
 
@@ -154,6 +162,7 @@ impl Host for DaemonHost {
                 notify::send(notice);
                 HostResult::Done
             }
+            HostTask::History(task) => HostResult::History(self.history.run(task)),
         }
     }
 }

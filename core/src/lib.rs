@@ -17,6 +17,7 @@
 pub mod config;
 pub mod daemon;
 pub mod exposition;
+pub mod history;
 pub mod http;
 pub mod link;
 pub mod machine;

@@ -41,6 +41,14 @@ pub fn bind_all(listeners: &Listeners) -> io::Result<Vec<Bound>> {
                     tracing::info!("remote management on {address}");
                 }
                 ListenerKind::LocalManagement => {}
+                ListenerKind::History => {
+                    let scheme = if listeners.history_tls {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    tracing::info!("serving history on {scheme}://{address}/history/");
+                }
             }
             bound.push(Bound { kind, listener });
         }

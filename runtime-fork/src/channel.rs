@@ -6,8 +6,10 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use bytes::Bytes;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use pgexporter_core::exposition::Format;
+use pgexporter_core::history::{Cursor, HistoryAnswer, HistoryJob, PageStart, Window};
 use pgexporter_core::management::{Document, Request, Transport};
 use pgexporter_core::serve::{Job, ScrapeJob};
 
@@ -19,6 +21,10 @@ const SCRAPE: u8 = 1;
 const MANAGEMENT: u8 = 2;
 const RENDERED: u8 = 3;
 const ANSWER: u8 = 4;
+const HISTORY: u8 = 5;
+const HISTORY_PIECE: u8 = 6;
+const HISTORY_FAILED: u8 = 7;
+const HISTORY_BUSY: u8 = 8;
 
 /// The parent's answer to a child's job.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +33,8 @@ pub(crate) enum Reply {
     Rendered(bool),
     /// The answer document of a management request.
     Management(Document),
+    /// A piece of a history answer.
+    History(HistoryAnswer),
 }
 
 /// Why a message cannot be read.
@@ -99,6 +107,24 @@ impl Channel {
                 message.push(u8::from(request.transport == Transport::Remote));
                 message.extend_from_slice(&request.document.to_json());
             }
+            Job::History(job) => {
+                message.push(HISTORY);
+                let (kind, numbers) = match job.start {
+                    PageStart::First {
+                        timestamp,
+                        duration,
+                    } => (
+                        u8::from(timestamp.is_some()),
+                        [timestamp.unwrap_or(0), duration, 0, 0],
+                    ),
+                    PageStart::After(cursor) => (2, cursor_numbers(cursor)),
+                };
+                message.push(kind);
+                for number in numbers {
+                    message.extend_from_slice(&number.to_be_bytes());
+                }
+                message.extend_from_slice(job.metric.as_bytes());
+            }
         }
         self.send(&message)
     }
@@ -132,6 +158,30 @@ impl Channel {
                     Transport::Local
                 },
             }),
+            [HISTORY, kind, rest @ ..] => {
+                let (numbers, metric) = read_numbers(rest)?;
+                let [first, second, third, fourth] = numbers;
+                let start = match kind {
+                    0 | 1 => PageStart::First {
+                        timestamp: (*kind == 1).then_some(first),
+                        duration: second,
+                    },
+                    2 => PageStart::After(Cursor {
+                        window: Window {
+                            from: first,
+                            to: second,
+                        },
+                        timestamp: third,
+                        series: fourth,
+                    }),
+                    _ => return Err(ChannelError::Malformed),
+                };
+                let metric = std::str::from_utf8(metric).map_err(|_| ChannelError::Malformed)?;
+                Job::History(HistoryJob {
+                    metric: metric.to_owned(),
+                    start,
+                })
+            }
             _ => return Err(ChannelError::Malformed),
         };
         Ok(Some(job))
@@ -149,6 +199,16 @@ impl Channel {
                 message.extend_from_slice(&document.to_json());
                 self.send(&message)
             }
+            Reply::History(HistoryAnswer::Piece { body, next }) => {
+                let mut message = vec![HISTORY_PIECE, u8::from(next.is_some())];
+                for number in next.map_or([0; 4], cursor_numbers) {
+                    message.extend_from_slice(&number.to_be_bytes());
+                }
+                message.extend_from_slice(body);
+                self.send(&message)
+            }
+            Reply::History(HistoryAnswer::Failed) => self.send(&[HISTORY_FAILED]),
+            Reply::History(HistoryAnswer::Busy) => self.send(&[HISTORY_BUSY]),
         }
     }
 
@@ -162,6 +222,20 @@ impl Channel {
             Some([ANSWER, json @ ..]) => Document::parse(json)
                 .map(Reply::Management)
                 .map_err(|_| ChannelError::Malformed),
+            Some([HISTORY_PIECE, more, rest @ ..]) => {
+                let ([from, to, timestamp, series], body) = read_numbers(rest)?;
+                let next = (*more == 1).then_some(Cursor {
+                    window: Window { from, to },
+                    timestamp,
+                    series,
+                });
+                Ok(Reply::History(HistoryAnswer::Piece {
+                    body: Bytes::copy_from_slice(body),
+                    next,
+                }))
+            }
+            Some([HISTORY_FAILED]) => Ok(Reply::History(HistoryAnswer::Failed)),
+            Some([HISTORY_BUSY]) => Ok(Reply::History(HistoryAnswer::Busy)),
             Some(_) => Err(ChannelError::Malformed),
             None => Err(ChannelError::Closed),
         }
@@ -190,6 +264,30 @@ impl Channel {
     }
 }
 
+/// The numbers a history cursor travels as.
+fn cursor_numbers(cursor: Cursor) -> [i64; 4] {
+    [
+        cursor.window.from,
+        cursor.window.to,
+        cursor.timestamp,
+        cursor.series,
+    ]
+}
+
+/// Four big-endian `i64`s, then the rest of the message.
+fn read_numbers(message: &[u8]) -> Result<([i64; 4], &[u8]), ChannelError> {
+    let mut numbers = [0i64; 4];
+    let mut rest = message;
+    for number in &mut numbers {
+        let (bytes, after) = rest
+            .split_first_chunk::<8>()
+            .ok_or(ChannelError::Malformed)?;
+        *number = i64::from_be_bytes(*bytes);
+        rest = after;
+    }
+    Ok((numbers, rest))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +298,17 @@ mod tests {
             Header::new(Command::Ping, Output::Json, "20261125000000"),
             Object::new(),
         )
+    }
+
+    fn cursor() -> Cursor {
+        Cursor {
+            window: Window {
+                from: 1,
+                to: i64::MAX,
+            },
+            timestamp: i64::MIN,
+            series: 7,
+        }
     }
 
     #[test]
@@ -218,6 +327,24 @@ mod tests {
                 document: ping(),
                 transport: Transport::Remote,
             }),
+            Job::History(HistoryJob {
+                metric: "pgexporter_pg_database_size".into(),
+                start: PageStart::First {
+                    timestamp: Some(-5),
+                    duration: -600,
+                },
+            }),
+            Job::History(HistoryJob {
+                metric: "m".into(),
+                start: PageStart::First {
+                    timestamp: None,
+                    duration: 3,
+                },
+            }),
+            Job::History(HistoryJob {
+                metric: "m".into(),
+                start: PageStart::After(cursor()),
+            }),
         ];
         for job in &jobs {
             child.send_job(job).unwrap();
@@ -229,6 +356,16 @@ mod tests {
             Reply::Rendered(true),
             Reply::Rendered(false),
             Reply::Management(ping()),
+            Reply::History(HistoryAnswer::Piece {
+                body: Bytes::from_static(b"[{}"),
+                next: Some(cursor()),
+            }),
+            Reply::History(HistoryAnswer::Piece {
+                body: Bytes::from_static(b"]"),
+                next: None,
+            }),
+            Reply::History(HistoryAnswer::Failed),
+            Reply::History(HistoryAnswer::Busy),
         ] {
             parent.send_reply(&reply).unwrap();
             assert_eq!(child.receive_reply().unwrap(), reply);
@@ -241,6 +378,12 @@ mod tests {
         child.send(&[SCRAPE, 0, 1]).unwrap();
         assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
         child.send(&[MANAGEMENT, 0, b'{']).unwrap();
+        assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
+        child.send(&[HISTORY, 0, 1, 2]).unwrap();
+        assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
+        child
+            .send(&[[HISTORY, 3].as_slice(), &[0; 32]].concat())
+            .unwrap();
         assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
         assert!(matches!(
             child.send(&vec![0; MAX_MESSAGE + 1]),

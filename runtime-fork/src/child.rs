@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use nix::poll::{PollFd, PollFlags, poll};
 use pgexporter_core::exposition::Format;
+use pgexporter_core::history::PIECE_TIMEOUT;
 use pgexporter_core::machine::{Machine, Peer};
 use pgexporter_core::plan::DEFAULT_SCRAPE_TIMEOUT;
 use pgexporter_core::scrape::LogCounters;
@@ -47,6 +48,8 @@ enum Awaiting {
     Scrape(Format, Duration),
     /// A management answer, within this bound.
     Management(Duration),
+    /// A piece of a history answer, within this bound.
+    History(Duration),
 }
 
 /// Serves `stream` with `service` and exits the process. `logs` are the process's own log
@@ -141,6 +144,7 @@ impl Child {
                 scrape.timeout.unwrap_or(DEFAULT_SCRAPE_TIMEOUT),
             ),
             Job::Management(_) => Awaiting::Management(self.management_timeout),
+            Job::History(_) => Awaiting::History(PIECE_TIMEOUT),
         };
         match self.channel.send_job(job) {
             Ok(()) => true,
@@ -170,6 +174,7 @@ impl Child {
                 Answer::Rendered(found.then(|| Bytes::from(body)))
             }
             (Reply::Management(document), _) => Answer::Management(document),
+            (Reply::History(answer), _) => Answer::History(answer),
             (Reply::Rendered(_), _) => Answer::Rendered(None),
         };
         self.service.handle_message(now, answer);
@@ -181,7 +186,9 @@ impl Child {
     fn bound(&self, wake: Option<Instant>) -> Duration {
         let answer = match self.awaiting {
             Awaiting::Nothing => Duration::ZERO,
-            Awaiting::Scrape(_, bound) | Awaiting::Management(bound) => bound,
+            Awaiting::Scrape(_, bound) | Awaiting::Management(bound) | Awaiting::History(bound) => {
+                bound
+            }
         };
         let own = wake.map_or(Duration::ZERO, |at| {
             at.saturating_duration_since(clock::now())

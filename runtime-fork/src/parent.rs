@@ -16,7 +16,7 @@ use pgexporter_core::daemon::{Action, Daemon, Host, PeerId};
 use pgexporter_core::exposition::Format;
 use pgexporter_core::link::{ConnId, LinkAction, LinkEvent};
 use pgexporter_core::plan::{PgTarget, Served};
-use pgexporter_core::scrape::{LogCounters, ScrapeResult};
+use pgexporter_core::scrape::{ExporterCounters, LogCounters, ScrapeResult};
 use pgexporter_core::serve::{Answer, Job, Service, listener_tls};
 use pgexporter_os::{accept, clock};
 use pgexporter_tls::TlsConfigs;
@@ -42,10 +42,10 @@ enum Source {
     Listener(usize),
 }
 
-/// The body last published in one format: rendered from this result with these log counts.
+/// The body last published in one format: rendered from this result with these counts.
 struct Published {
     result: Arc<ScrapeResult>,
-    logs: LogCounters,
+    counters: ExporterCounters,
 }
 
 /// The parent's state.
@@ -189,12 +189,13 @@ impl Parent {
     fn answer(&mut self, peer: PeerId, answer: Answer) {
         let child = child_of(peer);
         let reply = match answer {
-            Answer::Scrape { result, logs } => {
+            Answer::Scrape { result, counters } => {
                 let format = self.scrapes.remove(&child).unwrap_or(Format::Text);
-                Reply::Rendered(self.publish(&result, logs, format))
+                Reply::Rendered(self.publish(&result, counters, format))
             }
             Answer::Rendered(body) => Reply::Rendered(body.is_some()),
             Answer::Management(document) => Reply::Management(document),
+            Answer::History(answer) => Reply::History(answer),
         };
         if let Some(channel) = self.children.channel_mut(child)
             && let Err(error) = channel.send_reply(&reply)
@@ -204,22 +205,27 @@ impl Parent {
     }
 
     /// Renders `result` in `format` into the shared state, unless the body there already is
-    /// that result with those log counts; whether a body is published.
-    fn publish(&mut self, result: &Arc<ScrapeResult>, logs: LogCounters, format: Format) -> bool {
+    /// that result with those counts; whether a body is published.
+    fn publish(
+        &mut self,
+        result: &Arc<ScrapeResult>,
+        counters: ExporterCounters,
+        format: Format,
+    ) -> bool {
         let slot = usize::from(format == Format::OpenMetrics);
         if let Some(published) = &self.published[slot]
             && Arc::ptr_eq(&published.result, result)
-            && published.logs == logs
+            && published.counters == counters
         {
             return true;
         }
         self.body.clear();
-        result.render(format, &logs, &mut self.body);
+        result.render(format, &counters, &mut self.body);
         match self.shared.publish_body(format, &self.body) {
             Ok(()) => {
                 self.published[slot] = Some(Published {
                     result: Arc::clone(result),
-                    logs,
+                    counters,
                 });
                 true
             }

@@ -35,7 +35,7 @@ use pgexporter_core::metrics::SourceFormat;
 use pgexporter_core::plan::{Listeners, SHUTDOWN_GRACE};
 #[cfg(feature = "runtime-fork")]
 use pgexporter_fork as runtime;
-use pgexporter_os::random;
+use pgexporter_os::{clock, random};
 #[cfg(feature = "runtime-tokio")]
 use pgexporter_tokio as runtime;
 
@@ -214,7 +214,7 @@ fn run(args: Args) -> Result<(), Failure> {
     let admins = plan_inputs::admin_verifiers(files.admins.as_deref(), master_key.as_deref())
         .map_err(fatal)?;
     let listeners = Listeners::new(&config).map_err(|error| fatal(error.to_string()))?;
-    let host = DaemonHost::new(files, master_key, admins, logging.clone());
+    let host = DaemonHost::new(files, &config, master_key, admins, logging.clone());
     let plan = host.plan(&config).map_err(fatal)?;
     let setup = DaemonSetup {
         paths: host.paths(),
@@ -224,6 +224,8 @@ fn run(args: Args) -> Result<(), Failure> {
         env: Box::new(|name| std::env::var(name).ok()),
         logs: Arc::new(logging.source()),
         random_nonce: Box::new(random::bytes),
+        wall_clock: Arc::new(clock::epoch_seconds),
+        started: clock::now(),
     };
     if args.daemon {
         process::daemonize()

@@ -4,6 +4,9 @@
 //! at its binaries (`scripts/build-runtimes.sh --release` puts them in
 //! `target/runtimes-release/<runtime>`).
 //!
+//! `PGEXPORTER_BENCH_CONFIG` adds lines to the daemon's `[pgexporter]` section (for example
+//! `history = 5099`, to measure scrapes with history on).
+//!
 //! Besides criterion's timing it prints the binary's size and the daemon's idle RSS, the p50
 //! and p99 of 500 scrapes, the body size, the samples per scrape, the time PostgreSQL spent
 //! executing the exporter's statements per scrape (from `pg_stat_statements`), the exporter's
@@ -79,7 +82,10 @@ fn scrape(c: &mut Criterion) {
     }
     cluster.psql("CREATE TABLE bench_table AS SELECT g AS id FROM generate_series(1, 1000) AS g");
     let home = ExporterHome::new();
-    let port = home.write_config(&cluster, "");
+    let extra = std::env::var("PGEXPORTER_BENCH_CONFIG")
+        .unwrap_or_default()
+        .replace("\\n", "\n");
+    let port = home.write_config(&cluster, &extra);
     let exporter = Exporter::start(&home, port, &[]);
     let binary = pgexporter_tests::binaries::binary("pgexporter");
     let binary_size = fs::metadata(&binary).map(|meta| meta.len()).unwrap_or(0);

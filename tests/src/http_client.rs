@@ -100,6 +100,26 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Test certificates: a CA, a server certificate for 127.0.0.1, a client certificate.
+pub const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tls/testdata");
+
+/// A TLS client that trusts the test CA of [`TESTDATA`], presenting the test client
+/// certificate when `with_certificate`.
+pub fn tls_client(with_certificate: bool) -> std::sync::Arc<rustls::ClientConfig> {
+    let file = |name: &str| Some(std::path::PathBuf::from(format!("{TESTDATA}/{name}")));
+    let (cert_file, key_file) = if with_certificate {
+        (file("client.crt"), file("client.key"))
+    } else {
+        (None, None)
+    };
+    pgexporter_tls::client_config(&pgexporter_core::plan::ClientTlsFiles {
+        ca_file: file("ca.crt"),
+        cert_file,
+        key_file,
+    })
+    .expect("the test certificates load")
+}
+
 /// `GET path` over TLS with `config` (its CA and, for mutual TLS, its client certificate) and
 /// `Connection: close`. An error when the handshake or the connection fails.
 pub fn tls_get(

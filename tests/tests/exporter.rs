@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use pgexporter_core::metrics::MetricSet;
 use pgexporter_tests::cluster::MONITOR_USER;
 use pgexporter_tests::exporter::{Exporter, ExporterHome};
-use pgexporter_tests::http_client;
+use pgexporter_tests::http_client::{self, TESTDATA, tls_client};
 use pgexporter_tests::promtool::assert_valid_exposition;
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
@@ -359,25 +359,6 @@ fn a_client_that_sends_nothing_is_dropped_after_authentication_timeout() {
         exporter.scrape().contains("pgexporter_state 1\n"),
         "still serving"
     );
-}
-
-/// Test certificates: a CA, a server certificate for 127.0.0.1, a client certificate.
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tls/testdata");
-
-fn tls_client(with_certificate: bool) -> std::sync::Arc<rustls::ClientConfig> {
-    use pgexporter_tls::client_config;
-    let file = |name: &str| Some(std::path::PathBuf::from(format!("{TESTDATA}/{name}")));
-    let (cert_file, key_file) = if with_certificate {
-        (file("client.crt"), file("client.key"))
-    } else {
-        (None, None)
-    };
-    client_config(&pgexporter_core::plan::ClientTlsFiles {
-        ca_file: file("ca.crt"),
-        cert_file,
-        key_file,
-    })
-    .unwrap()
 }
 
 #[test]

@@ -51,12 +51,11 @@ pub const PATH_KEYS: [&str; 16] = [
 
 /// Keys of `[pgexporter]` that turn on a feature this build does not have yet, with the
 /// feature's name: loading warns when one is turned on.
-const NOT_BUILT: [(&str, &str); 6] = [
+const NOT_BUILT: [(&str, &str); 5] = [
     ("bridge", "bridge"),
     ("bridge_json", "bridge's JSON view"),
     ("bridge_history", "bridge history"),
     ("console", "web console"),
-    ("history", "history"),
     ("alerts", "alerting"),
 ];
 
@@ -69,7 +68,6 @@ pub(crate) fn not_built_feature(main: &MainConfig, key: &str) -> Option<&'static
         "bridge_json" => main.bridge_json.is_some(),
         "bridge_history" => main.bridge_history.is_some(),
         "console" => main.console.is_some(),
-        "history" => main.history.is_some(),
         _ => main.alerts,
     };
     on.then_some(*feature)

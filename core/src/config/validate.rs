@@ -34,13 +34,14 @@ fn missing(section: &str) -> Problem {
 }
 
 /// The TCP listeners that must not share a port, by key.
-fn listeners(main: &MainConfig) -> [(&'static str, Option<u16>); 5] {
+fn listeners(main: &MainConfig) -> [(&'static str, Option<u16>); 6] {
     [
         ("metrics", main.metrics),
         ("management", main.management),
         ("bridge", main.bridge),
         ("bridge_json", main.bridge_json),
         ("console", main.console),
+        ("history", main.history),
     ]
 }
 

@@ -13,19 +13,25 @@
 //! time, in the order they arrive, so each is decided on the configuration the one before left.
 
 mod changes;
+mod history;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::history::{HistoryTask, Keeper, KeeperTicket, StoreError, StoreOutcome};
 use crate::link::{ConnId, LinkAction, LinkEvent};
 use crate::management::{ConfigPaths, ServerStatus};
 use crate::plan::{Plan, Served};
-use crate::scrape::{self, Collector, LogCounters, Ticket};
+use crate::scrape::{self, Collector, ExporterCounters, LogCounters, Ticket};
 use crate::serve::{Answer, Job};
 
 use changes::Change;
+
+/// The collector's ticket of the scrapes the daemon starts for timed history snapshots; no
+/// connection has it (runtimes number connections from zero, or by process id).
+const HISTORY_TICKET: Ticket = Ticket(u64::MAX);
 
 /// An accepted connection, numbered by the runtime; its answers go to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,6 +55,8 @@ pub enum HostTask {
     ReopenLogs,
     /// Tell the service manager: [`HostResult::Done`].
     Notify(Notice),
+    /// Work on a history database: [`HostResult::History`].
+    History(HistoryTask),
 }
 
 /// What carries out [`HostTask`]s: the binary, which owns the files, the logging and the
@@ -67,6 +75,8 @@ pub enum HostResult {
     Plan(Result<Box<Plan>, String>),
     /// Done, nothing to report.
     Done,
+    /// What the history database work came to.
+    History(Result<StoreOutcome, StoreError>),
 }
 
 /// A state the service manager is told about (`sd_notify`).
@@ -124,6 +134,9 @@ pub enum Action {
 /// Looks up an environment variable.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send>;
 
+/// Reads the wall clock: seconds since the Unix epoch.
+pub type WallClock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
 /// What the daemon starts from.
 pub struct DaemonSetup {
     /// The configuration loaded at start.
@@ -140,6 +153,10 @@ pub struct DaemonSetup {
     pub logs: Arc<dyn Fn() -> LogCounters + Send + Sync>,
     /// 18 random bytes for each new PostgreSQL connection's SCRAM nonce.
     pub random_nonce: Box<dyn FnMut() -> [u8; 18] + Send>,
+    /// The wall clock, for the times of history snapshots and the windows of history queries.
+    pub wall_clock: WallClock,
+    /// When the daemon starts: the first timed history snapshot is due an interval later.
+    pub started: Instant,
 }
 
 /// The running daemon; see the module documentation.
@@ -152,6 +169,11 @@ pub struct Daemon {
     env: EnvLookup,
     logs: Arc<dyn Fn() -> LogCounters + Send + Sync>,
     changes: VecDeque<Change>,
+    wall_clock: WallClock,
+    /// Metric history, when the `history` port is set.
+    history: Option<Keeper>,
+    /// The history tasks in flight.
+    history_tasks: HashMap<TaskId, KeeperTicket>,
     next_task: u64,
     stopping: bool,
     actions: VecDeque<Action>,
@@ -162,6 +184,9 @@ impl Daemon {
     /// is ready: call once the listeners are bound.
     pub fn new(setup: DaemonSetup) -> Daemon {
         let plan = setup.plan;
+        let history = plan.history.map(|settings| {
+            Keeper::new(crate::history::StoreKind::Metrics, settings, setup.started)
+        });
         let collector = Collector::new(
             plan.servers.clone(),
             Arc::clone(&plan.metrics),
@@ -177,6 +202,9 @@ impl Daemon {
             env: setup.env,
             logs: setup.logs,
             changes: VecDeque::new(),
+            wall_clock: setup.wall_clock,
+            history,
+            history_tasks: HashMap::new(),
             next_task: 0,
             stopping: false,
             actions: VecDeque::new(),
@@ -200,23 +228,28 @@ impl Daemon {
                 if let Some(result) = self.collector.request(now, ticket, scrape.timeout) {
                     self.answer_scrape(peer, result);
                 }
-                self.follow_collector();
+                self.follow_collector(now);
             }
             Job::Management(request) => {
                 self.changes.push_back(Change::request(peer, request));
                 self.advance_changes();
             }
+            Job::History(job) => self.history_job(now, peer, job),
         }
     }
 
     /// Something happened on an outbound connection.
     pub fn handle_link(&mut self, now: Instant, conn: ConnId, event: LinkEvent) {
         self.collector.handle_link(now, conn, event);
-        self.follow_collector();
+        self.follow_collector(now);
     }
 
     /// A host task finished.
     pub fn handle_host(&mut self, now: Instant, task: TaskId, result: HostResult) {
+        if let HostResult::History(outcome) = result {
+            self.history_done(now, task, outcome);
+            return;
+        }
         let Some(change) = self.changes.front_mut() else {
             return;
         };
@@ -231,7 +264,7 @@ impl Daemon {
                 }
             }
             HostResult::Plan(Err(error)) => change.plan_failed(error),
-            HostResult::Done => {}
+            HostResult::Done | HostResult::History(_) => {}
         }
         self.advance_changes();
     }
@@ -254,20 +287,25 @@ impl Daemon {
     /// The instant from [`Daemon::poll_timeout`] has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.collector.handle_timeout(now);
-        self.follow_collector();
+        self.follow_collector(now);
+        self.history_timeout(now);
     }
 
     /// When [`Daemon::handle_timeout`] wants to be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.collector.poll_timeout()
+        let history = self.history.as_ref().and_then(Keeper::poll_timeout);
+        [self.collector.poll_timeout(), history]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// After [`Action::Shutdown`], once the connections in flight are done: ends every
     /// PostgreSQL connection politely (Terminate, then close).
     pub fn terminate(&mut self, now: Instant) {
         self.collector.shutdown(now);
-        self.follow_collector();
+        self.follow_collector(now);
     }
 
     /// The next action, oldest first.
@@ -292,10 +330,13 @@ impl Daemon {
     /// Makes `plan`, built from `config`, the running one.
     fn install(&mut self, now: Instant, config: Config, plan: Plan) {
         self.collector.reconfigure(now, plan.reconfiguration());
+        if let (Some(keeper), Some(settings)) = (&mut self.history, plan.history) {
+            keeper.reconfigure(settings);
+        }
         self.config = config;
         self.plan = plan;
         self.serve_plan();
-        self.follow_collector();
+        self.follow_collector(now);
     }
 
     fn begin_stop(&mut self) {
@@ -310,23 +351,36 @@ impl Daemon {
         });
     }
 
-    /// Moves the collector's actions and finished scrapes into the daemon's actions.
-    fn follow_collector(&mut self) {
+    /// Moves the collector's actions and finished scrapes into the daemon's actions; a
+    /// finished scrape is also a history snapshot.
+    fn follow_collector(&mut self, now: Instant) {
         while let Some(action) = self.collector.poll_action() {
             self.actions.push_back(Action::Link(action));
         }
         while let Some(scrape::Event::Finished { result, tickets }) = self.collector.poll_event() {
-            for ticket in tickets {
+            self.history_snapshot(now, &result);
+            for ticket in tickets
+                .into_iter()
+                .filter(|ticket| *ticket != HISTORY_TICKET)
+            {
                 self.answer_scrape(PeerId(ticket.0), Arc::clone(&result));
             }
         }
     }
 
+    /// The exporter's own counts of this moment, rendered with a scrape.
+    fn counters(&self) -> ExporterCounters {
+        ExporterCounters {
+            logs: (self.logs)(),
+            history: self.history.as_ref().map(Keeper::counters),
+        }
+    }
+
     fn answer_scrape(&mut self, peer: PeerId, result: Arc<scrape::ScrapeResult>) {
-        let logs = (self.logs)();
+        let counters = self.counters();
         self.actions.push_back(Action::Answer {
             peer,
-            answer: Answer::Scrape { result, logs },
+            answer: Answer::Scrape { result, counters },
         });
     }
 

@@ -37,7 +37,16 @@ fn plan(config: &Config) -> Plan {
 }
 
 fn daemon() -> Daemon {
-    let config = config(CONFIG);
+    daemon_of(
+        CONFIG,
+        crate::test_clock::origin(),
+        Arc::new(|| 1_700_000_000),
+    )
+}
+
+/// The daemon of the configuration `text`, started at `started`, reading `wall_clock`.
+pub(super) fn daemon_of(text: &str, started: Instant, wall_clock: super::WallClock) -> Daemon {
+    let config = config(text);
     Daemon::new(DaemonSetup {
         plan: plan(&config),
         config,
@@ -46,10 +55,12 @@ fn daemon() -> Daemon {
         env: Box::new(|_| None),
         logs: Arc::new(LogCounters::default),
         random_nonce: Box::new(|| [7; 18]),
+        wall_clock,
+        started,
     })
 }
 
-fn actions(daemon: &mut Daemon) -> Vec<Action> {
+pub(super) fn actions(daemon: &mut Daemon) -> Vec<Action> {
     std::iter::from_fn(|| daemon.poll_action()).collect()
 }
 

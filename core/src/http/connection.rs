@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BufMut, BytesMut};
 
 use super::gzip::GzipStream;
-use super::request::{BROKEN, Exchange, Head, Version, read_head};
+use super::request::{BROKEN, Exchange, Head, Paths, Version, read_head};
 use super::response::{BodyLength, write_chunk, write_head, write_last_chunk, write_refusal};
 use super::{CloseReason, Event, HttpError, RejectReason, Status};
 use crate::machine::{Machine, Outbox};
@@ -28,6 +28,8 @@ pub struct HttpConfig {
     pub max_buffered_input: usize,
     /// gzip level, 0 (store) to 9 (smallest).
     pub gzip_level: u32,
+    /// The paths served; others are refused.
+    pub paths: Paths,
     /// `metrics_openmetrics`: whether a request may get OpenMetrics when its `Accept` header
     /// prefers it. Off by default: Prometheus asks for OpenMetrics first, and OpenMetrics
     /// stores every counter as `<name>_total`, which empties the panels of dashboards written
@@ -38,7 +40,7 @@ pub struct HttpConfig {
 impl HttpConfig {
     /// Defaults around `request_timeout`: 60 s idle, 8 KiB heads with at most 32 lines,
     /// 64 KiB of pipelined input, gzip level 1 (fast; metrics text compresses well anyway),
-    /// always the text format.
+    /// the metrics port's paths, always the text format.
     pub fn new(request_timeout: Duration) -> Self {
         HttpConfig {
             request_timeout,
@@ -47,6 +49,7 @@ impl HttpConfig {
             max_headers: 32,
             max_buffered_input: 64 * 1024,
             gzip_level: 1,
+            paths: Paths::Metrics,
             openmetrics: false,
         }
     }
@@ -288,6 +291,15 @@ impl HttpConnection {
         Ok(())
     }
 
+    /// Ends the connection now, in the middle of a streaming response that cannot be
+    /// completed: the client sees the body cut short instead of a complete wrong one. What was
+    /// queued is still transmitted.
+    pub fn abort(&mut self) {
+        if !matches!(self.state, State::Closed) {
+            self.close(CloseReason::Aborted);
+        }
+    }
+
     /// The exchange waiting for a response, or the misuse error.
     fn pending_exchange(&self) -> Result<Exchange, HttpError> {
         match self.state {
@@ -335,7 +347,8 @@ impl HttpConnection {
     fn read_requests(&mut self) {
         while matches!(self.state, State::Reading { .. }) && !self.input.is_empty() {
             let max_headers = self.config.max_headers;
-            match read_head(&self.input, max_headers, self.config.max_head_bytes) {
+            let paths = self.config.paths;
+            match read_head(&self.input, max_headers, self.config.max_head_bytes, paths) {
                 Head::Partial => break,
                 Head::Accepted {
                     mut request,

@@ -16,7 +16,7 @@ mod response;
 
 pub use connection::{HttpConfig, HttpConnection, Response};
 pub use negotiate::{accepts_gzip, prefers_openmetrics};
-pub use request::{MAX_HEADERS_LIMIT, Request, Route};
+pub use request::{MAX_HEADERS_LIMIT, Paths, Request, Route};
 
 /// The response statuses this server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,8 +25,10 @@ pub enum Status {
     Ok,
     /// 400: the request head is malformed or carries a body.
     BadRequest,
-    /// 403: a path other than `/metrics`, `/` and `/index.html`.
+    /// 403: a path other than `/metrics`, `/` and `/index.html` on the metrics port.
     Forbidden,
+    /// 404: a path the history port does not serve.
+    NotFound,
     /// 405: a method other than GET and HEAD.
     MethodNotAllowed,
     /// 408: the request head did not arrive in time.
@@ -46,6 +48,7 @@ impl Status {
             Status::Ok => 200,
             Status::BadRequest => 400,
             Status::Forbidden => 403,
+            Status::NotFound => 404,
             Status::MethodNotAllowed => 405,
             Status::RequestTimeout => 408,
             Status::RequestHeaderFieldsTooLarge => 431,
@@ -60,6 +63,7 @@ impl Status {
             Status::Ok => "OK",
             Status::BadRequest => "Bad Request",
             Status::Forbidden => "Forbidden",
+            Status::NotFound => "Not Found",
             Status::MethodNotAllowed => "Method Not Allowed",
             Status::RequestTimeout => "Request Timeout",
             Status::RequestHeaderFieldsTooLarge => "Request Header Fields Too Large",
@@ -83,8 +87,10 @@ pub enum RejectReason {
     TooManyHeaders,
     /// A method other than GET and HEAD (405).
     MethodNotAllowed,
-    /// A path that is not served (403).
+    /// A path that is not served on the metrics port (403).
     ForbiddenPath,
+    /// A path that is not served on the history port (404).
+    NotFound,
     /// The head was not complete within [`HttpConfig::request_timeout`] (408).
     Timeout,
 }
@@ -107,10 +113,13 @@ pub enum CloseReason {
     /// The peer sent more than [`HttpConfig::max_buffered_input`] bytes while a response was
     /// pending.
     InputOverflow,
+    /// The caller ended a streaming response it could not complete
+    /// ([`HttpConnection::abort`]).
+    Aborted,
 }
 
 /// What happened on the connection. Exhaustive on purpose: a runtime must handle every event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A request to answer with [`HttpConnection::respond`] or
     /// [`HttpConnection::respond_streaming`]. No further request is read until it is answered.

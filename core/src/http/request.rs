@@ -20,16 +20,30 @@ pub enum Route {
     Metrics,
     /// `/` or `/index.html`: the overview page.
     Index,
+    /// `/history/...`: the history API; [`Request::target`] says what.
+    History,
+}
+
+/// The paths a port serves; every other path is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Paths {
+    /// The metrics port: `/metrics`, `/` and `/index.html`; others get 403.
+    Metrics,
+    /// The history port: `/history/...`; others get 404.
+    History,
 }
 
 /// A request the caller must answer with [`HttpConnection::respond`] or
 /// [`HttpConnection::respond_streaming`](super::HttpConnection::respond_streaming).
 ///
 /// [`HttpConnection::respond`]: super::HttpConnection::respond
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// What is asked for.
     pub route: Route,
+    /// The target's path and query in origin form (`/history/x?duration=-60`), also when the
+    /// request gave it in absolute form.
+    pub target: String,
     /// `HEAD`: the response gets its headers only (the connection drops the body itself).
     pub head_only: bool,
     /// The `Accept` header prefers OpenMetrics 1.0.0 over the text format.
@@ -86,8 +100,13 @@ pub(super) const BROKEN: Exchange = Exchange {
 };
 
 /// Reads the request head at the start of `input`, allowing `max_headers` header lines
-/// (capped at [`MAX_HEADERS_LIMIT`]) and `max_head_bytes` bytes.
-pub(super) fn read_head(input: &[u8], max_headers: usize, max_head_bytes: usize) -> Head {
+/// (capped at [`MAX_HEADERS_LIMIT`]) and `max_head_bytes` bytes, routing among `paths`.
+pub(super) fn read_head(
+    input: &[u8],
+    max_headers: usize,
+    max_head_bytes: usize,
+    paths: Paths,
+) -> Head {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS_LIMIT];
     let allowed = max_headers.min(MAX_HEADERS_LIMIT);
     let mut parsed = httparse::Request::new(&mut headers[..allowed]);
@@ -155,14 +174,21 @@ pub(super) fn read_head(input: &[u8], max_headers: usize, max_head_bytes: usize)
     if fields.has_body {
         return refused(Status::BadRequest, RejectReason::BodyNotAllowed, exchange);
     }
-    let route = match path_of(path) {
-        "/metrics" => Route::Metrics,
-        "/" | "/index.html" => Route::Index,
-        _ => return refused(Status::Forbidden, RejectReason::ForbiddenPath, exchange),
+    let target = origin_form(path);
+    let path = target.split_once('?').map_or(target, |(path, _query)| path);
+    let route = match (paths, path) {
+        (Paths::Metrics, "/metrics") => Route::Metrics,
+        (Paths::Metrics, "/" | "/index.html") => Route::Index,
+        (Paths::Metrics, _) => {
+            return refused(Status::Forbidden, RejectReason::ForbiddenPath, exchange);
+        }
+        (Paths::History, _) if path.starts_with("/history/") => Route::History,
+        (Paths::History, _) => return refused(Status::NotFound, RejectReason::NotFound, exchange),
     };
     Head::Accepted {
         request: Request {
             route,
+            target: target.to_owned(),
             head_only,
             accepts_openmetrics: fields.media.prefers_openmetrics(),
             accepts_gzip: exchange.accepts_gzip,
@@ -173,23 +199,29 @@ pub(super) fn read_head(input: &[u8], max_headers: usize, max_head_bytes: usize)
     }
 }
 
-/// The path of a request target: the query string dropped, and the scheme and authority of an
-/// absolute-form target (`http://host:9187/metrics`) too.
-fn path_of(target: &str) -> &str {
-    let without_query = target.split_once('?').map_or(target, |(path, _query)| path);
-    let scheme_end = without_query.find("://").filter(|&end| {
-        let scheme = &without_query[..end];
-        scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
-    });
-    match scheme_end {
-        Some(end) => {
-            let after_scheme = &without_query[end + 3..];
-            after_scheme
-                .find('/')
-                .map_or("/", |slash| &after_scheme[slash..])
+/// A request target in origin form: the scheme and authority of an absolute-form target
+/// (`http://host:9187/metrics?x`) dropped, the query kept.
+fn origin_form(target: &str) -> &str {
+    for scheme in ["http://", "https://"] {
+        let has_scheme = target
+            .get(..scheme.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(scheme));
+        if has_scheme {
+            let after_scheme = &target[scheme.len()..];
+            return match after_scheme.find(['/', '?']) {
+                Some(at) if after_scheme.as_bytes()[at] == b'/' => &after_scheme[at..],
+                _ => "/",
+            };
         }
-        None => without_query,
     }
+    target
+}
+
+/// The path of a request target: [`origin_form`] without the query.
+#[cfg(test)]
+fn path_of(target: &str) -> &str {
+    let target = origin_form(target);
+    target.split_once('?').map_or(target, |(path, _query)| path)
 }
 
 /// The header fields that matter here, read from all header lines.
@@ -249,7 +281,7 @@ mod tests {
     use super::*;
 
     fn read(input: &str) -> Head {
-        read_head(input.as_bytes(), 32, 8192)
+        read_head(input.as_bytes(), 32, 8192, Paths::Metrics)
     }
 
     fn accepted(input: &str) -> (Request, Exchange) {
@@ -286,6 +318,31 @@ mod tests {
         let (request, _) = accepted("HEAD /index.html HTTP/1.0\r\n\r\n");
         assert_eq!(request.route, Route::Index);
         assert!(request.head_only);
+    }
+
+    #[test]
+    fn history_paths_and_their_targets() {
+        let history = |input: &str| read_head(input.as_bytes(), 32, 8192, Paths::History);
+        let Head::Accepted { request, .. } =
+            history("GET http://h:1/history/up?duration=-60 HTTP/1.1\r\n\r\n")
+        else {
+            panic!("accepted");
+        };
+        assert_eq!(request.route, Route::History);
+        assert_eq!(request.target, "/history/up?duration=-60");
+        for target in ["/metrics", "/", "/historyx", "/history"] {
+            let Head::Refused {
+                status,
+                reason,
+                exchange,
+                ..
+            } = history(&format!("GET {target} HTTP/1.1\r\n\r\n"))
+            else {
+                panic!("{target} refused");
+            };
+            assert_eq!((status, reason), (Status::NotFound, RejectReason::NotFound));
+            assert!(exchange.keep_alive, "a 404 keeps the connection");
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, MainConfig, ServerType};
-use crate::http::HttpConfig;
+use crate::history::HistorySettings;
+use crate::http::{HttpConfig, Paths};
 use crate::management::handshake::AdminVerifiers;
 use crate::metrics::{CollectorFilter, ExtensionFilter, MetricSet};
 use crate::scrape::{CollectorSettings, Reconfiguration, ServerSpec};
@@ -79,6 +80,10 @@ pub struct Plan {
     pub collector: CollectorSettings,
     /// What accepted connections are served with.
     pub served: Arc<Served>,
+    /// Snapshots of `/metrics` scrapes (`history`); `None` when off.
+    pub history: Option<HistorySettings>,
+    /// Snapshots of bridge scrapes (`bridge_history`); `None` when off.
+    pub bridge_history: Option<HistorySettings>,
 }
 
 /// What a newly accepted connection is served with: fixed for the connection's life, replaced
@@ -99,6 +104,11 @@ pub struct Served {
     pub admins: Arc<AdminVerifiers>,
     /// Opens and seals encrypted management frames.
     pub master_key: Option<Arc<MasterKey>>,
+    /// Limits, timeouts and paths of connections on the history port.
+    pub history_http: HttpConfig,
+    /// HTTPS on the history port (`history_cert_file`, `history_key_file`, client
+    /// certificates with `history_ca_file`).
+    pub history_tls: Option<ServerTlsFiles>,
 }
 
 impl Plan {
@@ -153,6 +163,11 @@ impl Plan {
             management_tls: management_tls(main)?,
             admins: inputs.admins,
             master_key: inputs.master_key,
+            history_http: HttpConfig {
+                paths: Paths::History,
+                ..HttpConfig::new(main.authentication_timeout)
+            },
+            history_tls: history_tls(main)?,
         };
         Ok(Plan {
             servers,
@@ -168,6 +183,14 @@ impl Plan {
             },
             metrics: inputs.metrics,
             served: Arc::new(served),
+            history: main.history.map(|_| HistorySettings {
+                interval: main.history_interval,
+                retention: main.history_retention,
+            }),
+            bridge_history: main.bridge_history.map(|_| HistorySettings {
+                interval: main.bridge_history_interval,
+                retention: main.bridge_history_retention,
+            }),
         })
     }
 }
@@ -196,17 +219,37 @@ fn extension_filter(config: &Config) -> ExtensionFilter {
 
 /// HTTPS on the metrics port: `metrics_cert_file` and `metrics_key_file` together.
 fn metrics_tls(main: &MainConfig) -> Result<Option<ServerTlsFiles>, PlanError> {
-    match (&main.metrics_cert_file, &main.metrics_key_file) {
+    https_files(
+        ("metrics_cert_file", &main.metrics_cert_file),
+        ("metrics_key_file", &main.metrics_key_file),
+        &main.metrics_ca_file,
+    )
+}
+
+/// HTTPS on the history port: `history_cert_file` and `history_key_file` together.
+fn history_tls(main: &MainConfig) -> Result<Option<ServerTlsFiles>, PlanError> {
+    https_files(
+        ("history_cert_file", &main.history_cert_file),
+        ("history_key_file", &main.history_key_file),
+        &main.history_ca_file,
+    )
+}
+
+/// The files of an HTTPS port: a certificate and its key (named by their keys), both or none,
+/// and the CA of client certificates.
+fn https_files(
+    (cert, cert_file): (&'static str, &Option<String>),
+    (key, key_file): (&'static str, &Option<String>),
+    client_ca_file: &Option<String>,
+) -> Result<Option<ServerTlsFiles>, PlanError> {
+    match (cert_file, key_file) {
         (None, None) => Ok(None),
         (Some(cert_file), Some(key_file)) => Ok(Some(ServerTlsFiles {
             cert_file: PathBuf::from(cert_file),
             key_file: PathBuf::from(key_file),
-            client_ca_file: main.metrics_ca_file.as_ref().map(PathBuf::from),
+            client_ca_file: client_ca_file.as_ref().map(PathBuf::from),
         })),
-        _ => Err(PlanError::IncompleteTlsPair {
-            cert: "metrics_cert_file",
-            key: "metrics_key_file",
-        }),
+        _ => Err(PlanError::IncompleteTlsPair { cert, key }),
     }
 }
 
@@ -234,6 +277,8 @@ pub struct Listeners {
     pub ports: Vec<(ListenerKind, u16)>,
     /// Whether the metrics port speaks HTTPS.
     pub metrics_tls: bool,
+    /// Whether the history port speaks HTTPS.
+    pub history_tls: bool,
     /// The management socket, `<unix_socket_dir>/.s.pgexporter`.
     pub unix_socket: PathBuf,
     /// `backlog`: pending connections per listener.
@@ -249,6 +294,8 @@ pub enum ListenerKind {
     RemoteManagement,
     /// The management socket.
     LocalManagement,
+    /// The history API (`history`).
+    History,
 }
 
 impl Listeners {
@@ -263,10 +310,14 @@ impl Listeners {
         if let Some(port) = main.management.filter(|&port| port != 0) {
             ports.push((ListenerKind::RemoteManagement, port));
         }
+        if let Some(port) = main.history {
+            ports.push((ListenerKind::History, port));
+        }
         Ok(Listeners {
             host: main.host.clone(),
             ports,
             metrics_tls: main.metrics_cert_file.is_some(),
+            history_tls: main.history_cert_file.is_some(),
             unix_socket: PathBuf::from(&main.unix_socket_dir).join(MANAGEMENT_SOCKET),
             backlog: main.backlog,
         })
@@ -347,13 +398,42 @@ mod tests {
     }
 
     #[test]
+    fn history_is_a_listener_with_its_own_https_and_settings() {
+        let plan = Plan::new(&config("history_interval = 0"), inputs()).unwrap();
+        assert!(plan.history.is_none(), "no port, no history");
+        let text = "history = 5004\nhistory_interval = 0\nhistory_retention = 1h\n\
+                    history_cert_file = /c.pem\nhistory_key_file = /k.pem\nhistory_ca_file = /ca.pem";
+        let plan = Plan::new(&config(text), inputs()).unwrap();
+        let settings = plan.history.unwrap();
+        assert_eq!(settings.interval, Duration::ZERO);
+        assert_eq!(settings.retention, Duration::from_secs(3600));
+        assert!(plan.bridge_history.is_none());
+        let tls = plan.served.history_tls.as_ref().unwrap();
+        assert_eq!(tls.client_ca_file, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(plan.served.history_http.paths, Paths::History);
+        assert!(plan.served.metrics_tls.is_none());
+        let half = Plan::new(
+            &config("history = 5004\nhistory_key_file = /k.pem"),
+            inputs(),
+        );
+        assert!(matches!(
+            half,
+            Err(PlanError::IncompleteTlsPair {
+                cert: "history_cert_file",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn listeners_of_a_configuration() {
-        let listeners = Listeners::new(&config("management = 5003")).unwrap();
+        let listeners = Listeners::new(&config("management = 5003\nhistory = 5004")).unwrap();
         assert_eq!(
             listeners.ports,
             vec![
                 (ListenerKind::Metrics, 5002),
-                (ListenerKind::RemoteManagement, 5003)
+                (ListenerKind::RemoteManagement, 5003),
+                (ListenerKind::History, 5004)
             ]
         );
         assert_eq!(listeners.unix_socket, PathBuf::from("/tmp/.s.pgexporter"));

@@ -21,6 +21,8 @@ pub use collector::{
 pub use discovery::{Extension, Role, Setting};
 pub use plan::MAIN_DATABASE;
 pub use render::EXPORTER_VERSION;
-pub use result::{LogCounters, MetricRows, QueryCounters, ScrapeResult, ServerSnapshot};
+pub use result::{
+    ExporterCounters, LogCounters, MetricRows, QueryCounters, ScrapeResult, ServerSnapshot,
+};
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ use crate::metrics::{
 };
 use crate::pg::{QueryResult, Row};
 
-use super::result::{LogCounters, MetricRows, ScrapeResult, ServerSnapshot};
+use super::result::{ExporterCounters, MetricRows, ScrapeResult, ServerSnapshot};
 
 /// Most buckets read from one histogram array.
 const MAX_HISTOGRAM_BUCKETS: usize = 1024;
@@ -23,9 +23,9 @@ pub const EXPORTER_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 impl ScrapeResult {
     /// Appends the whole body in `format` to `out`, `# EOF` included for OpenMetrics.
-    pub fn render(&self, format: Format, logs: &LogCounters, out: &mut BytesMut) {
+    pub fn render(&self, format: Format, counters: &ExporterCounters, out: &mut BytesMut) {
         let encoder = Encoder::new(format);
-        self.render_exporter_families(&encoder, logs, out);
+        self.render_exporter_families(&encoder, counters, out);
         self.render_server_families(&encoder, out);
         self.render_cache_ages(&encoder, out);
         self.render_settings(&encoder, out);
@@ -36,7 +36,13 @@ impl ScrapeResult {
         encoder.finish(out);
     }
 
-    fn render_exporter_families(&self, encoder: &Encoder, logs: &LogCounters, out: &mut BytesMut) {
+    fn render_exporter_families(
+        &self,
+        encoder: &Encoder,
+        counters: &ExporterCounters,
+        out: &mut BytesMut,
+    ) {
+        let logs = &counters.logs;
         encoder
             .family(
                 out,
@@ -102,6 +108,26 @@ impl ScrapeResult {
                 "pgexporter_query_timeouts_total",
                 "Queries cancelled by statement_timeout.",
                 self.queries.timeouts,
+            ),
+        ] {
+            encoder
+                .family(out, name, help, MetricType::Counter)
+                .sample(&[], count as f64);
+        }
+        let Some(history) = counters.history else {
+            return;
+        };
+        for (name, help, count) in [
+            (
+                "pgexporter_history_snapshots_total",
+                "Snapshots stored in the history database.",
+                history.snapshots,
+            ),
+            (
+                "pgexporter_history_snapshot_failures_total",
+                "Snapshots that could not be stored: the database failed (missing directory, \
+                 locked, full, read-only) or writes fell behind.",
+                history.failures,
             ),
         ] {
             encoder

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::history::HistoryCounters;
 use crate::metrics::{CollectorFilter, MetricSet};
 use crate::pg::QueryResult;
 
@@ -69,6 +70,16 @@ pub struct LogCounters {
     pub error: u64,
     /// FATAL lines.
     pub fatal: u64,
+}
+
+/// What the exporter counts itself, rendered with every scrape: its log lines, and its
+/// history snapshots when history is on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExporterCounters {
+    /// The `pgexporter_logging_*` counts.
+    pub logs: LogCounters,
+    /// The `pgexporter_history_*` counts; `None` when history is off.
+    pub history: Option<HistoryCounters>,
 }
 
 /// A finished scrape: render it with [`ScrapeResult::render`].

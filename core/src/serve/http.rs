@@ -43,11 +43,11 @@ impl HttpService {
         while let Some(event) = self.http.poll_event() {
             match event {
                 Event::Request(request) if Site::needs_scrape(&request) => {
-                    self.pending = Some(request);
                     self.jobs.push_back(Job::Scrape(ScrapeJob {
                         timeout: request.scrape_timeout,
                         format: Site::format_for(&request),
                     }));
+                    self.pending = Some(request);
                 }
                 Event::Request(request) => self.respond(now, &request, None),
                 Event::Rejected { status, reason } => {
@@ -107,22 +107,22 @@ impl Peer for HttpService {
     type Message = Answer;
 
     fn handle_message(&mut self, now: Instant, answer: Answer) {
-        if matches!(answer, Answer::Management(_)) {
+        if matches!(answer, Answer::Management(_) | Answer::History(_)) {
             return;
         }
         let Some(request) = self.pending.take() else {
             return;
         };
         match answer {
-            Answer::Scrape { result, logs } => {
+            Answer::Scrape { result, counters } => {
                 let mut body = std::mem::take(&mut self.body);
                 body.clear();
-                result.render(Site::format_for(&request), &logs, &mut body);
+                result.render(Site::format_for(&request), &counters, &mut body);
                 self.respond(now, &request, Some(&body));
                 self.body = body;
             }
             Answer::Rendered(body) => self.respond(now, &request, body.as_deref()),
-            Answer::Management(_) => {}
+            Answer::Management(_) | Answer::History(_) => {}
         }
         self.follow(now);
     }

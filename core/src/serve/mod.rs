@@ -8,6 +8,7 @@
 //! and pumps it: bytes in and out, jobs to the daemon, answers back. A new kind of listener is
 //! a new variant here and nothing new in any runtime.
 
+mod history;
 mod http;
 mod site;
 
@@ -16,15 +17,17 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+pub use history::HistoryService;
 pub use http::HttpService;
 pub use site::Site;
 
 use crate::exposition::Format;
+use crate::history::{HistoryAnswer, HistoryJob};
 use crate::machine::{Machine, Peer};
 use crate::management::handshake::SERVER_NONCE_LEN;
 use crate::management::{Document, Request, SealRandom, Session, SessionSettings};
 use crate::plan::{ListenerKind, Served, ServerTlsFiles};
-use crate::scrape::{LogCounters, ScrapeResult};
+use crate::scrape::{ExporterCounters, ScrapeResult};
 
 /// What a connection needs from the running daemon.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +36,8 @@ pub enum Job {
     Scrape(ScrapeJob),
     /// The answer to a management request.
     Management(Request),
+    /// A piece of a history answer.
+    History(HistoryJob),
 }
 
 /// A `/metrics` request's scrape.
@@ -47,18 +52,20 @@ pub struct ScrapeJob {
 /// The daemon's answer to a [`Job`].
 #[derive(Debug, Clone)]
 pub enum Answer {
-    /// A scrape result, and the log line counts of the moment, to render.
+    /// A scrape result, and the exporter's own counts of the moment, to render.
     Scrape {
         /// The result.
         result: Arc<ScrapeResult>,
-        /// The `pgexporter_logging_*` counts.
-        logs: LogCounters,
+        /// The `pgexporter_logging_*` and `pgexporter_history_*` counts.
+        counters: ExporterCounters,
     },
     /// A scrape result already rendered in the job's format, for runtimes where results live
     /// in another process; `None` when there is none (503).
     Rendered(Option<Bytes>),
     /// The answer document of a management request.
     Management(Document),
+    /// A piece of a history answer.
+    History(HistoryAnswer),
 }
 
 /// Fresh randomness and the wall clock for an accepted connection: the runtime reads them,
@@ -92,6 +99,7 @@ pub fn listener_tls(kind: ListenerKind, served: &Served) -> ListenerTls {
         ListenerKind::Metrics => served.metrics_tls.clone().map(ListenerTls::Immediate),
         ListenerKind::RemoteManagement => served.management_tls.clone().map(ListenerTls::OnRequest),
         ListenerKind::LocalManagement => None,
+        ListenerKind::History => served.history_tls.clone().map(ListenerTls::Immediate),
     };
     files.unwrap_or(ListenerTls::Plain)
 }
@@ -102,6 +110,8 @@ pub enum Service {
     Http(HttpService),
     /// Remote or local management.
     Management(Session),
+    /// The history port.
+    History(HistoryService),
 }
 
 impl Service {
@@ -127,6 +137,10 @@ impl Service {
             ListenerKind::LocalManagement => {
                 Service::Management(Session::local(accepted.now, settings()))
             }
+            ListenerKind::History => Service::History(HistoryService::new(
+                served.history_http.clone(),
+                accepted.now,
+            )),
         }
     }
 }
@@ -137,6 +151,7 @@ macro_rules! each {
         match $self {
             Service::Http($service) => $body,
             Service::Management($service) => $body,
+            Service::History($service) => $body,
         }
     };
 }
@@ -164,6 +179,7 @@ impl Machine for Service {
         match self {
             Service::Http(service) => service.poll_event(),
             Service::Management(session) => session.poll_event().map(Job::Management),
+            Service::History(service) => service.poll_event(),
         }
     }
 
@@ -194,6 +210,7 @@ impl Peer for Service {
                 session.handle_message(now, document);
             }
             (Service::Management(_), _) => {}
+            (Service::History(service), answer) => service.handle_message(now, answer),
         }
     }
 }

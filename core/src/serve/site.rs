@@ -66,6 +66,13 @@ impl Site {
                 body: self.overview.as_bytes(),
                 allow_gzip: true,
             },
+            // The metrics port routes no history path (`Paths::Metrics`).
+            (Route::History, _) => Response {
+                status: Status::Forbidden,
+                content_type: "text/plain; charset=utf-8",
+                body: b"",
+                allow_gzip: false,
+            },
         };
         http.respond(now, response)
     }

@@ -537,7 +537,7 @@ fn primary(databases: Vec<&'static str>) -> ScriptedServer {
 
 fn render(result: &ScrapeResult) -> String {
     let mut out = BytesMut::new();
-    result.render(Format::Text, &LogCounters::default(), &mut out);
+    result.render(Format::Text, &ExporterCounters::default(), &mut out);
     String::from_utf8(out.to_vec()).unwrap()
 }
 
@@ -780,7 +780,7 @@ fn openmetrics_rendering_ends_with_eof_and_suffixes_counters() {
     let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
     let result = harness.scrape();
     let mut out = BytesMut::new();
-    result.render(Format::OpenMetrics, &LogCounters::default(), &mut out);
+    result.render(Format::OpenMetrics, &ExporterCounters::default(), &mut out);
     let body = String::from_utf8(out.to_vec()).unwrap();
     assert!(body.ends_with("# EOF\n"));
     assert!(body.contains("# TYPE pgexporter_tables_count counter\n"));

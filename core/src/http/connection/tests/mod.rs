@@ -38,7 +38,7 @@ fn text(bytes: &[u8]) -> String {
 
 fn request_of(events: &[Event]) -> Request {
     match events {
-        [Event::Request(request)] => *request,
+        [Event::Request(request)] => request.clone(),
         other => panic!("expected one request, got {other:?}"),
     }
 }
