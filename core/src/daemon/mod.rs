@@ -351,14 +351,20 @@ impl Daemon {
         });
     }
 
-    /// Moves the collector's actions and finished scrapes into the daemon's actions; a
-    /// finished scrape is also a history snapshot.
+    /// Moves the collector's actions and answers into the daemon's actions; a finished scrape
+    /// (not an early answer at a request's deadline) is also a history snapshot.
     fn follow_collector(&mut self, now: Instant) {
         while let Some(action) = self.collector.poll_action() {
             self.actions.push_back(Action::Link(action));
         }
-        while let Some(scrape::Event::Finished { result, tickets }) = self.collector.poll_event() {
-            self.history_snapshot(now, &result);
+        while let Some(event) = self.collector.poll_event() {
+            let (result, tickets) = match event {
+                scrape::Event::Finished { result, tickets } => {
+                    self.history_snapshot(now, &result);
+                    (result, tickets)
+                }
+                scrape::Event::Partial { result, tickets } => (result, tickets),
+            };
             for ticket in tickets
                 .into_iter()
                 .filter(|ticket| *ticket != HISTORY_TICKET)

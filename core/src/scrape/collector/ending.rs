@@ -32,7 +32,7 @@ impl Collector {
         let servers = run.servers.iter().map(partial_snapshot).collect();
         let result = self.result_of(servers, now);
         let tickets = expired.iter().map(|waiter| waiter.ticket).collect();
-        self.events.push_back(Event::Finished { result, tickets });
+        self.events.push_back(Event::Partial { result, tickets });
     }
 
     /// Ends the scrape when no server has a query outstanding, and answers every request
@@ -58,10 +58,8 @@ impl Collector {
         if !self.settings.cache_max_age.is_zero() {
             self.cached = Some(Arc::clone(&result));
         }
-        let tickets: Vec<_> = waiters.iter().map(|waiter| waiter.ticket).collect();
-        if !tickets.is_empty() {
-            self.events.push_back(Event::Finished { result, tickets });
-        }
+        let tickets = waiters.iter().map(|waiter| waiter.ticket).collect();
+        self.events.push_back(Event::Finished { result, tickets });
     }
 
     /// A result of the running definitions with `servers`, finished at `now`.

@@ -98,13 +98,21 @@ pub struct CollectorSettings {
 /// What the collector reports.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// Answer every ticket with this result: the scrape ended (every server answered or the
-    /// last waiting request's deadline passed), or the deadline of these tickets passed first
-    /// (the servers still running are then reported inactive in their answer).
+    /// A scrape ended (every server answered, or the last deadline of its requests passed):
+    /// answer every ticket with this result.
     Finished {
         /// What the scrape collected.
         result: Arc<ScrapeResult>,
-        /// The requests answered.
+        /// The requests that waited for it.
+        tickets: Vec<Ticket>,
+    },
+    /// The deadline of these tickets passed while the scrape goes on: answer them with what
+    /// has arrived, the servers still running reported inactive. Not a finished scrape: it is
+    /// neither cached nor reported as [`Event::Finished`].
+    Partial {
+        /// What has arrived.
+        result: Arc<ScrapeResult>,
+        /// The requests whose deadline passed.
         tickets: Vec<Ticket>,
     },
 }

@@ -31,6 +31,10 @@ fn each_request_is_answered_by_its_own_deadline() {
         vec![first],
         "only the first deadline passed"
     );
+    assert_eq!(
+        harness.partial_answers, 1,
+        "an early answer, not a finished scrape"
+    );
     let early = harness.finished.pop().unwrap();
     assert!(
         !early.servers[0].active,
@@ -44,6 +48,10 @@ fn each_request_is_answered_by_its_own_deadline() {
     harness.collector.handle_timeout(last);
     harness.run();
     assert_eq!(harness.answered, vec![first, second]);
+    assert_eq!(
+        harness.partial_answers, 1,
+        "the end of the scrape finishes it"
+    );
     assert!(!harness.finished.pop().unwrap().servers[0].active);
     assert!(!harness.collector.is_scraping());
 }

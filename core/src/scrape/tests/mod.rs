@@ -299,7 +299,10 @@ struct Harness {
     closes: usize,
     /// The CancelRequests received, in order: process id and secret key.
     cancel_requests: Vec<(i32, i32)>,
+    /// Results answered, the early ones at a request's deadline ([`Event::Partial`]) included.
     finished: Vec<Arc<ScrapeResult>>,
+    /// How many of them were early answers.
+    partial_answers: usize,
     answered: Vec<Ticket>,
     next_ticket: u64,
     now: Instant,
@@ -338,6 +341,7 @@ impl Harness {
             closes: 0,
             cancel_requests: Vec::new(),
             finished: Vec::new(),
+            partial_answers: 0,
             answered: Vec::new(),
             next_ticket: 0,
             now: crate::test_clock::origin(),
@@ -395,8 +399,17 @@ impl Harness {
     }
 
     fn take_events(&mut self) {
-        while let Some(Event::Finished { result, tickets }) = self.collector.poll_event() {
-            assert!(!tickets.is_empty(), "a scrape runs only for a request");
+        while let Some(event) = self.collector.poll_event() {
+            let (result, tickets) = match event {
+                Event::Finished { result, tickets } => {
+                    assert!(!tickets.is_empty(), "a scrape runs only for a request");
+                    (result, tickets)
+                }
+                Event::Partial { result, tickets } => {
+                    self.partial_answers += 1;
+                    (result, tickets)
+                }
+            };
             self.answered.extend(tickets);
             self.finished.push(result);
         }
