@@ -29,7 +29,8 @@ all_targets=(
     pg_backend pg_connection scram_client scram_server http_request http_response_stream
     config_ini config_toml metrics_yaml metrics_json vault_credentials vault_blob master_key
     exposition_array exposition_strict management_frame management_document
-    management_handshake_server management_handshake_client
+    management_handshake_server management_handshake_client exposition_parse
+    http_client_response
 )
 if [ $# -gt 0 ]; then
     targets=("$@")
@@ -53,6 +54,7 @@ dictionary() {
         vault_* | master_key) echo vault ;;
         exposition_array) echo array ;;
         exposition_strict) echo exposition ;;
+        exposition_parse) echo scrape ;;
         management_frame | management_document) echo management ;;
         management_handshake_*) echo handshake ;;
         *) echo "no dictionary for $1" >&2; exit 1 ;;

@@ -37,7 +37,7 @@ fi
 # The runtimes besides the default (tokio) whose binaries the end-to-end tests run against.
 OTHER_RUNTIMES=(smol fork)
 # The end-to-end test targets that run the binaries.
-E2E_TESTS=(exporter extensions management cli fork_processes history deadlines)
+E2E_TESTS=(exporter extensions management cli fork_processes history deadlines bridge probe)
 
 bash scripts/install-postgresql-matrix.sh
 cargo build -j2 --bins

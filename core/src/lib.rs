@@ -14,9 +14,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bridge;
 pub mod config;
 pub mod daemon;
 pub mod exposition;
+pub mod fetch;
+mod flight;
 pub mod history;
 pub mod http;
 pub mod link;

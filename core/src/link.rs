@@ -1,5 +1,6 @@
 //! An outbound connection between the machine that owns its conversation (the collector's
-//! PostgreSQL connections) and the runtime that owns its socket.
+//! PostgreSQL connections, the HTTP fetches of the collector and the bridge) and the runtime
+//! that owns its socket.
 //!
 //! The owner speaks in [`LinkCommand`]s and hears [`LinkEvent`]s. The runtime connects, then
 //! drives a [`Relay`] over the socket (inside a TLS adapter): it hands the relay the owner's
@@ -14,15 +15,41 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use crate::machine::{Machine, Outbox, Peer};
-use crate::plan::PgTarget;
+use crate::plan::Target;
 
 /// Identifies one outbound connection between its owner and the runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub(crate) u64);
+pub struct ConnId {
+    owner: LinkOwner,
+    number: u64,
+}
+
+/// Which part of the daemon opened an outbound connection, and hears of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LinkOwner {
+    /// The collector's PostgreSQL connections.
+    Postgresql,
+    /// The collector's HTTP connections to `type = prometheus` servers.
+    Prometheus,
+    /// The bridge's HTTP connections to its endpoints.
+    Bridge,
+}
+
+impl ConnId {
+    /// Connection `number` of `owner`; each owner numbers its own.
+    pub(crate) fn new(owner: LinkOwner, number: u64) -> ConnId {
+        ConnId { owner, number }
+    }
+
+    /// Who opened it.
+    pub fn owner(self) -> LinkOwner {
+        self.owner
+    }
+}
 
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
+        write!(f, "{:?}#{}", self.owner, self.number)
     }
 }
 
@@ -35,7 +62,7 @@ pub enum LinkAction {
         /// The new connection.
         conn: ConnId,
         /// Where to connect, and with which TLS settings.
-        target: Arc<PgTarget>,
+        target: Arc<Target>,
     },
     /// Hand `command` to the relay of `conn`. After [`LinkCommand::Close`] the owner has
     /// forgotten the connection: its later events are ignored.

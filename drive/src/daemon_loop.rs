@@ -14,7 +14,7 @@ use pgexporter_core::daemon::{
     Action, Daemon, DaemonSetup, Host, HostResult, PeerId, Signal, TaskId,
 };
 use pgexporter_core::link::{ConnId, LinkAction, LinkCommand, LinkEvent, Relay};
-use pgexporter_core::plan::{ListenerKind, Listeners, PgTarget, Served};
+use pgexporter_core::plan::{ListenerKind, Listeners, Served, Target};
 use pgexporter_core::serve::{Answer, Job, Service, listener_tls};
 use pgexporter_os::unix_socket::SocketFile;
 use pgexporter_os::{accept, clock, listen};
@@ -231,7 +231,7 @@ impl<E: Executor> Hub<E> {
     }
 
     /// Opens outbound connection `conn` to `target` and pumps a relay over it.
-    fn connect(self: &Rc<Self>, conn: ConnId, target: Arc<PgTarget>) {
+    fn connect(self: &Rc<Self>, conn: ConnId, target: Arc<Target>) {
         let (commands, mailbox) = async_channel::unbounded();
         self.links.borrow_mut().insert(conn, commands);
         let hub = Rc::clone(self);

@@ -28,27 +28,8 @@ pub fn bind_all(listeners: &Listeners) -> io::Result<Vec<Bound>> {
         })?;
         for listener in bind_listeners(&addresses, listeners.backlog)? {
             let address = listener.local_addr()?;
-            match kind {
-                ListenerKind::Metrics => {
-                    let scheme = if listeners.metrics_tls {
-                        "https"
-                    } else {
-                        "http"
-                    };
-                    tracing::info!("serving metrics on {scheme}://{address}/metrics");
-                }
-                ListenerKind::RemoteManagement => {
-                    tracing::info!("remote management on {address}");
-                }
-                ListenerKind::LocalManagement => {}
-                ListenerKind::History => {
-                    let scheme = if listeners.history_tls {
-                        "https"
-                    } else {
-                        "http"
-                    };
-                    tracing::info!("serving history on {scheme}://{address}/history/");
-                }
+            if let Some(line) = listeners.describe(kind, &address) {
+                tracing::info!("{line}");
             }
             bound.push(Bound { kind, listener });
         }

@@ -1,30 +1,29 @@
 //! The channel between the parent and one child: a `SOCK_SEQPACKET` socket pair made before
-//! the fork, so that every message arrives whole and a child's exit reads as end of file.
+//! the fork, so that every message arrives whole and a child's exit reads as end of file; and
+//! an in-memory file (memfd), also made before the fork, through which the parent hands the
+//! child a rendered body of any size.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
 
 use bytes::Bytes;
+use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
-use pgexporter_core::exposition::Format;
-use pgexporter_core::history::{Cursor, HistoryAnswer, HistoryJob, PageStart, Window};
-use pgexporter_core::management::{Document, Request, Transport};
-use pgexporter_core::serve::{Job, ScrapeJob};
+use pgexporter_core::history::HistoryAnswer;
+use pgexporter_core::management::Document;
+use pgexporter_core::serve::Job;
 
 /// Largest message: a management document and a few bytes. Documents a client sends are
 /// bounded by the frame size limit; those larger than this are refused.
 pub(crate) const MAX_MESSAGE: usize = 256 << 10;
 
-const SCRAPE: u8 = 1;
-const MANAGEMENT: u8 = 2;
 const RENDERED: u8 = 3;
 const ANSWER: u8 = 4;
-const HISTORY: u8 = 5;
-const HISTORY_PIECE: u8 = 6;
-const HISTORY_FAILED: u8 = 7;
-const HISTORY_BUSY: u8 = 8;
+const BODY: u8 = 5;
+const HISTORY: u8 = 6;
 
 /// The parent's answer to a child's job.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +32,8 @@ pub(crate) enum Reply {
     Rendered(bool),
     /// The answer document of a management request.
     Management(Document),
+    /// A body the daemon rendered for the job (a probe, the bridge); `None` when there is none.
+    Body(Option<Bytes>),
     /// A piece of a history answer.
     History(HistoryAnswer),
 }
@@ -58,6 +59,8 @@ pub(crate) enum ChannelError {
 #[derive(Debug)]
 pub(crate) struct Channel {
     socket: UnixStream,
+    /// The body of the last [`Reply::Body`], written by the parent and read by the child.
+    bodies: File,
     buffer: Vec<u8>,
 }
 
@@ -65,7 +68,7 @@ impl Channel {
     /// A connected pair: the parent's end, then the child's.
     ///
     /// # Errors
-    /// When the sockets cannot be made (out of file descriptors).
+    /// When the sockets or the file cannot be made (out of file descriptors).
     pub(crate) fn pair() -> io::Result<(Channel, Channel)> {
         let (parent, child) = socketpair(
             AddressFamily::Unix,
@@ -73,12 +76,18 @@ impl Channel {
             None,
             SockFlag::SOCK_CLOEXEC,
         )?;
-        Ok((Channel::new(parent), Channel::new(child)))
+        let bodies = File::from(memfd_create(c"pgexporter-answer", MFdFlags::MFD_CLOEXEC)?);
+        let child_bodies = bodies.try_clone()?;
+        Ok((
+            Channel::new(parent, bodies),
+            Channel::new(child, child_bodies),
+        ))
     }
 
-    fn new(socket: OwnedFd) -> Channel {
+    fn new(socket: OwnedFd, bodies: File) -> Channel {
         Channel {
             socket: UnixStream::from(socket),
+            bodies,
             buffer: vec![0; MAX_MESSAGE + 1],
         }
     }
@@ -93,40 +102,7 @@ impl Channel {
     /// # Errors
     /// When the parent is gone or the message is too large.
     pub(crate) fn send_job(&mut self, job: &Job) -> Result<(), ChannelError> {
-        let mut message = Vec::new();
-        match job {
-            Job::Scrape(ScrapeJob { format, timeout }) => {
-                message.push(SCRAPE);
-                message.push(u8::from(*format == Format::OpenMetrics));
-                let millis = timeout.map_or(0, |timeout| timeout.as_millis().max(1));
-                let millis = u64::try_from(millis).unwrap_or(u64::MAX);
-                message.extend_from_slice(&millis.to_be_bytes());
-            }
-            Job::Management(request) => {
-                message.push(MANAGEMENT);
-                message.push(u8::from(request.transport == Transport::Remote));
-                message.extend_from_slice(&request.document.to_json());
-            }
-            Job::History(job) => {
-                message.push(HISTORY);
-                let (kind, numbers) = match job.start {
-                    PageStart::First {
-                        timestamp,
-                        duration,
-                    } => (
-                        u8::from(timestamp.is_some()),
-                        [timestamp.unwrap_or(0), duration, 0, 0],
-                    ),
-                    PageStart::After(cursor) => (2, cursor_numbers(cursor)),
-                };
-                message.push(kind);
-                for number in numbers {
-                    message.extend_from_slice(&number.to_be_bytes());
-                }
-                message.extend_from_slice(job.metric.as_bytes());
-            }
-        }
-        self.send(&message)
+        self.send(&job.to_wire())
     }
 
     /// Reads one job (parent side). `Ok(None)` when none is waiting on a non-blocking socket.
@@ -137,54 +113,9 @@ impl Channel {
         let Some(message) = self.receive()? else {
             return Ok(None);
         };
-        let job = match message {
-            [SCRAPE, format, millis @ ..] => {
-                let millis: [u8; 8] = millis.try_into().map_err(|_| ChannelError::Malformed)?;
-                let millis = u64::from_be_bytes(millis);
-                Job::Scrape(ScrapeJob {
-                    format: if *format == 1 {
-                        Format::OpenMetrics
-                    } else {
-                        Format::Text
-                    },
-                    timeout: (millis > 0).then(|| Duration::from_millis(millis)),
-                })
-            }
-            [MANAGEMENT, remote, json @ ..] => Job::Management(Request {
-                document: Document::parse(json).map_err(|_| ChannelError::Malformed)?,
-                transport: if *remote == 1 {
-                    Transport::Remote
-                } else {
-                    Transport::Local
-                },
-            }),
-            [HISTORY, kind, rest @ ..] => {
-                let (numbers, metric) = read_numbers(rest)?;
-                let [first, second, third, fourth] = numbers;
-                let start = match kind {
-                    0 | 1 => PageStart::First {
-                        timestamp: (*kind == 1).then_some(first),
-                        duration: second,
-                    },
-                    2 => PageStart::After(Cursor {
-                        window: Window {
-                            from: first,
-                            to: second,
-                        },
-                        timestamp: third,
-                        series: fourth,
-                    }),
-                    _ => return Err(ChannelError::Malformed),
-                };
-                let metric = std::str::from_utf8(metric).map_err(|_| ChannelError::Malformed)?;
-                Job::History(HistoryJob {
-                    metric: metric.to_owned(),
-                    start,
-                })
-            }
-            _ => return Err(ChannelError::Malformed),
-        };
-        Ok(Some(job))
+        Job::from_wire(message)
+            .map(Some)
+            .map_err(|_| ChannelError::Malformed)
     }
 
     /// Answers the child's job (parent side).
@@ -199,16 +130,15 @@ impl Channel {
                 message.extend_from_slice(&document.to_json());
                 self.send(&message)
             }
-            Reply::History(HistoryAnswer::Piece { body, next }) => {
-                let mut message = vec![HISTORY_PIECE, u8::from(next.is_some())];
-                for number in next.map_or([0; 4], cursor_numbers) {
-                    message.extend_from_slice(&number.to_be_bytes());
-                }
-                message.extend_from_slice(body);
+            Reply::Body(None) => self.send(&[BODY]),
+            Reply::Body(Some(body)) => {
+                self.bodies.set_len(0)?;
+                self.bodies.write_all_at(body, 0)?;
+                let mut message = vec![BODY];
+                message.extend_from_slice(&(body.len() as u64).to_be_bytes());
                 self.send(&message)
             }
-            Reply::History(HistoryAnswer::Failed) => self.send(&[HISTORY_FAILED]),
-            Reply::History(HistoryAnswer::Busy) => self.send(&[HISTORY_BUSY]),
+            Reply::History(answer) => self.send(&[&[HISTORY][..], &answer.to_wire()].concat()),
         }
     }
 
@@ -222,20 +152,21 @@ impl Channel {
             Some([ANSWER, json @ ..]) => Document::parse(json)
                 .map(Reply::Management)
                 .map_err(|_| ChannelError::Malformed),
-            Some([HISTORY_PIECE, more, rest @ ..]) => {
-                let ([from, to, timestamp, series], body) = read_numbers(rest)?;
-                let next = (*more == 1).then_some(Cursor {
-                    window: Window { from, to },
-                    timestamp,
-                    series,
-                });
-                Ok(Reply::History(HistoryAnswer::Piece {
-                    body: Bytes::copy_from_slice(body),
-                    next,
-                }))
+            Some([BODY]) => Ok(Reply::Body(None)),
+            Some([BODY, length @ ..]) => {
+                let length: [u8; 8] = length.try_into().map_err(|_| ChannelError::Malformed)?;
+                let length = u64::from_be_bytes(length);
+                if length > self.bodies.metadata()?.len() {
+                    return Err(ChannelError::Malformed);
+                }
+                let mut body =
+                    vec![0; usize::try_from(length).map_err(|_| ChannelError::Malformed)?];
+                self.bodies.read_exact_at(&mut body, 0)?;
+                Ok(Reply::Body(Some(Bytes::from(body))))
             }
-            Some([HISTORY_FAILED]) => Ok(Reply::History(HistoryAnswer::Failed)),
-            Some([HISTORY_BUSY]) => Ok(Reply::History(HistoryAnswer::Busy)),
+            Some([HISTORY, answer @ ..]) => HistoryAnswer::from_wire(answer)
+                .map(Reply::History)
+                .map_err(|_| ChannelError::Malformed),
             Some(_) => Err(ChannelError::Malformed),
             None => Err(ChannelError::Closed),
         }
@@ -264,51 +195,19 @@ impl Channel {
     }
 }
 
-/// The numbers a history cursor travels as.
-fn cursor_numbers(cursor: Cursor) -> [i64; 4] {
-    [
-        cursor.window.from,
-        cursor.window.to,
-        cursor.timestamp,
-        cursor.series,
-    ]
-}
-
-/// Four big-endian `i64`s, then the rest of the message.
-fn read_numbers(message: &[u8]) -> Result<([i64; 4], &[u8]), ChannelError> {
-    let mut numbers = [0i64; 4];
-    let mut rest = message;
-    for number in &mut numbers {
-        let (bytes, after) = rest
-            .split_first_chunk::<8>()
-            .ok_or(ChannelError::Malformed)?;
-        *number = i64::from_be_bytes(*bytes);
-        rest = after;
-    }
-    Ok((numbers, rest))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pgexporter_core::exposition::Format;
     use pgexporter_core::management::{Command, Header, Object, Output};
+    use pgexporter_core::serve::{BridgeJob, BridgeView, ScrapeJob};
+    use std::time::Duration;
 
     fn ping() -> Document {
         Document::request(
             Header::new(Command::Ping, Output::Json, "20261125000000"),
             Object::new(),
         )
-    }
-
-    fn cursor() -> Cursor {
-        Cursor {
-            window: Window {
-                from: 1,
-                to: i64::MAX,
-            },
-            timestamp: i64::MIN,
-            series: 7,
-        }
     }
 
     #[test]
@@ -319,31 +218,9 @@ mod tests {
                 format: Format::OpenMetrics,
                 timeout: Some(Duration::from_millis(1500)),
             }),
-            Job::Scrape(ScrapeJob {
-                format: Format::Text,
+            Job::Bridge(BridgeJob {
                 timeout: None,
-            }),
-            Job::Management(Request {
-                document: ping(),
-                transport: Transport::Remote,
-            }),
-            Job::History(HistoryJob {
-                metric: "pgexporter_pg_database_size".into(),
-                start: PageStart::First {
-                    timestamp: Some(-5),
-                    duration: -600,
-                },
-            }),
-            Job::History(HistoryJob {
-                metric: "m".into(),
-                start: PageStart::First {
-                    timestamp: None,
-                    duration: 3,
-                },
-            }),
-            Job::History(HistoryJob {
-                metric: "m".into(),
-                start: PageStart::After(cursor()),
+                view: BridgeView::Json,
             }),
         ];
         for job in &jobs {
@@ -352,20 +229,15 @@ mod tests {
         for job in &jobs {
             assert_eq!(parent.receive_job().unwrap().as_ref(), Some(job));
         }
+        let large = Bytes::from(vec![b'x'; 3 * MAX_MESSAGE]);
         for reply in [
             Reply::Rendered(true),
             Reply::Rendered(false),
             Reply::Management(ping()),
-            Reply::History(HistoryAnswer::Piece {
-                body: Bytes::from_static(b"[{}"),
-                next: Some(cursor()),
-            }),
-            Reply::History(HistoryAnswer::Piece {
-                body: Bytes::from_static(b"]"),
-                next: None,
-            }),
+            Reply::Body(Some(large)),
+            Reply::Body(Some(Bytes::from_static(b"short"))),
+            Reply::Body(None),
             Reply::History(HistoryAnswer::Failed),
-            Reply::History(HistoryAnswer::Busy),
         ] {
             parent.send_reply(&reply).unwrap();
             assert_eq!(child.receive_reply().unwrap(), reply);
@@ -375,16 +247,18 @@ mod tests {
     #[test]
     fn a_closed_child_and_garbage_are_told_apart() {
         let (mut parent, mut child) = Channel::pair().unwrap();
-        child.send(&[SCRAPE, 0, 1]).unwrap();
+        child.send(&[1, 0, 1]).unwrap();
         assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
-        child.send(&[MANAGEMENT, 0, b'{']).unwrap();
-        assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
-        child.send(&[HISTORY, 0, 1, 2]).unwrap();
-        assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
-        child
-            .send(&[[HISTORY, 3].as_slice(), &[0; 32]].concat())
-            .unwrap();
-        assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
+        parent.send(&[BODY, 0, 0, 0, 0, 0, 0, 0, 9]).unwrap();
+        assert!(matches!(
+            child.receive_reply(),
+            Err(ChannelError::Malformed)
+        ));
+        parent.send(&[HISTORY, 0]).unwrap();
+        assert!(matches!(
+            child.receive_reply(),
+            Err(ChannelError::Malformed)
+        ));
         assert!(matches!(
             child.send(&vec![0; MAX_MESSAGE + 1]),
             Err(ChannelError::TooLarge(_))

@@ -2,7 +2,8 @@
 //!
 //! The child drives its connection's core [`Service`] (behind its TLS) with the machine
 //! contract's loop over the blocking socket and its channel to the parent: the service's jobs
-//! go to the parent, the replies come back (a scrape's body through the shared state).
+//! go to the parent, the replies come back (a scrape's body through the shared state, other
+//! bodies through the channel's file).
 //!
 //! A child has a time limit: an alarm (SIGALRM, whose default action ends the process) armed
 //! before every wait, for as long as the wait may take plus [`CHILD_GRACE`], so a stuck child
@@ -16,9 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use nix::poll::{PollFd, PollFlags, poll};
 use pgexporter_core::exposition::Format;
-use pgexporter_core::history::PIECE_TIMEOUT;
 use pgexporter_core::machine::{Machine, Peer};
-use pgexporter_core::plan::DEFAULT_SCRAPE_TIMEOUT;
 use pgexporter_core::scrape::LogCounters;
 use pgexporter_core::serve::{Answer, Job, Service};
 use pgexporter_os::clock;
@@ -44,12 +43,10 @@ const READ_SIZE: usize = 16 * 1024;
 enum Awaiting {
     /// Nothing.
     Nothing,
-    /// The body of a scrape in this format, within this bound.
+    /// The body of a scrape in this format (in the shared state), within this bound.
     Scrape(Format, Duration),
-    /// A management answer, within this bound.
-    Management(Duration),
-    /// A piece of a history answer, within this bound.
-    History(Duration),
+    /// Another answer, within this bound.
+    Answer(Duration),
 }
 
 /// Serves `stream` with `service` and exits the process. `logs` are the process's own log
@@ -138,13 +135,10 @@ impl Child {
 
     /// Sends `job` to the parent; `false` when the parent cannot be reached.
     fn ask(&mut self, job: &Job) -> bool {
+        let bound = job.answer_bound().unwrap_or(self.management_timeout);
         self.awaiting = match job {
-            Job::Scrape(scrape) => Awaiting::Scrape(
-                scrape.format,
-                scrape.timeout.unwrap_or(DEFAULT_SCRAPE_TIMEOUT),
-            ),
-            Job::Management(_) => Awaiting::Management(self.management_timeout),
-            Job::History(_) => Awaiting::History(PIECE_TIMEOUT),
+            Job::Scrape(scrape) => Awaiting::Scrape(scrape.format, bound),
+            _ => Awaiting::Answer(bound),
         };
         match self.channel.send_job(job) {
             Ok(()) => true,
@@ -174,6 +168,7 @@ impl Child {
                 Answer::Rendered(found.then(|| Bytes::from(body)))
             }
             (Reply::Management(document), _) => Answer::Management(document),
+            (Reply::Body(body), _) => Answer::Rendered(body),
             (Reply::History(answer), _) => Answer::History(answer),
             (Reply::Rendered(_), _) => Answer::Rendered(None),
         };
@@ -186,9 +181,7 @@ impl Child {
     fn bound(&self, wake: Option<Instant>) -> Duration {
         let answer = match self.awaiting {
             Awaiting::Nothing => Duration::ZERO,
-            Awaiting::Scrape(_, bound) | Awaiting::Management(bound) | Awaiting::History(bound) => {
-                bound
-            }
+            Awaiting::Scrape(_, bound) | Awaiting::Answer(bound) => bound,
         };
         let own = wake.map_or(Duration::ZERO, |at| {
             at.saturating_duration_since(clock::now())

@@ -17,7 +17,7 @@ use nix::sys::socket::{
 };
 use pgexporter_core::link::{LinkCommand, LinkEvent, Relay};
 use pgexporter_core::machine::{Machine, Peer};
-use pgexporter_core::plan::{Address, PgTarget};
+use pgexporter_core::plan::{Address, Target};
 use pgexporter_tls::{Tls, TlsConfigs};
 
 /// Size of one socket read.
@@ -77,7 +77,7 @@ impl Interest {
 
 /// One outbound connection.
 pub(crate) struct Link {
-    target: Arc<PgTarget>,
+    target: Arc<Target>,
     socket: Option<Socket>,
     /// TCP addresses still to try while connecting; `None` once connected.
     connecting: Option<Vec<SocketAddr>>,
@@ -94,7 +94,7 @@ impl Link {
     /// # Errors
     /// When the target's TLS files cannot be used; the reason names the target.
     pub(crate) fn connect(
-        target: Arc<PgTarget>,
+        target: Arc<Target>,
         tls: &TlsConfigs,
     ) -> Result<(Link, Vec<LinkEvent>), LinkEvent> {
         let relay = tls
@@ -311,8 +311,8 @@ mod tests {
 
     use super::*;
 
-    fn target(host: &str, port: u16) -> Arc<PgTarget> {
-        Arc::new(PgTarget {
+    fn target(host: &str, port: u16) -> Arc<Target> {
+        Arc::new(Target {
             address: Address::new(host, port),
             tls: TlsMode::Off,
             tls_files: ClientTlsFiles::default(),

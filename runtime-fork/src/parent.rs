@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use pgexporter_core::daemon::{Action, Daemon, Host, PeerId};
 use pgexporter_core::exposition::Format;
 use pgexporter_core::link::{ConnId, LinkAction, LinkEvent};
-use pgexporter_core::plan::{PgTarget, Served};
+use pgexporter_core::plan::{Served, Target};
 use pgexporter_core::scrape::{ExporterCounters, LogCounters, ScrapeResult};
 use pgexporter_core::serve::{Answer, Job, Service, listener_tls};
 use pgexporter_os::{accept, clock};
@@ -164,7 +164,7 @@ impl Parent {
         }
     }
 
-    fn connect(&mut self, conn: ConnId, target: Arc<PgTarget>) {
+    fn connect(&mut self, conn: ConnId, target: Arc<Target>) {
         match Link::connect(target, &self.tls) {
             Ok((link, events)) => {
                 self.links.insert(conn, link);
@@ -193,7 +193,7 @@ impl Parent {
                 let format = self.scrapes.remove(&child).unwrap_or(Format::Text);
                 Reply::Rendered(self.publish(&result, counters, format))
             }
-            Answer::Rendered(body) => Reply::Rendered(body.is_some()),
+            Answer::Rendered(body) => Reply::Body(body),
             Answer::Management(document) => Reply::Management(document),
             Answer::History(answer) => Reply::History(answer),
         };

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use pgexporter_tests::cluster::MONITOR_USER;
 use pgexporter_tests::exporter::{Exporter, ExporterHome};
+use pgexporter_tests::measure::{cpu_ms, percentiles_ms, rss_kib};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
 /// Scrapes timed for the percentiles.
@@ -31,49 +32,6 @@ const CLIENTS: usize = 8;
 
 /// Scrapes each client makes in the concurrent phase.
 const SCRAPES_PER_CLIENT: usize = 250;
-
-/// A memory figure of the process, in KiB: `field` is `VmRSS` (now) or `VmHWM` (peak).
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status.lines().find_map(|line| {
-                line.strip_prefix(field)?
-                    .strip_prefix(':')?
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-        })
-        .unwrap_or(0)
-}
-
-/// The CPU time the process and its reaped children have used, in milliseconds (user and
-/// system; `/proc/<pid>/stat` counts clock ticks of 10 ms).
-fn cpu_ms(pid: u32) -> f64 {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    // utime, stime, cutime, cstime are fields 14 to 17; the list starts at field 3.
-    let ticks: u64 = fields
-        .get(11..15)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|field| field.parse::<u64>().ok())
-        .sum();
-    ticks as f64 * 10.0
-}
-
-/// The p50 and p99 of `times`, in milliseconds.
-fn percentiles_ms(times: &mut [Duration]) -> (f64, f64) {
-    times.sort();
-    let at = |share: usize| times[times.len() * share / 100].as_secs_f64() * 1e3;
-    (at(50), at(99))
-}
 
 fn scrape(c: &mut Criterion) {
     let cluster = PgCluster::start(ClusterOptions::default());

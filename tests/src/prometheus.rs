@@ -1,9 +1,10 @@
-//! A real Prometheus server (Debian's `prometheus`) scraping an exporter, and its HTTP query API.
+//! A real Prometheus server (Debian's `prometheus`) scraping exporters, and its HTTP query API.
 
 use std::fs;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,12 @@ use crate::http_client;
 
 /// How long Prometheus may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long [`Prometheus::eventually`] waits for a query to give the expected answer.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// One sample of a query's result vector: its labels and value.
+pub type QuerySample = (serde_json::Map<String, serde_json::Value>, f64);
 
 /// A running Prometheus with its own configuration and storage directory; stopped and removed
 /// on drop.
@@ -26,16 +33,26 @@ impl Prometheus {
     /// `interval` with its default scrape settings (the default `Accept` header included), and
     /// waits until it is ready. Panics, saying what to install, when `prometheus` is missing.
     pub fn start(target: SocketAddr, interval: Duration) -> Prometheus {
+        let job = format!(
+            "  - job_name: pgexporter\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        Prometheus::with_scrape_configs(&job, interval)
+    }
+
+    /// Starts Prometheus with `scrape_configs` (the YAML list items under `scrape_configs:`,
+    /// indented by two spaces), scraping every `interval` with a timeout of the same length.
+    pub fn with_scrape_configs(scrape_configs: &str, interval: Duration) -> Prometheus {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "pgexporter-prometheus-{}-{}",
             std::process::id(),
-            target.port()
+            COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("data")).expect("create the Prometheus directory");
         let config = format!(
             "global:\n  scrape_interval: {seconds}s\n  scrape_timeout: {seconds}s\n\
-             scrape_configs:\n  - job_name: pgexporter\n    static_configs:\n      - targets: ['{target}']\n",
+             scrape_configs:\n{scrape_configs}",
             seconds = interval.as_secs().max(1),
         );
         fs::write(dir.join("prometheus.yml"), config).expect("write prometheus.yml");
@@ -100,7 +117,7 @@ impl Prometheus {
 
     /// Runs the instant PromQL query `promql` and returns the result vector's samples as
     /// (labels, value). Panics when the API answers an error.
-    pub fn query(&self, promql: &str) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
+    pub fn query(&self, promql: &str) -> Vec<QuerySample> {
         let path = format!("/api/v1/query?query={}", percent_encode(promql));
         let response = http_client::get(self.address, &path, &[]);
         let body: serde_json::Value =
@@ -120,6 +137,32 @@ impl Prometheus {
             })
             .collect()
     }
+
+    /// Runs `promql` until `expected` holds for its samples (as the scrapes come in), and
+    /// returns them; panics with both logs after a generous wait. `context` is added to the
+    /// panic message (an exporter's log, say).
+    pub fn eventually(
+        &self,
+        promql: &str,
+        expected: impl Fn(&[QuerySample]) -> bool,
+        context: impl Fn() -> String,
+    ) -> Vec<QuerySample> {
+        let started = Instant::now();
+        loop {
+            let samples = self.query(promql);
+            if expected(&samples) {
+                return samples;
+            }
+            assert!(
+                started.elapsed() < QUERY_TIMEOUT,
+                "{promql} never gave the expected answer; last: {samples:?}\n\
+                 prometheus: {}\n{}",
+                self.log(),
+                context()
+            );
+            thread::sleep(Duration::from_millis(500));
+        }
+    }
 }
 
 impl Drop for Prometheus {
@@ -128,6 +171,15 @@ impl Drop for Prometheus {
         let _ = self.child.wait();
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The value of `label` in a query sample's labels.
+pub fn label<'a>(sample: &'a QuerySample, label: &str) -> &'a str {
+    sample
+        .0
+        .get(label)
+        .and_then(|value| value.as_str())
+        .unwrap_or_default()
 }
 
 /// `text` percent-encoded for a URL query value.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use pgexporter_core::machine::Machine;
-use pgexporter_core::plan::{ClientTlsFiles, PgTarget, ServerTlsFiles};
+use pgexporter_core::plan::{ClientTlsFiles, ServerTlsFiles, Target};
 use pgexporter_core::serve::ListenerTls;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
@@ -77,7 +77,7 @@ impl TlsConfigs {
     ///
     /// # Errors
     /// When the target's TLS files cannot be used.
-    pub fn connect<M: Machine>(&self, relay: M, target: &PgTarget) -> Result<Tls<M>, SetupError> {
+    pub fn connect<M: Machine>(&self, relay: M, target: &Target) -> Result<Tls<M>, SetupError> {
         let config = self.client(&target.tls_files)?;
         // The certificate check ignores names (as libpq's sslmode=require and verify-ca), so
         // a host that is not a valid TLS name is given a placeholder.

@@ -51,9 +51,7 @@ pub const PATH_KEYS: [&str; 16] = [
 
 /// Keys of `[pgexporter]` that turn on a feature this build does not have yet, with the
 /// feature's name: loading warns when one is turned on.
-const NOT_BUILT: [(&str, &str); 5] = [
-    ("bridge", "bridge"),
-    ("bridge_json", "bridge's JSON view"),
+const NOT_BUILT: [(&str, &str); 3] = [
     ("bridge_history", "bridge history"),
     ("console", "web console"),
     ("alerts", "alerting"),
@@ -64,8 +62,6 @@ const NOT_BUILT: [(&str, &str); 5] = [
 pub(crate) fn not_built_feature(main: &MainConfig, key: &str) -> Option<&'static str> {
     let (_, feature) = NOT_BUILT.iter().find(|(name, _)| *name == key)?;
     let on = match key {
-        "bridge" => main.bridge.is_some(),
-        "bridge_json" => main.bridge_json.is_some(),
         "bridge_history" => main.bridge_history.is_some(),
         "console" => main.console.is_some(),
         _ => main.alerts,

@@ -321,13 +321,6 @@ wal_dir = /w",
         assert_eq!(
             not_built,
             [
-                ("bridge", &WarningKind::NotBuilt { feature: "bridge" }),
-                (
-                    "bridge_json",
-                    &WarningKind::NotBuilt {
-                        feature: "bridge's JSON view"
-                    }
-                ),
                 (
                     "console",
                     &WarningKind::NotBuilt {

@@ -144,9 +144,10 @@ impl Keyword for ProcessTitle {
 }
 
 /// What a server section describes (`type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ServerType {
     /// A PostgreSQL server, queried over the wire protocol.
+    #[default]
     Postgresql,
     /// An HTTP `/metrics` endpoint whose samples are appended.
     Prometheus,

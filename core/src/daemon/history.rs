@@ -62,7 +62,7 @@ impl Daemon {
             if let Some(cached) = self.collector.request(now, HISTORY_TICKET, None) {
                 self.history_snapshot(now, &cached);
             }
-            self.follow_collector(now);
+            self.follow(now);
         }
         self.follow_history();
     }

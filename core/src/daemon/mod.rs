@@ -1,5 +1,5 @@
-//! The running daemon as one state machine: the collector and its PostgreSQL connections, the
-//! jobs of accepted connections, management commands, reloads and signals.
+//! The running daemon as one state machine: the collector and its connections, the bridge and
+//! its connections, the jobs of accepted connections, management commands, reloads and signals.
 //!
 //! A runtime feeds the [`Daemon`] what happens ([`Daemon::handle_job`],
 //! [`Daemon::handle_link`], [`Daemon::handle_host`], [`Daemon::handle_signal`],
@@ -12,6 +12,7 @@
 //! Changes of the running configuration (`conf set`, `conf reload`, SIGHUP) are made one at a
 //! time, in the order they arrive, so each is decided on the configuration the one before left.
 
+mod answers;
 mod changes;
 mod history;
 
@@ -19,13 +20,16 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::bridge::Bridge;
 use crate::config::Config;
 use crate::history::{HistoryTask, Keeper, KeeperTicket, StoreError, StoreOutcome};
-use crate::link::{ConnId, LinkAction, LinkEvent};
+use crate::link::{ConnId, LinkAction, LinkEvent, LinkOwner};
 use crate::management::{ConfigPaths, ServerStatus};
 use crate::plan::{Plan, Served};
-use crate::scrape::{self, Collector, ExporterCounters, LogCounters, Ticket};
+use crate::scrape::{Collector, ExporterCounters, LogCounters, Ticket};
 use crate::serve::{Answer, Job};
+
+use answers::Waiting;
 
 use changes::Change;
 
@@ -164,6 +168,9 @@ pub struct Daemon {
     config: Config,
     plan: Plan,
     collector: Collector,
+    bridge: Bridge,
+    /// What each connection waiting for the collector or the bridge asked for.
+    waiting: HashMap<PeerId, Waiting>,
     paths: ConfigPaths,
     shutdown_grace: Duration,
     env: EnvLookup,
@@ -197,6 +204,8 @@ impl Daemon {
         let mut daemon = Daemon {
             config: setup.config,
             collector,
+            bridge: Bridge::new(plan.bridge.clone()),
+            waiting: HashMap::new(),
             paths: setup.paths,
             shutdown_grace: setup.shutdown_grace,
             env: setup.env,
@@ -223,25 +232,24 @@ impl Daemon {
     /// A connection needs something.
     pub fn handle_job(&mut self, now: Instant, peer: PeerId, job: Job) {
         match job {
-            Job::Scrape(scrape) => {
-                let ticket = Ticket(peer.0);
-                if let Some(result) = self.collector.request(now, ticket, scrape.timeout) {
-                    self.answer_scrape(peer, result);
-                }
-                self.follow_collector(now);
-            }
             Job::Management(request) => {
                 self.changes.push_back(Change::request(peer, request));
                 self.advance_changes();
             }
             Job::History(job) => self.history_job(now, peer, job),
+            Job::Scrape(_) | Job::Probe(_) | Job::Bridge(_) => self.collect(now, peer, job),
         }
     }
 
     /// Something happened on an outbound connection.
     pub fn handle_link(&mut self, now: Instant, conn: ConnId, event: LinkEvent) {
-        self.collector.handle_link(now, conn, event);
-        self.follow_collector(now);
+        match conn.owner() {
+            LinkOwner::Bridge => self.bridge.handle_link(now, conn, event),
+            LinkOwner::Postgresql | LinkOwner::Prometheus => {
+                self.collector.handle_link(now, conn, event);
+            }
+        }
+        self.follow(now);
     }
 
     /// A host task finished.
@@ -287,7 +295,8 @@ impl Daemon {
     /// The instant from [`Daemon::poll_timeout`] has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.collector.handle_timeout(now);
-        self.follow_collector(now);
+        self.bridge.handle_timeout(now);
+        self.follow(now);
         self.history_timeout(now);
     }
 
@@ -295,17 +304,23 @@ impl Daemon {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let history = self.history.as_ref().and_then(Keeper::poll_timeout);
-        [self.collector.poll_timeout(), history]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.collector.poll_timeout(),
+            self.bridge.poll_timeout(),
+            history,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// After [`Action::Shutdown`], once the connections in flight are done: ends every
-    /// PostgreSQL connection politely (Terminate, then close).
+    /// PostgreSQL connection politely (Terminate, then close), and every HTTP one.
     pub fn terminate(&mut self, now: Instant) {
         self.collector.shutdown(now);
-        self.follow_collector(now);
+        self.bridge.shutdown(now);
+        self.waiting.clear();
+        self.follow(now);
     }
 
     /// The next action, oldest first.
@@ -330,13 +345,14 @@ impl Daemon {
     /// Makes `plan`, built from `config`, the running one.
     fn install(&mut self, now: Instant, config: Config, plan: Plan) {
         self.collector.reconfigure(now, plan.reconfiguration());
+        self.bridge.reconfigure(now, plan.bridge.clone());
         if let (Some(keeper), Some(settings)) = (&mut self.history, plan.history) {
             keeper.reconfigure(settings);
         }
         self.config = config;
         self.plan = plan;
         self.serve_plan();
-        self.follow_collector(now);
+        self.follow(now);
     }
 
     fn begin_stop(&mut self) {
@@ -351,43 +367,12 @@ impl Daemon {
         });
     }
 
-    /// Moves the collector's actions and answers into the daemon's actions; a finished scrape
-    /// (not an early answer at a request's deadline) is also a history snapshot.
-    fn follow_collector(&mut self, now: Instant) {
-        while let Some(action) = self.collector.poll_action() {
-            self.actions.push_back(Action::Link(action));
-        }
-        while let Some(event) = self.collector.poll_event() {
-            let (result, tickets) = match event {
-                scrape::Event::Finished { result, tickets } => {
-                    self.history_snapshot(now, &result);
-                    (result, tickets)
-                }
-                scrape::Event::Partial { result, tickets } => (result, tickets),
-            };
-            for ticket in tickets
-                .into_iter()
-                .filter(|ticket| *ticket != HISTORY_TICKET)
-            {
-                self.answer_scrape(PeerId(ticket.0), Arc::clone(&result));
-            }
-        }
-    }
-
     /// The exporter's own counts of this moment, rendered with a scrape.
     fn counters(&self) -> ExporterCounters {
         ExporterCounters {
             logs: (self.logs)(),
             history: self.history.as_ref().map(Keeper::counters),
         }
-    }
-
-    fn answer_scrape(&mut self, peer: PeerId, result: Arc<scrape::ScrapeResult>) {
-        let counters = self.counters();
-        self.actions.push_back(Action::Answer {
-            peer,
-            answer: Answer::Scrape { result, counters },
-        });
     }
 
     /// The state of every configured server, for `status`.

@@ -12,8 +12,8 @@ use crate::management::{
     Command, Document, ErrorCode, Header, Outcome, Output, Request, Transport,
 };
 use crate::metrics::MetricSet;
-use crate::plan::{PgTarget, PlanInputs};
-use crate::serve::ScrapeJob;
+use crate::plan::{PlanInputs, Target};
+use crate::serve::{BridgeView, ScrapeJob};
 
 const CONFIG: &str = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nmetrics = 5002\n\
                       [primary]\nhost = localhost\nport = 5432\nuser = pgexporter\n\
@@ -84,6 +84,17 @@ fn answer_to(peer: PeerId, actions: &[Action]) -> Option<Document> {
     })
 }
 
+/// The connections opened among `actions`, with their targets.
+fn connects(actions: Vec<Action>) -> Vec<(ConnId, Arc<Target>)> {
+    actions
+        .into_iter()
+        .filter_map(|action| match action {
+            Action::Link(LinkAction::Connect { conn, target }) => Some((conn, target)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The host tasks among `actions`.
 fn host_tasks(actions: &[Action]) -> Vec<(TaskId, HostTask)> {
     actions
@@ -123,13 +134,7 @@ fn a_scrape_connects_to_every_server_and_a_dead_one_answers_the_peer() {
         format: Format::Text,
     });
     daemon.handle_job(now, PeerId(4), job);
-    let connects: Vec<(ConnId, Arc<PgTarget>)> = actions(&mut daemon)
-        .into_iter()
-        .filter_map(|action| match action {
-            Action::Link(LinkAction::Connect { conn, target }) => Some((conn, target)),
-            _ => None,
-        })
-        .collect();
+    let connects = connects(actions(&mut daemon));
     assert_eq!(connects.len(), 2, "one connection per server");
     for (conn, _) in &connects {
         daemon.handle_link(now, *conn, LinkEvent::ConnectFailed("refused".into()));
@@ -385,4 +390,101 @@ fn shutdown_is_answered_before_the_daemon_stops() {
         .unwrap();
     assert!(answer < stop);
     assert_eq!(notices(&actions), [Notice::Stopping]);
+}
+
+/// The rendered answer to `peer` among `actions`.
+fn rendered_to(peer: PeerId, actions: &[Action]) -> Option<Option<bytes::Bytes>> {
+    actions.iter().find_map(|action| match action {
+        Action::Answer {
+            peer: to,
+            answer: Answer::Rendered(body),
+        } if *to == peer => Some(body.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_probe_connects_to_its_server_only_and_a_dead_one_is_no_answer() {
+    let now = crate::test_clock::origin();
+    let mut daemon = daemon();
+    actions(&mut daemon);
+    let probe = |target: &str| {
+        Job::Probe(crate::serve::ProbeJob {
+            target: target.to_owned(),
+            timeout: None,
+            format: Format::Text,
+        })
+    };
+    daemon.handle_job(now, PeerId(1), probe("elsewhere"));
+    assert_eq!(rendered_to(PeerId(1), &actions(&mut daemon)), Some(None));
+    daemon.handle_job(now, PeerId(2), probe("replica"));
+    let connects = connects(actions(&mut daemon));
+    assert_eq!(connects.len(), 1);
+    assert_eq!(connects[0].1.address.to_string(), "localhost:5433");
+    daemon.handle_link(
+        now,
+        connects[0].0,
+        LinkEvent::ConnectFailed("refused".into()),
+    );
+    assert_eq!(
+        rendered_to(PeerId(2), &actions(&mut daemon)),
+        Some(None),
+        "503: Prometheus records the target down"
+    );
+}
+
+#[test]
+fn bridge_jobs_fetch_every_endpoint_and_answer_text_and_json() {
+    let now = crate::test_clock::origin();
+    let text = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nbridge = 5010\nbridge_json = 5011\n\
+                bridge_endpoints = e0:9100, e1:9100\nbridge_cache_max_age = 0\n";
+    let mut daemon = daemon_of(text, now, Arc::new(|| 1_700_000_000));
+    actions(&mut daemon);
+    for (peer, view) in [(1, BridgeView::Text), (2, BridgeView::Json)] {
+        let job = Job::Bridge(crate::serve::BridgeJob {
+            timeout: None,
+            view,
+        });
+        daemon.handle_job(now, PeerId(peer), job);
+    }
+    let conns: Vec<(ConnId, String)> = connects(actions(&mut daemon))
+        .into_iter()
+        .map(|(conn, target)| (conn, target.address.to_string()))
+        .collect();
+    assert_eq!(conns.len(), 2, "both requests share one fetch per endpoint");
+    assert!(
+        conns
+            .iter()
+            .all(|(conn, _)| conn.owner() == LinkOwner::Bridge)
+    );
+    daemon.handle_link(now, conns[0].0, LinkEvent::Connected);
+    actions(&mut daemon);
+    let body = "# TYPE up gauge\nup 1\n";
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    daemon.handle_link(now, conns[0].0, LinkEvent::Input(response.into()));
+    daemon.handle_link(now, conns[1].0, LinkEvent::ConnectFailed("refused".into()));
+    let answered = actions(&mut daemon);
+    let text = rendered_to(PeerId(1), &answered)
+        .flatten()
+        .expect("the text body");
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    assert!(
+        text.contains(&format!("up{{endpoint=\"{}\"}} 1\n", conns[0].1)),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "pgexporter_bridge_endpoint_up{{endpoint=\"{}\"}} 0\n",
+        conns[1].1
+    )));
+    let json = rendered_to(PeerId(2), &answered)
+        .flatten()
+        .expect("the JSON view");
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        json["up"]["Definitions"][0]["Values"][0]["Timestamp"],
+        1_700_000_000
+    );
 }

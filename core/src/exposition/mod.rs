@@ -26,7 +26,9 @@
 
 mod encoder;
 mod escape;
+pub mod merge;
 mod name;
+pub mod parse;
 pub mod value;
 
 #[cfg(any(test, feature = "test-support"))]
@@ -34,6 +36,12 @@ pub mod strict_parser;
 
 pub use encoder::{Encoder, FamilyWriter, Histogram, HistogramError, HistogramWriter};
 pub use name::{sanitize_label_name, sanitize_metric_name};
+
+/// Appends `value` as both formats write sample values: `NaN`, `+Inf`, `-Inf`, whole numbers
+/// without a decimal point, other numbers in the shortest form that reads back exactly.
+pub fn write_sample_value(out: &mut bytes::BytesMut, value: f64) {
+    escape::write_value(out, value);
+}
 
 /// The exposition format of a response body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

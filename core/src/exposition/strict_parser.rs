@@ -75,7 +75,20 @@ fn parse_value(text: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_sample(line: &str) -> Result<ParsedSample, String> {
+/// A timestamp: whole milliseconds in the text format, seconds in OpenMetrics.
+fn check_timestamp(text: &str, format: Format) -> Result<(), String> {
+    let valid = match format {
+        Format::Text => text.parse::<i64>().is_ok(),
+        Format::OpenMetrics => parse_value(text).is_ok_and(f64::is_finite),
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(format!("bad timestamp {text:?}"))
+    }
+}
+
+fn parse_sample(line: &str, format: Format) -> Result<ParsedSample, String> {
     let name_end = line.find(['{', ' ']).ok_or("sample without value")?;
     let name = &line[..name_end];
     check_name(name, true)?;
@@ -101,6 +114,9 @@ fn parse_sample(line: &str) -> Result<ParsedSample, String> {
                 }
             }
             let end = end.ok_or("unterminated label value")?;
+            if labels.iter().any(|(name, _)| name == label) {
+                return Err(format!("label {label} given twice"));
+            }
             labels.push((label.to_owned(), unescape(&rest[value_start..end], true)?));
             rest = &rest[end + 1..];
             if let Some(more) = rest.strip_prefix(',') {
@@ -112,6 +128,13 @@ fn parse_sample(line: &str) -> Result<ParsedSample, String> {
         }
     }
     let value = rest.strip_prefix(' ').ok_or("no space before value")?;
+    let value = match value.split_once(' ') {
+        Some((value, timestamp)) => {
+            check_timestamp(timestamp, format)?;
+            value
+        }
+        None => value,
+    };
     Ok(ParsedSample {
         name: name.to_owned(),
         labels,
@@ -154,16 +177,25 @@ pub fn parse(body: &str, format: Format) -> Result<Vec<ParsedFamily>, String> {
         } else if line.starts_with('#') {
             return Err(format!("unexpected comment {line:?}"));
         } else {
-            let sample = parse_sample(line)?;
+            let sample = parse_sample(line, format)?;
             let family = families.last_mut().ok_or("sample before TYPE")?;
             let suffix = sample
                 .name
                 .strip_prefix(family.name.as_str())
                 .ok_or("sample outside its family")?;
-            let allowed: &[&str] = match family.type_word.as_str() {
-                "histogram" => &["_bucket", "_sum", "_count"],
-                "counter" if format == Format::OpenMetrics => &["_total"],
-                _ => &[""],
+            let openmetrics = format == Format::OpenMetrics;
+            let allowed: &[&str] = match (family.type_word.as_str(), openmetrics) {
+                ("histogram", true) => &["_bucket", "_sum", "_count", "_created"],
+                ("histogram", false) => &["_bucket", "_sum", "_count"],
+                ("summary", true) => &["", "_sum", "_count", "_created"],
+                ("summary", false) => &["", "_sum", "_count"],
+                ("counter", true) => &["_total", "_created"],
+                ("gaugehistogram", true) => &["_bucket", "_gsum", "_gcount"],
+                ("info", true) => &["_info"],
+                ("gauge", _) | ("counter" | "untyped", false) | ("stateset" | "unknown", true) => {
+                    &[""]
+                }
+                (other, _) => return Err(format!("type {other} in {format:?}")),
             };
             if !allowed.contains(&suffix) {
                 return Err(format!("sample {} in family {}", sample.name, family.name));

@@ -6,8 +6,10 @@
 //! [`HttpConnection::respond_streaming`] (a body written piece by piece, chunked or
 //! close-delimited), with gzip when both sides allow it.
 //!
-//! [`negotiate`] holds the `Accept` and `Accept-Encoding` rules on their own.
+//! [`negotiate`] holds the `Accept` and `Accept-Encoding` rules on their own; [`client`] is the
+//! other side, the HTTP/1.1 client that fetches other exporters' `/metrics`.
 
+pub mod client;
 mod connection;
 mod gzip;
 pub mod negotiate;
@@ -25,9 +27,10 @@ pub enum Status {
     Ok,
     /// 400: the request head is malformed or carries a body.
     BadRequest,
-    /// 403: a path other than `/metrics`, `/` and `/index.html` on the metrics port.
+    /// 403: a path that is not served on the metrics or bridge ports.
     Forbidden,
-    /// 404: a path the history port does not serve.
+    /// 404: a path the history port does not serve, or `/probe` of a target that is not
+    /// configured.
     NotFound,
     /// 405: a method other than GET and HEAD.
     MethodNotAllowed,

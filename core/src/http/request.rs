@@ -22,12 +22,14 @@ pub enum Route {
     Index,
     /// `/history/...`: the history API; [`Request::target`] says what.
     History,
+    /// `/probe`: one configured server's metrics (the `target` query parameter).
+    Probe,
 }
 
 /// The paths a port serves; every other path is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Paths {
-    /// The metrics port: `/metrics`, `/` and `/index.html`; others get 403.
+    /// The metrics port: `/metrics`, `/probe`, `/` and `/index.html`; others get 403.
     Metrics,
     /// The history port: `/history/...`; others get 404.
     History,
@@ -179,6 +181,7 @@ pub(super) fn read_head(
     let route = match (paths, path) {
         (Paths::Metrics, "/metrics") => Route::Metrics,
         (Paths::Metrics, "/" | "/index.html") => Route::Index,
+        (Paths::Metrics, "/probe") => Route::Probe,
         (Paths::Metrics, _) => {
             return refused(Status::Forbidden, RejectReason::ForbiddenPath, exchange);
         }
@@ -196,6 +199,15 @@ pub(super) fn read_head(
         },
         exchange,
         length,
+    }
+}
+
+impl Request {
+    /// The value of the query parameter `name` of the target, percent-decoded (`+` is a
+    /// space); `None` when it is absent or does not decode to UTF-8.
+    #[must_use]
+    pub fn query_parameter(&self, name: &str) -> Option<String> {
+        query_parameter(&self.target, name)
     }
 }
 
@@ -222,6 +234,35 @@ fn origin_form(target: &str) -> &str {
 fn path_of(target: &str) -> &str {
     let target = origin_form(target);
     target.split_once('?').map_or(target, |(path, _query)| path)
+}
+
+/// The value of the query parameter `name` of a request target, percent-decoded (`+` is a
+/// space); `None` when it is absent or does not decode to UTF-8.
+fn query_parameter(target: &str, name: &str) -> Option<String> {
+    let (_, query) = target.split_once('?')?;
+    let query = query
+        .split_once('#')
+        .map_or(query, |(query, _fragment)| query);
+    let raw = query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })?;
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut rest = raw.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        match byte {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+                bytes.push(u8::from_str_radix(hex, 16).ok()?);
+                rest = &tail[2..];
+                continue;
+            }
+            other => bytes.push(other),
+        }
+        rest = tail;
+    }
+    String::from_utf8(bytes).ok()
 }
 
 /// The header fields that matter here, read from all header lines.
@@ -330,7 +371,7 @@ mod tests {
         };
         assert_eq!(request.route, Route::History);
         assert_eq!(request.target, "/history/up?duration=-60");
-        for target in ["/metrics", "/", "/historyx", "/history"] {
+        for target in ["/metrics", "/", "/historyx", "/history", "/probe?target=a"] {
             let Head::Refused {
                 status,
                 reason,
@@ -343,6 +384,39 @@ mod tests {
             assert_eq!((status, reason), (Status::NotFound, RejectReason::NotFound));
             assert!(exchange.keep_alive, "a 404 keeps the connection");
         }
+    }
+
+    #[test]
+    fn probe_targets_are_decoded() {
+        let (request, _) = accepted("GET /probe?module=x&target=my%20db+1 HTTP/1.1\r\n\r\n");
+        assert_eq!(request.route, Route::Probe);
+        assert_eq!(
+            request.query_parameter("target").as_deref(),
+            Some("my db 1")
+        );
+        assert_eq!(
+            query_parameter("/probe?target=%C3%A9", "target").as_deref(),
+            Some("é")
+        );
+        for unreadable in [
+            "/probe",
+            "/probe?targets=a",
+            "/probe?target=%zz",
+            "/probe?target=%ff",
+            "/probe?target=%4",
+        ] {
+            assert_eq!(query_parameter(unreadable, "target"), None, "{unreadable}");
+        }
+        assert_eq!(
+            query_parameter("/probe?target=a#frag", "target").as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            accepted("GET /metrics HTTP/1.1\r\n\r\n")
+                .0
+                .query_parameter("target"),
+            None
+        );
     }
 
     #[test]

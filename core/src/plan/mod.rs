@@ -4,7 +4,7 @@
 //! The files a plan depends on (the users file's passwords, the metric files, the admins'
 //! verifiers, the master key) are read by the host and passed in as [`PlanInputs`]; the TLS
 //! files are named here and read by whoever owns the TLS library. A server carries its own
-//! [`PgTarget`], so nothing that connects ever looks a server up by position.
+//! [`Target`], so nothing that connects ever looks a server up by position.
 
 mod target;
 
@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bridge::BridgeSettings;
 use crate::config::{Config, MainConfig, ServerType};
+use crate::fetch::Endpoint;
 use crate::history::HistorySettings;
 use crate::http::{HttpConfig, Paths};
 use crate::management::handshake::AdminVerifiers;
@@ -23,7 +25,7 @@ use crate::secret::Secret;
 use crate::serve::Site;
 use crate::vault::MasterKey;
 
-pub use target::{Address, ClientTlsFiles, PgTarget, ServerTlsFiles};
+pub use target::{Address, ClientTlsFiles, ServerTlsFiles, Target};
 
 /// How long a scrape may take when Prometheus does not say: its own default scrape timeout.
 pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,7 +41,7 @@ pub const MANAGEMENT_SOCKET: &str = ".s.pgexporter";
 #[non_exhaustive]
 pub enum PlanError {
     /// Nothing to serve Prometheus on.
-    #[error("the metrics port is not set: only the Prometheus endpoint is served so far")]
+    #[error("neither the metrics port nor the bridge port is set")]
     NoMetricsPort,
     /// One of a certificate and its key is set without the other.
     #[error("{cert} and {key} must be set together")]
@@ -78,6 +80,8 @@ pub struct Plan {
     pub filter: CollectorFilter,
     /// Timeouts and cache of the collector.
     pub collector: CollectorSettings,
+    /// The bridge's endpoints and cache.
+    pub bridge: BridgeSettings,
     /// What accepted connections are served with.
     pub served: Arc<Served>,
     /// Snapshots of `/metrics` scrapes (`history`); `None` when off.
@@ -93,6 +97,8 @@ pub struct Served {
     pub http: HttpConfig,
     /// The HTTP answers of the metric set.
     pub site: Site,
+    /// The section names of the configured servers: the targets `/probe` accepts.
+    pub servers: Vec<String>,
     /// HTTPS on the metrics port (`metrics_cert_file`, `metrics_key_file`, client certificates
     /// with `metrics_ca_file`).
     pub metrics_tls: Option<ServerTlsFiles>,
@@ -112,8 +118,7 @@ pub struct Served {
 }
 
 impl Plan {
-    /// The plan of `config` with what the host read for it. Servers of `type = prometheus`
-    /// are not collected from PostgreSQL (a warning says so).
+    /// The plan of `config` with what the host read for it.
     ///
     /// # Errors
     /// A [`PlanError`] naming the keys at fault.
@@ -122,32 +127,32 @@ impl Plan {
         let servers = config
             .servers
             .iter()
-            .filter(|server| {
-                let collected = server.server_type == ServerType::Postgresql;
-                if !collected {
-                    tracing::warn!(
-                        "server '{}': type prometheus is not collected yet; skipped",
-                        server.name
-                    );
+            .map(|server| match server.server_type {
+                ServerType::Postgresql => {
+                    let user = server.user.clone().unwrap_or_default();
+                    ServerSpec {
+                        name: server.name.clone(),
+                        kind: ServerType::Postgresql,
+                        password: inputs.passwords.get(&user).cloned(),
+                        user,
+                        target: Arc::new(Target {
+                            address: Address::new(&server.host, server.port),
+                            tls: server.tls,
+                            tls_files: ClientTlsFiles {
+                                ca_file: server.tls_ca_file.as_ref().map(PathBuf::from),
+                                cert_file: server.tls_cert_file.as_ref().map(PathBuf::from),
+                                key_file: server.tls_key_file.as_ref().map(PathBuf::from),
+                            },
+                        }),
+                    }
                 }
-                collected
-            })
-            .map(|server| {
-                let user = server.user.clone().unwrap_or_default();
-                ServerSpec {
+                ServerType::Prometheus => ServerSpec {
                     name: server.name.clone(),
-                    password: inputs.passwords.get(&user).cloned(),
-                    user,
-                    target: Arc::new(PgTarget {
-                        address: Address::new(&server.host, server.port),
-                        tls: server.tls,
-                        tls_files: ClientTlsFiles {
-                            ca_file: server.tls_ca_file.as_ref().map(PathBuf::from),
-                            cert_file: server.tls_cert_file.as_ref().map(PathBuf::from),
-                            key_file: server.tls_key_file.as_ref().map(PathBuf::from),
-                        },
-                    }),
-                }
+                    kind: ServerType::Prometheus,
+                    user: String::new(),
+                    password: None,
+                    target: Arc::new(Target::plain_tcp(&server.host, server.port)),
+                },
             })
             .collect();
         let collectors = main.collectors.clone().unwrap_or_default();
@@ -158,6 +163,11 @@ impl Plan {
                 ..HttpConfig::new(main.authentication_timeout)
             },
             site: Site::new(&inputs.metrics),
+            servers: config
+                .servers
+                .iter()
+                .map(|server| server.name.clone())
+                .collect(),
             metrics_tls: metrics_tls(main)?,
             management_timeout: main.authentication_timeout,
             management_tls: management_tls(main)?,
@@ -181,6 +191,7 @@ impl Plan {
                 cache_max_age: main.metrics_cache_max_age,
                 default_scrape_timeout: DEFAULT_SCRAPE_TIMEOUT,
             },
+            bridge: bridge_settings(main),
             metrics: inputs.metrics,
             served: Arc::new(served),
             history: main.history.map(|_| HistorySettings {
@@ -204,6 +215,22 @@ impl Plan {
             filter: self.filter.clone(),
             settings: self.collector.clone(),
         }
+    }
+}
+
+/// The bridge's endpoints, cache and limits.
+fn bridge_settings(main: &MainConfig) -> BridgeSettings {
+    let size = |bytes: u64| usize::try_from(bytes).unwrap_or(usize::MAX);
+    BridgeSettings {
+        endpoints: main
+            .bridge_endpoints
+            .iter()
+            .map(|endpoint| Endpoint::new(&endpoint.host, endpoint.port))
+            .collect(),
+        cache_max_age: main.bridge_cache_max_age,
+        cache_max_size: size(main.bridge_cache_max_size),
+        json_max_size: size(main.bridge_json_cache_max_size),
+        default_timeout: DEFAULT_SCRAPE_TIMEOUT,
     }
 }
 
@@ -296,6 +323,34 @@ pub enum ListenerKind {
     LocalManagement,
     /// The history API (`history`).
     History,
+    /// The bridge (`bridge`).
+    Bridge,
+    /// The bridge's JSON view (`bridge_json`).
+    BridgeJson,
+}
+
+impl Listeners {
+    /// The log line that says a listener of `kind` serves on `address`; `None` for the
+    /// management socket, which has its own.
+    pub fn describe(&self, kind: ListenerKind, address: &dyn std::fmt::Display) -> Option<String> {
+        let scheme = |https: bool| if https { "https" } else { "http" };
+        match kind {
+            ListenerKind::Metrics => Some(format!(
+                "serving metrics on {}://{address}/metrics",
+                scheme(self.metrics_tls)
+            )),
+            ListenerKind::RemoteManagement => Some(format!("remote management on {address}")),
+            ListenerKind::History => Some(format!(
+                "serving history on {}://{address}/history/",
+                scheme(self.history_tls)
+            )),
+            ListenerKind::Bridge => Some(format!("serving the bridge on http://{address}/metrics")),
+            ListenerKind::BridgeJson => Some(format!(
+                "serving the bridge's JSON view on http://{address}/"
+            )),
+            ListenerKind::LocalManagement => None,
+        }
+    }
 }
 
 impl Listeners {
@@ -305,14 +360,19 @@ impl Listeners {
     /// [`PlanError::NoMetricsPort`] when there is nothing to serve.
     pub fn new(config: &Config) -> Result<Listeners, PlanError> {
         let main = &config.main;
-        let metrics = main.metrics.ok_or(PlanError::NoMetricsPort)?;
-        let mut ports = vec![(ListenerKind::Metrics, metrics)];
-        if let Some(port) = main.management.filter(|&port| port != 0) {
-            ports.push((ListenerKind::RemoteManagement, port));
+        if main.metrics.is_none() && main.bridge.is_none() {
+            return Err(PlanError::NoMetricsPort);
         }
-        if let Some(port) = main.history {
-            ports.push((ListenerKind::History, port));
-        }
+        let ports = [
+            (ListenerKind::Metrics, main.metrics),
+            (ListenerKind::RemoteManagement, main.management),
+            (ListenerKind::Bridge, main.bridge),
+            (ListenerKind::BridgeJson, main.bridge_json),
+            (ListenerKind::History, main.history),
+        ]
+        .into_iter()
+        .filter_map(|(kind, port)| Some((kind, port.filter(|&port| port != 0)?)))
+        .collect();
         Ok(Listeners {
             host: main.host.clone(),
             ports,
@@ -351,7 +411,12 @@ mod tests {
     #[test]
     fn servers_carry_their_targets_and_passwords() {
         let plan = Plan::new(&config(""), inputs()).unwrap();
-        assert_eq!(plan.servers.len(), 2, "type prometheus is not collected");
+        assert_eq!(plan.servers.len(), 3);
+        assert_eq!(plan.served.servers, ["primary", "remote", "other"]);
+        let other = &plan.servers[2];
+        assert_eq!(other.kind, ServerType::Prometheus);
+        assert_eq!(other.target.address.to_string(), "m1:9100");
+        assert_eq!(other.target.tls, crate::pg::TlsMode::Off);
         let primary = &plan.servers[0];
         assert_eq!(primary.name, "primary");
         assert!(primary.password.is_none());
@@ -438,8 +503,18 @@ mod tests {
         );
         assert_eq!(listeners.unix_socket, PathBuf::from("/tmp/.s.pgexporter"));
         let text = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nbridge = 5010\n\
-                    [primary]\nhost = h\nport = 1\nuser = u\n";
+                    bridge_json = 5011\nbridge_endpoints = a:1, http://[::1]:2/metrics\n";
         let bridge_only = load_ini(text, "t.conf", &|_| None).unwrap().config;
-        assert_eq!(Listeners::new(&bridge_only), Err(PlanError::NoMetricsPort));
+        assert_eq!(
+            Listeners::new(&bridge_only).unwrap().ports,
+            vec![
+                (ListenerKind::Bridge, 5010),
+                (ListenerKind::BridgeJson, 5011)
+            ]
+        );
+        let bridge = Plan::new(&bridge_only, inputs()).unwrap().bridge;
+        let names: Vec<&str> = bridge.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["a:1", "[::1]:2"]);
+        assert_eq!(bridge.cache_max_age, Duration::from_secs(300));
     }
 }

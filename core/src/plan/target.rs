@@ -1,4 +1,5 @@
-//! Where a PostgreSQL server is and how to reach it: what an outbound connection needs.
+//! Where an outbound connection goes and how to reach it: a PostgreSQL server or an HTTP
+//! endpoint (another exporter).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -74,18 +75,35 @@ impl fmt::Display for Address {
     }
 }
 
-/// Everything needed to open a connection to one PostgreSQL server, up to its TLS handshake.
+/// Everything a runtime needs to open an outbound connection, up to its TLS handshake: the
+/// address, and the files of the TLS the connection's owner may start on it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PgTarget {
+pub struct Target {
     /// Where it listens.
     pub address: Address,
-    /// Whether to ask for TLS.
+    /// Whether the owner asks for TLS (a PostgreSQL server's `tls`; `Off` for HTTP endpoints,
+    /// which are plain).
     pub tls: TlsMode,
     /// The client's certificate and the CA to check the server against.
     pub tls_files: ClientTlsFiles,
 }
 
-impl PgTarget {
+impl Target {
+    /// A plain TCP target, `host:port`: an HTTP endpoint.
+    pub fn plain_tcp(host: &str, port: u16) -> Target {
+        Target {
+            address: Address::Tcp {
+                host: host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+                port,
+            },
+            tls: TlsMode::Off,
+            tls_files: ClientTlsFiles::default(),
+        }
+    }
+
     /// The name given to a TLS handshake: the TCP host, or `localhost` over a Unix socket
     /// (which never carries TLS; the certificate check ignores names anyway).
     pub fn tls_name(&self) -> &str {

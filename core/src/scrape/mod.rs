@@ -1,5 +1,5 @@
 //! The scrape: the exporter's connections to PostgreSQL, the queries a scrape runs on them,
-//! and the rendering of what came back.
+//! the fetches of `type = prometheus` servers, and the rendering of what came back.
 //!
 //! A [`Collector`] keeps one connection per (server, database) that a metric needs and reuses
 //! it across scrapes. A scrape first probes each server on its main connection (role, version,
@@ -10,15 +10,17 @@
 
 mod collector;
 mod discovery;
+mod fetched;
 mod plan;
 mod render;
 mod result;
 
 pub use collector::{
     Collector, CollectorSettings, Event, FIRST_BACKOFF, LOCK_TIMEOUT, MAX_BACKOFF,
-    MAX_SCRAPE_TIMEOUT, MIN_SCRAPE_TIMEOUT, Reconfiguration, ServerSpec, Ticket,
+    MAX_SCRAPE_TIMEOUT, MIN_SCRAPE_TIMEOUT, Reconfiguration, ServerSpec, Ticket, UnknownServer,
 };
 pub use discovery::{Extension, Role, Setting};
+pub use fetched::{PROMETHEUS_SCRAPE_DURATION, PROMETHEUS_UP};
 pub use plan::MAIN_DATABASE;
 pub use render::EXPORTER_VERSION;
 pub use result::{

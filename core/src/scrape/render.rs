@@ -1,10 +1,12 @@
 //! Rendering a [`ScrapeResult`] as an exposition body: the always-present families first, then
-//! `pg_settings_*`, then one family per value column of each definition, every family once.
+//! `pg_settings_*`, then one family per value column of each definition, then the samples of
+//! `type = prometheus` servers; every family once.
 
 use std::collections::BTreeMap;
 
 use bytes::BytesMut;
 
+use crate::config::ServerType;
 use crate::exposition::value::{label_value, parse_number_array, sample_value};
 use crate::exposition::{Encoder, Format, Histogram, MetricType};
 use crate::metrics::{
@@ -24,16 +26,43 @@ pub const EXPORTER_VERSION: &str = env!("CARGO_PKG_VERSION");
 impl ScrapeResult {
     /// Appends the whole body in `format` to `out`, `# EOF` included for OpenMetrics.
     pub fn render(&self, format: Format, counters: &ExporterCounters, out: &mut BytesMut) {
+        let start = out.len();
         let encoder = Encoder::new(format);
         self.render_exporter_families(&encoder, counters, out);
-        self.render_server_families(&encoder, out);
-        self.render_cache_ages(&encoder, out);
-        self.render_settings(&encoder, out);
+        self.render_servers(&encoder, start, out);
+        encoder.finish(out);
+    }
+
+    /// Appends the body of a `/probe` answer in `format` to `out`: what the scrape learned
+    /// from its servers, without the exporter's own families (`pgexporter_state`, the log,
+    /// query and history counts), which stay on `/metrics`; `# EOF` included for OpenMetrics.
+    pub fn render_probe(&self, format: Format, out: &mut BytesMut) {
+        let start = out.len();
+        let encoder = Encoder::new(format);
+        self.render_servers(&encoder, start, out);
+        encoder.finish(out);
+    }
+
+    /// The families of the servers, into the body that began at `start` of `out`.
+    fn render_servers(&self, encoder: &Encoder, start: usize, out: &mut BytesMut) {
+        if self.postgresql().next().is_some() {
+            self.render_server_families(encoder, out);
+            self.render_cache_ages(encoder, out);
+        }
+        self.render_settings(encoder, out);
         let mut labels = Vec::new();
         for (index, definition) in self.metrics.definitions().iter().enumerate() {
-            render_definition(&encoder, self, index, definition, &mut labels, out);
+            render_definition(encoder, self, index, definition, &mut labels, out);
         }
-        encoder.finish(out);
+        self.render_fetched(encoder, start, out);
+    }
+
+    /// The PostgreSQL servers.
+    fn postgresql(&self) -> impl Iterator<Item = &ServerSnapshot> {
+        self.servers
+            .iter()
+            .map(|server| &**server)
+            .filter(|server| server.kind == ServerType::Postgresql)
     }
 
     fn render_exporter_families(
@@ -147,7 +176,7 @@ impl ScrapeResult {
             MetricType::Gauge,
             |server| Some(f64::from(u8::from(server.active))),
         );
-        let live = || self.servers.iter().filter(|server| server.active);
+        let live = || self.postgresql().filter(|server| server.active);
         let mut version = encoder.family(
             out,
             "pgexporter_postgresql_version",
@@ -271,7 +300,7 @@ impl ScrapeResult {
         value: impl Fn(&ServerSnapshot) -> Option<f64>,
     ) {
         let mut family = encoder.family(out, name, help, metric_type);
-        for server in &self.servers {
+        for server in self.postgresql() {
             if let Some(value) = value(server) {
                 family.sample(&[("server", &server.name)], value);
             }
@@ -283,7 +312,7 @@ impl ScrapeResult {
             return;
         }
         let mut by_name: BTreeMap<&str, Vec<(&str, f64, &str)>> = BTreeMap::new();
-        for server in self.servers.iter().filter(|server| server.active) {
+        for server in self.postgresql().filter(|server| server.active) {
             for setting in &server.settings {
                 let samples = by_name.entry(&setting.name).or_default();
                 // Two settings whose names differ only where `_` was put in: the first wins,
@@ -323,8 +352,7 @@ fn render_definition<'a>(
     out: &mut BytesMut,
 ) {
     let collected: Vec<(&ServerSnapshot, &MetricRows)> = result
-        .servers
-        .iter()
+        .postgresql()
         .filter(|server| server.active)
         .flat_map(|server| {
             server

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::config::ServerType;
+use crate::fetch::Fetched;
 use crate::history::HistoryCounters;
 use crate::metrics::{CollectorFilter, MetricSet};
 use crate::pg::QueryResult;
@@ -26,11 +28,14 @@ pub struct MetricRows {
     pub fetched: Instant,
 }
 
-/// Everything one scrape learned from one server.
+/// Everything one scrape learned from one server (PostgreSQL's answers, or a
+/// `type = prometheus` server's fetched exposition).
 #[derive(Debug, Clone, Default)]
 pub struct ServerSnapshot {
     /// The server's section name, the `server` label.
     pub name: String,
+    /// Whether it is a PostgreSQL server or a `type = prometheus` one.
+    pub kind: ServerType,
     /// The server answered its probes before the deadline.
     pub active: bool,
     /// Major and minor version, when connected.
@@ -45,6 +50,8 @@ pub struct ServerSnapshot {
     pub fips: bool,
     /// Metric rows, in the order they arrived.
     pub rows: Vec<MetricRows>,
+    /// What the fetch of a `type = prometheus` server brought.
+    pub fetched: Option<Arc<Fetched>>,
 }
 
 /// Running totals of the queries the exporter has sent since it started (or since the
@@ -89,8 +96,9 @@ pub struct ScrapeResult {
     pub metrics: Arc<MetricSet>,
     /// The collectors that ran; it also selects the fixed families that have a collector.
     pub filter: CollectorFilter,
-    /// One snapshot per configured server, in configuration order.
-    pub servers: Vec<ServerSnapshot>,
+    /// One snapshot per server asked for (every configured server for `/metrics`), in
+    /// configuration order; snapshots are shared by the results they are part of.
+    pub servers: Vec<Arc<ServerSnapshot>>,
     /// Query totals when the scrape ended.
     pub queries: QueryCounters,
     /// When the scrape ended; with `metrics_cache_max_age`, when the result goes stale.

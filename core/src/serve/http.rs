@@ -1,4 +1,6 @@
-//! One connection on the metrics port: HTTP in, the overview page or a scrape result out.
+//! One connection on an HTTP port of the exporter: the metrics port (`/metrics`, `/probe`,
+//! the overview page), the bridge port (`/metrics`, its overview page) or the bridge's JSON
+//! port; HTTP in, pages, refusals and daemon answers out.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -6,20 +8,34 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::site::Site;
-use super::{Answer, Job, ScrapeJob};
-use crate::http::{Event, HttpConnection, Request};
+use super::site::{Reply, Site};
+use super::{Answer, BridgeJob, BridgeView, Job, ProbeJob, ScrapeJob};
+use crate::exposition::Format;
+use crate::http::{Event, HttpConnection, Request, Route, Status};
 use crate::machine::{Machine, Peer};
 use crate::plan::Served;
 
-/// An HTTP connection of the metrics port as a [`Machine`] whose events are [`Job`]s: a
-/// `/metrics` request becomes [`Job::Scrape`], answered with [`Answer::Scrape`] (rendered
-/// here, in the format the request prefers) or [`Answer::Rendered`]. Everything else (the
-/// overview page, refusals, timeouts) is answered here.
+/// Which HTTP port a connection was accepted on: what its paths mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpPort {
+    /// `metrics`: `/metrics`, `/probe?target=<server>`, `/`.
+    Metrics,
+    /// `bridge`: `/metrics` (every bridge endpoint's samples), `/`.
+    Bridge,
+    /// `bridge_json`: the bridge's JSON view on `/` and `/metrics`.
+    BridgeJson,
+}
+
+/// An HTTP connection as a [`Machine`] whose events are [`Job`]s: a request that needs the
+/// daemon (a scrape, a probe, the bridge) becomes a job, answered with [`Answer::Scrape`]
+/// (rendered here, in the format the request prefers) or [`Answer::Rendered`]. Everything else
+/// (the overview pages, refusals, timeouts) is answered here: a `/probe` without a `target`
+/// gets 400, one whose target is not a configured server 404, without any job.
 pub struct HttpService {
     http: HttpConnection,
     served: Arc<Served>,
-    /// The `/metrics` request waiting for its scrape.
+    port: HttpPort,
+    /// The request waiting for its job's answer.
     pending: Option<Request>,
     jobs: VecDeque<Job>,
     /// The rendered body, reused across requests of the connection.
@@ -27,11 +43,12 @@ pub struct HttpService {
 }
 
 impl HttpService {
-    /// A connection accepted at `now`, served with `served`.
-    pub fn new(served: Arc<Served>, now: Instant) -> Self {
+    /// A connection accepted on `port` at `now`, served with `served`.
+    pub fn new(served: Arc<Served>, port: HttpPort, now: Instant) -> Self {
         HttpService {
             http: HttpConnection::new(served.http.clone(), now),
             served,
+            port,
             pending: None,
             jobs: VecDeque::new(),
             body: BytesMut::new(),
@@ -42,14 +59,13 @@ impl HttpService {
     fn follow(&mut self, now: Instant) {
         while let Some(event) = self.http.poll_event() {
             match event {
-                Event::Request(request) if Site::needs_scrape(&request) => {
-                    self.jobs.push_back(Job::Scrape(ScrapeJob {
-                        timeout: request.scrape_timeout,
-                        format: Site::format_for(&request),
-                    }));
-                    self.pending = Some(request);
-                }
-                Event::Request(request) => self.respond(now, &request, None),
+                Event::Request(request) => match self.job_for(&request) {
+                    Ok(job) => {
+                        self.pending = Some(request);
+                        self.jobs.push_back(job);
+                    }
+                    Err(reply) => self.respond(now, reply),
+                },
                 Event::Rejected { status, reason } => {
                     tracing::debug!("HTTP request refused with {}: {reason:?}", status.code());
                 }
@@ -58,10 +74,66 @@ impl HttpService {
         }
     }
 
-    fn respond(&mut self, now: Instant, request: &Request, body: Option<&[u8]>) {
-        let site = Arc::clone(&self.served);
-        if let Err(error) = site.site.respond(&mut self.http, now, request, body) {
+    /// The job `request` needs, or the reply that answers it at once.
+    fn job_for(&self, request: &Request) -> Result<Job, Reply<'static>> {
+        let timeout = request.scrape_timeout;
+        let bridge = |view| Job::Bridge(BridgeJob { timeout, view });
+        match (self.port, request.route) {
+            (HttpPort::Metrics, Route::Metrics) => Ok(Job::Scrape(ScrapeJob {
+                timeout,
+                format: Site::format_for(request),
+            })),
+            (HttpPort::Metrics, Route::Probe) => self.probe_job(request),
+            (HttpPort::Metrics, Route::Index) => Err(Reply::Overview),
+            (HttpPort::Bridge, Route::Metrics) => Ok(bridge(BridgeView::Text)),
+            (HttpPort::Bridge, Route::Index) => Err(Reply::BridgeOverview),
+            (HttpPort::BridgeJson, Route::Metrics | Route::Index) => Ok(bridge(BridgeView::Json)),
+            (HttpPort::Bridge | HttpPort::BridgeJson, Route::Probe) => Err(Reply::Refused(
+                Status::Forbidden,
+                "/probe is served on the metrics port",
+            )),
+            // These ports route no history path (their connections read `Paths::Metrics`).
+            (_, Route::History) => Err(Reply::Refused(
+                Status::Forbidden,
+                "the history API is served on the history port",
+            )),
+        }
+    }
+
+    /// The probe of a configured server; nothing else is ever contacted.
+    fn probe_job(&self, request: &Request) -> Result<Job, Reply<'static>> {
+        let Some(target) = request.query_parameter("target") else {
+            return Err(Reply::Refused(
+                Status::BadRequest,
+                "/probe needs ?target=<server section>",
+            ));
+        };
+        if !self.served.servers.contains(&target) {
+            return Err(Reply::Refused(
+                Status::NotFound,
+                "the target is not a configured server",
+            ));
+        }
+        Ok(Job::Probe(ProbeJob {
+            target,
+            timeout: request.scrape_timeout,
+            format: Site::format_for(request),
+        }))
+    }
+
+    fn respond(&mut self, now: Instant, reply: Reply<'_>) {
+        let served = Arc::clone(&self.served);
+        if let Err(error) = served.site.respond(&mut self.http, now, reply) {
             tracing::error!("cannot answer an HTTP request: {error}");
+        }
+    }
+
+    /// The reply to `request` with `body`, an answer rendered by the daemon.
+    fn rendered_reply<'b>(&self, request: &Request, body: Option<&'b [u8]>) -> Reply<'b> {
+        match self.port {
+            HttpPort::BridgeJson => Reply::Json(body),
+            HttpPort::Bridge => Reply::Exposition(Format::Text, body),
+            HttpPort::Metrics => Reply::Exposition(Site::format_for(request), body),
         }
     }
 }
@@ -101,8 +173,8 @@ impl Machine for HttpService {
     }
 }
 
-/// The answer to the pending scrape. Answers of any other kind, or with no scrape pending,
-/// are dropped.
+/// The answer to the pending job. Answers of any other kind, or with no job pending, are
+/// dropped.
 impl Peer for HttpService {
     type Message = Answer;
 
@@ -117,11 +189,15 @@ impl Peer for HttpService {
             Answer::Scrape { result, counters } => {
                 let mut body = std::mem::take(&mut self.body);
                 body.clear();
-                result.render(Site::format_for(&request), &counters, &mut body);
-                self.respond(now, &request, Some(&body));
+                let format = Site::format_for(&request);
+                result.render(format, &counters, &mut body);
+                self.respond(now, Reply::Exposition(format, Some(&body)));
                 self.body = body;
             }
-            Answer::Rendered(body) => self.respond(now, &request, body.as_deref()),
+            Answer::Rendered(body) => {
+                let reply = self.rendered_reply(&request, body.as_deref());
+                self.respond(now, reply);
+            }
             Answer::Management(_) | Answer::History(_) => {}
         }
         self.follow(now);
@@ -137,6 +213,10 @@ mod tests {
     use bytes::Bytes;
 
     fn service(now: Instant) -> HttpService {
+        service_on(HttpPort::Metrics, now)
+    }
+
+    fn service_on(port: HttpPort, now: Instant) -> HttpService {
         let text = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nmetrics = 5002\n\
                     [primary]\nhost = h\nport = 1\nuser = u\n";
         let config = crate::config::load_ini(text, "t.conf", &|_| None)
@@ -152,7 +232,7 @@ mod tests {
             },
         )
         .unwrap();
-        HttpService::new(plan.served, now)
+        HttpService::new(plan.served, port, now)
     }
 
     fn drain(service: &mut HttpService) -> String {
@@ -207,5 +287,82 @@ mod tests {
         let response = drain(&mut service);
         assert!(response.starts_with("HTTP/1.1 503"), "{response}");
         assert!(service.is_finished(), "HTTP/1.0 closes");
+    }
+
+    #[test]
+    fn probes_of_configured_servers_only_become_jobs() {
+        let now = crate::test_clock::origin();
+        let mut service = service(now);
+        service.handle_input(
+            now,
+            b"GET /probe?target=elsewhere HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        assert!(
+            service.poll_event().is_none(),
+            "an unknown target contacts nothing"
+        );
+        let response = drain(&mut service);
+        assert!(
+            response.starts_with("HTTP/1.1 404 Not Found\r\n"),
+            "{response}"
+        );
+        service.handle_input(now, b"GET /probe HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(service.poll_event().is_none());
+        assert!(drain(&mut service).starts_with("HTTP/1.1 400"));
+        service.handle_input(
+            now,
+            b"GET /probe?target=primary HTTP/1.1\r\nHost: x\r\nX-Prometheus-Scrape-Timeout-Seconds: 3\r\n\r\n",
+        );
+        let Some(Job::Probe(job)) = service.poll_event() else {
+            panic!("a probe job");
+        };
+        assert_eq!(job.target, "primary");
+        assert_eq!(job.timeout, Some(std::time::Duration::from_secs(3)));
+        service.handle_message(now, Answer::Rendered(None));
+        assert!(drain(&mut service).starts_with("HTTP/1.1 503"));
+    }
+
+    #[test]
+    fn the_bridge_ports_ask_for_the_bridge() {
+        let now = crate::test_clock::origin();
+        let mut bridge = service_on(HttpPort::Bridge, now);
+        bridge.handle_input(now, b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /probe?target=primary HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(bridge.poll_event().is_none());
+        let pages = drain(&mut bridge);
+        assert!(pages.contains("Bridge for Prometheus"), "{pages}");
+        assert!(pages.contains("HTTP/1.1 403"), "{pages}");
+        bridge.handle_input(
+            now,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n",
+        );
+        assert_eq!(
+            bridge.poll_event(),
+            Some(Job::Bridge(BridgeJob {
+                timeout: None,
+                view: BridgeView::Text
+            }))
+        );
+        bridge.handle_message(now, Answer::Rendered(Some(Bytes::from_static(b"up 1\n"))));
+        let response = drain(&mut bridge);
+        assert!(
+            response.contains(Format::Text.content_type()),
+            "always text: {response}"
+        );
+
+        let mut json = service_on(HttpPort::BridgeJson, now);
+        json.handle_input(now, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(matches!(
+            json.poll_event(),
+            Some(Job::Bridge(BridgeJob {
+                view: BridgeView::Json,
+                ..
+            }))
+        ));
+        json.handle_message(now, Answer::Rendered(Some(Bytes::from_static(b"{}"))));
+        let response = drain(&mut json);
+        assert!(
+            response.contains("Content-Type: application/json\r\n"),
+            "{response}"
+        );
     }
 }

@@ -11,6 +11,7 @@
 mod history;
 mod http;
 mod site;
+mod wire;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,8 +19,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 pub use history::HistoryService;
-pub use http::HttpService;
-pub use site::Site;
+pub use http::{HttpPort, HttpService};
+pub use site::{Reply, Site};
+pub use wire::MalformedJob;
 
 use crate::exposition::Format;
 use crate::history::{HistoryAnswer, HistoryJob};
@@ -38,6 +40,39 @@ pub enum Job {
     Management(Request),
     /// A piece of a history answer.
     History(HistoryJob),
+    /// A `/probe` request's scrape of one configured server.
+    Probe(ProbeJob),
+    /// A request on the bridge's ports.
+    Bridge(BridgeJob),
+}
+
+/// A `/probe` request's scrape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeJob {
+    /// The server's section name (one the configuration has when the request arrived).
+    pub target: String,
+    /// `X-Prometheus-Scrape-Timeout-Seconds`, when the request says.
+    pub timeout: Option<Duration>,
+    /// The exposition format the request prefers.
+    pub format: Format,
+}
+
+/// A bridge request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BridgeJob {
+    /// `X-Prometheus-Scrape-Timeout-Seconds`, when the request says.
+    pub timeout: Option<Duration>,
+    /// What is asked for.
+    pub view: BridgeView,
+}
+
+/// What a bridge request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeView {
+    /// The merged samples, text format (the `bridge` port).
+    Text,
+    /// The JSON view (the `bridge_json` port).
+    Json,
 }
 
 /// A `/metrics` request's scrape.
@@ -59,8 +94,8 @@ pub enum Answer {
         /// The `pgexporter_logging_*` and `pgexporter_history_*` counts.
         counters: ExporterCounters,
     },
-    /// A scrape result already rendered in the job's format, for runtimes where results live
-    /// in another process; `None` when there is none (503).
+    /// A body already rendered in the job's format (a probe, the bridge; and a scrape for
+    /// runtimes where results live in another process); `None` when there is none (503).
     Rendered(Option<Bytes>),
     /// The answer document of a management request.
     Management(Document),
@@ -98,7 +133,7 @@ pub fn listener_tls(kind: ListenerKind, served: &Served) -> ListenerTls {
     let files = match kind {
         ListenerKind::Metrics => served.metrics_tls.clone().map(ListenerTls::Immediate),
         ListenerKind::RemoteManagement => served.management_tls.clone().map(ListenerTls::OnRequest),
-        ListenerKind::LocalManagement => None,
+        ListenerKind::LocalManagement | ListenerKind::Bridge | ListenerKind::BridgeJson => None,
         ListenerKind::History => served.history_tls.clone().map(ListenerTls::Immediate),
     };
     files.unwrap_or(ListenerTls::Plain)
@@ -106,7 +141,7 @@ pub fn listener_tls(kind: ListenerKind, served: &Served) -> ListenerTls {
 
 /// One accepted connection.
 pub enum Service {
-    /// The metrics port.
+    /// The metrics port, the bridge port and the bridge's JSON port.
     Http(HttpService),
     /// Remote or local management.
     Management(Session),
@@ -123,10 +158,11 @@ impl Service {
             timestamp: accepted.timestamp.clone(),
             seal: accepted.seal,
         };
+        let http = |port| Service::Http(HttpService::new(Arc::clone(served), port, accepted.now));
         match kind {
-            ListenerKind::Metrics => {
-                Service::Http(HttpService::new(Arc::clone(served), accepted.now))
-            }
+            ListenerKind::Metrics => http(HttpPort::Metrics),
+            ListenerKind::Bridge => http(HttpPort::Bridge),
+            ListenerKind::BridgeJson => http(HttpPort::BridgeJson),
             ListenerKind::RemoteManagement => Service::Management(Session::remote(
                 Arc::clone(&served.admins),
                 served.management_tls.is_some(),

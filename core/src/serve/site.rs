@@ -1,10 +1,31 @@
-//! What the exporter answers on its metrics port: the overview page and `/metrics`.
+//! What the exporter answers on its HTTP ports: the overview pages, the expositions
+//! (`/metrics`, `/probe`, the bridge's `/metrics`), the bridge's JSON view, and refusals.
 
 use std::fmt::Write;
 
 use crate::exposition::Format;
-use crate::http::{HttpConnection, HttpError, Request, Response, Route, Status};
+use crate::http::{HttpConnection, HttpError, Request, Response, Status};
 use crate::metrics::{FIXED_FAMILIES, MetricSet};
+
+/// The bridge port's `/` page.
+const BRIDGE_OVERVIEW: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pgexporter: bridge</title></head>\n\
+<body><h1>pgexporter</h1>\n<p>Bridge for Prometheus: the samples of every configured exporter, \
+each labelled with its endpoint, at <a href=\"/metrics\">/metrics</a>.</p>\n</body></html>\n";
+
+/// What answers a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// An exposition body in `format`; `None` when there is none (503).
+    Exposition(Format, Option<&'a [u8]>),
+    /// The bridge's JSON view; `None` when there is none (503).
+    Json(Option<&'a [u8]>),
+    /// The metrics port's overview page.
+    Overview,
+    /// The bridge port's overview page.
+    BridgeOverview,
+    /// A refusal: the status and a line saying why.
+    Refused(Status, &'a str),
+}
 
 /// The responses of one exporter: built once per metric set, shared by every connection.
 #[derive(Debug, Clone)]
@@ -20,11 +41,6 @@ impl Site {
         }
     }
 
-    /// Whether answering `request` needs a scrape result ([`Site::answer`] then wants one).
-    pub fn needs_scrape(request: &Request) -> bool {
-        request.route == Route::Metrics
-    }
-
     /// The exposition format to answer `request` in: OpenMetrics when its `Accept` header
     /// prefers it and the connection allows it (`metrics_openmetrics`), else text 0.0.4.
     pub fn format_for(request: &Request) -> Format {
@@ -35,8 +51,7 @@ impl Site {
         }
     }
 
-    /// Answers `request` on `http`, with the `/metrics` body rendered in the format
-    /// [`Site::format_for`] gives for `request` (`None` when there is no scrape result: 503).
+    /// Answers the pending request on `http` with `reply`.
     ///
     /// # Errors
     /// The connection's [`HttpError`] when no request is waiting for an answer (a caller bug).
@@ -44,37 +59,57 @@ impl Site {
         &self,
         http: &mut HttpConnection,
         now: std::time::Instant,
-        request: &Request,
-        rendered: Option<&[u8]>,
+        reply: Reply<'_>,
     ) -> Result<(), HttpError> {
-        let response = match (request.route, rendered) {
-            (Route::Metrics, Some(body)) => Response {
+        let refusal;
+        let response = match reply {
+            Reply::Exposition(format, Some(body)) => Response {
                 status: Status::Ok,
-                content_type: Site::format_for(request).content_type(),
+                content_type: format.content_type(),
                 body,
                 allow_gzip: true,
             },
-            (Route::Metrics, None) => Response {
-                status: Status::ServiceUnavailable,
-                content_type: "text/plain; charset=utf-8",
-                body: b"no scrape result\n",
-                allow_gzip: false,
-            },
-            (Route::Index, _) => Response {
+            Reply::Exposition(_, None) => unavailable(b"no scrape result\n"),
+            Reply::Json(Some(body)) => Response {
                 status: Status::Ok,
-                content_type: "text/html; charset=utf-8",
-                body: self.overview.as_bytes(),
+                content_type: "application/json",
+                body,
                 allow_gzip: true,
             },
-            // The metrics port routes no history path (`Paths::Metrics`).
-            (Route::History, _) => Response {
-                status: Status::Forbidden,
-                content_type: "text/plain; charset=utf-8",
-                body: b"",
-                allow_gzip: false,
-            },
+            Reply::Json(None) => unavailable(b"no bridge result\n"),
+            Reply::Overview => page(&self.overview),
+            Reply::BridgeOverview => page(BRIDGE_OVERVIEW),
+            Reply::Refused(status, why) => {
+                refusal = format!("{} {}: {why}\n", status.code(), status.reason());
+                Response {
+                    status,
+                    content_type: "text/plain; charset=utf-8",
+                    body: refusal.as_bytes(),
+                    allow_gzip: false,
+                }
+            }
         };
         http.respond(now, response)
+    }
+}
+
+/// A 503 saying `what` is missing.
+fn unavailable(what: &'static [u8]) -> Response<'static> {
+    Response {
+        status: Status::ServiceUnavailable,
+        content_type: "text/plain; charset=utf-8",
+        body: what,
+        allow_gzip: false,
+    }
+}
+
+/// An HTML page.
+fn page(body: &str) -> Response<'_> {
+    Response {
+        status: Status::Ok,
+        content_type: "text/html; charset=utf-8",
+        body: body.as_bytes(),
+        allow_gzip: true,
     }
 }
 
@@ -90,7 +125,8 @@ fn overview_page(metrics: &MetricSet) -> String {
     let mut page = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>pgexporter</title></head>\n\
          <body><h1>pgexporter</h1>\n<p>Prometheus exporter for PostgreSQL. \
-         The metrics are at <a href=\"/metrics\">/metrics</a>.</p>\n<h2>Metric families</h2>\n<ul>\n",
+         The metrics are at <a href=\"/metrics\">/metrics</a>; one configured server's alone at \
+         <code>/probe?target=&lt;server&gt;</code>.</p>\n<h2>Metric families</h2>\n<ul>\n",
     );
     for name in FIXED_FAMILIES
         .iter()
@@ -111,9 +147,18 @@ mod tests {
     use crate::metrics::{Source, SourceFormat};
     use bytes::BytesMut;
 
-    /// The bytes `site` answers to `head` with `rendered` as the `/metrics` body, on a
-    /// connection that allows OpenMetrics when `openmetrics` is set.
-    fn rendered_answer(head: &str, rendered: Option<&[u8]>, openmetrics: bool) -> String {
+    /// The bytes `site` answers to `head` with `reply`.
+    fn answer(head: &str, reply: impl FnOnce(&Request) -> Reply<'static>) -> String {
+        answer_allowing(head, true, reply)
+    }
+
+    /// The bytes `site` answers to `head` with `reply`, on a connection that allows
+    /// OpenMetrics when `openmetrics` is set.
+    fn answer_allowing(
+        head: &str,
+        openmetrics: bool,
+        reply: impl FnOnce(&Request) -> Reply<'static>,
+    ) -> String {
         let site = Site::new(&MetricSet::builtin().unwrap());
         let now = crate::test_clock::origin();
         let config = crate::http::HttpConfig {
@@ -125,36 +170,65 @@ mod tests {
         let Some(crate::http::Event::Request(request)) = http.poll_event() else {
             panic!("a request");
         };
-        assert!(Site::needs_scrape(&request));
-        site.respond(&mut http, now, &request, rendered).unwrap();
+        site.respond(&mut http, now, reply(&request)).unwrap();
         let mut out = BytesMut::new();
         while http.poll_transmit(&mut out) {}
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    const METRICS: &str = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+
     #[test]
     fn a_rendered_body_is_served_in_the_format_the_request_prefers() {
-        let text = rendered_answer(
-            "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
-            Some(b"up 1\n"),
-            true,
-        );
+        let text = answer(METRICS, |request| {
+            Reply::Exposition(Site::format_for(request), Some(b"up 1\n"))
+        });
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         assert!(text.contains(Format::Text.content_type()), "{text}");
         assert!(text.ends_with("up 1\n"), "{text}");
         let prefers_openmetrics = "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n";
-        let openmetrics = rendered_answer(prefers_openmetrics, Some(b"# EOF\n"), true);
+        let openmetrics = answer(prefers_openmetrics, |request| {
+            Reply::Exposition(Site::format_for(request), Some(b"# EOF\n"))
+        });
         assert!(
             openmetrics.contains(Format::OpenMetrics.content_type()),
             "{openmetrics}"
         );
-        let by_default = rendered_answer(prefers_openmetrics, Some(b"up 1\n"), false);
+        let by_default = answer_allowing(prefers_openmetrics, false, |request| {
+            Reply::Exposition(Site::format_for(request), Some(b"up 1\n"))
+        });
         assert!(
             by_default.contains(Format::Text.content_type()),
             "{by_default}"
         );
-        let missing = rendered_answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", None, false);
+        let missing = answer(METRICS, |_| Reply::Exposition(Format::Text, None));
         assert!(missing.starts_with("HTTP/1.1 503"), "{missing}");
+    }
+
+    #[test]
+    fn json_pages_and_refusals() {
+        let json = answer(METRICS, |_| Reply::Json(Some(b"{}")));
+        assert!(
+            json.contains("Content-Type: application/json\r\n"),
+            "{json}"
+        );
+        assert!(json.ends_with("\r\n\r\n{}"), "{json}");
+        let bridge = answer(METRICS, |_| Reply::BridgeOverview);
+        assert!(
+            bridge.contains("<a href=\"/metrics\">/metrics</a>"),
+            "{bridge}"
+        );
+        let refused = answer(METRICS, |_| {
+            Reply::Refused(Status::NotFound, "unknown target x")
+        });
+        assert!(
+            refused.starts_with("HTTP/1.1 404 Not Found\r\n"),
+            "{refused}"
+        );
+        assert!(
+            refused.ends_with("404 Not Found: unknown target x\n"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -154,6 +154,17 @@ impl ExporterHome {
         port
     }
 
+    /// Writes `pgexporter.conf` with `main` lines in `[pgexporter]` (after its host on
+    /// 127.0.0.1, the socket directory and the log level) and then `servers`, whole sections
+    /// (see [`server_section`]).
+    pub fn write_sections(&self, main: &str, servers: &str) {
+        let config = format!(
+            "[pgexporter]\nhost = 127.0.0.1\nunix_socket_dir = {dir}\nlog_level = info\n{main}\n\n{servers}",
+            dir = self.dir.display(),
+        );
+        fs::write(self.config_file(), config).unwrap();
+    }
+
     /// The configuration file.
     pub fn config_file(&self) -> PathBuf {
         self.dir.join("pgexporter.conf")
@@ -371,6 +382,16 @@ impl Drop for Exporter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The section of server `name`, the monitoring role on `cluster`.
+pub fn server_section(name: &str, cluster: &PgCluster) -> String {
+    format!(
+        "[{name}]\nhost = {host}\nport = {port}\nuser = {user}\n\n",
+        host = cluster.host(),
+        port = cluster.port(),
+        user = MONITOR_USER.name,
+    )
 }
 
 /// A TCP port that was free a moment ago.

@@ -16,6 +16,7 @@ mod http_response;
 mod management;
 mod protocols;
 mod scram;
+mod scrape_targets;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub use management::{
 };
 pub use protocols::{http_request, pg_backend, pg_connection};
 pub use scram::{scram_client, scram_server};
+pub use scrape_targets::{exposition_parse, http_client_response};
 
 /// A fuzz target's entry point.
 pub type Entry = fn(&[u8]);
@@ -56,6 +58,8 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("management_document", management_document),
     ("management_handshake_server", management_handshake_server),
     ("management_handshake_client", management_handshake_client),
+    ("exposition_parse", exposition_parse),
+    ("http_client_response", http_client_response),
 ];
 
 /// The timeout every machine under test is configured with; inputs never wait for it, but the

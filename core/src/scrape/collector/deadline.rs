@@ -2,8 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use super::Ticket;
-
 /// The shortest scrape timeout a request may ask for: a shorter
 /// `X-Prometheus-Scrape-Timeout-Seconds` is raised to it.
 pub const MIN_SCRAPE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -20,13 +18,6 @@ const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 pub(super) fn request_deadline(now: Instant, timeout: Duration) -> Instant {
     let timeout = timeout.clamp(MIN_SCRAPE_TIMEOUT, MAX_SCRAPE_TIMEOUT);
     now + timeout - (timeout / 10).min(MAX_DEADLINE_MARGIN)
-}
-
-/// A request waiting for the scrape in progress, answered at the latest by its own deadline.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Waiter {
-    pub ticket: Ticket,
-    pub deadline: Instant,
 }
 
 #[cfg(test)]

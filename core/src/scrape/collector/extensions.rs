@@ -10,8 +10,12 @@
 use std::time::Instant;
 
 use super::super::discovery::Probe;
-use super::super::plan::{InstalledExtensions, plan_extension_queries, wants_extensions};
-use super::{Collector, ConnId, Purpose};
+use super::super::plan::{
+    InstalledExtensions, MAIN_DATABASE, plan_extension_queries, wants_extensions,
+};
+use super::Collector;
+use super::queries::Purpose;
+use crate::link::ConnId;
 
 /// One server's extension discovery in the running scrape.
 #[derive(Debug, Default)]
@@ -75,10 +79,10 @@ impl Collector {
         if !wants_extensions(&self.metrics, &self.filter, &self.servers[server].name) {
             return;
         }
-        let Some(run) = self.run.as_mut() else {
+        let Some(run) = self.runs[server].as_mut() else {
             return;
         };
-        run.servers[server].extensions.awaiting += 1;
+        run.extensions.awaiting += 1;
         let probe = Probe::DatabaseExtensions;
         self.send_query(conn, probe.sql(), Purpose::Probe(probe));
     }
@@ -92,14 +96,14 @@ impl Collector {
         server: usize,
         found: Found<'_>,
     ) {
-        let Some(run) = self.run.as_mut() else {
+        let Some(run) = self.runs[server].as_mut() else {
             return;
         };
-        let discovery = &mut run.servers[server].extensions;
+        let discovery = &mut run.extensions;
         match found {
             Found::Main(installed) => {
                 discovery.main_known = true;
-                discovery.record(super::MAIN_DATABASE, installed);
+                discovery.record(MAIN_DATABASE, installed);
             }
             Found::Database(database, installed) => {
                 discovery.awaiting = discovery.awaiting.saturating_sub(1);

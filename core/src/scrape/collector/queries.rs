@@ -1,0 +1,410 @@
+//! The collector's PostgreSQL connections: opening them, sending a scrape's queries, reading
+//! what comes back into the server's run.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::link::{ConnId, LinkAction, LinkCommand, LinkOwner};
+use crate::machine::Machine;
+use crate::pg::{self, ConnectParams, QueryError, QueryId, QueryResult};
+
+use super::super::discovery::{self, Probe};
+use super::super::plan::{MAIN_DATABASE, PlannedQuery, ServerProfile, plan_queries};
+use super::super::result::MetricRows;
+use super::extensions::Found;
+use super::{Collector, LOCK_TIMEOUT, QUERY_CANCELED};
+
+/// Why a query was sent.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Purpose {
+    Probe(Probe),
+    Metric(PlannedQuery),
+}
+
+impl Purpose {
+    /// The name of the query's prepared statement: one per probe and per (metric, variant), so
+    /// unique on a connection and always standing for the same SQL.
+    fn statement_name(self) -> String {
+        match self {
+            Purpose::Probe(probe) => format!("probe {probe:?}"),
+            Purpose::Metric(planned) => format!("metric {} {}", planned.metric, planned.variant),
+        }
+    }
+}
+
+/// A query sent and not answered yet: the run it was sent for, and why.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pending {
+    pub(super) run: u64,
+    pub(super) purpose: Purpose,
+}
+
+/// One connection to one database of one server.
+pub(super) struct Link {
+    pub(super) server: usize,
+    pub(super) server_name: String,
+    pub(super) database: String,
+    pub(super) pg: pg::Connection,
+    /// The runtime reported the socket open; until then nothing is transmitted.
+    pub(super) connected: bool,
+    /// The session reached its first ReadyForQuery.
+    pub(super) ready: bool,
+    /// Why the runtime could not open the socket, when it could not.
+    pub(super) connect_failure: Option<String>,
+    /// The last run at whose end a CancelRequest went out for its running queries.
+    pub(super) cancelled_run: Option<u64>,
+    pub(super) pending: HashMap<QueryId, Pending>,
+}
+
+impl Collector {
+    /// The connection to `database` of `server`, if there is one (ready or still opening).
+    pub(super) fn find_link(&self, server: usize, database: &str) -> Option<ConnId> {
+        self.links
+            .iter()
+            .find(|(_, link)| link.server == server && link.database == database)
+            .map(|(&conn, _)| conn)
+    }
+
+    /// The connection to `database` of `server`, opened (an [`LinkAction::Connect`]) if there
+    /// is none; a connection still being opened is reused.
+    pub(super) fn link_for(&mut self, now: Instant, server: usize, database: &str) -> ConnId {
+        if let Some(conn) = self.find_link(server, database) {
+            return conn;
+        }
+        let spec = &self.servers[server];
+        let mut options = vec![(
+            "lock_timeout".to_owned(),
+            LOCK_TIMEOUT.as_millis().to_string(),
+        )];
+        if let Some(timeout) = self.settings.query_timeout {
+            options.push((
+                "statement_timeout".to_owned(),
+                timeout.as_millis().to_string(),
+            ));
+        }
+        let params = ConnectParams {
+            user: spec.user.clone(),
+            database: database.to_owned(),
+            password: spec.password.clone(),
+            application_name: self.settings.application_name.clone(),
+            tls: spec.target.tls,
+            options,
+            connect_timeout: self.settings.connect_timeout,
+        };
+        let conn = ConnId::new(LinkOwner::Postgresql, self.next_conn);
+        self.next_conn += 1;
+        let nonce = (self.random_nonce)();
+        self.links.insert(
+            conn,
+            Link {
+                server,
+                server_name: spec.name.clone(),
+                database: database.to_owned(),
+                pg: pg::Connection::new(params, now, nonce),
+                connected: false,
+                ready: false,
+                connect_failure: None,
+                cancelled_run: None,
+                pending: HashMap::new(),
+            },
+        );
+        let target = Arc::clone(&spec.target);
+        self.actions.push_back(LinkAction::Connect { conn, target });
+        conn
+    }
+
+    /// Queues `sql` on `conn` for the run of its server, as the prepared statement of
+    /// `purpose`; nothing when the server has no run.
+    pub(super) fn send_query(&mut self, conn: ConnId, sql: &str, purpose: Purpose) {
+        let Some(link) = self.links.get_mut(&conn) else {
+            return;
+        };
+        let Some(run) = self.runs[link.server].as_mut() else {
+            return;
+        };
+        let id = link.pg.query_prepared(&purpose.statement_name(), sql);
+        link.pending.insert(
+            id,
+            Pending {
+                run: run.id,
+                purpose,
+            },
+        );
+        run.outstanding += 1;
+    }
+
+    /// Queues `command` for connection `conn`.
+    pub(super) fn command(&mut self, conn: ConnId, command: LinkCommand) {
+        self.actions
+            .push_back(LinkAction::Command { conn, command });
+    }
+
+    /// Moves what `conn`'s machine produced into actions, and handles its events.
+    pub(super) fn flush(&mut self, now: Instant, conn: ConnId) {
+        loop {
+            let Some(link) = self.links.get_mut(&conn) else {
+                return;
+            };
+            if link.connected && link.pg.poll_transmit(&mut self.transmit) {
+                let bytes = self.transmit.split().freeze();
+                self.command(conn, LinkCommand::Send(bytes));
+                continue;
+            }
+            if link.pg.poll_tls_start() {
+                self.command(conn, LinkCommand::StartTls);
+                continue;
+            }
+            let Some(event) = link.pg.poll_event() else {
+                return;
+            };
+            match event {
+                pg::Event::Ready => {
+                    link.ready = true;
+                    if link.database == MAIN_DATABASE && self.reachability[link.server].connected()
+                    {
+                        tracing::info!(server = %link.server_name, "reachable again");
+                    }
+                }
+                pg::Event::Notice(notice) => {
+                    tracing::debug!(conn = %conn, "notice: {}", notice.message());
+                }
+                pg::Event::QueryDone { id, result } => {
+                    let pending = link.pending.remove(&id);
+                    let (server, database) = (link.server, link.database.clone());
+                    let current = self.runs[server].as_ref().map(|run| run.id);
+                    match pending {
+                        Some(pending) if Some(pending.run) == current => {
+                            self.query_done(now, conn, server, &database, pending.purpose, result);
+                        }
+                        // The answer to a query of an earlier run (cancelled at its end).
+                        Some(_) => self.count(&result),
+                        None => {}
+                    }
+                }
+                pg::Event::Closed { error } => {
+                    let link = self.links.remove(&conn).expect("the link was just polled");
+                    self.report_closed(now, link, error);
+                    self.command(conn, LinkCommand::Close);
+                    self.finish_done_runs(now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn query_done(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        server: usize,
+        database: &str,
+        purpose: Purpose,
+        result: Result<QueryResult, QueryError>,
+    ) {
+        self.count(&result);
+        let Some(server_run) = self.runs[server].as_mut() else {
+            return;
+        };
+        server_run.outstanding = server_run.outstanding.saturating_sub(1);
+        match (purpose, result) {
+            (Purpose::Probe(Probe::Role), Ok(result)) => {
+                let version = self
+                    .links
+                    .get(&conn)
+                    .and_then(|link| link.pg.server_version_num())
+                    .map(discovery::version_parts);
+                let role = discovery::read_role(&result);
+                let snapshot = &mut server_run.snapshot;
+                snapshot.version = version;
+                snapshot.role = role;
+                snapshot.active = role.is_some() && version.is_some();
+                if let (Some(role), Some((major, _))) = (role, version) {
+                    let profile = ServerProfile {
+                        major,
+                        is_primary: role.is_primary,
+                    };
+                    self.queue_metrics(now, conn, profile, true);
+                }
+            }
+            (Purpose::Probe(Probe::Settings), Ok(result)) => {
+                server_run.snapshot.settings = discovery::read_settings(&result);
+            }
+            (Purpose::Probe(Probe::Extensions), Ok(result)) => {
+                let extensions = discovery::read_extensions(&result);
+                let asks_fips = self
+                    .links
+                    .get(&conn)
+                    .and_then(|link| link.pg.server_version_num())
+                    .is_some_and(|num| {
+                        discovery::asks_fips(discovery::version_parts(num).0, &extensions)
+                    });
+                let installed = extensions
+                    .iter()
+                    .map(|extension| (extension.name.clone(), extension.version.clone()))
+                    .collect();
+                server_run.snapshot.extensions = extensions;
+                if asks_fips {
+                    self.send_query(conn, Probe::Fips.sql(), Purpose::Probe(Probe::Fips));
+                }
+                self.extensions_found(now, conn, server, Found::Main(installed));
+            }
+            (Purpose::Probe(Probe::Fips), Ok(result)) => {
+                server_run.snapshot.fips = discovery::read_fips(&result);
+            }
+            (Purpose::Probe(Probe::DatabaseExtensions), Ok(result)) => {
+                let installed = discovery::read_installed(&result);
+                self.extensions_found(now, conn, server, Found::Database(database, installed));
+            }
+            (Purpose::Probe(Probe::Databases), Ok(result)) => {
+                let databases = discovery::read_databases(&result);
+                self.collect_other_databases(now, server, &databases);
+                self.extensions_found(now, conn, server, Found::DatabaseList);
+            }
+            (Purpose::Metric(planned), Ok(result)) => {
+                let rows = MetricRows {
+                    metric: planned.metric,
+                    variant: planned.variant,
+                    database: database.to_owned(),
+                    result,
+                    fetched: now,
+                };
+                if self.metrics.definitions()[planned.metric].ttl.is_some() {
+                    let key = (server, planned.metric, database.to_owned());
+                    self.kept.insert(key, rows.clone());
+                }
+                server_run.snapshot.rows.push(rows);
+            }
+            (purpose, Err(error)) => {
+                self.log_failure(server, database, purpose, &error);
+                let found = match purpose {
+                    Purpose::Probe(Probe::Extensions) => Some(Found::Main(Vec::new())),
+                    Purpose::Probe(Probe::DatabaseExtensions) => {
+                        Some(Found::Database(database, Vec::new()))
+                    }
+                    Purpose::Probe(Probe::Databases) => Some(Found::DatabaseList),
+                    _ => None,
+                };
+                if let Some(found) = found {
+                    self.extensions_found(now, conn, server, found);
+                }
+            }
+        }
+        // Queries queued on this connection go out when the caller's flush loop polls it again.
+        self.finish_done_runs(now);
+    }
+
+    /// Queues the metric queries of `conn`'s database for a server with `profile`.
+    fn queue_metrics(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        profile: ServerProfile,
+        main_database: bool,
+    ) {
+        let planned = plan_queries(&self.metrics, &self.filter, profile, main_database);
+        self.send_metrics(now, conn, &planned);
+    }
+
+    /// Queues the metric queries `planned` on `conn`. A metric with a `ttl` whose rows from
+    /// the same query variant are younger than it is not sent: those rows join the run.
+    pub(super) fn send_metrics(&mut self, now: Instant, conn: ConnId, planned: &[PlannedQuery]) {
+        let Some(link) = self.links.get(&conn) else {
+            return;
+        };
+        let (server, database) = (link.server, link.database.clone());
+        let metrics = Arc::clone(&self.metrics);
+        for &planned in planned {
+            let definition = &metrics.definitions()[planned.metric];
+            let key = (server, planned.metric, database.clone());
+            let young = definition.ttl.and_then(|ttl| {
+                self.kept.get(&key).filter(|rows| {
+                    rows.variant == planned.variant
+                        && now.saturating_duration_since(rows.fetched) < ttl
+                })
+            });
+            match (young, self.runs[server].as_mut()) {
+                (Some(rows), Some(run)) => run.snapshot.rows.push(rows.clone()),
+                _ => {
+                    let sql = &definition.queries[planned.variant].sql;
+                    self.send_query(conn, sql, Purpose::Metric(planned));
+                }
+            }
+        }
+    }
+
+    /// Runs the `database: all` metrics in every database but the main one, and closes the
+    /// connections of databases that no longer exist.
+    fn collect_other_databases(&mut self, now: Instant, server: usize, databases: &[String]) {
+        let Some(profile) = self.profile_of(server) else {
+            return;
+        };
+        let gone: Vec<ConnId> = self
+            .links
+            .iter()
+            .filter(|(_, link)| {
+                link.server == server
+                    && link.database != MAIN_DATABASE
+                    && link.pending.is_empty()
+                    && !databases.contains(&link.database)
+            })
+            .map(|(&conn, _)| conn)
+            .collect();
+        for conn in gone {
+            self.links.remove(&conn);
+            self.command(conn, LinkCommand::Close);
+        }
+        self.kept.retain(|(kept_server, _, database), _| {
+            *kept_server != server || database == MAIN_DATABASE || databases.contains(database)
+        });
+        for database in databases.iter().filter(|name| *name != MAIN_DATABASE) {
+            let conn = self.link_for(now, server, database);
+            self.probe_database_extensions(conn, server);
+            self.queue_metrics(now, conn, profile, false);
+            self.flush(now, conn);
+        }
+    }
+
+    /// The profile the running scrape found for `server`, once its role probe answered.
+    pub(super) fn profile_of(&self, server: usize) -> Option<ServerProfile> {
+        let snapshot = &self.runs[server].as_ref()?.snapshot;
+        Some(ServerProfile {
+            major: snapshot.version?.0,
+            is_primary: snapshot.role?.is_primary,
+        })
+    }
+
+    pub(super) fn count(&mut self, result: &Result<QueryResult, QueryError>) {
+        match result {
+            Ok(_) => self.counters.executions += 1,
+            Err(QueryError::Server(error)) => {
+                self.counters.executions += 1;
+                self.counters.errors += 1;
+                if error.code() == QUERY_CANCELED {
+                    self.counters.timeouts += 1;
+                }
+            }
+            Err(_) => self.counters.errors += 1,
+        }
+    }
+
+    fn log_failure(&self, server: usize, database: &str, purpose: Purpose, error: &QueryError) {
+        let server = &self.servers[server].name;
+        match purpose {
+            Purpose::Probe(Probe::Fips) => {
+                tracing::debug!(server = %server, database, "pgcrypto's fips_mode() failed: {error}");
+            }
+            Purpose::Probe(probe) => {
+                tracing::warn!(server = %server, database, "probe {probe:?} failed: {error}");
+            }
+            Purpose::Metric(planned) => {
+                let definition = &self.metrics.definitions()[planned.metric];
+                if definition.optional {
+                    tracing::debug!(server = %server, database, metric = %definition.tag, "query failed: {error}");
+                } else {
+                    tracing::warn!(server = %server, database, metric = %definition.tag, "query failed: {error}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pgexporter_tests::fuzz_entry::http_client_response(data));
