@@ -58,8 +58,8 @@ fi
 # The runtimes besides the default (tokio) whose binaries the end-to-end tests run against.
 OTHER_RUNTIMES=(smol fork)
 # The end-to-end test targets that run the binaries.
-E2E_TESTS=(exporter extensions management cli fork_processes history bridge probe alerts console
-    socket_activation hostile)
+E2E_TESTS=(exporter extensions management cli fork_processes history deadlines bridge probe alerts
+    console socket_activation hostile)
 
 step "building the binaries"
 timed cargo build -j2 --bins

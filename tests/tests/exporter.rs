@@ -191,13 +191,28 @@ fn a_server_that_goes_away_is_inactive_and_comes_back_without_a_restart() {
     );
     assert_valid_exposition(&body);
 
+    // The failed connection started a backoff of a second (doubling while it keeps failing):
+    // the server is reported active again once it has passed.
     cluster.start_again();
-    let body = exporter.scrape();
-    assert!(
-        body.contains("pgexporter_postgresql_active{server=\"primary\"} 1\n"),
-        "{body}"
-    );
+    let mut body = exporter.scrape();
+    let started = Instant::now();
+    while !body.contains("pgexporter_postgresql_active{server=\"primary\"} 1\n") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{body}\nlog: {}",
+            exporter.log()
+        );
+        thread::sleep(Duration::from_millis(100));
+        body = exporter.scrape();
+    }
     assert!(body.contains("pgexporter_pg_database_size{server=\"primary\",database=\"postgres\"}"));
+    let log = exporter.log();
+    assert_eq!(
+        log.matches("retrying with backoff").count(),
+        1,
+        "one warning per change of state: {log}"
+    );
+    assert!(log.contains("reachable again"), "{log}");
 }
 
 #[test]

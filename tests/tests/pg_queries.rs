@@ -1,15 +1,19 @@
 //! Queries through the blocking client against a real PostgreSQL: pipelines with failures,
-//! NULLs, multi-row results, the server version, and servers that go away mid-result.
+//! NULLs, multi-row results, the server version, servers that go away mid-result, and a
+//! CancelRequest.
 //!
 //! Most tests share one cluster kept in a `OnceLock` (stopped and removed by the fixture's
 //! watchdog when the process exits, since statics are never dropped); the test that stops the
 //! server starts its own.
 
+use std::io::Write;
+use std::net::TcpStream;
 use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
-use pgexporter_core::pg::{QueryError, TlsMode};
+use bytes::BytesMut;
+use pgexporter_core::pg::{CancelKey, QueryError, TlsMode};
 use pgexporter_tests::client::{connect, params, single_value, sqlstate, tcp, unix};
 use pgexporter_tests::cluster::{MONITOR_USER, SCRAM_USER, TRUST_USER};
 use pgexporter_tests::pg_client::{DriverError, PgClient};
@@ -142,12 +146,16 @@ fn server_version_num_matches_show_server_version_num() {
 type Streaming = thread::JoinHandle<(Result<usize, DriverError>, PgClient)>;
 
 /// Starts, on another thread, a query that streams part of its rows and then sleeps for ten
-/// minutes; returns once the backend is inside the sleep, with the thread and the backend's pid.
-fn stream_then_sleep(cluster: &PgCluster, application_name: &str) -> (Streaming, i32) {
+/// minutes; returns once the backend is inside the sleep, with the thread and the backend's
+/// cancel key (its pid and secret).
+fn stream_then_sleep(cluster: &PgCluster, application_name: &str) -> (Streaming, CancelKey) {
     let mut parameters = params(TRUST_USER, TlsMode::Off);
     parameters.application_name = application_name.to_owned();
     let mut client = PgClient::connect(&tcp(cluster), parameters, None).expect("connect");
-    let pid = client.connection().backend_pid().expect("backend pid");
+    let key = client
+        .connection()
+        .cancel_key()
+        .expect("BackendKeyData arrived");
     let streaming = thread::spawn(move || {
         let outcome = client
             .query(
@@ -157,8 +165,8 @@ fn stream_then_sleep(cluster: &PgCluster, application_name: &str) -> (Streaming,
             .map(|result| result.rows.len());
         (outcome, client)
     });
-    wait_for_sleep(cluster, pid);
-    (streaming, pid)
+    wait_for_sleep(cluster, key.process_id());
+    (streaming, key)
 }
 
 /// Waits until backend `pid` is inside `pg_sleep`, having sent the rows before it.
@@ -176,7 +184,8 @@ fn wait_for_sleep(cluster: &PgCluster, pid: i32) {
 #[test]
 fn a_backend_terminated_mid_result_ends_with_a_clear_error() {
     let cluster = cluster();
-    let (streaming, pid) = stream_then_sleep(cluster, "terminated-mid-result");
+    let (streaming, key) = stream_then_sleep(cluster, "terminated-mid-result");
+    let pid = key.process_id();
     let terminated = cluster.psql(&format!("SELECT pg_terminate_backend({pid})"));
     assert_eq!(terminated.trim(), "t");
     let (outcome, client) = streaming.join().expect("the query thread does not panic");
@@ -198,4 +207,19 @@ fn a_server_stopped_immediately_mid_result_ends_with_a_clear_error() {
     let error = outcome.expect_err("the server went away");
     assert!(client.is_closed());
     assert!(matches!(error, DriverError::Connection { .. }), "{error:?}");
+}
+
+#[test]
+fn a_cancel_request_ends_the_running_query_and_keeps_the_session() {
+    let cluster = cluster();
+    let (streaming, key) = stream_then_sleep(cluster, "cancelled-mid-result");
+    let mut packet = BytesMut::new();
+    key.cancel_request(&mut packet);
+    let mut socket = TcpStream::connect((cluster.host(), cluster.port())).expect("connect");
+    socket.write_all(&packet).expect("send the CancelRequest");
+    let (outcome, mut client) = streaming.join().expect("the query thread does not panic");
+    let error = outcome.expect_err("the query was cancelled");
+    assert_eq!(sqlstate(&error), Some("57014"), "{error:?}");
+    assert!(!client.is_closed());
+    assert_eq!(single_value(&mut client, "SELECT 3").as_deref(), Some("3"));
 }

@@ -5,7 +5,8 @@
 //! `endpoint="host:port"` first, each family once, with `pgexporter_bridge_endpoint_up` and
 //! `pgexporter_bridge_endpoint_scrape_duration_seconds` per endpoint. An endpoint that is down,
 //! slow, answers garbage or too much costs only its own samples. Concurrent requests share the
-//! fetches in progress, and a result younger than `bridge_cache_max_age` (whose body fits in
+//! fetches in progress, each answered by its own deadline (the fetches go on until the last),
+//! and a finished result younger than `bridge_cache_max_age` (whose body fits in
 //! `bridge_cache_max_size`) answers without fetching.
 //!
 //! Drive it like the collector: [`Bridge::request`], then the [`LinkAction`]s of
@@ -199,7 +200,8 @@ impl Bridge {
         }
     }
 
-    /// Answers landed flights, each with its merged result.
+    /// Answers landed flights, each with its merged result; an early answer at a request's
+    /// deadline, while the fetches go on for others, is not cached.
     fn land(&mut self, now: Instant, landed: Vec<Landed<Ticket, Arc<Fetched>>>) {
         for flight in landed {
             let endpoints = flight
@@ -212,7 +214,9 @@ impl Bridge {
                 })
                 .collect();
             let result = Arc::new(BridgeResult::new(endpoints, now));
-            self.keep(&result);
+            if !flight.early {
+                self.keep(&result);
+            }
             self.events.push_back(BridgeEvent::Finished {
                 result,
                 tickets: flight.tickets,

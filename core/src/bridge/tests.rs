@@ -141,28 +141,44 @@ fn concurrent_requests_share_the_fetches_and_a_young_result_is_served_again() {
         vec![Behaviour::Silent, Behaviour::Answers(NODE)],
         Duration::from_secs(30),
     );
+    let start = harness.now;
     assert!(harness.request(1, Some(Duration::from_secs(2))).is_none());
     harness.run();
     assert!(harness.request(2, Some(Duration::from_secs(20))).is_none());
     harness.run();
     assert_eq!(harness.connects, 2, "one connection per endpoint");
     assert!(harness.results.is_empty(), "endpoint 0 has not answered");
-    let deadline = harness.now + Duration::from_millis(1800);
+    let deadline = start + Duration::from_millis(1800);
     assert_eq!(harness.bridge.poll_timeout(), Some(deadline));
     harness.now = deadline;
     harness.bridge.handle_timeout(deadline);
     harness.run();
-    let (result, tickets) = harness.results.pop().expect("the deadline ends the scrape");
-    assert_eq!(tickets, [Ticket(1), Ticket(2)]);
-    let text = body(&result);
+    let (early, tickets) = harness
+        .results
+        .pop()
+        .expect("the first request's deadline answers it");
+    assert_eq!(tickets, [Ticket(1)], "the other request waits longer");
+    let text = body(&early);
     assert!(text.contains("up{endpoint=\"e0:9100\"} 0\n"), "{text}");
     assert!(
         text.contains("node_load1{endpoint=\"e1:9100\"} 0.5\n"),
         "{text}"
     );
+    assert_eq!(harness.connects, 2, "the fetches are shared, not repeated");
+    let deadline = start + Duration::from_secs(19);
+    assert_eq!(harness.bridge.poll_timeout(), Some(deadline));
+    harness.now = deadline;
+    harness.bridge.handle_timeout(deadline);
+    harness.run();
+    let (result, tickets) = harness.results.pop().expect("its own deadline ends it");
+    assert_eq!(tickets, [Ticket(2)]);
+    assert!(body(&result).contains("up{endpoint=\"e0:9100\"} 0\n"));
     harness.now += Duration::from_secs(29);
     let cached = harness.request(3, None).expect("young enough");
-    assert!(Arc::ptr_eq(&cached, &result));
+    assert!(
+        Arc::ptr_eq(&cached, &result),
+        "an early answer is not cached"
+    );
     harness.now += Duration::from_secs(1);
     assert!(
         harness.request(4, None).is_none(),

@@ -1,6 +1,7 @@
 //! The jobs of the HTTP ports: `/metrics` scrapes, `/probe` scrapes of one server and bridge
 //! requests, handed to the collector or the bridge, and answered from their results. A
-//! finished scrape of every server is also a history snapshot.
+//! finished scrape of every server is also a history snapshot; an early answer at a request's
+//! deadline ([`scrape::Event::Partial`]) is not.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,10 +71,16 @@ impl Daemon {
         while let Some(action) = self.bridge.poll_action() {
             self.actions.push_back(Action::Link(action));
         }
-        while let Some(scrape::Event::Finished { result, tickets }) = self.collector.poll_event() {
-            if result.servers.len() == self.collector.servers().len() {
-                self.history_snapshot(now, &result);
-            }
+        while let Some(event) = self.collector.poll_event() {
+            let (result, tickets) = match event {
+                scrape::Event::Finished { result, tickets } => {
+                    if result.servers.len() == self.collector.servers().len() {
+                        self.history_snapshot(now, &result);
+                    }
+                    (result, tickets)
+                }
+                scrape::Event::Partial { result, tickets } => (result, tickets),
+            };
             for ticket in tickets
                 .into_iter()
                 .filter(|ticket| *ticket != HISTORY_TICKET)

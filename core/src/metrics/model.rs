@@ -1,5 +1,7 @@
 //! The typed model of a metric definition, after parsing and validation.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use super::error::Place;
@@ -141,6 +143,9 @@ pub struct MetricDefinition {
     pub all_databases: bool,
     /// Failures are expected (missing privileges, absent views) and logged at debug level.
     pub optional: bool,
+    /// `ttl`: how long a result stays good. Within it, scrapes serve the last result of each
+    /// database instead of running the query again; `None` runs it on every scrape.
+    pub ttl: Option<Duration>,
     /// The SQL variants, sorted by ascending `min_version` (by ascending `extension_version`
     /// for a metric of an extension), versions distinct.
     pub queries: Vec<QueryVariant>,

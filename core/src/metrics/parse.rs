@@ -2,9 +2,11 @@
 //!
 //! The accepted shape is the reference exporter's: a top-level `version` (default minimum
 //! server major version) and `metrics`, a list of metrics with `tag` (or its alias `metric`),
-//! `collector`, optional `sort`, `server`, `database`, `optional`, and `queries`, each with
+//! `collector`, optional `sort`, `server`, `database`, `optional`, `ttl` (ours), and `queries`, each with
 //! `query`, optional `version` and `columns` (`name`, `type`, `description`). Unknown keys are
 //! errors, as in the reference, so a misspelt key is never silently ignored.
+
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -66,7 +68,42 @@ struct RawMetric {
     database: Option<String>,
     #[serde(default)]
     optional: bool,
+    #[serde(default)]
+    ttl: Option<RawDuration>,
     queries: Vec<RawQuery>,
+}
+
+/// A duration as written: seconds as a number, or text with a unit as in the configuration
+/// file (`90`, `"90s"`, `5m`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Seconds(u64),
+    Text(String),
+}
+
+/// The longest `ttl` accepted.
+pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Reads a `ttl`: zero means none; anything else lies between one second and [`MAX_TTL`].
+fn read_ttl(raw: Option<RawDuration>) -> Result<Option<Duration>, String> {
+    let ttl = match raw {
+        None => return Ok(None),
+        Some(RawDuration::Seconds(seconds)) => Duration::from_secs(seconds),
+        Some(RawDuration::Text(text)) => {
+            crate::config::values::parse_duration(&text).map_err(|error| format!("ttl: {error}"))?
+        }
+    };
+    if ttl.is_zero() {
+        return Ok(None);
+    }
+    if ttl < Duration::from_secs(1) || ttl > MAX_TTL {
+        return Err(format!(
+            "ttl must be zero or between 1s and {}h",
+            MAX_TTL.as_secs() / 3600
+        ));
+    }
+    Ok(Some(ttl))
 }
 
 #[derive(Deserialize)]
@@ -186,6 +223,7 @@ fn validate_metric(
     if raw.queries.is_empty() {
         return Err(invalid("no queries".to_owned()));
     }
+    let ttl = read_ttl(raw.ttl).map_err(invalid)?;
     let mut queries = Vec::with_capacity(raw.queries.len());
     for query in raw.queries {
         let min_version = query.version.unwrap_or(default_version);
@@ -205,6 +243,7 @@ fn validate_metric(
         server: raw.server,
         all_databases: raw.database.as_deref() == Some("all"),
         optional: raw.optional,
+        ttl,
         queries,
         extension: None,
         place,
@@ -321,6 +360,7 @@ metrics:
     server: primary
     database: all
     optional: true
+    ttl: 5m
     queries:
       - query: SELECT relname, pg_relation_size(oid) AS bytes FROM pg_class
         columns:
@@ -355,6 +395,7 @@ metrics:
         assert_eq!(size.server, ServerRole::Primary);
         assert!(size.all_databases);
         assert!(size.optional);
+        assert_eq!(size.ttl, Some(std::time::Duration::from_secs(300)));
         assert_eq!(size.place.to_string(), "m.yaml:3:10");
         assert_eq!(size.queries.len(), 2);
         assert_eq!(size.queries[0].min_version, 13);
@@ -373,6 +414,7 @@ metrics:
         assert_eq!(plain.server, ServerRole::Both);
         assert!(!plain.all_databases);
         assert!(!plain.optional);
+        assert_eq!(plain.ttl, None);
         assert_eq!(
             plain.queries[0].min_version, 13,
             "the file's version is the default"
@@ -382,11 +424,12 @@ metrics:
 
     #[test]
     fn json_reads_the_same_keys() {
-        let text = r#"{"version": 14, "metrics": [{"tag": "x", "collector": "c",
+        let text = r#"{"version": 14, "metrics": [{"tag": "x", "collector": "c", "ttl": 90,
             "queries": [{"query": "SELECT 1 AS v", "columns": [{"name": "v", "type": "gauge"}]}]}]}"#;
         let metrics = json(text).unwrap();
         assert_eq!(metrics[0].tag, "x");
         assert_eq!(metrics[0].queries[0].min_version, 14);
+        assert_eq!(metrics[0].ttl, Some(std::time::Duration::from_secs(90)));
         assert_eq!(metrics[0].family_names(), vec!["pgexporter_x_v".to_owned()]);
     }
 
@@ -469,6 +512,18 @@ metrics:
             (
                 "metrics:\n  - tag: a\n    collector: c\n    queries:\n      - query: SELECT 1\n        columns:\n          - type: gauge\n      - query: SELECT 2\n        columns:\n          - type: gauge\n",
                 "two queries for version 0",
+            ),
+            (
+                "metrics:\n  - tag: a\n    collector: c\n    ttl: 500ms\n    queries:\n      - query: SELECT 1\n        columns:\n          - type: gauge\n",
+                "ttl must be zero or between 1s and 24h",
+            ),
+            (
+                "metrics:\n  - tag: a\n    collector: c\n    ttl: 2d\n    queries:\n      - query: SELECT 1\n        columns:\n          - type: gauge\n",
+                "ttl must be zero or between 1s and 24h",
+            ),
+            (
+                "metrics:\n  - tag: a\n    collector: c\n    ttl: soon\n    queries:\n      - query: SELECT 1\n        columns:\n          - type: gauge\n",
+                "ttl: invalid duration 'soon'",
             ),
         ];
         for (text, expected) in cases {

@@ -11,6 +11,7 @@ use thiserror::Error;
 const PROTOCOL_VERSION_3_0: i32 = 196_608;
 /// The magic "protocol version" of an SSLRequest.
 const SSL_REQUEST_CODE: i32 = 80_877_103;
+const CANCEL_REQUEST_CODE: i32 = 80_877_102;
 
 /// Why a frontend message could not be encoded: the caller passed a value the protocol cannot
 /// carry. Nothing was appended to the output buffer.
@@ -57,6 +58,16 @@ pub fn startup_message(out: &mut BytesMut, params: &[(&str, &str)]) -> Result<()
 pub fn ssl_request(out: &mut BytesMut) {
     out.put_i32(8);
     out.put_i32(SSL_REQUEST_CODE);
+}
+
+/// Appends a CancelRequest for the backend `process_id` holding `secret_key` (both from its
+/// BackendKeyData). It is sent alone on a new connection, which the server closes without an
+/// answer.
+pub fn cancel_request(out: &mut BytesMut, process_id: i32, secret_key: i32) {
+    out.put_i32(16);
+    out.put_i32(CANCEL_REQUEST_CODE);
+    out.put_i32(process_id);
+    out.put_i32(secret_key);
 }
 
 /// Appends a PasswordMessage carrying `password` (cleartext, or the `md5…` hash).
@@ -308,6 +319,16 @@ mod tests {
     #[test]
     fn ssl_request_golden_bytes() {
         assert_eq!(encoded(ssl_request), [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+    }
+
+    #[test]
+    fn cancel_request_golden_bytes() {
+        assert_eq!(
+            encoded(|out| cancel_request(out, 4242, -2)),
+            [
+                0, 0, 0, 16, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0x10, 0x92, 0xff, 0xff, 0xff, 0xfe
+            ]
+        );
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub use backend::{
     TransactionStatus,
 };
 pub use connection::{
-    ConnectParams, Connection, Error, Event, QueryError, QueryId, QueryResult, TlsMode,
+    CancelKey, ConnectParams, Connection, Error, Event, QueryError, QueryId, QueryResult, TlsMode,
     UnsupportedAuth,
 };
 pub use frontend::EncodeError;

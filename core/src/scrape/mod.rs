@@ -17,7 +17,8 @@ mod render;
 mod result;
 
 pub use collector::{
-    Collector, CollectorSettings, Event, Reconfiguration, ServerSpec, Ticket, UnknownServer,
+    Collector, CollectorSettings, Event, FIRST_BACKOFF, LOCK_TIMEOUT, MAX_BACKOFF,
+    MAX_SCRAPE_TIMEOUT, MIN_SCRAPE_TIMEOUT, Reconfiguration, ServerSpec, Ticket, UnknownServer,
 };
 pub use discovery::{Extension, Role, Setting};
 pub use fetched::{PROMETHEUS_SCRAPE_DURATION, PROMETHEUS_UP};

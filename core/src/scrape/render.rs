@@ -47,6 +47,7 @@ impl ScrapeResult {
     fn render_servers(&self, encoder: &Encoder, start: usize, out: &mut BytesMut) {
         if self.postgresql().next().is_some() {
             self.render_server_families(encoder, out);
+            self.render_cache_ages(encoder, out);
         }
         self.render_alerts(encoder, out);
         self.render_settings(encoder, out);
@@ -249,6 +250,41 @@ impl ScrapeResult {
                         ("comment", &extension.comment),
                     ],
                     1.0,
+                );
+            }
+        }
+    }
+
+    /// `pgexporter_metric_cache_age_seconds`: how old the rows of each metric with a `ttl`
+    /// are, per server and database; written when some definition has a `ttl`.
+    fn render_cache_ages(&self, encoder: &Encoder, out: &mut BytesMut) {
+        let definitions = self.metrics.definitions();
+        if definitions
+            .iter()
+            .all(|definition| definition.ttl.is_none())
+        {
+            return;
+        }
+        let mut family = encoder.family(
+            out,
+            "pgexporter_metric_cache_age_seconds",
+            "Seconds since PostgreSQL returned the rows served for a metric with a ttl.",
+            MetricType::Gauge,
+        );
+        for server in self.servers.iter().filter(|server| server.active) {
+            for rows in &server.rows {
+                let definition = &definitions[rows.metric];
+                if definition.ttl.is_none() {
+                    continue;
+                }
+                let age = self.finished.saturating_duration_since(rows.fetched);
+                family.sample(
+                    &[
+                        ("server", &server.name),
+                        ("database", &rows.database),
+                        ("metric", &definition.tag),
+                    ],
+                    age.as_secs_f64(),
                 );
             }
         }

@@ -24,6 +24,9 @@ pub struct MetricRows {
     pub database: String,
     /// The rows.
     pub result: QueryResult,
+    /// When PostgreSQL returned them: before the scrape for a metric with a `ttl` whose rows
+    /// were young enough to serve again.
+    pub fetched: Instant,
 }
 
 /// Everything one scrape learned from one server (PostgreSQL's answers, or a

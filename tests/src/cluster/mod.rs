@@ -224,6 +224,34 @@ impl PgCluster {
         IdleSession { child }
     }
 
+    /// The process titles of the server's backends (the postmaster's children), as `ps` shows
+    /// them (`postgres: monitor postgres 127.0.0.1(4242) startup waiting`): read from /proc,
+    /// so they count sessions that `pg_stat_activity` cannot show (still starting, or when
+    /// the catalog is locked).
+    pub fn backend_titles(&self) -> Vec<String> {
+        let pidfile = fs::read_to_string(self.data_dir().join("postmaster.pid"))
+            .unwrap_or_else(|e| panic!("cannot read postmaster.pid: {e}"));
+        let postmaster = pidfile.lines().next().unwrap_or_default().trim().to_owned();
+        let entries = fs::read_dir("/proc").unwrap_or_else(|e| panic!("cannot list /proc: {e}"));
+        entries
+            .filter_map(|entry| {
+                let path = entry.ok()?.path();
+                let stat = fs::read_to_string(path.join("stat")).ok()?;
+                // The parent pid is the second field after the parenthesised command name.
+                let parent = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
+                if parent != postmaster {
+                    return None;
+                }
+                let cmdline = fs::read(path.join("cmdline")).ok()?;
+                Some(
+                    String::from_utf8_lossy(&cmdline)
+                        .trim_end_matches('\0')
+                        .to_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// Stops the server (`pg_ctl -m fast`), waiting until it is down. The files stay, so
     /// [`PgCluster::start_again`] can bring it back.
     pub fn stop(&mut self) {
@@ -395,6 +423,22 @@ impl Drop for PgCluster {
 #[derive(Debug)]
 pub struct IdleSession {
     child: std::process::Child,
+}
+
+impl IdleSession {
+    /// Sends `sql` to the session, which runs it without waiting for the answer to be read
+    /// (`BEGIN; LOCK TABLE ...;` holds the lock until the session ends).
+    pub fn send(&mut self, sql: &str) {
+        let stdin = self
+            .child
+            .stdin
+            .as_mut()
+            .expect("psql's standard input is piped");
+        stdin
+            .write_all(format!("{sql}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("cannot write to psql: {e}"));
+    }
 }
 
 impl Drop for IdleSession {

@@ -205,7 +205,7 @@ impl PgClient {
         flushed
     }
 
-    /// The core connection, for its getters (`server_version_num`, `backend_pid`, `parameter`).
+    /// The core connection, for its getters (`server_version_num`, `cancel_key`, `parameter`).
     pub fn connection(&self) -> &Connection {
         self.machine.inner()
     }

@@ -191,6 +191,7 @@ fn validate_metric(
         server: raw.server,
         all_databases: raw.database.as_deref() == Some("all"),
         optional: raw.optional,
+        ttl: None,
         queries,
         extension: Some(extension.to_owned()),
         place,

@@ -117,7 +117,37 @@ pub struct Connection {
     statements: Statements,
     next_query_id: QueryId,
     parameters: HashMap<String, String>,
-    backend_pid: Option<i32>,
+    backend_key: Option<CancelKey>,
+}
+
+/// What cancels the running query of one backend (BackendKeyData): its process id and the
+/// secret key. The key is a credential of the session: it is never shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CancelKey {
+    process_id: i32,
+    secret_key: i32,
+}
+
+impl CancelKey {
+    /// The process id of the backend.
+    pub fn process_id(&self) -> i32 {
+        self.process_id
+    }
+
+    /// Appends the CancelRequest packet that cancels the backend's running query; send it
+    /// alone on a new connection to the same server.
+    pub fn cancel_request(&self, out: &mut BytesMut) {
+        frontend::cancel_request(out, self.process_id, self.secret_key);
+    }
+}
+
+/// Shows the process id only.
+impl fmt::Debug for CancelKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelKey")
+            .field("process_id", &self.process_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Shows the state, never the buffers: they may hold a password message.
@@ -126,7 +156,7 @@ impl fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("phase", &self.phase)
             .field("pending_queries", &self.pending.len())
-            .field("backend_pid", &self.backend_pid)
+            .field("backend_key", &self.backend_key)
             .finish_non_exhaustive()
     }
 }
@@ -157,7 +187,7 @@ impl Connection {
             statements: Statements::default(),
             next_query_id: QueryId::first(),
             parameters: HashMap::new(),
-            backend_pid: None,
+            backend_key: None,
         };
         if let Err(error) =
             frontend::startup_message(&mut connection.startup, &startup_parameters(&params))
@@ -289,13 +319,15 @@ impl Connection {
         version::server_version_num(self.parameter("server_version")?)
     }
 
-    /// The process id of the server backend (BackendKeyData), once received.
-    pub fn backend_pid(&self) -> Option<i32> {
-        self.backend_pid
+    /// What cancels this session's running query, once the server sent it (before the first
+    /// ReadyForQuery).
+    pub fn cancel_key(&self) -> Option<CancelKey> {
+        self.backend_key
     }
 
-    /// Whether the connect deadline applies.
-    fn is_connecting(&self) -> bool {
+    /// Whether the session has not reached its first ReadyForQuery yet (startup, TLS or
+    /// authentication in progress).
+    pub fn is_connecting(&self) -> bool {
         matches!(
             self.phase,
             Phase::SslResponse | Phase::TlsHandshake | Phase::Authenticating | Phase::AwaitingReady
@@ -371,8 +403,14 @@ impl Connection {
                     self.phase = Phase::AwaitingReady;
                 }
             }
-            Message::BackendKeyData { process_id, .. } if self.phase == Phase::AwaitingReady => {
-                self.backend_pid = Some(process_id);
+            Message::BackendKeyData {
+                process_id,
+                secret_key,
+            } if self.phase == Phase::AwaitingReady => {
+                self.backend_key = Some(CancelKey {
+                    process_id,
+                    secret_key,
+                });
             }
             Message::ReadyForQuery(_) if self.phase == Phase::AwaitingReady => {
                 self.phase = Phase::Ready;

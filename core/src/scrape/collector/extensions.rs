@@ -136,7 +136,7 @@ impl Collector {
         );
         for (database, queries) in planned {
             let conn = self.link_for(now, server, &database);
-            self.send_metrics(conn, &queries);
+            self.send_metrics(now, conn, &queries);
             if conn != current {
                 self.flush(now, conn);
             }

@@ -2,6 +2,9 @@
 //! servers) and the scrapes run over them.
 
 mod alerts;
+mod backoff;
+mod deadline;
+mod ending;
 mod extensions;
 mod queries;
 mod runs;
@@ -10,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::alerts::AlertSet;
 use crate::config::ServerType;
@@ -23,13 +26,21 @@ use crate::metrics::{CollectorFilter, MetricSet};
 use crate::plan::Target;
 use crate::secret::Secret;
 
-use super::result::{QueryCounters, ScrapeResult, ServerSnapshot};
+use super::result::{MetricRows, QueryCounters, ScrapeResult, ServerSnapshot};
 use alerts::same_alert_queries;
+use backoff::Reachability;
+pub use backoff::{FIRST_BACKOFF, MAX_BACKOFF};
+use deadline::request_deadline;
+pub use deadline::{MAX_SCRAPE_TIMEOUT, MIN_SCRAPE_TIMEOUT};
 use queries::Link;
 use runs::ServerRun;
 
 /// SQLSTATE of a statement cancelled by `statement_timeout`.
 const QUERY_CANCELED: &str = "57014";
+
+/// `lock_timeout` of every exporter session: a query that waits this long for a lock held by
+/// someone else (a catalog table locked by a migration) fails instead of waiting.
+pub const LOCK_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// A server to collect from: its name, its kind, its login and where it is. Every connection
 /// to it carries its target, so what the runtime opens never depends on the server's position
@@ -105,24 +116,24 @@ pub struct UnknownServer(pub String);
 /// What the collector reports.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A scrape ended (every server answered or the deadline passed): answer every ticket with
-    /// this result.
+    /// A scrape ended (every server asked for answered, or the runs of those that did not
+    /// reached the last deadline of their requests): answer every ticket with this result.
     Finished {
         /// What the scrape collected.
         result: Arc<ScrapeResult>,
         /// The requests that waited for it.
         tickets: Vec<Ticket>,
     },
-}
-
-/// Most time kept back from a request's scrape timeout, so the answer arrives before the
-/// client gives up.
-const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
-
-/// The deadline of a scrape started at `now` for a client that waits `timeout`: a tenth of the
-/// timeout (at most [`MAX_DEADLINE_MARGIN`]) is kept for rendering and sending.
-fn scrape_deadline(now: Instant, timeout: Duration) -> Instant {
-    now + timeout - (timeout / 10).min(MAX_DEADLINE_MARGIN)
+    /// The deadline of these tickets passed while the runs of their servers go on for other
+    /// requests: answer them with what has arrived, the servers still running reported
+    /// inactive. Not a finished scrape: it is neither cached nor reported as
+    /// [`Event::Finished`].
+    Partial {
+        /// What has arrived.
+        result: Arc<ScrapeResult>,
+        /// The requests whose deadline passed.
+        tickets: Vec<Ticket>,
+    },
 }
 
 /// Keeps one connection per (server, database) that some metric needs, runs scrapes over them
@@ -132,16 +143,19 @@ fn scrape_deadline(now: Instant, timeout: Duration) -> Instant {
 /// [`Collector::request`] for each `/metrics` request (or [`Collector::request_server`] for
 /// one server's); execute every [`LinkAction`] from [`Collector::poll_action`]; feed back what
 /// happens on each connection with the `handle_*` methods; call [`Collector::handle_timeout`]
-/// at [`Collector::poll_timeout`]; take [`Event::Finished`] from [`Collector::poll_event`].
+/// at [`Collector::poll_timeout`]; take [`Event::Finished`] and [`Event::Partial`] from
+/// [`Collector::poll_event`].
 /// After any call, drain `poll_action` and `poll_event` until both are empty.
 ///
 /// Each server is collected by one run at a time, and every request waiting for that server
 /// shares it (single flight): concurrent `/metrics` requests share the scrape in progress, and
 /// a request for one server joins the run of that server in progress, whoever started it. Each
-/// request keeps its own deadline: a server that has not answered by then is reported
-/// inactive in that request's result, while its run goes on for the requests that wait
-/// longer. With a cache age set, a finished result also answers the requests that arrive
-/// while it is young.
+/// request keeps its own deadline (from its scrape timeout, held between
+/// [`MIN_SCRAPE_TIMEOUT`] and [`MAX_SCRAPE_TIMEOUT`]): a request whose deadline comes first
+/// gets what has arrived ([`Event::Partial`]), a server that has not answered reported
+/// inactive, while its run goes on for the requests that wait longer; a run ends when its
+/// server has answered or at the last deadline of the requests waiting for it. With a cache
+/// age set, a finished result also answers the requests that arrive while it is young.
 ///
 /// Servers are scraped in parallel; on each connection all queries of a scrape are pipelined.
 /// Probes and metric queries run as named prepared statements, so each connection has the
@@ -149,7 +163,17 @@ fn scrape_deadline(now: Instant, timeout: Duration) -> Instant {
 /// a reconnect prepares again). A `type = prometheus` server's run is a fetch of its
 /// `/metrics` over a kept-alive HTTP connection.
 /// A server that cannot be reached, fails its probes or misses the deadline is reported with
-/// `active` 0 and its connections are reset; the other servers are not affected.
+/// `active` 0; the other servers are not affected. At the end of a server's run the queries
+/// still running are cancelled (a CancelRequest on a one-shot connection) and their
+/// connection is kept; a connection still running queries of a run it was cancelled for at
+/// the end of the server's next run (a cancel that did not help) is closed.
+/// A connection still being opened is kept and reused (it has its own connect timeout), so
+/// logins stuck behind a lock never pile up. After a failed connection to its main database a
+/// server is not connected to again before a backoff ([`FIRST_BACKOFF`] doubling up to
+/// [`MAX_BACKOFF`]) and is reported inactive meanwhile; the failure is logged as a warning
+/// once, then at debug level until the server is reachable again. Every session runs with
+/// `lock_timeout` [`LOCK_TIMEOUT`]. A metric with a `ttl` is not queried again while the rows
+/// of its last answer are younger than it: those rows are served.
 pub struct Collector {
     metrics: Arc<MetricSet>,
     filter: CollectorFilter,
@@ -162,12 +186,22 @@ pub struct Collector {
     counters: QueryCounters,
     /// Per server: its run in progress.
     runs: Vec<Option<ServerRun>>,
+    /// Numbers the runs: answers to queries of an earlier run are dropped.
+    next_run: u64,
     flights: Flights<Ticket, Arc<ServerSnapshot>>,
     /// Per server: its last snapshot and when its run ended.
     last: Vec<Option<(Instant, Arc<ServerSnapshot>)>>,
     cached: Option<Arc<ScrapeResult>>,
     /// Per server: whether its last run reached it.
     active: Vec<bool>,
+    /// Per server: recent failures to connect to its main database.
+    reachability: Vec<Reachability>,
+    /// Per server: its last run ended with its queries still running.
+    late: Vec<bool>,
+    /// One-shot connections that carry a CancelRequest, with the packet.
+    cancels: HashMap<ConnId, Bytes>,
+    /// The last rows of each metric with a `ttl`, by server, definition and database.
+    kept: HashMap<(usize, usize, String), MetricRows>,
     actions: VecDeque<LinkAction>,
     events: VecDeque<Event>,
     transmit: BytesMut,
@@ -197,10 +231,15 @@ impl Collector {
             fetcher: Fetcher::new(LinkOwner::Prometheus, ClientLimits::default()),
             counters: QueryCounters::default(),
             runs: (0..count).map(|_| None).collect(),
+            next_run: 0,
             flights: Flights::default(),
             last: vec![None; count],
             cached: None,
             active: vec![false; count],
+            reachability: vec![Reachability::default(); count],
+            late: vec![false; count],
+            cancels: HashMap::new(),
+            kept: HashMap::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             transmit: BytesMut::new(),
@@ -233,11 +272,13 @@ impl Collector {
         self.counters
     }
 
-    /// Sets the query totals back to zero and forgets the cached results (`clear prometheus`).
+    /// Sets the query totals back to zero and forgets the cached results and the rows kept
+    /// for their `ttl` (`clear prometheus`).
     pub fn reset_counters(&mut self) {
         self.counters = QueryCounters::default();
         self.cached = None;
         self.last.fill(None);
+        self.kept.clear();
     }
 
     /// Takes a new configuration (a reload), for the scrapes that start from now on; the
@@ -270,6 +311,9 @@ impl Collector {
             self.runs = (0..count).map(|_| None).collect();
             self.active = vec![false; count];
             self.last = vec![None; count];
+            self.reachability = vec![Reachability::default(); count];
+            self.late = vec![false; count];
+            self.kept.clear();
         }
         self.servers = new.servers;
         self.metrics = new.metrics;
@@ -281,9 +325,9 @@ impl Collector {
 
     /// Asks for a scrape result of every server for `ticket`. Returns the cached result at
     /// once when it is younger than `cache_max_age`; otherwise the ticket is answered by
-    /// [`Event::Finished`] when every server has answered, or at the deadline of a request
-    /// that waits `scrape_timeout` (its `X-Prometheus-Scrape-Timeout-Seconds`, else the
-    /// default).
+    /// [`Event::Finished`] when every server has answered, or by [`Event::Partial`] at its
+    /// deadline: the request waits `scrape_timeout` (its `X-Prometheus-Scrape-Timeout-Seconds`,
+    /// else the default), held between [`MIN_SCRAPE_TIMEOUT`] and [`MAX_SCRAPE_TIMEOUT`].
     pub fn request(
         &mut self,
         now: Instant,
@@ -297,7 +341,7 @@ impl Collector {
         }
         let timeout = scrape_timeout.unwrap_or(self.settings.default_scrape_timeout);
         let parts = (0..self.servers.len()).collect();
-        self.wait_for(now, ticket, parts, scrape_deadline(now, timeout));
+        self.wait_for(now, ticket, parts, request_deadline(now, timeout));
         None
     }
 
@@ -332,7 +376,7 @@ impl Collector {
             })));
         }
         let timeout = scrape_timeout.unwrap_or(self.settings.default_scrape_timeout);
-        self.wait_for(now, ticket, vec![index], scrape_deadline(now, timeout));
+        self.wait_for(now, ticket, vec![index], request_deadline(now, timeout));
         Ok(None)
     }
 
@@ -369,17 +413,17 @@ impl Collector {
             self.follow_fetcher(now);
             return;
         }
+        if self.cancels.contains_key(&conn) {
+            self.handle_cancel_link(conn, event);
+            return;
+        }
         let Some(link) = self.links.get_mut(&conn) else {
             return;
         };
         match event {
             LinkEvent::Connected => link.connected = true,
             LinkEvent::ConnectFailed(reason) => {
-                tracing::warn!(
-                    server = %link.server_name,
-                    database = %link.database,
-                    "cannot connect: {reason}"
-                );
+                link.connect_failure = Some(reason);
                 link.pg.handle_eof(now);
             }
             LinkEvent::TlsEstablished => link.pg.handle_tls_established(now),

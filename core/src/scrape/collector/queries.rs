@@ -13,7 +13,7 @@ use super::super::discovery::{self, Probe};
 use super::super::plan::{MAIN_DATABASE, PlannedQuery, ServerProfile, plan_queries};
 use super::super::result::MetricRows;
 use super::extensions::Found;
-use super::{Collector, QUERY_CANCELED};
+use super::{Collector, LOCK_TIMEOUT, QUERY_CANCELED};
 
 /// Why a query was sent.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +36,13 @@ impl Purpose {
     }
 }
 
+/// A query sent and not answered yet: the run it was sent for, and why.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pending {
+    pub(super) run: u64,
+    pub(super) purpose: Purpose,
+}
+
 /// One connection to one database of one server.
 pub(super) struct Link {
     pub(super) server: usize,
@@ -44,21 +51,35 @@ pub(super) struct Link {
     pub(super) pg: pg::Connection,
     /// The runtime reported the socket open; until then nothing is transmitted.
     pub(super) connected: bool,
-    pub(super) pending: HashMap<QueryId, Purpose>,
+    /// The session reached its first ReadyForQuery.
+    pub(super) ready: bool,
+    /// Why the runtime could not open the socket, when it could not.
+    pub(super) connect_failure: Option<String>,
+    /// The last run at whose end a CancelRequest went out for its running queries.
+    pub(super) cancelled_run: Option<u64>,
+    pub(super) pending: HashMap<QueryId, Pending>,
 }
 
 impl Collector {
-    /// The connection to `database` of `server`, opened (an [`LinkAction::Connect`]) if there is none.
-    pub(super) fn link_for(&mut self, now: Instant, server: usize, database: &str) -> ConnId {
-        if let Some((&conn, _)) = self
-            .links
+    /// The connection to `database` of `server`, if there is one (ready or still opening).
+    pub(super) fn find_link(&self, server: usize, database: &str) -> Option<ConnId> {
+        self.links
             .iter()
             .find(|(_, link)| link.server == server && link.database == database)
-        {
+            .map(|(&conn, _)| conn)
+    }
+
+    /// The connection to `database` of `server`, opened (an [`LinkAction::Connect`]) if there
+    /// is none; a connection still being opened is reused.
+    pub(super) fn link_for(&mut self, now: Instant, server: usize, database: &str) -> ConnId {
+        if let Some(conn) = self.find_link(server, database) {
             return conn;
         }
         let spec = &self.servers[server];
-        let mut options = Vec::new();
+        let mut options = vec![(
+            "lock_timeout".to_owned(),
+            LOCK_TIMEOUT.as_millis().to_string(),
+        )];
         if let Some(timeout) = self.settings.query_timeout {
             options.push((
                 "statement_timeout".to_owned(),
@@ -85,6 +106,9 @@ impl Collector {
                 database: database.to_owned(),
                 pg: pg::Connection::new(params, now, nonce),
                 connected: false,
+                ready: false,
+                connect_failure: None,
+                cancelled_run: None,
                 pending: HashMap::new(),
             },
         );
@@ -93,16 +117,24 @@ impl Collector {
         conn
     }
 
-    /// Queues `sql` on `conn` for the running scrape, as the prepared statement of `purpose`.
+    /// Queues `sql` on `conn` for the run of its server, as the prepared statement of
+    /// `purpose`; nothing when the server has no run.
     pub(super) fn send_query(&mut self, conn: ConnId, sql: &str, purpose: Purpose) {
         let Some(link) = self.links.get_mut(&conn) else {
             return;
         };
+        let Some(run) = self.runs[link.server].as_mut() else {
+            return;
+        };
         let id = link.pg.query_prepared(&purpose.statement_name(), sql);
-        link.pending.insert(id, purpose);
-        if let Some(run) = self.runs[link.server].as_mut() {
-            run.outstanding += 1;
-        }
+        link.pending.insert(
+            id,
+            Pending {
+                run: run.id,
+                purpose,
+            },
+        );
+        run.outstanding += 1;
     }
 
     /// Queues `command` for connection `conn`.
@@ -130,26 +162,32 @@ impl Collector {
                 return;
             };
             match event {
-                pg::Event::Ready => {}
+                pg::Event::Ready => {
+                    link.ready = true;
+                    if link.database == MAIN_DATABASE && self.reachability[link.server].connected()
+                    {
+                        tracing::info!(server = %link.server_name, "reachable again");
+                    }
+                }
                 pg::Event::Notice(notice) => {
                     tracing::debug!(conn = %conn, "notice: {}", notice.message());
                 }
                 pg::Event::QueryDone { id, result } => {
-                    let purpose = link.pending.remove(&id);
+                    let pending = link.pending.remove(&id);
                     let (server, database) = (link.server, link.database.clone());
-                    if let Some(purpose) = purpose {
-                        self.query_done(now, conn, server, &database, purpose, result);
+                    let current = self.runs[server].as_ref().map(|run| run.id);
+                    match pending {
+                        Some(pending) if Some(pending.run) == current => {
+                            self.query_done(now, conn, server, &database, pending.purpose, result);
+                        }
+                        // The answer to a query of an earlier run (cancelled at its end).
+                        Some(_) => self.count(&result),
+                        None => {}
                     }
                 }
                 pg::Event::Closed { error } => {
                     let link = self.links.remove(&conn).expect("the link was just polled");
-                    if let Some(error) = error {
-                        tracing::warn!(
-                            server = %link.server_name,
-                            database = %link.database,
-                            "connection lost: {error}"
-                        );
-                    }
+                    self.report_closed(now, link, error);
                     self.command(conn, LinkCommand::Close);
                     self.finish_done_runs(now);
                     return;
@@ -189,7 +227,7 @@ impl Collector {
                         major,
                         is_primary: role.is_primary,
                     };
-                    self.queue_metrics(conn, profile, true);
+                    self.queue_metrics(now, conn, profile, true);
                     self.queue_alerts(conn, server);
                 }
             }
@@ -228,12 +266,18 @@ impl Collector {
                 self.extensions_found(now, conn, server, Found::DatabaseList);
             }
             (Purpose::Metric(planned), Ok(result)) => {
-                server_run.snapshot.rows.push(MetricRows {
+                let rows = MetricRows {
                     metric: planned.metric,
                     variant: planned.variant,
                     database: database.to_owned(),
                     result,
-                });
+                    fetched: now,
+                };
+                if self.metrics.definitions()[planned.metric].ttl.is_some() {
+                    let key = (server, planned.metric, database.to_owned());
+                    self.kept.insert(key, rows.clone());
+                }
+                server_run.snapshot.rows.push(rows);
             }
             (Purpose::Alert(alert), Ok(result)) => {
                 server_run
@@ -261,17 +305,41 @@ impl Collector {
     }
 
     /// Queues the metric queries of `conn`'s database for a server with `profile`.
-    fn queue_metrics(&mut self, conn: ConnId, profile: ServerProfile, main_database: bool) {
+    fn queue_metrics(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        profile: ServerProfile,
+        main_database: bool,
+    ) {
         let planned = plan_queries(&self.metrics, &self.filter, profile, main_database);
-        self.send_metrics(conn, &planned);
+        self.send_metrics(now, conn, &planned);
     }
 
-    /// Queues the metric queries `planned` on `conn`.
-    pub(super) fn send_metrics(&mut self, conn: ConnId, planned: &[PlannedQuery]) {
+    /// Queues the metric queries `planned` on `conn`. A metric with a `ttl` whose rows from
+    /// the same query variant are younger than it is not sent: those rows join the run.
+    pub(super) fn send_metrics(&mut self, now: Instant, conn: ConnId, planned: &[PlannedQuery]) {
+        let Some(link) = self.links.get(&conn) else {
+            return;
+        };
+        let (server, database) = (link.server, link.database.clone());
         let metrics = Arc::clone(&self.metrics);
         for &planned in planned {
-            let sql = &metrics.definitions()[planned.metric].queries[planned.variant].sql;
-            self.send_query(conn, sql, Purpose::Metric(planned));
+            let definition = &metrics.definitions()[planned.metric];
+            let key = (server, planned.metric, database.clone());
+            let young = definition.ttl.and_then(|ttl| {
+                self.kept.get(&key).filter(|rows| {
+                    rows.variant == planned.variant
+                        && now.saturating_duration_since(rows.fetched) < ttl
+                })
+            });
+            match (young, self.runs[server].as_mut()) {
+                (Some(rows), Some(run)) => run.snapshot.rows.push(rows.clone()),
+                _ => {
+                    let sql = &definition.queries[planned.variant].sql;
+                    self.send_query(conn, sql, Purpose::Metric(planned));
+                }
+            }
         }
     }
 
@@ -296,10 +364,13 @@ impl Collector {
             self.links.remove(&conn);
             self.command(conn, LinkCommand::Close);
         }
+        self.kept.retain(|(kept_server, _, database), _| {
+            *kept_server != server || database == MAIN_DATABASE || databases.contains(database)
+        });
         for database in databases.iter().filter(|name| *name != MAIN_DATABASE) {
             let conn = self.link_for(now, server, database);
             self.probe_database_extensions(conn, server);
-            self.queue_metrics(conn, profile, false);
+            self.queue_metrics(now, conn, profile, false);
             self.flush(now, conn);
         }
     }
@@ -313,7 +384,7 @@ impl Collector {
         })
     }
 
-    fn count(&mut self, result: &Result<QueryResult, QueryError>) {
+    pub(super) fn count(&mut self, result: &Result<QueryResult, QueryError>) {
         match result {
             Ok(_) => self.counters.executions += 1,
             Err(QueryError::Server(error)) => {

@@ -1,6 +1,8 @@
 //! Each server's collection (its run): started for the requests that wait for it, ended when
-//! the server has answered everything or its deadline passed, and handed to every request
-//! waiting for it. A `type = prometheus` server's run is one fetch of its `/metrics`.
+//! the server has answered everything or the last deadline of those requests passed, and
+//! handed to every request waiting for it; a request whose own deadline comes first is
+//! answered early with what has arrived. A `type = prometheus` server's run is one fetch of
+//! its `/metrics`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,7 +10,6 @@ use std::time::Instant;
 use crate::config::ServerType;
 use crate::fetch::{Endpoint, FetchEvent};
 use crate::flight::Landed;
-use crate::link::{ConnId, LinkAction, LinkCommand};
 use crate::metrics::SETTINGS_COLLECTOR;
 
 use super::super::discovery::Probe;
@@ -20,6 +21,9 @@ use super::{Collector, Event, Ticket};
 
 /// One server's collection in progress.
 pub(super) struct ServerRun {
+    /// Numbers the run among all servers' runs: answers to queries of an earlier run are
+    /// dropped.
+    pub(super) id: u64,
     pub(super) snapshot: ServerSnapshot,
     /// Queries sent for this run and not yet answered.
     pub(super) outstanding: usize,
@@ -64,10 +68,13 @@ impl Collector {
     }
 
     /// Starts collecting `server`: the probes on its main connection, or the fetch of a
-    /// `type = prometheus` server.
+    /// `type = prometheus` server. A PostgreSQL server in its reconnect backoff without a
+    /// connection gets a run with nothing to do: it ends at once, the server inactive.
     fn start_run(&mut self, now: Instant, server: usize, deadline: Instant) {
         let list_databases = needs_database_list(&self.metrics, &self.filter);
+        self.next_run += 1;
         self.runs[server] = Some(ServerRun {
+            id: self.next_run,
             snapshot: ServerSnapshot {
                 name: self.servers[server].name.clone(),
                 kind: self.servers[server].kind,
@@ -80,6 +87,11 @@ impl Collector {
         if self.servers[server].kind == ServerType::Prometheus {
             let endpoint = self.endpoint_of(server);
             self.fetcher.fetch(now, server, &endpoint, deadline);
+            return;
+        }
+        if self.find_link(server, MAIN_DATABASE).is_none()
+            && !self.reachability[server].may_connect(now)
+        {
             return;
         }
         let conn = self.link_for(now, server, MAIN_DATABASE);
@@ -137,6 +149,7 @@ impl Collector {
         let Some(run) = self.runs[server].take() else {
             return;
         };
+        self.late[server] = false;
         self.active[server] = run.snapshot.active;
         let snapshot = Arc::new(run.snapshot);
         self.last[server] = Some((now, Arc::clone(&snapshot)));
@@ -145,9 +158,9 @@ impl Collector {
     }
 
     /// Ends the runs past their deadline: each such server is reported inactive, its partial
-    /// rows are dropped and its connections with queries in flight are closed, so that late
-    /// answers cannot reach the next run. Then the requests past their own deadline are
-    /// answered with what arrived.
+    /// rows are dropped and its running queries cancelled (answers of an ended run never reach
+    /// the next one). Then the requests past their own deadline are answered early with what
+    /// arrived.
     pub(super) fn abandon_late_runs(&mut self, now: Instant) {
         for server in 0..self.runs.len() {
             if self.runs[server]
@@ -161,33 +174,29 @@ impl Collector {
         self.land(now, landed);
     }
 
-    /// Ends the run of `server` at once, as at its deadline.
+    /// Ends the run of `server` at once, as at its deadline; a PostgreSQL server's queries
+    /// still running are cancelled.
     pub(super) fn abandon_run(&mut self, now: Instant, server: usize) {
         let Some(run) = self.runs[server].as_mut() else {
             return;
         };
-        tracing::warn!(server = %run.snapshot.name, "missed the scrape deadline");
+        let (run_id, late) = (run.id, run.outstanding > 0);
         run.outstanding = 0;
         run.snapshot.active = false;
         run.snapshot.rows.clear();
-        let late: Vec<ConnId> = self
-            .links
-            .iter()
-            .filter(|(_, link)| link.server == server && !link.pending.is_empty())
-            .map(|(&conn, _)| conn)
-            .collect();
-        for conn in late {
-            self.links.remove(&conn);
-            self.actions.push_back(LinkAction::Command {
-                conn,
-                command: LinkCommand::Close,
-            });
+        match self.servers[server].kind {
+            ServerType::Postgresql if late => self.cancel_late_queries(server, run_id),
+            ServerType::Postgresql => {}
+            ServerType::Prometheus => {
+                tracing::warn!(server = %self.servers[server].name, "missed the scrape deadline");
+            }
         }
         self.finish_run(now, server);
+        self.late[server] = late;
     }
 
     /// Answers landed flights: one result each, the servers in the order asked, a server that
-    /// did not make it reported inactive.
+    /// did not make it reported inactive. An early answer is [`Event::Partial`], never cached.
     pub(super) fn land(&mut self, now: Instant, landed: Vec<Landed<Ticket, Arc<ServerSnapshot>>>) {
         for flight in landed {
             let servers = flight
@@ -212,13 +221,15 @@ impl Collector {
                 alerts: self.settings.alerts.clone(),
                 finished: now,
             });
+            let tickets = flight.tickets;
+            if flight.early {
+                self.events.push_back(Event::Partial { result, tickets });
+                continue;
+            }
             if flight.parts.len() == self.servers.len() && !self.settings.cache_max_age.is_zero() {
                 self.cached = Some(Arc::clone(&result));
             }
-            self.events.push_back(Event::Finished {
-                result,
-                tickets: flight.tickets,
-            });
+            self.events.push_back(Event::Finished { result, tickets });
         }
     }
 }

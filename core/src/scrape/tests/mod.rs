@@ -4,11 +4,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 mod alerts;
+mod deadlines;
 mod extensions;
 mod probes;
+mod ttl;
+mod wire;
 
 use super::*;
 use crate::exposition::Format;
@@ -16,6 +19,7 @@ use crate::link::{ConnId, LinkAction as Action, LinkCommand, LinkEvent};
 use crate::metrics::{CollectorFilter, MetricSet, Source, SourceFormat};
 use crate::pg::TlsMode;
 use crate::plan::{Address, ClientTlsFiles, Target};
+use wire::*;
 
 /// The spec of scripted server `index`: its target's host names it.
 fn spec(index: usize) -> ServerSpec {
@@ -109,6 +113,8 @@ struct ScriptedServer {
     silent: bool,
     /// Installed extensions: database, name, version.
     extensions: Vec<(&'static str, &'static str, &'static str)>,
+    /// Startup gets no answer, as when a catalog lock holds the new backend.
+    stalled_startup: bool,
 }
 
 impl ScriptedServer {
@@ -206,85 +212,6 @@ impl ScriptedServer {
     }
 }
 
-fn message(out: &mut BytesMut, tag: u8, body: &[u8]) {
-    out.put_u8(tag);
-    out.put_i32(body.len() as i32 + 4);
-    out.put_slice(body);
-}
-
-fn ready(out: &mut BytesMut) {
-    message(out, b'Z', b"I");
-}
-
-fn rows(out: &mut BytesMut, columns: &[&str], rows: &[Vec<Option<String>>]) {
-    row_description(out, columns);
-    data_rows(out, rows);
-}
-
-fn row_description(out: &mut BytesMut, columns: &[&str]) {
-    let mut body = BytesMut::new();
-    body.put_i16(columns.len() as i16);
-    for name in columns {
-        body.put_slice(name.as_bytes());
-        body.put_u8(0);
-        body.put_i32(0);
-        body.put_i16(0);
-        body.put_u32(25);
-        body.put_i16(-1);
-        body.put_i32(-1);
-        body.put_i16(0);
-    }
-    message(out, b'T', &body);
-}
-
-/// The DataRows and CommandComplete of `rows`.
-fn data_rows(out: &mut BytesMut, rows: &[Vec<Option<String>>]) {
-    for row in rows {
-        let mut body = BytesMut::new();
-        body.put_i16(row.len() as i16);
-        for value in row {
-            match value {
-                Some(text) => {
-                    body.put_i32(text.len() as i32);
-                    body.put_slice(text.as_bytes());
-                }
-                None => body.put_i32(-1),
-            }
-        }
-        message(out, b'D', &body);
-    }
-    message(out, b'C', format!("SELECT {}\0", rows.len()).as_bytes());
-}
-
-fn error(out: &mut BytesMut, code: &str) {
-    let body = format!("SERROR\0C{code}\0Mscripted failure\0\0");
-    message(out, b'E', body.as_bytes());
-}
-
-/// Everything one connection of a scripted server has seen, and its session state.
-#[derive(Default)]
-struct Wire {
-    started: bool,
-    received: BytesMut,
-    /// Prepared statements by name.
-    statements: HashMap<String, String>,
-    /// The SQL of the unnamed portal.
-    portal: Option<String>,
-    /// An error happened in an extended-query cycle: messages are ignored up to Sync.
-    skipping: bool,
-    /// Frontend message types received after startup, in order.
-    messages: Vec<u8>,
-    /// The database named in the startup message.
-    database: String,
-}
-
-impl Wire {
-    /// How many messages of type `tag` arrived.
-    fn count(&self, tag: u8) -> usize {
-        self.messages.iter().filter(|&&t| t == tag).count()
-    }
-}
-
 /// Runs the collector's actions against scripted servers until it is idle.
 struct Harness {
     collector: Collector,
@@ -296,7 +223,12 @@ struct Harness {
     exporters: HashMap<usize, &'static str>,
     connects: usize,
     closes: usize,
+    /// The CancelRequests received, in order: process id and secret key.
+    cancel_requests: Vec<(i32, i32)>,
+    /// Results answered, the early ones at a request's deadline ([`Event::Partial`]) included.
     finished: Vec<Arc<ScrapeResult>>,
+    /// How many of them were early answers.
+    partial_answers: usize,
     answered: Vec<Ticket>,
     next_ticket: u64,
     now: Instant,
@@ -335,7 +267,9 @@ impl Harness {
             exporters: HashMap::new(),
             connects: 0,
             closes: 0,
+            cancel_requests: Vec::new(),
             finished: Vec::new(),
+            partial_answers: 0,
             answered: Vec::new(),
             next_ticket: 0,
             now: crate::test_clock::origin(),
@@ -389,10 +323,14 @@ impl Harness {
                 Action::Command {
                     conn,
                     command: LinkCommand::Close,
-                } => {
-                    self.closes += 1;
-                    self.wires.remove(&conn);
-                }
+                } => match self
+                    .wires
+                    .remove(&conn)
+                    .and_then(|wire| wire.cancel_request)
+                {
+                    Some(request) => self.cancel_requests.push(request),
+                    None => self.closes += 1,
+                },
             }
             self.take_events();
         }
@@ -400,8 +338,17 @@ impl Harness {
     }
 
     fn take_events(&mut self) {
-        while let Some(Event::Finished { result, tickets }) = self.collector.poll_event() {
-            assert!(!tickets.is_empty(), "a scrape runs only for a request");
+        while let Some(event) = self.collector.poll_event() {
+            let (result, tickets) = match event {
+                Event::Finished { result, tickets } => {
+                    assert!(!tickets.is_empty(), "a scrape runs only for a request");
+                    (result, tickets)
+                }
+                Event::Partial { result, tickets } => {
+                    self.partial_answers += 1;
+                    (result, tickets)
+                }
+            };
             self.answered.extend(tickets);
             self.finished.push(result);
         }
@@ -422,95 +369,13 @@ impl Harness {
     }
 }
 
-/// Answers every whole frontend message in `wire`: simple queries and the extended protocol
-/// (Parse, Bind, Describe portal, Execute, Sync, Close). A silent server answers nothing after
-/// startup.
-fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
-    let mut out = BytesMut::new();
-    if !wire.started {
-        let length = (&wire.received[..4]).get_i32() as usize;
-        let parameters: Vec<&[u8]> = wire.received[8..length].split(|&b| b == 0).collect();
-        wire.database = parameters
-            .chunks(2)
-            .find(|pair| pair[0] == b"database")
-            .map(|pair| String::from_utf8_lossy(pair[1]).into_owned())
-            .unwrap_or_default();
-        wire.received.advance(length);
-        wire.started = true;
-        message(&mut out, b'R', &0i32.to_be_bytes());
-        message(&mut out, b'S', b"server_version\x0015.4\0");
-        ready(&mut out);
-    }
-    while wire.received.len() >= 5 {
-        let length = (&wire.received[1..5]).get_i32() as usize;
-        let frame = wire.received.split_to(1 + length);
-        let tag = frame[0];
-        wire.messages.push(tag);
-        if server.silent || (wire.skipping && tag != b'S') {
-            continue;
-        }
-        let mut fields = frame[5..]
-            .split(|&b| b == 0)
-            .map(|field| std::str::from_utf8(field).unwrap_or_default());
-        match tag {
-            b'Q' => {
-                match server.answer(fields.next().unwrap(), &wire.database) {
-                    Answer::Rows(columns, data) => rows(&mut out, &columns, &data),
-                    Answer::Error(code) => error(&mut out, code),
-                }
-                ready(&mut out);
-            }
-            b'P' => {
-                let (name, sql) = (fields.next().unwrap(), fields.next().unwrap());
-                if sql.contains(';') {
-                    fail(&mut out, wire, "42601");
-                } else {
-                    wire.statements.insert(name.to_owned(), sql.to_owned());
-                    message(&mut out, b'1', b"");
-                }
-            }
-            b'B' => {
-                let statement = fields.nth(1).unwrap();
-                match wire.statements.get(statement) {
-                    Some(sql) => {
-                        wire.portal = Some(sql.clone());
-                        message(&mut out, b'2', b"");
-                    }
-                    None => fail(&mut out, wire, "26000"),
-                }
-            }
-            b'D' | b'E' => {
-                let sql = wire.portal.as_deref().expect("a bound portal");
-                match (server.answer(sql, &wire.database), tag) {
-                    (Answer::Rows(columns, _), b'D') => row_description(&mut out, &columns),
-                    (Answer::Rows(_, data), _) => data_rows(&mut out, &data),
-                    (Answer::Error(code), _) => fail(&mut out, wire, code),
-                }
-            }
-            b'S' => {
-                wire.skipping = false;
-                ready(&mut out);
-            }
-            b'C' => message(&mut out, b'3', b""),
-            b'X' => {}
-            other => panic!("unexpected frontend message {:?}", other as char),
-        }
-    }
-    out
-}
-
-/// An error in an extended-query cycle: reported, then everything up to Sync is ignored.
-fn fail(out: &mut BytesMut, wire: &mut Wire, code: &str) {
-    error(out, code);
-    wire.skipping = true;
-}
-
 fn primary(databases: Vec<&'static str>) -> ScriptedServer {
     ScriptedServer {
         is_primary: true,
         databases,
         silent: false,
         extensions: Vec::new(),
+        stalled_startup: false,
     }
 }
 
@@ -650,6 +515,7 @@ fn replicas_skip_primary_only_metrics() {
         databases: vec!["postgres"],
         silent: false,
         extensions: Vec::new(),
+        stalled_startup: false,
     };
     let mut harness = Harness::new(vec![replica]);
     let body = render(&harness.scrape());
@@ -669,50 +535,45 @@ fn an_unreachable_server_is_inactive_and_the_others_still_report() {
     assert!(body.contains("pgexporter_postgresql_active{server=\"s1\"} 1\n"));
     assert!(body.contains("pgexporter_size_bytes{server=\"s1\",database=\"postgres\"} 42\n"));
     assert!(!body.contains("server=\"s0\",database"));
-    // The server comes back: the next scrape reconnects.
-    harness.refused.clear();
+    // Within the backoff the server is not tried again, and still reported inactive.
+    let connects = harness.connects;
+    harness.now += FIRST_BACKOFF / 2;
     let result = harness.scrape();
+    assert_eq!(
+        harness.connects, connects,
+        "no connection during the backoff"
+    );
+    assert!(!result.servers[0].active);
+    assert!(result.servers[1].active);
+    // A second failure doubles the wait.
+    harness.now += FIRST_BACKOFF / 2;
+    harness.scrape();
+    assert_eq!(
+        harness.connects,
+        connects + 1,
+        "tried again after the backoff"
+    );
+    harness.now += FIRST_BACKOFF;
+    harness.scrape();
+    assert_eq!(
+        harness.connects,
+        connects + 1,
+        "the second wait is twice the first"
+    );
+    // The server comes back: the scrape after the backoff reconnects.
+    harness.refused.clear();
+    harness.now += FIRST_BACKOFF;
+    let result = harness.scrape();
+    assert_eq!(harness.connects, connects + 2);
     assert!(result.servers[0].active);
 }
 
 #[test]
-fn a_server_that_misses_the_deadline_is_reported_inactive_and_reset() {
-    let silent = ScriptedServer {
-        is_primary: true,
-        databases: vec![],
-        silent: true,
-        extensions: Vec::new(),
-    };
-    let mut harness = Harness::new(vec![silent, primary(vec!["postgres"])]);
-    // A 2 s scrape timeout leaves a tenth for the answer: the deadline is 1.8 s away.
-    let deadline = harness.now + Duration::from_millis(1800);
-    let (first, _) = harness.request(Some(Duration::from_secs(2)));
-    harness.run();
-    assert!(harness.finished.is_empty(), "server 0 has not answered");
-    let (second, cached) = harness.request(Some(Duration::from_secs(60)));
-    assert!(cached.is_none());
-    harness.run();
-    assert_eq!(
-        harness.connects, 2,
-        "single flight: the second request joins the first scrape"
-    );
-    assert_eq!(harness.collector.poll_timeout(), Some(deadline));
-    harness.now = deadline;
-    harness.collector.handle_timeout(deadline);
-    harness.run();
-    let result = harness
-        .finished
-        .pop()
-        .expect("the deadline ends the scrape");
-    assert_eq!(
-        harness.answered,
-        vec![first, second],
-        "both requests get the one result"
-    );
-    assert!(!result.servers[0].active);
-    assert!(result.servers[1].active);
-    assert_eq!(harness.closes, 1, "the late connection is reset");
-    assert!(!harness.collector.is_scraping());
+fn sessions_give_up_waiting_for_locks() {
+    let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
+    harness.scrape();
+    let wire = harness.wires.values().next().unwrap();
+    assert_eq!(wire.lock_timeout.as_deref(), Some("200"));
 }
 
 #[test]
@@ -872,6 +733,7 @@ fn activity_follows_the_last_finished_scrape() {
     harness.scrape();
     assert_eq!(harness.collector.activity(), [true, false]);
     harness.refused.clear();
+    harness.now += FIRST_BACKOFF;
     harness.scrape();
     assert_eq!(harness.collector.activity(), [true, true]);
 }
@@ -914,15 +776,21 @@ fn new_servers_or_definitions_reconnect_everything() {
     assert_eq!(harness.connects, 5);
 }
 
-#[test]
-fn a_reconfiguration_during_a_scrape_ends_it_with_what_arrived() {
+/// A harness with a server that answers startup and then nothing (server 0), and a healthy one.
+fn silent_and_healthy() -> Harness {
     let silent = ScriptedServer {
         is_primary: true,
         databases: vec![],
         silent: true,
         extensions: Vec::new(),
+        stalled_startup: false,
     };
-    let mut harness = Harness::new(vec![silent, primary(vec!["postgres"])]);
+    Harness::new(vec![silent, primary(vec!["postgres"])])
+}
+
+#[test]
+fn a_reconfiguration_during_a_scrape_ends_it_with_what_arrived() {
+    let mut harness = silent_and_healthy();
     let (ticket, _) = harness.request(None);
     harness.run();
     assert!(harness.collector.is_scraping());

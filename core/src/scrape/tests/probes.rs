@@ -40,6 +40,7 @@ fn silent() -> ScriptedServer {
         databases: vec![],
         silent: true,
         extensions: Vec::new(),
+        stalled_startup: false,
     }
 }
 
@@ -106,6 +107,10 @@ fn a_probe_shares_the_run_of_a_scrape_in_progress_and_keeps_its_own_deadline() {
     harness.collector.handle_timeout(probe_deadline);
     harness.run();
     assert_eq!(harness.answered, [probe]);
+    assert_eq!(
+        harness.partial_answers, 1,
+        "an early answer, the run goes on"
+    );
     let result = harness.finished.pop().unwrap();
     assert!(
         !result.servers[0].active,
@@ -119,9 +124,15 @@ fn a_probe_shares_the_run_of_a_scrape_in_progress_and_keeps_its_own_deadline() {
     harness.run();
     assert_eq!(harness.answered, [probe, scrape]);
     assert_eq!(
-        harness.closes, 1,
-        "at its own deadline the late connection is reset"
+        harness.partial_answers, 1,
+        "the scrape's own deadline ends the run"
     );
+    assert_eq!(
+        harness.cancel_requests.len(),
+        1,
+        "at the run's end its running queries are cancelled"
+    );
+    assert_eq!(harness.closes, 0, "and the connection is kept");
 }
 
 #[test]

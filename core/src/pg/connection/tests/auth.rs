@@ -26,7 +26,22 @@ fn trust_login_sends_startup_and_becomes_ready() {
         Some("UTF8")
     );
     assert_eq!(harness.connection.parameter("TimeZone"), None);
-    assert_eq!(harness.connection.backend_pid(), Some(4242));
+    let key = harness
+        .connection
+        .cancel_key()
+        .expect("BackendKeyData arrived");
+    assert_eq!(key.process_id(), 4242);
+    let mut packet = BytesMut::new();
+    key.cancel_request(&mut packet);
+    assert_eq!(
+        &packet[8..],
+        [0, 0, 0x10, 0x92, 0, 0, 0, 99],
+        "the secret key is sent"
+    );
+    assert!(
+        !format!("{key:?}").contains("99"),
+        "the secret key is never shown"
+    );
     assert_eq!(harness.connection.poll_timeout(), None);
 }
 
