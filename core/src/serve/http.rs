@@ -151,40 +151,7 @@ impl HttpService {
     }
 }
 
-impl Machine for HttpService {
-    type Event = Job;
-
-    fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
-        self.http.handle_input(now, bytes);
-        self.follow(now);
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.http.handle_timeout(now);
-        self.follow(now);
-    }
-
-    fn handle_eof(&mut self, now: Instant) {
-        self.http.handle_eof(now);
-        self.follow(now);
-    }
-
-    fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        self.http.poll_transmit(out)
-    }
-
-    fn poll_event(&mut self) -> Option<Job> {
-        self.jobs.pop_front()
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.http.poll_timeout()
-    }
-
-    fn is_finished(&self) -> bool {
-        self.http.is_finished()
-    }
-}
+http_machine!(HttpService);
 
 /// The answer to the pending job. Answers of any other kind, or with no job pending, are
 /// dropped.

@@ -10,6 +10,48 @@
 //! accept is decided here as well ([`AcceptBackoff`]).
 
 mod backoff;
+/// Implements [`Machine`] for an HTTP service: bytes, timeouts and end of input go to its
+/// `http` connection, whose events its `follow(now)` takes; its events are the jobs it queued in
+/// `jobs`; it waits and ends as the connection does.
+macro_rules! http_machine {
+    ($service:ty) => {
+        impl Machine for $service {
+            type Event = Job;
+
+            fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+                self.http.handle_input(now, bytes);
+                self.follow(now);
+            }
+
+            fn handle_timeout(&mut self, now: Instant) {
+                self.http.handle_timeout(now);
+                self.follow(now);
+            }
+
+            fn handle_eof(&mut self, now: Instant) {
+                self.http.handle_eof(now);
+                self.follow(now);
+            }
+
+            fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
+                self.http.poll_transmit(out)
+            }
+
+            fn poll_event(&mut self) -> Option<Job> {
+                self.jobs.pop_front()
+            }
+
+            fn poll_timeout(&self) -> Option<Instant> {
+                self.http.poll_timeout()
+            }
+
+            fn is_finished(&self) -> bool {
+                self.http.is_finished()
+            }
+        }
+    };
+}
+
 mod history;
 mod http;
 mod site;
