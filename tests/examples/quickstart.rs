@@ -1,10 +1,10 @@
 //! The quick start: a throwaway PostgreSQL cluster with a monitoring role, a vault and a
-//! configuration for it, and the exporter serving its metrics. Everything is removed when Enter
-//! is pressed, standard input ends, or the process is interrupted (the fixture's watchdog cleans
-//! up the cluster then). Run by `scripts/quickstart.sh`, which builds the binaries first.
+//! configuration for it, and the exporter serving its metrics, its alerts and its web console.
+//! Everything is removed when Enter is pressed, standard input ends, or the process is
+//! interrupted (the fixture's watchdog cleans up the cluster then). Run by `scripts/quickstart.sh`, which builds the binaries first.
 
 use pgexporter_tests::cluster::MONITOR_USER;
-use pgexporter_tests::exporter::{Exporter, ExporterHome};
+use pgexporter_tests::exporter::{Exporter, ExporterHome, free_port};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
 fn main() {
@@ -14,7 +14,8 @@ fn main() {
     });
     let version = cluster.psql("SHOW server_version");
     let home = ExporterHome::new();
-    let port = home.write_config(&cluster, "");
+    let console = free_port();
+    let port = home.write_config(&cluster, &format!("console = {console}\nalerts = on"));
     let exporter = Exporter::start(&home, port, &[]);
     let families = exporter
         .scrape()
@@ -34,6 +35,7 @@ fn main() {
         exporter.address()
     );
     println!("  Overview:       http://{}/", exporter.address());
+    println!("  Web console:    http://127.0.0.1:{console}/");
     println!("  Configuration:  {}", home.config_file().display());
     println!("  Users file:     {}", home.users_file().display());
     println!();
