@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use crate::exposition::parse::unescape_label_value;
+
 /// Longest sample name stored.
 pub const MAX_METRIC_BYTES: usize = 200;
 
@@ -148,31 +150,10 @@ fn label_text(inside: &str) -> Option<(&str, Cow<'_, str>, &str)> {
             end += 1;
         }
         if name == "server" {
-            server = unescape(&inside[value_start + 1..end]);
+            server = unescape_label_value(&inside[value_start + 1..end]);
         }
         at = end + 1;
     }
-}
-
-/// The label value with `\\`, `\"` and `\n` unescaped.
-fn unescape(text: &str) -> Cow<'_, str> {
-    if !text.contains('\\') {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    Cow::Owned(out)
 }
 
 /// A sample value: a number, `NaN`, `+Inf` or `-Inf`.
