@@ -1,10 +1,11 @@
 //! The bridge end to end: a bridge-only exporter aggregating three exporters on three
 //! PostgreSQL clusters and Debian's node exporter, scraped by a real Prometheus, where an
 //! exporter killed mid-run costs only its own samples; endpoints that are slow, send garbage or
-//! too much cost only theirs; the JSON view; and `type = prometheus` servers appended to
-//! `/metrics` and answering `/probe`.
+//! too much cost only theirs; the JSON view; the history of bridge scrapes on the
+//! `bridge_history` port; and `type = prometheus` servers appended to `/metrics` and answering
+//! `/probe`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -12,7 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use pgexporter_tests::exporter::{Exporter, ExporterHome, free_port, server_section};
+use pgexporter_tests::exporter::{
+    Exporter, ExporterHome, eventually, free_port, history_snapshots, labelled_samples,
+    server_section,
+};
 use pgexporter_tests::http_client;
 use pgexporter_tests::node_exporter::NodeExporter;
 use pgexporter_tests::prometheus::{Prometheus, label};
@@ -223,6 +227,94 @@ fn slow_garbage_and_oversized_endpoints_cost_only_their_own_samples() {
         serde_json::json!({"Key": "endpoint", "Value": endpoints[0]})
     );
     assert_eq!(family["Definitions"][0]["Values"][0]["Value"], "1");
+}
+
+#[test]
+fn bridge_scrapes_are_stored_and_served_on_the_bridge_history_port() {
+    let cluster = PgCluster::start(ClusterOptions::default());
+    cluster.psql("CREATE DATABASE bridge_history_second");
+    let exporters = [exporter_on(&cluster), exporter_on(&cluster)];
+    let endpoints: Vec<String> = exporters
+        .iter()
+        .map(|(_, exporter)| exporter.address().to_string())
+        .collect();
+    let history_port = free_port();
+    let files = ExporterHome::new();
+    let path = files.dir().join("bridge.db");
+    let (_home, bridge) = bridge_over(
+        &endpoints,
+        &format!(
+            "bridge_history = {history_port}
+bridge_history_interval = 0
+             bridge_history_path = {}",
+            path.display()
+        ),
+    );
+    let history = SocketAddr::from(([127, 0, 0, 1], history_port));
+
+    let mut last = String::new();
+    for _ in 0..2 {
+        last = bridge.scrape();
+        thread::sleep(Duration::from_millis(1100));
+    }
+    let expected = labelled_samples(&last, "pgexporter_pg_database_size");
+    for endpoint in &endpoints {
+        let per_endpoint = expected
+            .keys()
+            .filter(|labels| labels.contains(&format!("endpoint=\"{endpoint}\"")))
+            .count();
+        assert_eq!(
+            per_endpoint, 3,
+            "postgres, template1 and the second database of {endpoint}: {expected:?}"
+        );
+    }
+
+    let rows = |query: &str| -> Vec<serde_json::Value> {
+        let response = http_client::get(
+            history,
+            &format!("/history/pgexporter_pg_database_size?{query}"),
+            &[],
+        );
+        assert_eq!(
+            response.status,
+            200,
+            "{}\n{}",
+            response.text(),
+            bridge.log()
+        );
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&response.body).expect("a JSON answer");
+        parsed.as_array().expect("a JSON array").clone()
+    };
+    let mut snapshots = BTreeMap::new();
+    eventually("two bridge snapshots stored", || {
+        snapshots = history_snapshots(&rows("duration=-600"));
+        snapshots.len() >= 2
+    });
+    assert_eq!(
+        snapshots.len(),
+        2,
+        "one snapshot per bridge scrape, no timer"
+    );
+    let (_, newest) = snapshots.iter().next_back().expect("a snapshot");
+    assert_eq!(
+        newest, &expected,
+        "the last snapshot holds what the last bridge scrape served, endpoint labels and all"
+    );
+
+    for bad in [
+        "/history/pgexporter_pg_database_size?duration=abc",
+        "/history/pgexporter_pg_database_size?timestamp=yesterday",
+        "/history/not-a-metric",
+    ] {
+        assert_eq!(http_client::get(history, bad, &[]).status, 400, "{bad}");
+    }
+    assert_eq!(http_client::get(history, "/metrics", &[]).status, 404);
+    assert!(
+        !bridge.log().contains("not built"),
+        "bridge_history is a feature of this build: {}",
+        bridge.log()
+    );
 }
 
 #[test]

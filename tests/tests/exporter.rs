@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use pgexporter_core::metrics::MetricSet;
 use pgexporter_tests::cluster::MONITOR_USER;
-use pgexporter_tests::exporter::{Exporter, ExporterHome};
+use pgexporter_tests::exporter::{Exporter, ExporterHome, eventually, labelled_samples};
 use pgexporter_tests::http_client::{self, TESTDATA, tls_client};
 use pgexporter_tests::promtool::assert_valid_exposition;
 use pgexporter_tests::{ClusterOptions, PgCluster};
@@ -253,6 +253,99 @@ fn concurrent_scrapes_share_a_bounded_set_of_connections() {
         most_seen <= databases,
         "{most_seen} connections for {databases} databases"
     );
+}
+
+/// The samples of `family` for server `primary`: collector and value.
+fn per_collector(body: &str, family: &str) -> Vec<(String, f64)> {
+    labelled_samples(body, family)
+        .into_iter()
+        .filter_map(|(labels, value)| {
+            let collector = labels.strip_prefix("server=\"primary\",collector=\"")?;
+            Some((collector.strip_suffix('"')?.to_owned(), value))
+        })
+        .collect()
+}
+
+#[test]
+fn health_readiness_and_the_collector_families_follow_the_server() {
+    let mut cluster = PgCluster::start(ClusterOptions::default());
+    let (_home, exporter) = start(&cluster, "", &[]);
+    let health = exporter.get("/healthz", &[]);
+    assert_eq!((health.status, health.text().as_str()), (200, "ok\n"));
+    let ready = exporter.get("/readyz", &[]);
+    assert_eq!(
+        (ready.status, ready.text().as_str()),
+        (200, "ok\n"),
+        "{}",
+        exporter.log()
+    );
+
+    let body = exporter.scrape();
+    let success = per_collector(&body, "pgexporter_collector_success");
+    let durations = per_collector(&body, "pgexporter_collector_duration_seconds");
+    let series = per_collector(&body, "pgexporter_collector_series");
+    let names = |samples: &[(String, f64)]| -> Vec<String> {
+        samples.iter().map(|(name, _)| name.clone()).collect()
+    };
+    assert!(success.len() >= 10, "{success:?}");
+    assert_eq!(names(&durations), names(&success));
+    assert_eq!(names(&series), names(&success));
+    assert!(
+        success
+            .iter()
+            .all(|(_, value)| *value == 0.0 || *value == 1.0)
+    );
+    assert!(
+        success
+            .iter()
+            .any(|(name, value)| name == "db" && *value == 1.0),
+        "the db collector (pgexporter_pg_database_size) ran: {success:?}"
+    );
+    assert!(
+        durations
+            .iter()
+            .all(|(_, seconds)| (0.0..5.0).contains(seconds))
+    );
+    assert!(
+        durations.iter().any(|(_, seconds)| *seconds > 0.0),
+        "{durations:?}"
+    );
+    let databases = series
+        .iter()
+        .find(|(name, _)| name == "db")
+        .map(|(_, count)| *count);
+    assert!(databases >= Some(1.0), "{series:?}");
+    assert_valid_exposition(&body);
+    let probed = exporter.get("/probe?target=primary", &[]).text();
+    assert!(
+        probed.contains("pgexporter_collector_success{server=\"primary\",collector=\"db\"} 1\n"),
+        "{probed}"
+    );
+
+    cluster.stop_immediately();
+    let down = exporter.scrape();
+    assert!(
+        !down.contains("pgexporter_collector_success{server=\"primary\""),
+        "no collector ran on a server that is down"
+    );
+    let ready = exporter.get("/readyz", &[]);
+    assert_eq!(
+        (ready.status, ready.text().as_str()),
+        (
+            503,
+            "not ready: no server answered its last scrape (primary)\n"
+        )
+    );
+    assert_eq!(
+        exporter.get("/healthz", &[]).status,
+        200,
+        "the process serves"
+    );
+
+    cluster.start_again();
+    eventually("ready once the server answers again", || {
+        exporter.get("/readyz", &[]).status == 200
+    });
 }
 
 #[test]

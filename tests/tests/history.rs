@@ -11,7 +11,10 @@ use std::thread;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use pgexporter_tests::exporter::{Exporter, ExporterHome, eventually, free_port, sample_value};
+use pgexporter_tests::exporter::{
+    Exporter, ExporterHome, eventually, free_port, history_snapshots, labelled_samples,
+    sample_value,
+};
 use pgexporter_tests::http_client::{self, HttpResponse, TESTDATA, tls_client};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 use serde_json::Value;
@@ -74,30 +77,9 @@ impl HistoryDaemon {
     }
 }
 
-/// The rows grouped by timestamp: for each, the labels and values.
-fn by_timestamp(rows: &[Value]) -> BTreeMap<i64, BTreeMap<String, f64>> {
-    let mut snapshots: BTreeMap<i64, BTreeMap<String, f64>> = BTreeMap::new();
-    for row in rows {
-        let timestamp = row["timestamp"].as_i64().expect("an integer timestamp");
-        let labels = row["labels"].as_str().expect("labels as text").to_owned();
-        let value = row["value"].as_f64().expect("a number");
-        snapshots
-            .entry(timestamp)
-            .or_default()
-            .insert(labels, value);
-    }
-    snapshots
-}
-
 /// The `pgexporter_pg_database_size` samples of an exposition body: labels and values.
 fn database_sizes(body: &str) -> BTreeMap<String, f64> {
-    body.lines()
-        .filter_map(|line| line.strip_prefix("pgexporter_pg_database_size{"))
-        .map(|rest| {
-            let (labels, value) = rest.split_once("} ").expect("a sample line");
-            (labels.to_owned(), value.parse().expect("a number"))
-        })
-        .collect()
+    labelled_samples(body, "pgexporter_pg_database_size")
 }
 
 #[test]
@@ -123,7 +105,7 @@ fn scrapes_are_stored_and_served_with_the_api_rules() {
     let metric = "pgexporter_pg_database_size";
     let mut snapshots = BTreeMap::new();
     eventually("three snapshots stored", || {
-        snapshots = by_timestamp(&daemon.rows(metric, "duration=-600"));
+        snapshots = history_snapshots(&daemon.rows(metric, "duration=-600"));
         snapshots.len() >= 3
     });
     assert_eq!(snapshots.len(), 3, "one snapshot per scrape, no timer");
@@ -189,20 +171,20 @@ fn a_timer_takes_snapshots_and_old_ones_are_pruned() {
     let daemon = HistoryDaemon::start(&cluster, "history_interval = 1s\nhistory_retention = 3s");
     let mut first_seen = i64::MAX;
     eventually("timed snapshots without any scrape", || {
-        let snapshots = by_timestamp(&daemon.rows("pgexporter_state", "duration=-3600"));
+        let snapshots = history_snapshots(&daemon.rows("pgexporter_state", "duration=-3600"));
         if let Some((first, _)) = snapshots.iter().next() {
             first_seen = first_seen.min(*first);
         }
         snapshots.len() >= 2
     });
     eventually("the first snapshot pruned", || {
-        let snapshots = by_timestamp(&daemon.rows("pgexporter_state", "duration=-3600"));
+        let snapshots = history_snapshots(&daemon.rows("pgexporter_state", "duration=-3600"));
         snapshots
             .keys()
             .next()
             .is_some_and(|oldest| *oldest > first_seen)
     });
-    let snapshots = by_timestamp(&daemon.rows("pgexporter_state", "duration=-3600"));
+    let snapshots = history_snapshots(&daemon.rows("pgexporter_state", "duration=-3600"));
     let (newest, oldest) = (
         *snapshots.keys().next_back().unwrap(),
         *snapshots.keys().next().unwrap(),

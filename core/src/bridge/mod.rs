@@ -71,6 +71,9 @@ pub enum BridgeEvent {
         result: Arc<BridgeResult>,
         /// The requests that waited for it.
         tickets: Vec<Ticket>,
+        /// Whether it is an early answer at a request's deadline while the fetches go on for
+        /// others (then it is neither cached nor a history snapshot).
+        early: bool,
     },
 }
 
@@ -220,6 +223,7 @@ impl Bridge {
             self.events.push_back(BridgeEvent::Finished {
                 result,
                 tickets: flight.tickets,
+                early: flight.early,
             });
         }
     }

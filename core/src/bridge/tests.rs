@@ -88,7 +88,10 @@ impl Harness {
                 LinkAction::Command { .. } => {}
             }
         }
-        while let Some(BridgeEvent::Finished { result, tickets }) = self.bridge.poll_event() {
+        while let Some(BridgeEvent::Finished {
+            result, tickets, ..
+        }) = self.bridge.poll_event()
+        {
             self.results.push((result, tickets));
         }
     }

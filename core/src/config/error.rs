@@ -159,11 +159,6 @@ pub enum WarningKind {
         /// Where the earlier value was.
         first_line: usize,
     },
-    /// A key that turns on a feature this build does not have yet; the daemon serves the rest.
-    NotBuilt {
-        /// The feature the key turns on.
-        feature: &'static str,
-    },
 }
 
 /// A warning with its place; displays as `file:line: key 'name': message`.
@@ -187,10 +182,6 @@ impl fmt::Display for Warning {
             WarningKind::DuplicateKey { first_line } => write!(
                 f,
                 ": given again (first at line {first_line}); the last value is used"
-            ),
-            WarningKind::NotBuilt { feature } => write!(
-                f,
-                ": the {feature} is not built yet; the key is read and the rest is served"
             ),
         }
     }

@@ -137,7 +137,7 @@ pub const MAIN_KEY_DOCS: &[KeyDoc] = &[
     doc(
         "bridge_history",
         "port",
-        "Port of the history of bridge scrapes.",
+        "Port of the history API over bridge scrapes (stored in bridge_history_path).",
     ),
     doc(
         "bridge_history_interval",

@@ -49,18 +49,6 @@ pub const PATH_KEYS: [&str; 16] = [
     "bridge_history_path",
 ];
 
-/// Keys of `[pgexporter]` that turn on a feature this build does not have yet, with the
-/// feature's name: loading warns when one is turned on.
-const NOT_BUILT: [(&str, &str); 1] = [("bridge_history", "bridge history")];
-
-/// The feature `key` of `[pgexporter]` turns on when `main` has it on and this build does not
-/// have it yet; `None` for every other key.
-pub(crate) fn not_built_feature(main: &MainConfig, key: &str) -> Option<&'static str> {
-    let (_, feature) = NOT_BUILT.iter().find(|(name, _)| *name == key)?;
-    // `bridge_history` is the one such key.
-    main.bridge_history.is_some().then_some(*feature)
-}
-
 /// Keys of `[pgexporter]` that are accepted and ignored, as the reference does.
 pub const IGNORED_MAIN_KEYS: [&str; 3] = ["cache", "data_dir", "wal_dir"];
 

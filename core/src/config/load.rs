@@ -126,14 +126,7 @@ pub(crate) fn build(
                 Assigned::Set => places
                     .keys
                     .insert((server_index, entry.key.clone()), entry.line)
-                    .map(|first_line| WarningKind::DuplicateKey { first_line })
-                    .or_else(|| {
-                        server_index
-                            .is_none()
-                            .then(|| keys::not_built_feature(&config.main, &entry.key))
-                            .flatten()
-                            .map(|feature| WarningKind::NotBuilt { feature })
-                    }),
+                    .map(|first_line| WarningKind::DuplicateKey { first_line }),
             };
             if let Some(kind) = kind {
                 warnings.push(Warning {
@@ -313,20 +306,7 @@ data_dir = /d
 wal_dir = /w",
         );
         let loaded = load(&text).unwrap();
-        let not_built: Vec<(&str, &WarningKind)> = loaded
-            .warnings
-            .iter()
-            .map(|warning| (warning.key.as_str(), &warning.kind))
-            .collect();
-        assert_eq!(
-            not_built,
-            [(
-                "bridge_history",
-                &WarningKind::NotBuilt {
-                    feature: "bridge history"
-                }
-            ),]
-        );
+        assert_eq!(loaded.warnings, []);
         let expected = MainConfig {
             host: "*".into(),
             unix_socket_dir: "/tmp".into(),

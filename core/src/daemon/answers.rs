@@ -1,7 +1,8 @@
 //! The jobs of the HTTP ports: `/metrics` scrapes, `/probe` scrapes of one server and bridge
 //! requests, handed to the collector or the bridge, and answered from their results. A
-//! finished scrape of every server is also a history snapshot; an early answer at a request's
-//! deadline ([`scrape::Event::Partial`]) is not.
+//! finished scrape of every server is also a history snapshot, and a finished bridge scrape a
+//! bridge history snapshot; an early answer at a request's deadline
+//! ([`scrape::Event::Partial`], an early [`BridgeEvent::Finished`]) is not.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use crate::bridge::{BridgeEvent, BridgeResult};
 use crate::exposition::Format;
 use crate::scrape::{self, ScrapeResult, Ticket};
-use crate::serve::{Answer, BridgeView, Job};
+use crate::serve::{Answer, BridgeView, Job, readiness};
 
 use super::{Action, Daemon, HISTORY_TICKET, PeerId};
 
@@ -24,6 +25,8 @@ pub(super) enum Waiting {
     Probe(Format),
     /// The bridge, in this view.
     Bridge(BridgeView),
+    /// Whether the exporter is ready, for `/readyz`.
+    Readiness,
 }
 
 impl Daemon {
@@ -53,6 +56,18 @@ impl Daemon {
                 Some(result) => self.answer_bridge(now, peer, &result, bridge.view),
                 None => self.wait(peer, Waiting::Bridge(bridge.view)),
             },
+            Job::Readiness => {
+                // A server answered the last scrape: ready without asking again. Else the
+                // answer waits for a scrape (the cached result, when young enough).
+                if self.collector.activity().contains(&true) {
+                    self.answer_readiness(peer);
+                } else {
+                    match self.collector.request(now, ticket, None) {
+                        Some(_) => self.answer_readiness(peer),
+                        None => self.wait(peer, Waiting::Readiness),
+                    }
+                }
+            }
             Job::Management(_) | Job::History(_) => {}
         }
         self.follow(now);
@@ -88,11 +103,20 @@ impl Daemon {
                 let peer = PeerId(ticket.0);
                 match self.waiting.remove(&peer) {
                     Some(Waiting::Probe(format)) => self.answer_probe(peer, &result, format),
+                    Some(Waiting::Readiness) => self.answer_readiness(peer),
                     _ => self.answer_scrape(peer, Arc::clone(&result)),
                 }
             }
         }
-        while let Some(BridgeEvent::Finished { result, tickets }) = self.bridge.poll_event() {
+        while let Some(BridgeEvent::Finished {
+            result,
+            tickets,
+            early,
+        }) = self.bridge.poll_event()
+        {
+            if !early {
+                self.bridge_history_snapshot(now, &result);
+            }
             for ticket in tickets {
                 let peer = PeerId(ticket.0);
                 if let Some(Waiting::Bridge(view)) = self.waiting.remove(&peer) {
@@ -104,6 +128,24 @@ impl Daemon {
 
     fn answer(&mut self, peer: PeerId, answer: Answer) {
         self.actions.push_back(Action::Answer { peer, answer });
+    }
+
+    /// `/readyz`: ready when the configuration is loaded (it is, while the daemon runs) and a
+    /// server answered its last scrape; else the reason, naming the servers.
+    fn answer_readiness(&mut self, peer: PeerId) {
+        let servers = self.collector.servers();
+        let state = if servers.is_empty() {
+            Err("no server is configured".to_owned())
+        } else if self.collector.activity().contains(&true) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = servers.iter().map(|server| server.name.as_str()).collect();
+            Err(format!(
+                "no server answered its last scrape ({})",
+                names.join(", ")
+            ))
+        };
+        self.answer(peer, readiness::answer(state));
     }
 
     fn answer_scrape(&mut self, peer: PeerId, result: Arc<ScrapeResult>) {

@@ -1,19 +1,28 @@
-//! The daemon's side of metric history: snapshots after scrapes and on the keeper's timer,
-//! the keeper's storage work as host tasks, and the history port's jobs.
+//! The daemon's side of history: snapshots after scrapes and bridge scrapes and on the
+//! keepers' timers, the keepers' storage work as host tasks, and the history ports' jobs.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Action, Daemon, HISTORY_TICKET, HostTask, PeerId, TaskId};
-use crate::history::{HistoryAnswer, HistoryJob, StoreError, StoreOutcome};
+use crate::bridge::BridgeResult;
+use crate::history::{HistoryAnswer, HistoryJob, Keeper, StoreError, StoreKind, StoreOutcome};
 use crate::scrape::ScrapeResult;
 use crate::serve::Answer;
 
 impl Daemon {
+    /// The keeper of `store`, when that history is on.
+    fn keeper(&mut self, store: StoreKind) -> Option<&mut Keeper> {
+        match store {
+            StoreKind::Metrics => self.history.as_mut(),
+            StoreKind::Bridge => self.bridge_history.as_mut(),
+        }
+    }
+
     /// A piece of a history answer is asked for.
     pub(super) fn history_job(&mut self, now: Instant, peer: PeerId, job: HistoryJob) {
         let wall = (self.wall_clock)();
-        match &mut self.history {
+        match self.keeper(job.store) {
             Some(keeper) => keeper.job(now, wall, peer, job),
             None => self.actions.push_back(Action::Answer {
                 peer,
@@ -31,7 +40,8 @@ impl Daemon {
         outcome: Result<StoreOutcome, StoreError>,
     ) {
         let wall = (self.wall_clock)();
-        if let (Some(ticket), Some(keeper)) = (self.history_tasks.remove(&task), &mut self.history)
+        if let Some((store, ticket)) = self.history_tasks.remove(&task)
+            && let Some(keeper) = self.keeper(store)
         {
             keeper.handle(now, wall, ticket, outcome);
         }
@@ -51,40 +61,59 @@ impl Daemon {
         self.follow_history();
     }
 
+    /// A bridge scrape finished: its snapshot.
+    pub(super) fn bridge_history_snapshot(&mut self, now: Instant, result: &Arc<BridgeResult>) {
+        let wall = (self.wall_clock)();
+        if let Some(keeper) = &mut self.bridge_history {
+            keeper.bridge_finished(now, wall, result);
+            self.follow_history();
+        }
+    }
+
     /// The time passed: a prune, or a scrape for a timed snapshot, may be due.
     pub(super) fn history_timeout(&mut self, now: Instant) {
         let wall = (self.wall_clock)();
-        let Some(keeper) = &mut self.history else {
-            return;
-        };
-        keeper.handle_timeout(now, wall);
-        if keeper.wants_scrape(now) {
-            if let Some(cached) = self.collector.request(now, HISTORY_TICKET, None) {
-                self.history_snapshot(now, &cached);
+        if let Some(keeper) = &mut self.history {
+            keeper.handle_timeout(now, wall);
+            if keeper.wants_scrape(now) {
+                if let Some(cached) = self.collector.request(now, HISTORY_TICKET, None) {
+                    self.history_snapshot(now, &cached);
+                }
+                self.follow(now);
             }
-            self.follow(now);
+        }
+        if let Some(keeper) = &mut self.bridge_history {
+            keeper.handle_timeout(now, wall);
+            if keeper.wants_scrape(now) {
+                if let Some(cached) = self.bridge.request(now, HISTORY_TICKET, None) {
+                    self.bridge_history_snapshot(now, &cached);
+                }
+                self.follow(now);
+            }
         }
         self.follow_history();
     }
 
-    /// Moves the keeper's work into host tasks and its answers into actions.
+    /// Moves the keepers' work into host tasks and their answers into actions.
     fn follow_history(&mut self) {
-        let Some(keeper) = &mut self.history else {
-            return;
-        };
         let mut work = Vec::new();
-        while let Some(item) = keeper.poll_work() {
-            work.push(item);
+        for keeper in [&mut self.history, &mut self.bridge_history]
+            .into_iter()
+            .flatten()
+        {
+            while let Some((ticket, task)) = keeper.poll_work() {
+                work.push((task.store, ticket, task));
+            }
+            while let Some((peer, answer)) = keeper.poll_answer() {
+                self.actions.push_back(Action::Answer {
+                    peer,
+                    answer: Answer::History(answer),
+                });
+            }
         }
-        while let Some((peer, answer)) = keeper.poll_answer() {
-            self.actions.push_back(Action::Answer {
-                peer,
-                answer: Answer::History(answer),
-            });
-        }
-        for (ticket, task) in work {
+        for (store, ticket, task) in work {
             let id = self.host(HostTask::History(task));
-            self.history_tasks.insert(id, ticket);
+            self.history_tasks.insert(id, (store, ticket));
         }
     }
 }
@@ -97,7 +126,7 @@ mod tests {
     use super::super::tests::{actions, daemon_of};
     use super::*;
     use crate::daemon::HostResult;
-    use crate::history::{PageStart, StoreTask, StoredRow};
+    use crate::history::{HistoryTask, PageStart, StoreTask, StoredRow};
     use crate::link::LinkAction;
     use crate::serve::Job;
 
@@ -137,6 +166,7 @@ mod tests {
             )]
         ));
         let job = HistoryJob {
+            store: StoreKind::Metrics,
             metric: "up".into(),
             start: PageStart::First {
                 timestamp: None,
@@ -169,6 +199,57 @@ mod tests {
                 answer: Answer::History(HistoryAnswer::Piece { next: None, .. })
             }]
         ));
+    }
+
+    #[test]
+    fn the_bridge_history_port_reads_the_bridge_store() {
+        let config = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nbridge = 5010\n\
+                      bridge_endpoints = e:1\nbridge_history = 5011\n\
+                      bridge_history_interval = 0\nbridge_history_retention = 0\n";
+        let now = crate::test_clock::origin();
+        let mut daemon = daemon_of(config, now, Arc::new(|| 1_000_000));
+        actions(&mut daemon);
+        let job = HistoryJob {
+            store: StoreKind::Bridge,
+            metric: "up".into(),
+            start: PageStart::First {
+                timestamp: None,
+                duration: -60,
+            },
+        };
+        daemon.handle_job(now, PeerId(3), Job::History(job.clone()));
+        let queued = actions(&mut daemon);
+        assert!(
+            matches!(
+                queued.as_slice(),
+                [Action::Host {
+                    work: HostTask::History(HistoryTask {
+                        store: StoreKind::Bridge,
+                        task: StoreTask::Query(_),
+                    }),
+                    ..
+                }]
+            ),
+            "one query of the bridge store"
+        );
+        daemon.handle_job(
+            now,
+            PeerId(4),
+            Job::History(HistoryJob {
+                store: StoreKind::Metrics,
+                ..job
+            }),
+        );
+        assert!(
+            matches!(
+                actions(&mut daemon).as_slice(),
+                [Action::Answer {
+                    peer: PeerId(4),
+                    answer: Answer::History(HistoryAnswer::Failed),
+                }]
+            ),
+            "no metric history without the history port"
+        );
     }
 
     #[test]

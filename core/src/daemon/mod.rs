@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::bridge::Bridge;
 use crate::config::Config;
-use crate::history::{HistoryTask, Keeper, KeeperTicket, StoreError, StoreOutcome};
+use crate::history::{HistoryTask, Keeper, KeeperTicket, StoreError, StoreKind, StoreOutcome};
 use crate::link::{ConnId, LinkAction, LinkEvent, LinkOwner};
 use crate::management::{ConfigPaths, ServerStatus};
 use crate::plan::{Plan, Served};
@@ -33,8 +33,8 @@ use answers::Waiting;
 
 use changes::Change;
 
-/// The collector's ticket of the scrapes the daemon starts for timed history snapshots; no
-/// connection has it (runtimes number connections from zero, or by process id).
+/// The collector's and the bridge's ticket of the scrapes the daemon starts for timed history
+/// snapshots; no connection has it (runtimes number connections from zero, or by process id).
 const HISTORY_TICKET: Ticket = Ticket(u64::MAX);
 
 /// An accepted connection, numbered by the runtime; its answers go to it.
@@ -179,8 +179,10 @@ pub struct Daemon {
     wall_clock: WallClock,
     /// Metric history, when the `history` port is set.
     history: Option<Keeper>,
-    /// The history tasks in flight.
-    history_tasks: HashMap<TaskId, KeeperTicket>,
+    /// Bridge history, when the `bridge_history` port is set.
+    bridge_history: Option<Keeper>,
+    /// The history tasks in flight, with the database each is for.
+    history_tasks: HashMap<TaskId, (StoreKind, KeeperTicket)>,
     next_task: u64,
     stopping: bool,
     actions: VecDeque<Action>,
@@ -191,9 +193,13 @@ impl Daemon {
     /// is ready: call once the listeners are bound.
     pub fn new(setup: DaemonSetup) -> Daemon {
         let plan = setup.plan;
-        let history = plan.history.map(|settings| {
-            Keeper::new(crate::history::StoreKind::Metrics, settings, setup.started)
-        });
+        let keeper = |store, settings| Keeper::new(store, settings, setup.started);
+        let history = plan
+            .history
+            .map(|settings| keeper(StoreKind::Metrics, settings));
+        let bridge_history = plan
+            .bridge_history
+            .map(|settings| keeper(StoreKind::Bridge, settings));
         let collector = Collector::new(
             plan.servers.clone(),
             Arc::clone(&plan.metrics),
@@ -213,6 +219,7 @@ impl Daemon {
             changes: VecDeque::new(),
             wall_clock: setup.wall_clock,
             history,
+            bridge_history,
             history_tasks: HashMap::new(),
             next_task: 0,
             stopping: false,
@@ -237,7 +244,9 @@ impl Daemon {
                 self.advance_changes();
             }
             Job::History(job) => self.history_job(now, peer, job),
-            Job::Scrape(_) | Job::Probe(_) | Job::Bridge(_) => self.collect(now, peer, job),
+            Job::Scrape(_) | Job::Probe(_) | Job::Bridge(_) | Job::Readiness => {
+                self.collect(now, peer, job);
+            }
         }
     }
 
@@ -304,10 +313,12 @@ impl Daemon {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let history = self.history.as_ref().and_then(Keeper::poll_timeout);
+        let bridge_history = self.bridge_history.as_ref().and_then(Keeper::poll_timeout);
         [
             self.collector.poll_timeout(),
             self.bridge.poll_timeout(),
             history,
+            bridge_history,
         ]
         .into_iter()
         .flatten()
@@ -347,6 +358,9 @@ impl Daemon {
         self.collector.reconfigure(now, plan.reconfiguration());
         self.bridge.reconfigure(now, plan.bridge.clone());
         if let (Some(keeper), Some(settings)) = (&mut self.history, plan.history) {
+            keeper.reconfigure(settings);
+        }
+        if let (Some(keeper), Some(settings)) = (&mut self.bridge_history, plan.bridge_history) {
             keeper.reconfigure(settings);
         }
         self.config = config;

@@ -153,6 +153,31 @@ fn a_scrape_connects_to_every_server_and_a_dead_one_answers_the_peer() {
 }
 
 #[test]
+fn readiness_waits_for_a_scrape_and_names_the_servers_when_none_answered() {
+    let now = crate::test_clock::origin();
+    let mut daemon = daemon();
+    actions(&mut daemon);
+    daemon.handle_job(now, PeerId(6), Job::Readiness);
+    let connects = connects(actions(&mut daemon));
+    assert_eq!(connects.len(), 2, "no scrape yet: readiness starts one");
+    for (conn, _) in &connects {
+        daemon.handle_link(now, *conn, LinkEvent::ConnectFailed("refused".into()));
+    }
+    let answered = actions(&mut daemon);
+    let body = answered.iter().find_map(|action| match action {
+        Action::Answer {
+            peer: PeerId(6),
+            answer: Answer::Rendered(Some(body)),
+        } => Some(body.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        body.as_deref(),
+        Some(&b"not ready: no server answered its last scrape (primary, replica)\n"[..])
+    );
+}
+
+#[test]
 fn ping_and_status_are_answered_at_once() {
     let now = crate::test_clock::origin();
     let mut daemon = daemon();

@@ -9,6 +9,7 @@
 //! request gets 503. A failure is logged when the database's state changes (it starts
 //! failing, fails differently, or works again), not at every snapshot.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use super::{
     HistoryCounters, HistorySettings, HistoryTask, PAGE_ROWS, PRUNE_BATCH_ROWS, PageQuery,
     Snapshot, SnapshotBody, StoreError, StoreErrorKind, StoreKind, StoreOutcome, StoreTask,
 };
+use crate::bridge::BridgeResult;
 use crate::daemon::PeerId;
 use crate::scrape::{ExporterCounters, ScrapeResult};
 
@@ -43,6 +45,8 @@ const MAX_PRUNE_PERIOD: Duration = Duration::from_secs(600);
 /// What a connection of the history port asks the daemon for: the next piece of an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryJob {
+    /// The database asked: the port's.
+    pub store: StoreKind,
     /// The sample name.
     pub metric: String,
     /// Where the piece starts.
@@ -105,7 +109,10 @@ pub struct Keeper {
     store: StoreKind,
     settings: HistorySettings,
     last_snapshot: Instant,
-    last_result: Weak<ScrapeResult>,
+    /// The result stored last (a scrape's or a bridge scrape's), to know a cached one again.
+    last_result: Option<Weak<dyn Any + Send + Sync>>,
+    /// The second of the snapshot taken last.
+    last_timestamp: Option<i64>,
     scrape_asked: bool,
     writing: bool,
     pending: VecDeque<Snapshot>,
@@ -128,7 +135,8 @@ impl Keeper {
             store,
             settings,
             last_snapshot: now,
-            last_result: Weak::new(),
+            last_result: None,
+            last_timestamp: None,
             scrape_asked: false,
             writing: false,
             pending: VecDeque::new(),
@@ -163,22 +171,51 @@ impl Keeper {
         result: &Arc<ScrapeResult>,
         counters: ExporterCounters,
     ) {
+        self.result_finished(now, wall, result, || SnapshotBody::Scrape {
+            result: Arc::clone(result),
+            counters,
+        });
+    }
+
+    /// A bridge scrape finished at `now`: its merged body is the snapshot, unless it is the
+    /// result stored last (a cached one).
+    pub fn bridge_finished(&mut self, now: Instant, wall: i64, result: &Arc<BridgeResult>) {
+        self.result_finished(now, wall, result, || {
+            SnapshotBody::Exposition(result.body.clone())
+        });
+    }
+
+    /// Stores the snapshot `body` makes of `result`, unless `result` is the one stored last.
+    fn result_finished<T: Any + Send + Sync>(
+        &mut self,
+        now: Instant,
+        wall: i64,
+        result: &Arc<T>,
+        body: impl FnOnce() -> SnapshotBody,
+    ) {
         self.scrape_asked = false;
-        if std::ptr::eq(self.last_result.as_ptr(), Arc::as_ptr(result)) {
+        let stored_last = self
+            .last_result
+            .as_ref()
+            .is_some_and(|last| std::ptr::addr_eq(last.as_ptr(), Arc::as_ptr(result)));
+        if stored_last {
             self.last_snapshot = now;
             return;
         }
-        self.last_result = Arc::downgrade(result);
-        let body = SnapshotBody::Scrape {
-            result: Arc::clone(result),
-            counters,
-        };
-        self.store(now, wall, body);
+        let erased: Arc<dyn Any + Send + Sync> = Arc::clone(result) as _;
+        self.last_result = Some(Arc::downgrade(&erased));
+        self.store(now, wall, body());
     }
 
     /// Stores `body` as the snapshot of `wall` (seconds since the epoch), taken at `now`.
+    /// A snapshot's rows are keyed by its second, so a second snapshot within the second of
+    /// the one taken last is not taken: it would only replace those rows, at the cost of a
+    /// write, for scrapes faster than one a second.
     pub fn store(&mut self, now: Instant, wall: i64, body: SnapshotBody) {
         self.last_snapshot = now;
+        if self.last_timestamp.replace(wall) == Some(wall) {
+            return;
+        }
         if self.pending.len() == MAX_PENDING_SNAPSHOTS {
             self.pending.pop_front();
             self.counters.failures += 1;
@@ -198,7 +235,7 @@ impl Keeper {
     }
 
     /// Whether a timed snapshot is due at `now`: then the caller starts a scrape and hands
-    /// its result to [`Keeper::scrape_finished`]. Answers `true` once per due snapshot.
+    /// its result to [`Keeper::scrape_finished`] (or [`Keeper::bridge_finished`]). Answers `true` once per due snapshot.
     pub fn wants_scrape(&mut self, now: Instant) -> bool {
         let due = self.timed_snapshot_due().is_some_and(|at| at <= now);
         if due {

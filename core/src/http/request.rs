@@ -26,6 +26,10 @@ pub enum Route {
     History,
     /// `/probe`: one configured server's metrics (the `target` query parameter).
     Probe,
+    /// `/healthz`: whether the process serves.
+    Health,
+    /// `/readyz`: whether the exporter is ready to be scraped.
+    Ready,
 }
 
 /// The paths a port serves; every other path is refused.
@@ -186,6 +190,8 @@ pub(super) fn read_head(
         (Paths::Metrics, "/metrics") => Route::Metrics,
         (Paths::Metrics | Paths::Console, "/" | "/index.html") => Route::Index,
         (Paths::Metrics, "/probe") => Route::Probe,
+        (Paths::Metrics, "/healthz") => Route::Health,
+        (Paths::Metrics, "/readyz") => Route::Ready,
         (Paths::Console, "/api") => Route::Api,
         (Paths::Metrics | Paths::Console, _) => {
             return refused(Status::Forbidden, RejectReason::ForbiddenPath, exchange);

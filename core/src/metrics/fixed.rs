@@ -13,8 +13,17 @@ pub const PRIMARY_COLLECTOR: &str = "primary";
 /// Collector of `pgexporter_postgresql_extension_info`.
 pub const EXTENSION_INFO_COLLECTOR: &str = "extensions_list";
 
+/// The family of each collector's query time, per server.
+pub const COLLECTOR_DURATION: &str = "pgexporter_collector_duration_seconds";
+
+/// The family of each collector's success, per server.
+pub const COLLECTOR_SUCCESS: &str = "pgexporter_collector_success";
+
+/// The family of each collector's series, per server.
+pub const COLLECTOR_SERIES: &str = "pgexporter_collector_series";
+
 /// Every fixed family name; `pgexporter_pg_settings_*` stands for one family per setting.
-pub const FIXED_FAMILIES: [&str; 17] = [
+pub const FIXED_FAMILIES: [&str; 20] = [
     "pgexporter_state",
     "pgexporter_version",
     "pgexporter_fips",
@@ -31,6 +40,9 @@ pub const FIXED_FAMILIES: [&str; 17] = [
     "pgexporter_postgresql_primary",
     "pgexporter_postgresql_fips",
     "pgexporter_postgresql_extension_info",
+    COLLECTOR_DURATION,
+    COLLECTOR_SUCCESS,
+    COLLECTOR_SERIES,
     "pgexporter_pg_settings_*",
 ];
 

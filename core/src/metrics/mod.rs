@@ -41,8 +41,8 @@ pub use extension::{
     TOP_STATEMENTS_PLACEHOLDER, VersionError, load_extensions, parse_extension_source,
 };
 pub use fixed::{
-    EXTENSION_INFO_COLLECTOR, FIXED_FAMILIES, PRIMARY_COLLECTOR, SETTINGS_COLLECTOR,
-    SETTINGS_PREFIX, is_fixed_family,
+    COLLECTOR_DURATION, COLLECTOR_SERIES, COLLECTOR_SUCCESS, EXTENSION_INFO_COLLECTOR,
+    FIXED_FAMILIES, PRIMARY_COLLECTOR, SETTINGS_COLLECTOR, SETTINGS_PREFIX, is_fixed_family,
 };
 pub use model::{ColumnDefinition, ColumnKind, MetricDefinition, QueryVariant, ServerRole, Sort};
 pub use parse::{MAX_SOURCE_LEN, Source, SourceFormat, parse_source};

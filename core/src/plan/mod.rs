@@ -119,8 +119,8 @@ pub struct Served {
     pub master_key: Option<Arc<MasterKey>>,
     /// Limits, timeouts and paths of connections on the history port.
     pub history_http: HttpConfig,
-    /// HTTPS on the history port (`history_cert_file`, `history_key_file`, client
-    /// certificates with `history_ca_file`).
+    /// HTTPS on the history ports, `history` and `bridge_history` alike (`history_cert_file`,
+    /// `history_key_file`, client certificates with `history_ca_file`).
     pub history_tls: Option<ServerTlsFiles>,
     /// HTTP settings of console connections (`/`, `/index.html` and `/api`).
     pub console_http: HttpConfig,
@@ -322,7 +322,7 @@ pub struct Listeners {
     pub ports: Vec<(ListenerKind, u16)>,
     /// Whether the metrics port speaks HTTPS.
     pub metrics_tls: bool,
-    /// Whether the history port speaks HTTPS.
+    /// Whether the history ports (`history`, `bridge_history`) speak HTTPS.
     pub history_tls: bool,
     /// The management socket, `<unix_socket_dir>/.s.pgexporter`.
     pub unix_socket: PathBuf,
@@ -341,6 +341,8 @@ pub enum ListenerKind {
     LocalManagement,
     /// The history API (`history`).
     History,
+    /// The history API over bridge scrapes (`bridge_history`).
+    BridgeHistory,
     /// The bridge (`bridge`).
     Bridge,
     /// The bridge's JSON view (`bridge_json`).
@@ -362,6 +364,10 @@ impl Listeners {
             ListenerKind::RemoteManagement => Some(format!("remote management on {address}")),
             ListenerKind::History => Some(format!(
                 "serving history on {}://{address}/history/",
+                scheme(self.history_tls)
+            )),
+            ListenerKind::BridgeHistory => Some(format!(
+                "serving the bridge's history on {}://{address}/history/",
                 scheme(self.history_tls)
             )),
             ListenerKind::Bridge => Some(format!("serving the bridge on http://{address}/metrics")),
@@ -390,6 +396,7 @@ impl Listeners {
             (ListenerKind::Bridge, main.bridge),
             (ListenerKind::BridgeJson, main.bridge_json),
             (ListenerKind::History, main.history),
+            (ListenerKind::BridgeHistory, main.bridge_history),
             (ListenerKind::Console, main.console),
         ]
         .into_iter()

@@ -12,6 +12,7 @@ mod alert_families;
 mod collector;
 mod discovery;
 mod fetched;
+mod health;
 mod plan;
 mod render;
 mod result;
@@ -25,8 +26,8 @@ pub use fetched::{PROMETHEUS_SCRAPE_DURATION, PROMETHEUS_UP};
 pub use plan::MAIN_DATABASE;
 pub use render::EXPORTER_VERSION;
 pub use result::{
-    AlertValue, ExporterCounters, LogCounters, MetricRows, QueryCounters, ScrapeResult,
-    ServerSnapshot,
+    AlertValue, CollectorRecord, ExporterCounters, LogCounters, MetricRows, QueryCounters,
+    ScrapeResult, ServerSnapshot,
 };
 #[cfg(test)]
 mod tests;

@@ -47,6 +47,7 @@ impl ScrapeResult {
     fn render_servers(&self, encoder: &Encoder, start: usize, out: &mut BytesMut) {
         if self.postgresql().next().is_some() {
             self.render_server_families(encoder, out);
+            self.render_collector_health(encoder, out);
             self.render_cache_ages(encoder, out);
         }
         self.render_alerts(encoder, out);

@@ -1,8 +1,9 @@
 //! What one scrape collected, kept as the rows PostgreSQL returned so that it can be rendered
 //! in any exposition format on demand.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::alerts::AlertSet;
 use crate::config::ServerType;
@@ -55,6 +56,20 @@ pub struct ServerSnapshot {
     pub fetched: Option<Arc<Fetched>>,
     /// The values of the alert queries that answered.
     pub alerts: Vec<AlertValue>,
+    /// Per collector whose metric queries this run sent (or served from a `ttl`): what they
+    /// came to.
+    pub collectors: BTreeMap<String, CollectorRecord>,
+}
+
+/// What one collector's metric queries came to in one server's run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CollectorRecord {
+    /// The time its queries took: for each, from the previous answer on its connection (or
+    /// from when the idle connection was given work) to its own answer, so queries waiting
+    /// in a connection's pipeline are not counted twice.
+    pub duration: Duration,
+    /// Its queries that failed.
+    pub failures: u32,
 }
 
 /// What one alert query returned on one server.

@@ -15,7 +15,7 @@ use bytes::BytesMut;
 
 use super::{Answer, Job};
 use crate::history::api::Refusal;
-use crate::history::{HistoryAnswer, HistoryJob, HistoryRequest, PageStart};
+use crate::history::{HistoryAnswer, HistoryJob, HistoryRequest, PageStart, StoreKind};
 use crate::http::{Event, HttpConfig, HttpConnection, HttpError, Response, Status};
 use crate::machine::{Machine, Peer};
 
@@ -33,15 +33,18 @@ struct Answering {
 /// An HTTP connection of the history port as a [`Machine`] whose events are [`Job`]s.
 pub struct HistoryService {
     http: HttpConnection,
+    store: StoreKind,
     answering: Option<Answering>,
     jobs: VecDeque<Job>,
 }
 
 impl HistoryService {
-    /// A connection accepted at `now`; `config` routes the history paths.
-    pub fn new(config: HttpConfig, now: Instant) -> Self {
+    /// A connection accepted at `now` that answers from `store`; `config` routes the history
+    /// paths.
+    pub fn new(config: HttpConfig, store: StoreKind, now: Instant) -> Self {
         HistoryService {
             http: HttpConnection::new(config, now),
+            store,
             answering: None,
             jobs: VecDeque::new(),
         }
@@ -54,6 +57,7 @@ impl HistoryService {
                 Event::Request(request) => match HistoryRequest::parse(&request.target) {
                     Ok(history) => {
                         self.jobs.push_back(Job::History(HistoryJob {
+                            store: self.store,
                             metric: history.metric.clone(),
                             start: PageStart::First {
                                 timestamp: history.timestamp,
@@ -105,6 +109,7 @@ impl HistoryService {
                 match next {
                     Some(cursor) if !answering.head_only => {
                         self.jobs.push_back(Job::History(HistoryJob {
+                            store: self.store,
                             metric: answering.metric.clone(),
                             start: PageStart::After(cursor),
                         }));

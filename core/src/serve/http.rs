@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
+use super::readiness;
 use super::site::{Reply, Site};
 use super::{Answer, BridgeJob, BridgeView, Job, ProbeJob, ScrapeJob, ServedBy};
 use crate::exposition::Format;
@@ -92,6 +93,8 @@ impl HttpService {
             })),
             (HttpPort::Metrics, Route::Probe) => self.probe_job(request),
             (HttpPort::Metrics, Route::Index) => Err(Reply::Overview),
+            (HttpPort::Metrics, Route::Health) => Err(Reply::Health(Ok(readiness::READY))),
+            (HttpPort::Metrics, Route::Ready) => Ok(Job::Readiness),
             (HttpPort::Bridge, Route::Metrics) => Ok(bridge(BridgeView::Text)),
             (HttpPort::Bridge, Route::Index) => Err(Reply::BridgeOverview),
             (HttpPort::BridgeJson, Route::Metrics | Route::Index) => Ok(bridge(BridgeView::Json)),
@@ -99,6 +102,9 @@ impl HttpService {
                 Status::Forbidden,
                 "/probe is served on the metrics port",
             )),
+            (HttpPort::Bridge | HttpPort::BridgeJson, Route::Health | Route::Ready) => Err(
+                Reply::Refused(Status::Forbidden, "served on the metrics port"),
+            ),
             // The console reads exposition text back into its categories.
             (HttpPort::Console, Route::Api) => Ok(Job::Scrape(ScrapeJob {
                 timeout,
@@ -177,6 +183,9 @@ impl Peer for HttpService {
                 let reply = self.rendered_reply(&request, Some(&body));
                 self.respond(now, reply);
                 self.body = body;
+            }
+            Answer::Rendered(body) if request.route == Route::Ready => {
+                self.respond(now, readiness::reply(body.as_deref()));
             }
             Answer::Rendered(body) => {
                 let reply = self.rendered_reply(&request, body.as_deref());
@@ -281,6 +290,37 @@ mod tests {
         let response = drain(&mut service);
         assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
         assert!(response.contains("HTTP/1.1 405"), "{response}");
+    }
+
+    #[test]
+    fn healthz_answers_here_and_readyz_asks_the_daemon() {
+        let now = crate::test_clock::origin();
+        let mut service = service(now);
+        service.handle_input(now, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(service.poll_event().is_none(), "no job for /healthz");
+        let response = drain(&mut service);
+        assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+        assert!(response.ends_with("\r\n\r\nok\n"), "{response}");
+        for (state, status) in [
+            (Err("no server answered".to_owned()), "HTTP/1.1 503"),
+            (Ok(()), "HTTP/1.1 200 OK"),
+        ] {
+            service.handle_input(now, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(service.poll_event(), Some(Job::Readiness));
+            service.handle_message(now, readiness::answer(state.clone()));
+            let response = drain(&mut service);
+            assert!(response.starts_with(status), "{response}");
+            if let Err(reason) = state {
+                assert!(
+                    response.ends_with(&format!("not ready: {reason}\n")),
+                    "{response}"
+                );
+            }
+        }
+        let mut bridge = service_on(HttpPort::Bridge, now, ServedBy::Task);
+        bridge.handle_input(now, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(bridge.poll_event().is_none());
+        assert!(drain(&mut bridge).starts_with("HTTP/1.1 403"));
     }
 
     #[test]

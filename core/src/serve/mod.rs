@@ -54,6 +54,7 @@ macro_rules! http_machine {
 
 mod history;
 mod http;
+pub mod readiness;
 mod site;
 mod wire;
 
@@ -69,7 +70,7 @@ pub use site::{Reply, Site};
 pub use wire::MalformedJob;
 
 use crate::exposition::Format;
-use crate::history::{HistoryAnswer, HistoryJob};
+use crate::history::{HistoryAnswer, HistoryJob, StoreKind};
 use crate::http::HttpConfig;
 use crate::machine::{Machine, Peer};
 use crate::management::handshake::SERVER_NONCE_LEN;
@@ -90,6 +91,8 @@ pub enum Job {
     Probe(ProbeJob),
     /// A request on the bridge's ports.
     Bridge(BridgeJob),
+    /// A `/readyz` request: whether the exporter is ready ([`readiness::answer`]).
+    Readiness,
 }
 
 /// A `/probe` request's scrape.
@@ -204,7 +207,9 @@ pub fn listener_tls(kind: ListenerKind, served: &Served) -> ListenerTls {
         ListenerKind::Metrics => served.metrics_tls.clone().map(ListenerTls::Immediate),
         ListenerKind::RemoteManagement => served.management_tls.clone().map(ListenerTls::OnRequest),
         ListenerKind::LocalManagement | ListenerKind::Bridge | ListenerKind::BridgeJson => None,
-        ListenerKind::History => served.history_tls.clone().map(ListenerTls::Immediate),
+        ListenerKind::History | ListenerKind::BridgeHistory => {
+            served.history_tls.clone().map(ListenerTls::Immediate)
+        }
         ListenerKind::Console => None,
     };
     files.unwrap_or(ListenerTls::Plain)
@@ -216,7 +221,7 @@ pub enum Service {
     Http(HttpService),
     /// Remote or local management.
     Management(Session),
-    /// The history port.
+    /// The history ports.
     History(HistoryService),
 }
 
@@ -237,6 +242,13 @@ impl Service {
                 accepted.served_by,
             ))
         };
+        let history = |store| {
+            Service::History(HistoryService::new(
+                accepted.served_by.http(&served.history_http),
+                store,
+                accepted.now,
+            ))
+        };
         match kind {
             ListenerKind::Metrics => http(HttpPort::Metrics),
             ListenerKind::Bridge => http(HttpPort::Bridge),
@@ -252,10 +264,8 @@ impl Service {
             ListenerKind::LocalManagement => {
                 Service::Management(Session::local(accepted.now, settings()))
             }
-            ListenerKind::History => Service::History(HistoryService::new(
-                accepted.served_by.http(&served.history_http),
-                accepted.now,
-            )),
+            ListenerKind::History => history(StoreKind::Metrics),
+            ListenerKind::BridgeHistory => history(StoreKind::Bridge),
         }
     }
 }

@@ -31,6 +31,8 @@ pub enum Reply<'a> {
     ConsoleApi(Option<&'a [u8]>),
     /// A refusal: the status and a line saying why.
     Refused(Status, &'a str),
+    /// `/healthz` or `/readyz`: 200 with the line of `Ok`, 503 with the reason of `Err`.
+    Health(Result<&'a [u8], &'a [u8]>),
 }
 
 /// The responses of one exporter: built once per metric set, shared by every connection.
@@ -102,6 +104,18 @@ impl Site {
                 body: b"{\"error\":\"no scrape result\"}",
                 allow_gzip: false,
             },
+            Reply::Health(state) => {
+                let (status, body) = match state {
+                    Ok(line) => (Status::Ok, line),
+                    Err(reason) => (Status::ServiceUnavailable, reason),
+                };
+                Response {
+                    status,
+                    content_type: "text/plain; charset=utf-8",
+                    body,
+                    allow_gzip: false,
+                }
+            }
             Reply::Refused(status, why) => {
                 refusal = format!("{} {}: {why}\n", status.code(), status.reason());
                 Response {

@@ -8,7 +8,9 @@ use bytes::Bytes;
 
 use super::{BridgeJob, BridgeView, Job, ProbeJob, ScrapeJob};
 use crate::exposition::Format;
-use crate::history::{Cursor, HistoryAnswer, HistoryJob, PIECE_TIMEOUT, PageStart, Window};
+use crate::history::{
+    Cursor, HistoryAnswer, HistoryJob, PIECE_TIMEOUT, PageStart, StoreKind, Window,
+};
 use crate::management::{Document, Request, Transport};
 use crate::plan::DEFAULT_SCRAPE_TIMEOUT;
 
@@ -17,6 +19,7 @@ const MANAGEMENT: u8 = 2;
 const PROBE: u8 = 3;
 const BRIDGE: u8 = 4;
 const HISTORY: u8 = 5;
+const READINESS: u8 = 6;
 
 const HISTORY_PIECE: u8 = 1;
 const HISTORY_FAILED: u8 = 2;
@@ -60,12 +63,13 @@ impl Job {
                     ),
                     PageStart::After(cursor) => (2, cursor_numbers(cursor)),
                 };
-                message.extend([HISTORY, kind]);
+                message.extend([HISTORY, store_byte(job.store), kind]);
                 for number in numbers {
                     message.extend(number.to_be_bytes());
                 }
                 message.extend(job.metric.as_bytes());
             }
+            Job::Readiness => message.push(READINESS),
         }
         message
     }
@@ -104,7 +108,7 @@ impl Job {
                 },
                 timeout: timeout_of(timeout)?,
             }),
-            [HISTORY, kind, rest @ ..] => {
+            [HISTORY, store, kind, rest @ ..] => {
                 let ([first, second, third, fourth], metric) = read_numbers(rest)?;
                 let start = match kind {
                     0 | 1 => PageStart::First {
@@ -122,17 +126,19 @@ impl Job {
                     _ => return Err(MalformedJob),
                 };
                 Job::History(HistoryJob {
+                    store: store_of(*store)?,
                     metric: String::from_utf8(metric.to_vec()).map_err(|_| MalformedJob)?,
                     start,
                 })
             }
+            [READINESS] => Job::Readiness,
             _ => return Err(MalformedJob),
         };
         Ok(job)
     }
 
     /// The longest the daemon's answer to the job may take: its scrape timeout (or the
-    /// default one), [`PIECE_TIMEOUT`] for a piece of a history answer; `None` for a management
+    /// default one, also for a readiness job, which may wait for a scrape), [`PIECE_TIMEOUT`] for a piece of a history answer; `None` for a management
     /// request, bounded by its connection's own timeout.
     pub fn answer_bound(&self) -> Option<Duration> {
         let timeout = match self {
@@ -141,6 +147,7 @@ impl Job {
             | Job::Bridge(BridgeJob { timeout, .. }) => *timeout,
             Job::Management(_) => return None,
             Job::History(_) => return Some(PIECE_TIMEOUT),
+            Job::Readiness => None,
         };
         Some(timeout.unwrap_or(DEFAULT_SCRAPE_TIMEOUT))
     }
@@ -209,6 +216,18 @@ fn read_numbers(message: &[u8]) -> Result<([i64; 4], &[u8]), MalformedJob> {
     Ok((numbers, rest))
 }
 
+fn store_byte(store: StoreKind) -> u8 {
+    u8::from(store == StoreKind::Bridge)
+}
+
+fn store_of(byte: u8) -> Result<StoreKind, MalformedJob> {
+    match byte {
+        0 => Ok(StoreKind::Metrics),
+        1 => Ok(StoreKind::Bridge),
+        _ => Err(MalformedJob),
+    }
+}
+
 fn format_byte(format: Format) -> u8 {
     u8::from(format == Format::OpenMetrics)
 }
@@ -266,6 +285,7 @@ mod tests {
                 view: BridgeView::Json,
             }),
             Job::History(HistoryJob {
+                store: StoreKind::Metrics,
                 metric: "pgexporter_pg_database_size".into(),
                 start: PageStart::First {
                     timestamp: Some(-5),
@@ -273,6 +293,7 @@ mod tests {
                 },
             }),
             Job::History(HistoryJob {
+                store: StoreKind::Bridge,
                 metric: "m".into(),
                 start: PageStart::First {
                     timestamp: None,
@@ -280,9 +301,11 @@ mod tests {
                 },
             }),
             Job::History(HistoryJob {
+                store: StoreKind::Bridge,
                 metric: "m".into(),
                 start: PageStart::After(CURSOR),
             }),
+            Job::Readiness,
         ];
         for job in jobs {
             assert_eq!(Job::from_wire(&job.to_wire()), Ok(job.clone()));

@@ -1,5 +1,6 @@
 //! Assertions on the output of the binaries and on exposition bodies.
 
+use std::collections::BTreeMap;
 use std::process::Output;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -36,6 +37,35 @@ pub fn sample_value(body: &str, name: &str) -> Option<f64> {
     body.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
+}
+
+/// The labelled samples of `family` in an exposition body: the label text between the braces
+/// and the value.
+pub fn labelled_samples(body: &str, family: &str) -> BTreeMap<String, f64> {
+    let prefix = format!("{family}{{");
+    body.lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .map(|rest| {
+            let (labels, value) = rest.split_once("} ").expect("a sample line");
+            (labels.to_owned(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+/// The rows of a `/history/<metric>` answer grouped by snapshot time: for each, the label
+/// text and value of every row.
+pub fn history_snapshots(rows: &[serde_json::Value]) -> BTreeMap<i64, BTreeMap<String, f64>> {
+    let mut snapshots: BTreeMap<i64, BTreeMap<String, f64>> = BTreeMap::new();
+    for row in rows {
+        let timestamp = row["timestamp"].as_i64().expect("an integer timestamp");
+        let labels = row["labels"].as_str().expect("labels as text").to_owned();
+        let value = row["value"].as_f64().expect("a number");
+        snapshots
+            .entry(timestamp)
+            .or_default()
+            .insert(labels, value);
+    }
+    snapshots
 }
 
 /// Polls `condition` until it holds; panics naming `what` after a generous bound. For effects

@@ -20,7 +20,9 @@ mod checks;
 mod managed;
 
 pub use background::BackgroundDaemon;
-pub use checks::{eventually, failed, sample_value, succeeded};
+pub use checks::{
+    eventually, failed, history_snapshots, labelled_samples, sample_value, succeeded,
+};
 pub use managed::{ADMIN, ADMIN_PASSWORD, ManagedDaemon};
 
 use crate::binaries::binary;

@@ -51,6 +51,7 @@ fn row(timestamp: i64, series: i64) -> StoredRow {
 
 fn job(metric: &str) -> HistoryJob {
     HistoryJob {
+        store: StoreKind::Metrics,
         metric: metric.into(),
         start: PageStart::First {
             timestamp: None,
@@ -91,6 +92,23 @@ fn snapshots_are_written_one_at_a_time_in_order() {
         }
     );
     assert_eq!(keeper.poll_timeout(), None, "no timer, no prune");
+}
+
+#[test]
+fn one_snapshot_per_second_is_taken() {
+    let (mut keeper, now) = keeper(0, 0);
+    for _ in 0..3 {
+        keeper.store(now, WALL, body());
+    }
+    keeper.store(now, WALL + 1, body());
+    assert_eq!(work(&mut keeper).len(), 1, "one write in flight");
+    keeper.handle(now, WALL + 1, KeeperTicket::Write, written());
+    let next = work(&mut keeper);
+    assert!(
+        matches!(next.as_slice(), [(_, StoreTask::Write(Snapshot { timestamp, .. }))] if *timestamp == WALL + 1),
+        "the next second's snapshot, the same second's others not taken"
+    );
+    assert_eq!(keeper.counters().failures, 0, "nothing was lost");
 }
 
 #[test]
@@ -174,6 +192,44 @@ fn a_cached_result_is_stored_once_and_the_timer_waits_an_interval() {
         "the snapshot is the text exposition"
     );
     assert_eq!(keeper.poll_timeout(), Some(later + Duration::from_secs(60)));
+}
+
+#[test]
+fn a_bridge_scrape_is_its_merged_body_once_for_the_bridge_store() {
+    let now = crate::test_clock::origin();
+    let settings = HistorySettings {
+        interval: Duration::from_secs(30),
+        retention: Duration::ZERO,
+    };
+    let mut keeper = Keeper::new(StoreKind::Bridge, settings, now);
+    let body = Bytes::from_static(b"up{endpoint=\"e:1\"} 1\n");
+    let result = Arc::new(crate::bridge::BridgeResult {
+        endpoints: Vec::new(),
+        finished: now,
+        body: body.clone(),
+    });
+    let later = now + Duration::from_secs(30);
+    assert!(keeper.wants_scrape(later));
+    keeper.bridge_finished(later, WALL, &result);
+    keeper.bridge_finished(later, WALL + 1, &result);
+    let tasks: Vec<HistoryTask> = std::iter::from_fn(|| keeper.poll_work())
+        .map(|(_, task)| task)
+        .collect();
+    let [
+        HistoryTask {
+            store: StoreKind::Bridge,
+            task: StoreTask::Write(snapshot),
+        },
+    ] = tasks.as_slice()
+    else {
+        panic!("one write to the bridge store: {tasks:?}");
+    };
+    assert_eq!((snapshot.timestamp, snapshot.text()), (WALL, body));
+    assert_eq!(
+        keeper.poll_timeout(),
+        Some(later + Duration::from_secs(30)),
+        "the cached result counts as a snapshot for the timer"
+    );
 }
 
 #[test]
@@ -270,6 +326,7 @@ fn a_full_page_continues_after_its_last_row() {
         (WALL, PAGE_ROWS as i64 - 1)
     );
     let next = HistoryJob {
+        store: StoreKind::Metrics,
         metric: "up".into(),
         start: PageStart::After(cursor),
     };

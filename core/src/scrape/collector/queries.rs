@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::link::{ConnId, LinkAction, LinkCommand, LinkOwner};
 use crate::machine::Machine;
@@ -58,6 +58,9 @@ pub(super) struct Link {
     /// The last run at whose end a CancelRequest went out for its running queries.
     pub(super) cancelled_run: Option<u64>,
     pub(super) pending: HashMap<QueryId, Pending>,
+    /// Since when the connection works on its oldest pending query: its last answer, or when
+    /// it got work while idle (or became ready).
+    pub(super) busy_from: Instant,
 }
 
 impl Collector {
@@ -110,6 +113,7 @@ impl Collector {
                 connect_failure: None,
                 cancelled_run: None,
                 pending: HashMap::new(),
+                busy_from: now,
             },
         );
         let target = Arc::clone(&spec.target);
@@ -164,6 +168,7 @@ impl Collector {
             match event {
                 pg::Event::Ready => {
                     link.ready = true;
+                    link.busy_from = now;
                     if link.database == MAIN_DATABASE && self.reachability[link.server].connected()
                     {
                         tracing::info!(server = %link.server_name, "reachable again");
@@ -174,10 +179,20 @@ impl Collector {
                 }
                 pg::Event::QueryDone { id, result } => {
                     let pending = link.pending.remove(&id);
+                    let spent = now.saturating_duration_since(link.busy_from);
+                    link.busy_from = now;
                     let (server, database) = (link.server, link.database.clone());
                     let current = self.runs[server].as_ref().map(|run| run.id);
                     match pending {
                         Some(pending) if Some(pending.run) == current => {
+                            if let Purpose::Metric(planned) = pending.purpose {
+                                self.record_collector(
+                                    server,
+                                    planned.metric,
+                                    spent,
+                                    result.is_ok(),
+                                );
+                            }
                             self.query_done(now, conn, server, &database, pending.purpose, result);
                         }
                         // The answer to a query of an earlier run (cancelled at its end).
@@ -319,9 +334,12 @@ impl Collector {
     /// Queues the metric queries `planned` on `conn`. A metric with a `ttl` whose rows from
     /// the same query variant are younger than it is not sent: those rows join the run.
     pub(super) fn send_metrics(&mut self, now: Instant, conn: ConnId, planned: &[PlannedQuery]) {
-        let Some(link) = self.links.get(&conn) else {
+        let Some(link) = self.links.get_mut(&conn) else {
             return;
         };
+        if link.pending.is_empty() {
+            link.busy_from = now;
+        }
         let (server, database) = (link.server, link.database.clone());
         let metrics = Arc::clone(&self.metrics);
         for &planned in planned {
@@ -334,7 +352,10 @@ impl Collector {
                 })
             });
             match (young, self.runs[server].as_mut()) {
-                (Some(rows), Some(run)) => run.snapshot.rows.push(rows.clone()),
+                (Some(rows), Some(run)) => {
+                    run.snapshot.rows.push(rows.clone());
+                    self.record_collector(server, planned.metric, Duration::ZERO, true);
+                }
                 _ => {
                     let sql = &definition.queries[planned.variant].sql;
                     self.send_query(conn, sql, Purpose::Metric(planned));
@@ -382,6 +403,21 @@ impl Collector {
             major: snapshot.version?.0,
             is_primary: snapshot.role?.is_primary,
         })
+    }
+
+    /// Adds a metric query of the run of `server` to its collector's record.
+    fn record_collector(&mut self, server: usize, metric: usize, spent: Duration, succeeded: bool) {
+        let Some(run) = self.runs[server].as_mut() else {
+            return;
+        };
+        let collector = &self.metrics.definitions()[metric].collector;
+        let records = &mut run.snapshot.collectors;
+        let record = match records.get_mut(collector) {
+            Some(record) => record,
+            None => records.entry(collector.clone()).or_default(),
+        };
+        record.duration += spent;
+        record.failures += u32::from(!succeeded);
     }
 
     pub(super) fn count(&mut self, result: &Result<QueryResult, QueryError>) {

@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 mod alerts;
 mod deadlines;
 mod extensions;
+mod health;
 mod probes;
 mod reconfigure;
 mod ttl;
@@ -233,6 +234,8 @@ struct Harness {
     answered: Vec<Ticket>,
     next_ticket: u64,
     now: Instant,
+    /// How long each PostgreSQL server takes to answer what it is sent.
+    answer_delay: Duration,
 }
 
 impl Harness {
@@ -274,6 +277,7 @@ impl Harness {
             answered: Vec::new(),
             next_ticket: 0,
             now: crate::test_clock::origin(),
+            answer_delay: Duration::ZERO,
         }
     }
 
@@ -317,6 +321,7 @@ impl Harness {
                     wire.received.extend_from_slice(&bytes);
                     let reply = respond(&self.servers[server], wire);
                     if !reply.is_empty() {
+                        self.now += self.answer_delay;
                         let reply = LinkEvent::Input(Bytes::from(reply));
                         self.collector.handle_link(self.now, conn, reply);
                     }

@@ -3,7 +3,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
-use crate::history::{Cursor, Window};
+use crate::history::{Cursor, StoreKind, Window};
 use crate::http::Paths;
 
 fn service() -> (HistoryService, Instant) {
@@ -12,7 +12,7 @@ fn service() -> (HistoryService, Instant) {
         paths: Paths::History,
         ..HttpConfig::new(Duration::from_secs(5))
     };
-    (HistoryService::new(config, now), now)
+    (HistoryService::new(config, StoreKind::Bridge, now), now)
 }
 
 fn drain(service: &mut HistoryService) -> String {
@@ -64,6 +64,7 @@ fn an_answer_is_asked_for_and_written_piece_by_piece() {
     assert_eq!(
         jobs(&mut service),
         [Job::History(HistoryJob {
+            store: StoreKind::Bridge,
             metric: "up".into(),
             start: PageStart::First {
                 timestamp: Some(20),
@@ -88,6 +89,7 @@ fn an_answer_is_asked_for_and_written_piece_by_piece() {
     assert_eq!(
         jobs(&mut service),
         [Job::History(HistoryJob {
+            store: StoreKind::Bridge,
             metric: "up".into(),
             start: PageStart::After(CURSOR)
         })]
