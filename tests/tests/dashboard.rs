@@ -4,8 +4,9 @@
 //! exporter on a primary with pg_stat_statements and its streaming replica.
 //!
 //! A panel that answers only with a replica or an extension says so on a line of its
-//! description: `Needs: replica` or `Needs: extension NAME`. This test gives every requirement
-//! it knows of and fails on a requirement it does not give, so no expression goes unchecked.
+//! description: `Needs: replica` or `Needs: extension NAME`; a panel naming a replication or an
+//! extension family without it fails. The end-to-end test gives every requirement and fails on
+//! one it does not give, so no expression goes unchecked.
 //!
 //! Build the binaries first: `cargo build -j2 --bins`. Needs Debian's `prometheus`.
 
@@ -351,6 +352,49 @@ fn every_family_the_dashboard_names_is_one_the_exporter_exposes() {
         unknown.is_empty(),
         "families nobody exposes:\n{}",
         unknown.join("\n")
+    );
+}
+
+/// Families that have samples only where a standby streams: on its primary
+/// (`pg_stat_replication`, the slot it streams through) or on the replica itself.
+const REPLICATION_FAMILIES: [&str; 4] = [
+    "pgexporter_pg_stat_replication",
+    "pgexporter_pg_replication_slots_",
+    "pgexporter_pg_stat_walreceiver_",
+    "pgexporter_pg_wal_last_received",
+];
+
+#[test]
+fn every_panel_that_needs_a_replica_or_an_extension_says_so() {
+    let extension_of: BTreeMap<String, String> = reference_extensions::reference_families()
+        .into_iter()
+        .map(|family| (family.family, family.extension))
+        .collect();
+    let mut unmarked = Vec::new();
+    for expression in expressions(&dashboard()) {
+        for name in family_names(&expression.expr) {
+            let needed = match extension_of.get(name) {
+                Some(extension) => Some(Requirement::Extension(extension.clone())),
+                None if REPLICATION_FAMILIES
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix)) =>
+                {
+                    Some(Requirement::Replica)
+                }
+                None => None,
+            };
+            if let Some(requirement) = needed.filter(|needed| !expression.needs.contains(needed)) {
+                unmarked.push(format!(
+                    "{}: {name} needs {requirement:?}",
+                    expression.place
+                ));
+            }
+        }
+    }
+    assert!(
+        unmarked.is_empty(),
+        "panels without their {NEEDS} line:\n{}",
+        unmarked.join("\n")
     );
 }
 
