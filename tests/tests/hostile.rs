@@ -1,6 +1,6 @@
 //! End-to-end tests under hostile clients and careless operators: values outside their bounds
-//! through every path that sets them, the daemon out of file descriptors, and the log directory
-//! removed. Each is bounded in time and count and stays on loopback.
+//! through every path that sets them, the daemon out of file descriptors, the log directory
+//! removed, and clients that connect and never send or never read. Each is bounded in time and count and stays on loopback.
 //!
 //! Build the binaries first: `cargo build -j2 --bins`.
 
@@ -241,7 +241,7 @@ fn a_sabotaged_users_file_refuses_the_reload_and_the_old_passwords_stay() {
 }
 
 /// Clients that keep their connection open after a response: more than the fork runtime's
-/// 64 children.
+/// metrics slots.
 const IDLE_CLIENTS: usize = 80;
 
 #[test]
@@ -267,4 +267,97 @@ fn clients_idle_after_a_response_beyond_the_process_cap_lock_nobody_out() {
         "{body}"
     );
     succeeded(&daemon.home.cli_local(&["ping"]));
+}
+
+/// Clients that connect to the metrics port and never send.
+const SILENT_CLIENTS: usize = 200;
+
+/// Clients that send a request and never read its answer.
+const NON_READING_CLIENTS: usize = 100;
+
+/// Connections to the remote management port that never send.
+const STALLED_MANAGEMENT: usize = 200;
+
+/// How long scrapes and pings are checked while the hostile clients hold their connections.
+const CHECKED_FOR: Duration = Duration::from_secs(4);
+
+/// The scrape deadline the checking scrapes ask for.
+const SCRAPE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long the daemon's CPU time is measured while the hostile clients idle.
+const IDLE_FOR: Duration = Duration::from_secs(2);
+
+/// A scrape asking for [`SCRAPE_DEADLINE`], which must be answered whole within it (and a
+/// second for the answer to travel).
+fn scrape_within_deadline(daemon: &ManagedDaemon) -> Duration {
+    let asked = Instant::now();
+    let seconds = SCRAPE_DEADLINE.as_secs().to_string();
+    let response = daemon.exporter.get(
+        "/metrics",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", seconds.as_str())],
+    );
+    let took = asked.elapsed();
+    let body = response.text();
+    assert_eq!(response.status, 200, "{body}");
+    assert!(
+        body.contains("pgexporter_postgresql_active{server=\"primary\"} 1\n"),
+        "{body}"
+    );
+    assert!(
+        took <= SCRAPE_DEADLINE + Duration::from_secs(1),
+        "a scrape asking for {SCRAPE_DEADLINE:?} took {took:?}"
+    );
+    took
+}
+
+#[test]
+fn silent_and_non_reading_clients_leave_metrics_and_management_served() {
+    // Long enough that no hostile connection is closed for idling during the test.
+    let daemon = ManagedDaemon::start("authentication_timeout = 60s\n");
+    let metrics = daemon.exporter.address();
+    let management = std::net::SocketAddr::from(([127, 0, 0, 1], daemon.management));
+    let mut hostile = Vec::new();
+    for _ in 0..SILENT_CLIENTS {
+        hostile.push(TcpStream::connect(metrics).unwrap());
+    }
+    for _ in 0..STALLED_MANAGEMENT {
+        hostile.push(TcpStream::connect(management).unwrap());
+    }
+    for _ in 0..NON_READING_CLIENTS {
+        let mut stream = TcpStream::connect(metrics).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: hostile\r\n\r\n")
+            .unwrap();
+        hostile.push(stream);
+    }
+
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut rounds = 0;
+    while started.elapsed() < CHECKED_FOR {
+        slowest = slowest.max(scrape_within_deadline(&daemon));
+        succeeded(&daemon.home.cli_local(&["ping"]));
+        succeeded(&daemon.cli_remote(&["ping"], &[]));
+        rounds += 1;
+    }
+    eprintln!(
+        "{} hostile connections: {rounds} rounds of scrape and pings in {:?}, slowest scrape {slowest:?}",
+        hostile.len(),
+        started.elapsed()
+    );
+
+    let pid = daemon.exporter.pid();
+    let cpu_before = cpu_time(pid);
+    let idle_started = Instant::now();
+    thread::sleep(IDLE_FOR);
+    let idle = idle_started.elapsed();
+    let cpu = cpu_time(pid) - cpu_before;
+    eprintln!("{cpu:?} of CPU in {idle:?} while the hostile clients idle");
+    assert!(
+        cpu < idle / 10,
+        "{cpu:?} of CPU in {idle:?} while {} clients idle",
+        hostile.len()
+    );
+    scrape_within_deadline(&daemon);
+    drop(hostile);
 }

@@ -7,8 +7,10 @@
 //! for ([`Service::accept`]), wraps it in the TLS its listener asks for ([`listener_tls`]),
 //! and pumps it: bytes in and out, jobs to the daemon, answers back. A new kind of listener is
 //! a new variant here and nothing new in any runtime. How long a listener rests after a failed
-//! accept is decided here as well ([`AcceptBackoff`]).
+//! accept is decided here as well ([`AcceptBackoff`]), and, for a runtime that serves each
+//! connection in a process of its own, when a connection takes a process ([`Admission`]).
 
+mod admission;
 mod backoff;
 /// Implements [`Machine`] for an HTTP service: bytes, timeouts and end of input go to its
 /// `http` connection, whose events its `follow(now)` takes; its events are the jobs it queued in
@@ -62,6 +64,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+pub use admission::{Admission, MAX_WAITING, Slot, WaitingId, slots};
 pub use backoff::{AcceptBackoff, FIRST_REST, LONGEST_REST};
 pub use history::HistoryService;
 pub use http::{HttpPort, HttpService};
