@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,7 +67,7 @@ pub(crate) struct Parent {
     /// rests is not polled, so an accept out of file descriptors does not spin.
     accept_backoff: Vec<AcceptBackoff>,
     /// The accepted connections not yet served by a child, and the slots children hold.
-    admission: Admission<Stream>,
+    admission: Admission<(Stream, Option<IpAddr>)>,
     /// The rest after a child could not be made: no waiting connection is let in meanwhile.
     spawn_backoff: AcceptBackoff,
     children: Children,
@@ -223,6 +224,7 @@ impl Parent {
             Answer::Rendered(body) => Reply::Body(body),
             Answer::Management(document) => Reply::Management(document),
             Answer::History(answer) => Reply::History(answer),
+            Answer::RefusalDelay(delay) => Reply::RefusalDelay(delay),
         };
         if let Some(channel) = self.children.channel_mut(child)
             && let Err(error) = channel.send_reply(&reply)
@@ -291,7 +293,7 @@ impl Parent {
                 }
             }
             if self.spawn_backoff.resting_until(now).is_none() {
-                for (id, stream) in self.admission.watched() {
+                for (id, (stream, _)) in self.admission.watched() {
                     sources.push((Source::Waiting(id), stream.fd(), PollFlags::POLLIN));
                 }
             }
@@ -329,8 +331,8 @@ impl Parent {
             }
             Source::Listener(index) => self.accept(index),
             Source::Waiting(id) => {
-                if let Some((slot, stream)) = self.admission.admit(id) {
-                    self.spawn(slot, stream);
+                if let Some((slot, (stream, client))) = self.admission.admit(id) {
+                    self.spawn(slot, stream, client);
                 }
             }
         }
@@ -346,12 +348,12 @@ impl Parent {
             };
             let kind = listener.kind();
             match listener.accept() {
-                Ok(Some(stream)) => {
+                Ok(Some(accepted)) => {
                     if let Some(backoff) = self.accept_backoff.get_mut(index) {
                         backoff.accepted();
                     }
                     if let Some(served) = &self.served {
-                        drop(self.admission.wait(kind, clock::now(), served, stream));
+                        drop(self.admission.wait(kind, clock::now(), served, accepted));
                     }
                 }
                 Ok(None) => return,
@@ -422,11 +424,12 @@ impl Parent {
         self.daemon.handle_job(clock::now(), peer_of(child), job);
     }
 
-    /// Forks a child holding `slot` to serve `stream`; the parent keeps no copy of it. When
+    /// Forks a child holding `slot` to serve `stream` from `client`; the parent keeps no copy
+    /// of it. When
     /// the system lacks what a child takes (descriptors for its channel, a process), the
     /// connection is closed, the slot freed, and no other is let in for a rest.
-    fn spawn(&mut self, slot: Slot, stream: Stream) {
-        match self.fork_child(slot.kind(), stream) {
+    fn spawn(&mut self, slot: Slot, stream: Stream, client: Option<IpAddr>) {
+        match self.fork_child(slot.kind(), stream, client) {
             Ok(Some((child, channel))) => {
                 self.spawn_backoff.accepted();
                 self.children.insert(child, slot, channel);
@@ -442,11 +445,16 @@ impl Parent {
 
     /// The new child and the parent's end of its channel; `None` when the connection is not
     /// served (no configuration yet, TLS cannot be set up).
-    fn fork_child(&mut self, kind: ListenerKind, stream: Stream) -> ForkResult {
+    fn fork_child(
+        &mut self,
+        kind: ListenerKind,
+        stream: Stream,
+        client: Option<IpAddr>,
+    ) -> ForkResult {
         let Some(served) = self.served.clone() else {
             return Ok(None);
         };
-        let service = Service::accept(kind, &served, accept::accepted(ServedBy::Process));
+        let service = Service::accept(kind, &served, accept::accepted(ServedBy::Process, client));
         let service = match self.tls.accept(service, &listener_tls(kind, &served)) {
             Ok(service) => service,
             Err(error) => {

@@ -1,6 +1,7 @@
 //! End-to-end tests under hostile clients and careless operators: values outside their bounds
 //! through every path that sets them, the daemon out of file descriptors, the log directory
-//! removed, and clients that connect and never send or never read. Each is bounded in time and count and stays on loopback.
+//! removed, clients that connect and never send or never read, and passwords guessed in
+//! parallel. Each is bounded in time and count and stays on loopback.
 //!
 //! Build the binaries first: `cargo build -j2 --bins`.
 
@@ -11,8 +12,14 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use nix::sys::signal::Signal;
-use pgexporter_tests::exporter::{ManagedDaemon, eventually, failed, succeeded};
+use pgexporter_core::machine::Machine;
+use pgexporter_core::management::REFUSAL_DELAY;
+use pgexporter_core::management::handshake::{ClientEvent, ClientHandshake};
+use pgexporter_core::pg::TlsMode;
+use pgexporter_core::secret::Secret;
+use pgexporter_tests::exporter::{ADMIN, ManagedDaemon, eventually, failed, succeeded};
 
 /// Values outside the bounds of their key, each with what the refusal names.
 const OUT_OF_RANGE: [(&str, &str, &str); 7] = [
@@ -360,4 +367,65 @@ fn silent_and_non_reading_clients_leave_metrics_and_management_served() {
     );
     scrape_within_deadline(&daemon);
     drop(hostile);
+}
+
+/// Wrong proofs sent in parallel from one address.
+const PARALLEL_GUESSES: u32 = 40;
+
+/// How long a guessing client waits for its refusal before the test fails.
+const GUESS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Logs in to remote management at `address` as `ADMIN` with a wrong password, over a plain
+/// connection; the moment the refusal arrived.
+fn guess_wrong(address: std::net::SocketAddr) -> Instant {
+    let now = Instant::now();
+    let password = Secret::from("not-the-password");
+    let mut client =
+        ClientHandshake::new(ADMIN, password, TlsMode::Off, now, GUESS_TIMEOUT, [7; 18])
+            .expect("a valid admin name");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(GUESS_TIMEOUT)).unwrap();
+    let mut out = BytesMut::new();
+    let mut buffer = [0; 4096];
+    loop {
+        while client.poll_transmit(&mut out) {}
+        stream.write_all(&out).unwrap();
+        out.clear();
+        match client.poll_event() {
+            Some(ClientEvent::Failed(error)) => {
+                assert!(error.to_string().contains("28P01"), "{error}");
+                return Instant::now();
+            }
+            Some(ClientEvent::Authenticated) => panic!("a wrong password logged in"),
+            None => {}
+        }
+        let read = stream.read(&mut buffer).expect("the refusal in time");
+        assert!(read > 0, "the connection closed before the refusal");
+        client.handle_input(Instant::now(), &buffer[..read]);
+    }
+}
+
+#[test]
+fn parallel_wrong_proofs_from_one_address_are_refused_one_delay_apart() {
+    // Long enough that no guessing connection waiting for its turn is closed.
+    let daemon = ManagedDaemon::start("authentication_timeout = 90s\n");
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], daemon.management));
+    let started = Instant::now();
+    let guesses: Vec<_> = (0..PARALLEL_GUESSES)
+        .map(|_| thread::spawn(move || guess_wrong(address)))
+        .collect();
+    let refused: Vec<Instant> = guesses
+        .into_iter()
+        .map(|guess| guess.join().unwrap())
+        .collect();
+    let took = refused.iter().max().unwrap().duration_since(started);
+    let first = refused.iter().min().unwrap().duration_since(started);
+    eprintln!(
+        "{PARALLEL_GUESSES} wrong proofs in parallel: first refusal after {first:?}, last after {took:?}"
+    );
+    assert!(
+        took >= REFUSAL_DELAY * PARALLEL_GUESSES,
+        "{PARALLEL_GUESSES} wrong proofs in parallel were all refused within {took:?}"
+    );
+    succeeded(&daemon.cli_remote(&["ping"], &[]));
 }

@@ -53,7 +53,7 @@ impl Daemon {
                 Some(result) => self.answer_bridge(now, peer, &result, bridge.view),
                 None => self.wait(peer, Waiting::Bridge(bridge.view)),
             },
-            Job::Management(_) | Job::History(_) => {}
+            Job::Management(_) | Job::History(_) | Job::LoginRefused { .. } => {}
         }
         self.follow(now);
     }

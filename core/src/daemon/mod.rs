@@ -24,7 +24,7 @@ use crate::bridge::Bridge;
 use crate::config::Config;
 use crate::history::{HistoryTask, Keeper, KeeperTicket, StoreError, StoreOutcome};
 use crate::link::{ConnId, LinkAction, LinkEvent, LinkOwner};
-use crate::management::{ConfigPaths, ServerStatus};
+use crate::management::{ConfigPaths, LoginThrottle, ServerStatus};
 use crate::plan::{Plan, Served};
 use crate::scrape::{Collector, ExporterCounters, LogCounters, Ticket};
 use crate::serve::{Answer, Job};
@@ -182,6 +182,8 @@ pub struct Daemon {
     /// The history tasks in flight.
     history_tasks: HashMap<TaskId, KeeperTicket>,
     next_task: u64,
+    /// When refusals of remote logins are told, per source.
+    logins: LoginThrottle,
     stopping: bool,
     actions: VecDeque<Action>,
 }
@@ -215,6 +217,7 @@ impl Daemon {
             history,
             history_tasks: HashMap::new(),
             next_task: 0,
+            logins: LoginThrottle::default(),
             stopping: false,
             actions: VecDeque::new(),
             plan,
@@ -237,6 +240,11 @@ impl Daemon {
                 self.advance_changes();
             }
             Job::History(job) => self.history_job(now, peer, job),
+            Job::LoginRefused { source } => {
+                let delay = self.logins.refused(now, source);
+                let answer = Answer::RefusalDelay(delay);
+                self.actions.push_back(Action::Answer { peer, answer });
+            }
             Job::Scrape(_) | Job::Probe(_) | Job::Bridge(_) => self.collect(now, peer, job),
         }
     }

@@ -59,6 +59,7 @@ mod http;
 mod site;
 mod wire;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,7 +77,7 @@ use crate::history::{HistoryAnswer, HistoryJob};
 use crate::http::HttpConfig;
 use crate::machine::{Machine, Peer};
 use crate::management::handshake::SERVER_NONCE_LEN;
-use crate::management::{Document, Request, SealRandom, Session, SessionSettings};
+use crate::management::{Document, Request, SealRandom, Session, SessionEvent, SessionSettings};
 use crate::plan::{ListenerKind, Served, ServerTlsFiles};
 use crate::scrape::{ExporterCounters, ScrapeResult};
 
@@ -93,6 +94,12 @@ pub enum Job {
     Probe(ProbeJob),
     /// A request on the bridge's ports.
     Bridge(BridgeJob),
+    /// A remote login was refused: how long before its refusal is told
+    /// ([`Answer::RefusalDelay`]), so that refusals to one source are spaced out.
+    LoginRefused {
+        /// The client's address.
+        source: Option<IpAddr>,
+    },
 }
 
 /// A `/probe` request's scrape.
@@ -150,6 +157,8 @@ pub enum Answer {
     Management(Document),
     /// A piece of a history answer.
     History(HistoryAnswer),
+    /// How long after its refusal a refused login is told ([`Job::LoginRefused`]).
+    RefusalDelay(Duration),
 }
 
 /// How a runtime serves an accepted connection: what keeping it open costs.
@@ -182,6 +191,8 @@ pub struct Accepted {
     pub now: Instant,
     /// How the runtime serves the connection.
     pub served_by: ServedBy,
+    /// The client's address (`None` on the management socket).
+    pub peer: Option<IpAddr>,
     /// Random bytes for the remote handshake's server nonce.
     pub nonce: [u8; SERVER_NONCE_LEN],
     /// Random bytes for sealing an encrypted management answer.
@@ -231,6 +242,7 @@ impl Service {
             master_key: served.master_key.clone(),
             timestamp: accepted.timestamp.clone(),
             seal: accepted.seal,
+            source: accepted.peer,
         };
         let http = |port| {
             Service::Http(HttpService::new(
@@ -296,7 +308,10 @@ impl Machine for Service {
     fn poll_event(&mut self) -> Option<Job> {
         match self {
             Service::Http(service) => service.poll_event(),
-            Service::Management(session) => session.poll_event().map(Job::Management),
+            Service::Management(session) => session.poll_event().map(|event| match event {
+                SessionEvent::Request(request) => Job::Management(request),
+                SessionEvent::LoginRefused { source } => Job::LoginRefused { source },
+            }),
             Service::History(service) => service.poll_event(),
         }
     }
@@ -326,6 +341,9 @@ impl Peer for Service {
             (Service::Http(service), answer) => service.handle_message(now, answer),
             (Service::Management(session), Answer::Management(document)) => {
                 session.handle_message(now, document);
+            }
+            (Service::Management(session), Answer::RefusalDelay(delay)) => {
+                session.delay_refusal(delay);
             }
             (Service::Management(_), _) => {}
             (Service::History(service), answer) => service.handle_message(now, answer),

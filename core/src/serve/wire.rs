@@ -2,6 +2,7 @@
 //! than the daemon (the fork runtime's channel): every kind of job crosses the same way, so a
 //! new kind needs nothing new in the runtime.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use super::{BridgeJob, BridgeView, Job, ProbeJob, ScrapeJob};
 use crate::exposition::Format;
 use crate::history::{Cursor, HistoryAnswer, HistoryJob, PIECE_TIMEOUT, PageStart, Window};
-use crate::management::{Document, Request, Transport};
+use crate::management::{Document, REFUSAL_DELAY, Request, Transport};
 use crate::plan::DEFAULT_SCRAPE_TIMEOUT;
 
 const SCRAPE: u8 = 1;
@@ -17,6 +18,7 @@ const MANAGEMENT: u8 = 2;
 const PROBE: u8 = 3;
 const BRIDGE: u8 = 4;
 const HISTORY: u8 = 5;
+const LOGIN_REFUSED: u8 = 6;
 
 const HISTORY_PIECE: u8 = 1;
 const HISTORY_FAILED: u8 = 2;
@@ -65,6 +67,14 @@ impl Job {
                     message.extend(number.to_be_bytes());
                 }
                 message.extend(job.metric.as_bytes());
+            }
+            Job::LoginRefused { source } => {
+                message.push(LOGIN_REFUSED);
+                match source {
+                    None => {}
+                    Some(IpAddr::V4(v4)) => message.extend(v4.octets()),
+                    Some(IpAddr::V6(v6)) => message.extend(v6.octets()),
+                }
             }
         }
         message
@@ -126,6 +136,14 @@ impl Job {
                     start,
                 })
             }
+            [LOGIN_REFUSED, address @ ..] => Job::LoginRefused {
+                source: match address.len() {
+                    0 => None,
+                    4 => Some(IpAddr::V4(Ipv4Addr::from(read_octets::<4>(address)?))),
+                    16 => Some(IpAddr::V6(Ipv6Addr::from(read_octets::<16>(address)?))),
+                    _ => return Err(MalformedJob),
+                },
+            },
             _ => return Err(MalformedJob),
         };
         Ok(job)
@@ -133,9 +151,11 @@ impl Job {
 
     /// The longest the daemon's answer to the job may take: its scrape timeout (or the
     /// default one), [`PIECE_TIMEOUT`] for a piece of a history answer; `None` for a management
-    /// request, bounded by its connection's own timeout.
+    /// request, bounded by its connection's own timeout; [`REFUSAL_DELAY`] for a refused
+    /// login, which is told after that delay when no answer comes.
     pub fn answer_bound(&self) -> Option<Duration> {
         let timeout = match self {
+            Job::LoginRefused { .. } => return Some(REFUSAL_DELAY),
             Job::Scrape(ScrapeJob { timeout, .. })
             | Job::Probe(ProbeJob { timeout, .. })
             | Job::Bridge(BridgeJob { timeout, .. }) => *timeout,
@@ -195,6 +215,10 @@ fn cursor_numbers(cursor: Cursor) -> [i64; 4] {
         cursor.timestamp,
         cursor.series,
     ]
+}
+
+fn read_octets<const N: usize>(bytes: &[u8]) -> Result<[u8; N], MalformedJob> {
+    bytes.try_into().map_err(|_| MalformedJob)
 }
 
 /// Four big-endian `i64`s, then the rest of the message.
@@ -283,6 +307,13 @@ mod tests {
                 metric: "m".into(),
                 start: PageStart::After(CURSOR),
             }),
+            Job::LoginRefused { source: None },
+            Job::LoginRefused {
+                source: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))),
+            },
+            Job::LoginRefused {
+                source: Some(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9))),
+            },
         ];
         for job in jobs {
             assert_eq!(Job::from_wire(&job.to_wire()), Ok(job.clone()));
@@ -326,6 +357,7 @@ mod tests {
             &[MANAGEMENT, 0, b'{'],
             &[PROBE, 0, 0],
             &[BRIDGE, 2, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[LOGIN_REFUSED, 127, 0, 0],
             &[9],
         ] {
             assert_eq!(Job::from_wire(garbage), Err(MalformedJob), "{garbage:?}");
