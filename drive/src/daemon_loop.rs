@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -263,12 +264,17 @@ impl<E: Executor> Hub<E> {
         });
     }
 
-    /// Serves a connection accepted on a listener of `kind`.
-    fn serve_peer<S: crate::Stream>(self: &Rc<Self>, kind: ListenerKind, stream: S) {
+    /// Serves a connection from `client` accepted on a listener of `kind`.
+    fn serve_peer<S: crate::Stream>(
+        self: &Rc<Self>,
+        kind: ListenerKind,
+        stream: S,
+        client: Option<IpAddr>,
+    ) {
         let Some(served) = self.served.borrow().clone() else {
             return;
         };
-        let service = Service::accept(kind, &served, accept::accepted(ServedBy::Task));
+        let service = Service::accept(kind, &served, accept::accepted(ServedBy::Task, client));
         let peer = match self.tls.accept(service, &listener_tls(kind, &served)) {
             Ok(peer) => peer,
             Err(error) => {
@@ -305,9 +311,9 @@ async fn accept_loop<E: Executor, L: Accept>(hub: Rc<Hub<E>>, kind: ListenerKind
         };
         match future::or(stopped, accepted).await {
             None => return,
-            Some(Ok(stream)) => {
+            Some(Ok((stream, client))) => {
                 backoff.accepted();
-                hub.serve_peer(kind, stream);
+                hub.serve_peer(kind, stream, client);
             }
             Some(Err(error)) => {
                 tracing::warn!("accept failed: {error}");

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 use std::os::unix::net::UnixListener;
 use std::time::Instant;
 
@@ -23,8 +23,8 @@ pub trait Stream: 'static {
 pub trait Accept: 'static {
     /// What it accepts.
     type Stream: Stream;
-    /// The next connection.
-    fn accept(&self) -> impl Future<Output = io::Result<Self::Stream>>;
+    /// The next connection, and its client's address (`None` on a Unix socket).
+    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, Option<IpAddr>)>>;
 }
 
 /// An outbound connection: TCP or a Unix socket.

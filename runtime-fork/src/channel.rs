@@ -8,6 +8,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 use bytes::Bytes;
 use nix::sys::memfd::{MFdFlags, memfd_create};
@@ -24,6 +25,7 @@ const RENDERED: u8 = 3;
 const ANSWER: u8 = 4;
 const BODY: u8 = 5;
 const HISTORY: u8 = 6;
+const REFUSAL_DELAY: u8 = 7;
 
 /// The parent's answer to a child's job.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +38,8 @@ pub(crate) enum Reply {
     Body(Option<Bytes>),
     /// A piece of a history answer.
     History(HistoryAnswer),
+    /// How long after its refusal a refused login is told.
+    RefusalDelay(Duration),
 }
 
 /// Why a message cannot be read.
@@ -139,6 +143,10 @@ impl Channel {
                 self.send(&message)
             }
             Reply::History(answer) => self.send(&[&[HISTORY][..], &answer.to_wire()].concat()),
+            Reply::RefusalDelay(delay) => {
+                let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                self.send(&[&[REFUSAL_DELAY][..], &millis.to_be_bytes()].concat())
+            }
         }
     }
 
@@ -167,6 +175,12 @@ impl Channel {
             Some([HISTORY, answer @ ..]) => HistoryAnswer::from_wire(answer)
                 .map(Reply::History)
                 .map_err(|_| ChannelError::Malformed),
+            Some([REFUSAL_DELAY, millis @ ..]) => {
+                let millis = millis.try_into().map_err(|_| ChannelError::Malformed)?;
+                Ok(Reply::RefusalDelay(Duration::from_millis(
+                    u64::from_be_bytes(millis),
+                )))
+            }
             Some(_) => Err(ChannelError::Malformed),
             None => Err(ChannelError::Closed),
         }
@@ -201,7 +215,6 @@ mod tests {
     use pgexporter_core::exposition::Format;
     use pgexporter_core::management::{Command, Header, Object, Output};
     use pgexporter_core::serve::{BridgeJob, BridgeView, ScrapeJob};
-    use std::time::Duration;
 
     fn ping() -> Document {
         Document::request(
@@ -238,6 +251,7 @@ mod tests {
             Reply::Body(Some(Bytes::from_static(b"short"))),
             Reply::Body(None),
             Reply::History(HistoryAnswer::Failed),
+            Reply::RefusalDelay(Duration::from_millis(40_001)),
         ] {
             parent.send_reply(&reply).unwrap();
             assert_eq!(child.receive_reply().unwrap(), reply);
@@ -250,6 +264,11 @@ mod tests {
         child.send(&[1, 0, 1]).unwrap();
         assert!(matches!(parent.receive_job(), Err(ChannelError::Malformed)));
         parent.send(&[BODY, 0, 0, 0, 0, 0, 0, 0, 9]).unwrap();
+        assert!(matches!(
+            child.receive_reply(),
+            Err(ChannelError::Malformed)
+        ));
+        parent.send(&[REFUSAL_DELAY, 0, 1]).unwrap();
         assert!(matches!(
             child.receive_reply(),
             Err(ChannelError::Malformed)

@@ -170,6 +170,7 @@ impl Child {
             (Reply::Management(document), _) => Answer::Management(document),
             (Reply::Body(body), _) => Answer::Rendered(body),
             (Reply::History(answer), _) => Answer::History(answer),
+            (Reply::RefusalDelay(delay), _) => Answer::RefusalDelay(delay),
             (Reply::Rendered(_), _) => Answer::Rendered(None),
         };
         self.service.handle_message(now, answer);

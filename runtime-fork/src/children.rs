@@ -1,4 +1,4 @@
-//! The parent's live children: their channels, the cap on how many run at once, and reaping.
+//! The parent's live children: their channels, the admission slots they hold, and reaping.
 
 use std::collections::HashMap;
 
@@ -6,18 +6,15 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
+use pgexporter_core::serve::Slot;
 
 use crate::channel::Channel;
 
-/// Most children alive at once. At the cap the parent stops accepting: new connections wait in
-/// the listen backlog until a child exits.
-pub(crate) const MAX_CHILDREN: usize = 64;
-
-/// The live children, by process id, with the parent's end of each one's channel (`None` once
-/// the child closed it).
+/// The live children, by process id, with the slot each holds and the parent's end of each
+/// one's channel (`None` once the child closed it).
 #[derive(Debug, Default)]
 pub(crate) struct Children {
-    live: HashMap<Pid, Option<Channel>>,
+    live: HashMap<Pid, (Slot, Option<Channel>)>,
 }
 
 impl Children {
@@ -26,38 +23,33 @@ impl Children {
         self.live.is_empty()
     }
 
-    /// Whether the cap is reached.
-    pub(crate) fn is_full(&self) -> bool {
-        self.live.len() >= MAX_CHILDREN
-    }
-
-    /// Records a child just forked.
-    pub(crate) fn insert(&mut self, child: Pid, channel: Channel) {
-        self.live.insert(child, Some(channel));
+    /// Records a child just forked, holding `slot`.
+    pub(crate) fn insert(&mut self, child: Pid, slot: Slot, channel: Channel) {
+        self.live.insert(child, (slot, Some(channel)));
     }
 
     /// The open channels, for `poll`.
     pub(crate) fn channels(&self) -> impl Iterator<Item = (Pid, &Channel)> {
         self.live
             .iter()
-            .filter_map(|(child, channel)| Some((*child, channel.as_ref()?)))
+            .filter_map(|(child, (_, channel))| Some((*child, channel.as_ref()?)))
     }
 
     /// The channel of `child`, while open.
     pub(crate) fn channel_mut(&mut self, child: Pid) -> Option<&mut Channel> {
-        self.live.get_mut(&child)?.as_mut()
+        self.live.get_mut(&child)?.1.as_mut()
     }
 
     /// Closes the parent's end of `child`'s channel (the child closed its end or misbehaved).
     pub(crate) fn close_channel(&mut self, child: Pid) {
-        if let Some(channel) = self.live.get_mut(&child) {
+        if let Some((_, channel)) = self.live.get_mut(&child) {
             *channel = None;
         }
     }
 
-    /// Collects every child that has exited, without waiting. Their channels are returned:
-    /// what a child sent just before it exited may still be unread there.
-    pub(crate) fn reap(&mut self) -> Vec<(Pid, Channel)> {
+    /// Collects every child that has exited, without waiting. Their slots are returned, and
+    /// their open channels: what a child sent just before it exited may still be unread there.
+    pub(crate) fn reap(&mut self) -> Vec<(Pid, Slot, Option<Channel>)> {
         let mut exited = Vec::new();
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
@@ -86,9 +78,9 @@ impl Children {
         }
     }
 
-    fn forget(&mut self, child: Pid) -> Option<(Pid, Channel)> {
-        let channel = self.live.remove(&child).flatten()?;
-        Some((child, channel))
+    fn forget(&mut self, child: Pid) -> Option<(Pid, Slot, Option<Channel>)> {
+        let (slot, channel) = self.live.remove(&child)?;
+        Some((child, slot, channel))
     }
 
     /// Ends every child at once and waits for each.

@@ -5,12 +5,14 @@
 //!   [`Daemon`]: over the listeners, a `signalfd` (SIGTERM, SIGINT, SIGALRM, SIGHUP, SIGUSR1,
 //!   and SIGCHLD to reap), the children's channels, and the PostgreSQL connections
 //!   ([`links`]). Host work (reading files on a reload) runs in the parent, between polls.
-//! - **Children.** One forked child per accepted connection ([`child`]), serving it with
-//!   blocking IO and the core's service for its listener, then exiting. At most
-//!   [`MAX_CHILDREN`](children::MAX_CHILDREN) live at once; at the cap the parent stops
-//!   accepting and connections wait in the listen backlog. A child's wait is bounded by an
-//!   alarm whose default action ends it. A shutdown closes the listeners, gives children the
-//!   shutdown grace to finish, then kills the rest.
+//! - **Admission.** The parent accepts every connection and holds it, costing a descriptor,
+//!   until it is readable; then it forks a child for it if the listener's kind has a free slot
+//!   (the core's [`Admission`](pgexporter_core::serve::Admission) decides: slots per kind,
+//!   how many may wait, when a waiting connection is closed).
+//! - **Children.** One forked child per admitted connection ([`child`]), serving it with
+//!   blocking IO and the core's service for its listener, then exiting. A child's wait is
+//!   bounded by an alarm whose default action ends it. A shutdown closes the listeners and the
+//!   waiting connections, gives children the shutdown grace to finish, then kills the rest.
 //! - **One daemon.** Every job of a child (a scrape, a management request) goes to the
 //!   parent over the child's channel (a `SOCK_SEQPACKET` pair made before the fork) and is
 //!   answered by the one daemon there: PostgreSQL sees the same connections as with the other

@@ -2,7 +2,7 @@
 //! connection without blocking, and the streams they give a child.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 
@@ -34,23 +34,26 @@ impl Listener {
         }
     }
 
-    /// Accepts one waiting connection, made blocking for the child; `None` when none waits.
+    /// Accepts one waiting connection, made blocking for the child, and its client's address
+    /// (`None` on the management socket); `None` when none waits.
     ///
     /// # Errors
     /// When accepting fails for another reason than an empty queue.
-    pub(crate) fn accept(&self) -> io::Result<Option<Stream>> {
+    pub(crate) fn accept(&self) -> io::Result<Option<(Stream, Option<IpAddr>)>> {
         let accepted = match self {
-            Listener::Tcp(_, listener) => listener.accept().and_then(|(stream, _)| {
+            Listener::Tcp(_, listener) => listener.accept().and_then(|(stream, client)| {
                 // Answers are written whole; waiting to coalesce them only adds latency.
                 stream.set_nodelay(true)?;
-                Ok(Stream::Tcp(stream))
+                Ok((Stream::Tcp(stream), Some(client.ip())))
             }),
-            Listener::Unix(listener) => listener.accept().map(|(stream, _)| Stream::Unix(stream)),
+            Listener::Unix(listener) => listener
+                .accept()
+                .map(|(stream, _)| (Stream::Unix(stream), None)),
         };
         match accepted {
-            Ok(stream) => {
+            Ok((stream, client)) => {
                 stream.set_nonblocking(false)?;
-                Ok(Some(stream))
+                Ok(Some((stream, client)))
             }
             Err(error) if is_transient(&error) => Ok(None),
             Err(error) => Err(error),
@@ -141,7 +144,10 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert!(matches!(accepted, Some(Stream::Tcp(_))));
+        assert!(matches!(
+            accepted,
+            Some((Stream::Tcp(_), Some(client))) if client.is_loopback()
+        ));
         assert_eq!(listener.kind(), ListenerKind::Metrics);
     }
 }

@@ -1,10 +1,12 @@
 //! The parent process: one poll loop over the listeners, the signal descriptor, the children's
-//! channels and the PostgreSQL connections, around the core's [`Daemon`]. It forks a child per
-//! accepted connection, carries the children's jobs to the daemon and its answers back, and
+//! channels, the accepted connections waiting for their first bytes ([`Admission`]) and the
+//! PostgreSQL connections, around the core's [`Daemon`]. It forks a child per connection the
+//! admission lets in, carries the children's jobs to the daemon and its answers back, and
 //! carries out the daemon's actions.
 
 use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,9 +17,11 @@ use nix::unistd::Pid;
 use pgexporter_core::daemon::{Action, Daemon, Host, PeerId};
 use pgexporter_core::exposition::Format;
 use pgexporter_core::link::{ConnId, LinkAction, LinkEvent};
-use pgexporter_core::plan::{Served, Target};
+use pgexporter_core::plan::{ListenerKind, Served, Target};
 use pgexporter_core::scrape::{ExporterCounters, LogCounters, ScrapeResult};
-use pgexporter_core::serve::{AcceptBackoff, Answer, Job, ServedBy, Service, listener_tls};
+use pgexporter_core::serve::{
+    AcceptBackoff, Admission, Answer, Job, ServedBy, Service, Slot, WaitingId, listener_tls,
+};
 use pgexporter_os::{accept, clock};
 use pgexporter_tls::TlsConfigs;
 
@@ -33,6 +37,9 @@ use crate::signals::{self, Signals};
 /// How long stopping waits for Terminate to reach each server.
 const TERMINATE_GRACE: Duration = Duration::from_secs(1);
 
+/// A child forked and the parent's end of its channel, `None`, or why none could be made.
+type ForkResult = Result<Option<(Pid, Channel)>, String>;
+
 /// Something the parent polls.
 #[derive(Debug, Clone, Copy)]
 enum Source {
@@ -40,6 +47,7 @@ enum Source {
     Child(Pid),
     Link(ConnId),
     Listener(usize),
+    Waiting(WaitingId),
 }
 
 /// The body last published in one format: rendered from this result with these counts.
@@ -58,6 +66,10 @@ pub(crate) struct Parent {
     /// Each listener's rest after a failed accept (by index in `listeners`): a listener that
     /// rests is not polled, so an accept out of file descriptors does not spin.
     accept_backoff: Vec<AcceptBackoff>,
+    /// The accepted connections not yet served by a child, and the slots children hold.
+    admission: Admission<(Stream, Option<IpAddr>)>,
+    /// The rest after a child could not be made: no waiting connection is let in meanwhile.
+    spawn_backoff: AcceptBackoff,
     children: Children,
     /// Each child waiting for a scrape, and the format it wants.
     scrapes: HashMap<Pid, Format>,
@@ -90,6 +102,8 @@ impl Parent {
             signals: Some(signals),
             accept_backoff: vec![AcceptBackoff::default(); listeners.len()],
             listeners,
+            admission: Admission::default(),
+            spawn_backoff: AcceptBackoff::default(),
             children: Children::default(),
             scrapes: HashMap::new(),
             links: HashMap::new(),
@@ -118,8 +132,13 @@ impl Parent {
             }
             let now = clock::now();
             let rests = self.accept_backoff.iter().map(|b| b.resting_until(now));
+            let own = [
+                self.admission.poll_timeout(),
+                self.spawn_backoff.resting_until(now),
+            ];
             let wake = [self.daemon.poll_timeout(), self.stop_deadline]
                 .into_iter()
+                .chain(own)
                 .chain(rests)
                 .flatten()
                 .min();
@@ -127,6 +146,7 @@ impl Parent {
                 self.handle(source, flags)?;
             }
             let now = clock::now();
+            drop(self.admission.expire(now));
             if self.daemon.poll_timeout().is_some_and(|at| at <= now) {
                 self.daemon.handle_timeout(now);
             }
@@ -165,6 +185,7 @@ impl Parent {
                 }
                 Action::Shutdown { grace } => {
                     self.listeners.clear();
+                    self.admission.clear();
                     self.stop_deadline = Some(clock::now() + grace);
                 }
             }
@@ -203,6 +224,7 @@ impl Parent {
             Answer::Rendered(body) => Reply::Body(body),
             Answer::Management(document) => Reply::Management(document),
             Answer::History(answer) => Reply::History(answer),
+            Answer::RefusalDelay(delay) => Reply::RefusalDelay(delay),
         };
         if let Some(channel) = self.children.channel_mut(child)
             && let Err(error) = channel.send_reply(&reply)
@@ -260,16 +282,19 @@ impl Parent {
                 let fd = channel.socket().as_fd();
                 sources.push((Source::Child(child), fd, PollFlags::POLLIN));
             }
-            if !self.children.is_full() {
-                let now = clock::now();
-                for (index, listener) in self.listeners.iter().enumerate() {
-                    let resting = self
-                        .accept_backoff
-                        .get(index)
-                        .and_then(|backoff| backoff.resting_until(now));
-                    if resting.is_none() {
-                        sources.push((Source::Listener(index), listener.fd(), PollFlags::POLLIN));
-                    }
+            let now = clock::now();
+            for (index, listener) in self.listeners.iter().enumerate() {
+                let resting = self
+                    .accept_backoff
+                    .get(index)
+                    .and_then(|backoff| backoff.resting_until(now));
+                if resting.is_none() {
+                    sources.push((Source::Listener(index), listener.fd(), PollFlags::POLLIN));
+                }
+            }
+            if self.spawn_backoff.resting_until(now).is_none() {
+                for (id, (stream, _)) in self.admission.watched() {
+                    sources.push((Source::Waiting(id), stream.fd(), PollFlags::POLLIN));
                 }
             }
         }
@@ -305,29 +330,31 @@ impl Parent {
                 }
             }
             Source::Listener(index) => self.accept(index),
+            Source::Waiting(id) => {
+                if let Some((slot, (stream, client))) = self.admission.admit(id) {
+                    self.spawn(slot, stream, client);
+                }
+            }
         }
         Ok(())
     }
 
-    /// Accepts the connections waiting on listener `index`, a child for each, up to the cap;
-    /// after a failed accept, or a connection no child could be made for, the listener rests.
+    /// Accepts the connections waiting on listener `index` into the admission; after a failed
+    /// accept the listener rests.
     fn accept(&mut self, index: usize) {
-        while !self.children.is_full() {
+        loop {
             let Some(listener) = self.listeners.get(index) else {
                 return;
             };
             let kind = listener.kind();
             match listener.accept() {
-                Ok(Some(stream)) => {
-                    let spawned = self.spawn(kind, stream);
-                    let Some(backoff) = self.accept_backoff.get_mut(index) else {
-                        return;
-                    };
-                    if !spawned {
-                        backoff.failed(clock::now());
-                        return;
+                Ok(Some(accepted)) => {
+                    if let Some(backoff) = self.accept_backoff.get_mut(index) {
+                        backoff.accepted();
                     }
-                    backoff.accepted();
+                    if let Some(served) = &self.served {
+                        drop(self.admission.wait(kind, clock::now(), served, accepted));
+                    }
                 }
                 Ok(None) => return,
                 Err(error) => {
@@ -358,7 +385,9 @@ impl Parent {
 
     /// Collects the children that have exited and reads what they sent last.
     fn reap(&mut self) {
-        for (child, mut channel) in self.children.reap() {
+        for (child, slot, channel) in self.children.reap() {
+            self.admission.release(slot);
+            let Some(mut channel) = channel else { continue };
             while let Ok(Some(job)) = channel.receive_job() {
                 self.job(child, job);
             }
@@ -395,32 +424,50 @@ impl Parent {
         self.daemon.handle_job(clock::now(), peer_of(child), job);
     }
 
-    /// Forks a child to serve `stream`, accepted on a listener of `kind`; the parent keeps no
-    /// copy of it. False when the system lacked what a child takes (descriptors for its
-    /// channel, a process): the connection is closed and the listener should rest.
-    fn spawn(&mut self, kind: pgexporter_core::plan::ListenerKind, stream: Stream) -> bool {
+    /// Forks a child holding `slot` to serve `stream` from `client`; the parent keeps no copy
+    /// of it. When
+    /// the system lacks what a child takes (descriptors for its channel, a process), the
+    /// connection is closed, the slot freed, and no other is let in for a rest.
+    fn spawn(&mut self, slot: Slot, stream: Stream, client: Option<IpAddr>) {
+        match self.fork_child(slot.kind(), stream, client) {
+            Ok(Some((child, channel))) => {
+                self.spawn_backoff.accepted();
+                self.children.insert(child, slot, channel);
+            }
+            Ok(None) => self.admission.release(slot),
+            Err(error) => {
+                tracing::error!("{error}");
+                self.spawn_backoff.failed(clock::now());
+                self.admission.release(slot);
+            }
+        }
+    }
+
+    /// The new child and the parent's end of its channel; `None` when the connection is not
+    /// served (no configuration yet, TLS cannot be set up).
+    fn fork_child(
+        &mut self,
+        kind: ListenerKind,
+        stream: Stream,
+        client: Option<IpAddr>,
+    ) -> ForkResult {
         let Some(served) = self.served.clone() else {
-            return true;
+            return Ok(None);
         };
-        let service = Service::accept(kind, &served, accept::accepted(ServedBy::Process));
+        let service = Service::accept(kind, &served, accept::accepted(ServedBy::Process, client));
         let service = match self.tls.accept(service, &listener_tls(kind, &served)) {
             Ok(service) => service,
             Err(error) => {
                 tracing::error!("cannot serve a connection: {error}");
-                return true;
+                return Ok(None);
             }
         };
         let channel = Channel::pair().and_then(|(parent_end, child_end)| {
             parent_end.socket().set_nonblocking(true)?;
             Ok((parent_end, child_end))
         });
-        let (parent_end, child_end) = match channel {
-            Ok(pair) => pair,
-            Err(error) => {
-                tracing::error!("cannot make a channel for a child: {error}");
-                return false;
-            }
-        };
+        let (parent_end, child_end) =
+            channel.map_err(|error| format!("cannot make a channel for a child: {error}"))?;
         match shared::fork() {
             Ok(None) => {
                 drop(parent_end);
@@ -435,14 +482,8 @@ impl Parent {
                     served.management_timeout,
                 )
             }
-            Ok(Some(child)) => {
-                self.children.insert(child, parent_end);
-                true
-            }
-            Err(error) => {
-                tracing::error!("cannot fork a child for a connection: {error}");
-                false
-            }
+            Ok(Some(child)) => Ok(Some((child, parent_end))),
+            Err(error) => Err(format!("cannot fork a child for a connection: {error}")),
         }
     }
 
@@ -450,6 +491,7 @@ impl Parent {
     /// PostgreSQL sockets, the signal descriptor).
     fn release_in_child(&mut self) {
         self.listeners.clear();
+        self.admission.clear();
         self.children.release_in_child();
         self.links.clear();
         self.signals = None;

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -73,19 +74,22 @@ struct UnixListener(smol::net::unix::UnixListener);
 impl Accept for TcpListener {
     type Stream = Tcp;
 
-    async fn accept(&self) -> io::Result<Tcp> {
-        let (stream, _) = self.0.accept().await?;
+    async fn accept(&self) -> io::Result<(Tcp, Option<IpAddr>)> {
+        let (stream, client) = self.0.accept().await?;
         // Answers are written whole; waiting to coalesce them only adds latency.
         stream.set_nodelay(true)?;
-        Ok(Tcp(stream))
+        Ok((Tcp(stream), Some(client.ip())))
     }
 }
 
 impl Accept for UnixListener {
     type Stream = Unix;
 
-    async fn accept(&self) -> io::Result<Unix> {
-        self.0.accept().await.map(|(stream, _)| Unix(stream))
+    async fn accept(&self) -> io::Result<(Unix, Option<IpAddr>)> {
+        self.0
+            .accept()
+            .await
+            .map(|(stream, _)| (Unix(stream), None))
     }
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests under hostile clients and careless operators: values outside their bounds
-//! through every path that sets them, the daemon out of file descriptors, and the log directory
-//! removed. Each is bounded in time and count and stays on loopback.
+//! through every path that sets them, the daemon out of file descriptors, the log directory
+//! removed, clients that connect and never send or never read, and passwords guessed in
+//! parallel. Each is bounded in time and count and stays on loopback.
 //!
 //! Build the binaries first: `cargo build -j2 --bins`.
 
@@ -11,8 +12,14 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use nix::sys::signal::Signal;
-use pgexporter_tests::exporter::{ManagedDaemon, eventually, failed, succeeded};
+use pgexporter_core::machine::Machine;
+use pgexporter_core::management::REFUSAL_DELAY;
+use pgexporter_core::management::handshake::{ClientEvent, ClientHandshake};
+use pgexporter_core::pg::TlsMode;
+use pgexporter_core::secret::Secret;
+use pgexporter_tests::exporter::{ADMIN, ManagedDaemon, eventually, failed, succeeded};
 
 /// Values outside the bounds of their key, each with what the refusal names.
 const OUT_OF_RANGE: [(&str, &str, &str); 7] = [
@@ -241,7 +248,7 @@ fn a_sabotaged_users_file_refuses_the_reload_and_the_old_passwords_stay() {
 }
 
 /// Clients that keep their connection open after a response: more than the fork runtime's
-/// 64 children.
+/// metrics slots.
 const IDLE_CLIENTS: usize = 80;
 
 #[test]
@@ -267,4 +274,158 @@ fn clients_idle_after_a_response_beyond_the_process_cap_lock_nobody_out() {
         "{body}"
     );
     succeeded(&daemon.home.cli_local(&["ping"]));
+}
+
+/// Clients that connect to the metrics port and never send.
+const SILENT_CLIENTS: usize = 200;
+
+/// Clients that send a request and never read its answer.
+const NON_READING_CLIENTS: usize = 100;
+
+/// Connections to the remote management port that never send.
+const STALLED_MANAGEMENT: usize = 200;
+
+/// How long scrapes and pings are checked while the hostile clients hold their connections.
+const CHECKED_FOR: Duration = Duration::from_secs(4);
+
+/// The scrape deadline the checking scrapes ask for.
+const SCRAPE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long the daemon's CPU time is measured while the hostile clients idle.
+const IDLE_FOR: Duration = Duration::from_secs(2);
+
+/// A scrape asking for [`SCRAPE_DEADLINE`], which must be answered whole within it (and a
+/// second for the answer to travel).
+fn scrape_within_deadline(daemon: &ManagedDaemon) -> Duration {
+    let asked = Instant::now();
+    let seconds = SCRAPE_DEADLINE.as_secs().to_string();
+    let response = daemon.exporter.get(
+        "/metrics",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", seconds.as_str())],
+    );
+    let took = asked.elapsed();
+    let body = response.text();
+    assert_eq!(response.status, 200, "{body}");
+    assert!(
+        body.contains("pgexporter_postgresql_active{server=\"primary\"} 1\n"),
+        "{body}"
+    );
+    assert!(
+        took <= SCRAPE_DEADLINE + Duration::from_secs(1),
+        "a scrape asking for {SCRAPE_DEADLINE:?} took {took:?}"
+    );
+    took
+}
+
+#[test]
+fn silent_and_non_reading_clients_leave_metrics_and_management_served() {
+    // Long enough that no hostile connection is closed for idling during the test.
+    let daemon = ManagedDaemon::start("authentication_timeout = 60s\n");
+    let metrics = daemon.exporter.address();
+    let management = std::net::SocketAddr::from(([127, 0, 0, 1], daemon.management));
+    let mut hostile = Vec::new();
+    for _ in 0..SILENT_CLIENTS {
+        hostile.push(TcpStream::connect(metrics).unwrap());
+    }
+    for _ in 0..STALLED_MANAGEMENT {
+        hostile.push(TcpStream::connect(management).unwrap());
+    }
+    for _ in 0..NON_READING_CLIENTS {
+        let mut stream = TcpStream::connect(metrics).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: hostile\r\n\r\n")
+            .unwrap();
+        hostile.push(stream);
+    }
+
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut rounds = 0;
+    while started.elapsed() < CHECKED_FOR {
+        slowest = slowest.max(scrape_within_deadline(&daemon));
+        succeeded(&daemon.home.cli_local(&["ping"]));
+        succeeded(&daemon.cli_remote(&["ping"], &[]));
+        rounds += 1;
+    }
+    eprintln!(
+        "{} hostile connections: {rounds} rounds of scrape and pings in {:?}, slowest scrape {slowest:?}",
+        hostile.len(),
+        started.elapsed()
+    );
+
+    let pid = daemon.exporter.pid();
+    let cpu_before = cpu_time(pid);
+    let idle_started = Instant::now();
+    thread::sleep(IDLE_FOR);
+    let idle = idle_started.elapsed();
+    let cpu = cpu_time(pid) - cpu_before;
+    eprintln!("{cpu:?} of CPU in {idle:?} while the hostile clients idle");
+    assert!(
+        cpu < idle / 10,
+        "{cpu:?} of CPU in {idle:?} while {} clients idle",
+        hostile.len()
+    );
+    scrape_within_deadline(&daemon);
+    drop(hostile);
+}
+
+/// Wrong proofs sent in parallel from one address.
+const PARALLEL_GUESSES: u32 = 40;
+
+/// How long a guessing client waits for its refusal before the test fails.
+const GUESS_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Logs in to remote management at `address` as `ADMIN` with a wrong password, over a plain
+/// connection; the moment the refusal arrived.
+fn guess_wrong(address: std::net::SocketAddr) -> Instant {
+    let now = Instant::now();
+    let password = Secret::from("not-the-password");
+    let mut client =
+        ClientHandshake::new(ADMIN, password, TlsMode::Off, now, GUESS_TIMEOUT, [7; 18])
+            .expect("a valid admin name");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(GUESS_TIMEOUT)).unwrap();
+    let mut out = BytesMut::new();
+    let mut buffer = [0; 4096];
+    loop {
+        while client.poll_transmit(&mut out) {}
+        stream.write_all(&out).unwrap();
+        out.clear();
+        match client.poll_event() {
+            Some(ClientEvent::Failed(error)) => {
+                assert!(error.to_string().contains("28P01"), "{error}");
+                return Instant::now();
+            }
+            Some(ClientEvent::Authenticated) => panic!("a wrong password logged in"),
+            None => {}
+        }
+        let read = stream.read(&mut buffer).expect("the refusal in time");
+        assert!(read > 0, "the connection closed before the refusal");
+        client.handle_input(Instant::now(), &buffer[..read]);
+    }
+}
+
+#[test]
+fn parallel_wrong_proofs_from_one_address_are_refused_one_delay_apart() {
+    // Long enough that no guessing connection waiting for its turn is closed.
+    let daemon = ManagedDaemon::start("authentication_timeout = 90s\n");
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], daemon.management));
+    let started = Instant::now();
+    let guesses: Vec<_> = (0..PARALLEL_GUESSES)
+        .map(|_| thread::spawn(move || guess_wrong(address)))
+        .collect();
+    let refused: Vec<Instant> = guesses
+        .into_iter()
+        .map(|guess| guess.join().unwrap())
+        .collect();
+    let took = refused.iter().max().unwrap().duration_since(started);
+    let first = refused.iter().min().unwrap().duration_since(started);
+    eprintln!(
+        "{PARALLEL_GUESSES} wrong proofs in parallel: first refusal after {first:?}, last after {took:?}"
+    );
+    assert!(
+        took >= REFUSAL_DELAY * PARALLEL_GUESSES,
+        "{PARALLEL_GUESSES} wrong proofs in parallel were all refused within {took:?}"
+    );
+    succeeded(&daemon.cli_remote(&["ping"], &[]));
 }

@@ -68,7 +68,7 @@ impl Daemon {
                     }
                 }
             }
-            Job::Management(_) | Job::History(_) => {}
+            Job::Management(_) | Job::History(_) | Job::LoginRefused { .. } => {}
         }
         self.follow(now);
     }

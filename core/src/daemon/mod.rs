@@ -24,7 +24,7 @@ use crate::bridge::Bridge;
 use crate::config::Config;
 use crate::history::{HistoryTask, Keeper, KeeperTicket, StoreError, StoreKind, StoreOutcome};
 use crate::link::{ConnId, LinkAction, LinkEvent, LinkOwner};
-use crate::management::{ConfigPaths, ServerStatus};
+use crate::management::{ConfigPaths, LoginThrottle, ServerStatus};
 use crate::plan::{Plan, Served};
 use crate::scrape::{Collector, ExporterCounters, LogCounters, Ticket};
 use crate::serve::{Answer, Job};
@@ -184,6 +184,8 @@ pub struct Daemon {
     /// The history tasks in flight, with the database each is for.
     history_tasks: HashMap<TaskId, (StoreKind, KeeperTicket)>,
     next_task: u64,
+    /// When refusals of remote logins are told, per source.
+    logins: LoginThrottle,
     stopping: bool,
     actions: VecDeque<Action>,
 }
@@ -222,6 +224,7 @@ impl Daemon {
             bridge_history,
             history_tasks: HashMap::new(),
             next_task: 0,
+            logins: LoginThrottle::default(),
             stopping: false,
             actions: VecDeque::new(),
             plan,
@@ -244,6 +247,11 @@ impl Daemon {
                 self.advance_changes();
             }
             Job::History(job) => self.history_job(now, peer, job),
+            Job::LoginRefused { source } => {
+                let delay = self.logins.refused(now, source);
+                let answer = Answer::RefusalDelay(delay);
+                self.actions.push_back(Action::Answer { peer, answer });
+            }
             Job::Scrape(_) | Job::Probe(_) | Job::Bridge(_) | Job::Readiness => {
                 self.collect(now, peer, job);
             }

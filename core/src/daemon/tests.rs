@@ -514,3 +514,26 @@ fn bridge_jobs_fetch_every_endpoint_and_answer_text_and_json() {
         1_700_000_000
     );
 }
+
+#[test]
+fn refused_logins_from_one_source_are_told_one_delay_apart() {
+    let now = crate::test_clock::origin();
+    let mut daemon = daemon();
+    actions(&mut daemon);
+    let loopback = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+    let other = Some(std::net::IpAddr::from([192, 0, 2, 1]));
+    let mut delays = Vec::new();
+    for (peer, source) in [(1, loopback), (2, loopback), (3, other), (4, loopback)] {
+        daemon.handle_job(now, PeerId(peer), Job::LoginRefused { source });
+        for action in actions(&mut daemon) {
+            if let Action::Answer {
+                peer: to,
+                answer: Answer::RefusalDelay(delay),
+            } = action
+            {
+                delays.push((to.0, delay.as_secs()));
+            }
+        }
+    }
+    assert_eq!(delays, [(1, 1), (2, 2), (3, 1), (4, 3)]);
+}

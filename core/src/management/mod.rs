@@ -31,6 +31,7 @@ pub mod handshake;
 mod names;
 pub mod session;
 pub mod text;
+pub mod throttle;
 
 pub use codes::{Command, ErrorCode, Output};
 pub use compress::{Compression, DecompressError};
@@ -40,4 +41,7 @@ pub use dispatch::{
 };
 pub use document::{Document, DocumentError, Header, Object, Outcome, PROTOCOL_VERSION};
 pub use frame::{Encryption, Frame, FrameError, OpenError, Sealing};
-pub use session::{CloseReason, REFUSAL_DELAY, Request, SealRandom, Session, SessionSettings};
+pub use session::{
+    CloseReason, REFUSAL_DELAY, Request, SealRandom, Session, SessionEvent, SessionSettings,
+};
+pub use throttle::LoginThrottle;

@@ -165,7 +165,10 @@ impl Peer for HttpService {
     type Message = Answer;
 
     fn handle_message(&mut self, now: Instant, answer: Answer) {
-        if matches!(answer, Answer::Management(_) | Answer::History(_)) {
+        if matches!(
+            answer,
+            Answer::Management(_) | Answer::History(_) | Answer::RefusalDelay(_)
+        ) {
             return;
         }
         let Some(request) = self.pending.take() else {
@@ -191,7 +194,7 @@ impl Peer for HttpService {
                 let reply = self.rendered_reply(&request, body.as_deref());
                 self.respond(now, reply);
             }
-            Answer::Management(_) | Answer::History(_) => {}
+            Answer::Management(_) | Answer::History(_) | Answer::RefusalDelay(_) => {}
         }
         self.follow(now);
     }

@@ -7,8 +7,10 @@
 //! for ([`Service::accept`]), wraps it in the TLS its listener asks for ([`listener_tls`]),
 //! and pumps it: bytes in and out, jobs to the daemon, answers back. A new kind of listener is
 //! a new variant here and nothing new in any runtime. How long a listener rests after a failed
-//! accept is decided here as well ([`AcceptBackoff`]).
+//! accept is decided here as well ([`AcceptBackoff`]), and, for a runtime that serves each
+//! connection in a process of its own, when a connection takes a process ([`Admission`]).
 
+mod admission;
 mod backoff;
 /// Implements [`Machine`] for an HTTP service: bytes, timeouts and end of input go to its
 /// `http` connection, whose events its `follow(now)` takes; its events are the jobs it queued in
@@ -58,11 +60,13 @@ pub mod readiness;
 mod site;
 mod wire;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+pub use admission::{Admission, MAX_WAITING, Slot, WaitingId, slots};
 pub use backoff::{AcceptBackoff, FIRST_REST, LONGEST_REST};
 pub use history::HistoryService;
 pub use http::{HttpPort, HttpService};
@@ -74,7 +78,7 @@ use crate::history::{HistoryAnswer, HistoryJob, StoreKind};
 use crate::http::HttpConfig;
 use crate::machine::{Machine, Peer};
 use crate::management::handshake::SERVER_NONCE_LEN;
-use crate::management::{Document, Request, SealRandom, Session, SessionSettings};
+use crate::management::{Document, Request, SealRandom, Session, SessionEvent, SessionSettings};
 use crate::plan::{ListenerKind, Served, ServerTlsFiles};
 use crate::scrape::{ExporterCounters, ScrapeResult};
 
@@ -93,6 +97,12 @@ pub enum Job {
     Bridge(BridgeJob),
     /// A `/readyz` request: whether the exporter is ready ([`readiness::answer`]).
     Readiness,
+    /// A remote login was refused: how long before its refusal is told
+    /// ([`Answer::RefusalDelay`]), so that refusals to one source are spaced out.
+    LoginRefused {
+        /// The client's address.
+        source: Option<IpAddr>,
+    },
 }
 
 /// A `/probe` request's scrape.
@@ -150,6 +160,8 @@ pub enum Answer {
     Management(Document),
     /// A piece of a history answer.
     History(HistoryAnswer),
+    /// How long after its refusal a refused login is told ([`Job::LoginRefused`]).
+    RefusalDelay(Duration),
 }
 
 /// How a runtime serves an accepted connection: what keeping it open costs.
@@ -182,6 +194,8 @@ pub struct Accepted {
     pub now: Instant,
     /// How the runtime serves the connection.
     pub served_by: ServedBy,
+    /// The client's address (`None` on the management socket).
+    pub peer: Option<IpAddr>,
     /// Random bytes for the remote handshake's server nonce.
     pub nonce: [u8; SERVER_NONCE_LEN],
     /// Random bytes for sealing an encrypted management answer.
@@ -233,6 +247,7 @@ impl Service {
             master_key: served.master_key.clone(),
             timestamp: accepted.timestamp.clone(),
             seal: accepted.seal,
+            source: accepted.peer,
         };
         let http = |port| {
             Service::Http(HttpService::new(
@@ -303,7 +318,10 @@ impl Machine for Service {
     fn poll_event(&mut self) -> Option<Job> {
         match self {
             Service::Http(service) => service.poll_event(),
-            Service::Management(session) => session.poll_event().map(Job::Management),
+            Service::Management(session) => session.poll_event().map(|event| match event {
+                SessionEvent::Request(request) => Job::Management(request),
+                SessionEvent::LoginRefused { source } => Job::LoginRefused { source },
+            }),
             Service::History(service) => service.poll_event(),
         }
     }
@@ -333,6 +351,9 @@ impl Peer for Service {
             (Service::Http(service), answer) => service.handle_message(now, answer),
             (Service::Management(session), Answer::Management(document)) => {
                 session.handle_message(now, document);
+            }
+            (Service::Management(session), Answer::RefusalDelay(delay)) => {
+                session.delay_refusal(delay);
             }
             (Service::Management(_), _) => {}
             (Service::History(service), answer) => service.handle_message(now, answer),

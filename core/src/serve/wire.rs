@@ -2,6 +2,7 @@
 //! than the daemon (the fork runtime's channel): every kind of job crosses the same way, so a
 //! new kind needs nothing new in the runtime.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,7 +12,7 @@ use crate::exposition::Format;
 use crate::history::{
     Cursor, HistoryAnswer, HistoryJob, PIECE_TIMEOUT, PageStart, StoreKind, Window,
 };
-use crate::management::{Document, Request, Transport};
+use crate::management::{Document, REFUSAL_DELAY, Request, Transport};
 use crate::plan::DEFAULT_SCRAPE_TIMEOUT;
 
 const SCRAPE: u8 = 1;
@@ -19,7 +20,8 @@ const MANAGEMENT: u8 = 2;
 const PROBE: u8 = 3;
 const BRIDGE: u8 = 4;
 const HISTORY: u8 = 5;
-const READINESS: u8 = 6;
+const LOGIN_REFUSED: u8 = 6;
+const READINESS: u8 = 7;
 
 const HISTORY_PIECE: u8 = 1;
 const HISTORY_FAILED: u8 = 2;
@@ -70,6 +72,14 @@ impl Job {
                 message.extend(job.metric.as_bytes());
             }
             Job::Readiness => message.push(READINESS),
+            Job::LoginRefused { source } => {
+                message.push(LOGIN_REFUSED);
+                match source {
+                    None => {}
+                    Some(IpAddr::V4(v4)) => message.extend(v4.octets()),
+                    Some(IpAddr::V6(v6)) => message.extend(v6.octets()),
+                }
+            }
         }
         message
     }
@@ -132,16 +142,27 @@ impl Job {
                 })
             }
             [READINESS] => Job::Readiness,
+            [LOGIN_REFUSED, address @ ..] => Job::LoginRefused {
+                source: match address.len() {
+                    0 => None,
+                    4 => Some(IpAddr::V4(Ipv4Addr::from(read_octets::<4>(address)?))),
+                    16 => Some(IpAddr::V6(Ipv6Addr::from(read_octets::<16>(address)?))),
+                    _ => return Err(MalformedJob),
+                },
+            },
             _ => return Err(MalformedJob),
         };
         Ok(job)
     }
 
     /// The longest the daemon's answer to the job may take: its scrape timeout (or the
-    /// default one, also for a readiness job, which may wait for a scrape), [`PIECE_TIMEOUT`] for a piece of a history answer; `None` for a management
-    /// request, bounded by its connection's own timeout.
+    /// default one, also for a readiness job, which may wait for a scrape), [`PIECE_TIMEOUT`]
+    /// for a piece of a history answer; `None` for a management request, bounded by its
+    /// connection's own timeout; [`REFUSAL_DELAY`] for a refused login, which is told after
+    /// that delay when no answer comes.
     pub fn answer_bound(&self) -> Option<Duration> {
         let timeout = match self {
+            Job::LoginRefused { .. } => return Some(REFUSAL_DELAY),
             Job::Scrape(ScrapeJob { timeout, .. })
             | Job::Probe(ProbeJob { timeout, .. })
             | Job::Bridge(BridgeJob { timeout, .. }) => *timeout,
@@ -202,6 +223,10 @@ fn cursor_numbers(cursor: Cursor) -> [i64; 4] {
         cursor.timestamp,
         cursor.series,
     ]
+}
+
+fn read_octets<const N: usize>(bytes: &[u8]) -> Result<[u8; N], MalformedJob> {
+    bytes.try_into().map_err(|_| MalformedJob)
 }
 
 /// Four big-endian `i64`s, then the rest of the message.
@@ -306,6 +331,13 @@ mod tests {
                 start: PageStart::After(CURSOR),
             }),
             Job::Readiness,
+            Job::LoginRefused { source: None },
+            Job::LoginRefused {
+                source: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))),
+            },
+            Job::LoginRefused {
+                source: Some(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9))),
+            },
         ];
         for job in jobs {
             assert_eq!(Job::from_wire(&job.to_wire()), Ok(job.clone()));
@@ -349,6 +381,7 @@ mod tests {
             &[MANAGEMENT, 0, b'{'],
             &[PROBE, 0, 0],
             &[BRIDGE, 2, 0, 0, 0, 0, 0, 0, 0, 0],
+            &[LOGIN_REFUSED, 127, 0, 0],
             &[9],
         ] {
             assert_eq!(Job::from_wire(garbage), Err(MalformedJob), "{garbage:?}");

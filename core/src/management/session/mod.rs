@@ -3,12 +3,16 @@
 //!
 //! A [`Session`] ([`Session::local`] for the Unix socket, [`Session::remote`] for the TCP port)
 //! is a [`Machine`] and a [`Peer`]. Every decision about the connection is made here: how long
-//! the client may take, how a refusal is delayed, what a malformed request gets, how the
-//! answer is sealed. The request itself is handed on as a [`Request`] event to whoever holds the
-//! running state (the daemon's [`dispatch`](super::dispatch)); its answer comes back as the
-//! session's message, and the session closes once it is sent.
+//! the client may take, what a malformed request gets, how the answer is sealed. The request
+//! itself is handed on as a [`SessionEvent::Request`] to whoever holds the running state (the
+//! daemon's [`dispatch`](super::dispatch)); its answer comes back as the session's message, and
+//! the session closes once it is sent. A refused login is reported as
+//! [`SessionEvent::LoginRefused`], and its refusal is told [`REFUSAL_DELAY`] later, or as
+//! long after as the daemon says ([`Session::delay_refusal`]: it spaces out the refusals to one
+//! source, [`LoginThrottle`](super::LoginThrottle)).
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,7 +85,20 @@ impl fmt::Display for CloseReason {
     }
 }
 
-/// A management request to answer: the session's one event.
+/// What a session reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    /// A request to answer with the session's message.
+    Request(Request),
+    /// The remote login was refused (bad credentials): the session waits to tell its client
+    /// until [`REFUSAL_DELAY`] has passed, or as long as [`Session::delay_refusal`] says.
+    LoginRefused {
+        /// The client's address.
+        source: Option<IpAddr>,
+    },
+}
+
+/// A management request to answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     /// The request document, opened and parsed.
@@ -101,6 +118,8 @@ pub struct SessionSettings {
     pub timestamp: String,
     /// Fresh random bytes for sealing the answer.
     pub seal: SealRandom,
+    /// The client's address (`None` on the management socket).
+    pub source: Option<IpAddr>,
 }
 
 enum State {
@@ -114,14 +133,18 @@ enum State {
         compression: Compression,
         encryption: Encryption,
     },
-    /// A refusal is held back until the instant.
-    Delaying { until: Instant, reason: CloseReason },
+    /// A refusal made at `since` is held back until the instant.
+    Delaying {
+        since: Instant,
+        until: Instant,
+        reason: CloseReason,
+    },
     /// Nothing more happens but sending what is queued.
     Done,
 }
 
-/// One management connection, from accept to answer: a [`Machine`] whose one event is the
-/// [`Request`], and a [`Peer`] whose message is the answer [`Document`].
+/// One management connection, from accept to answer: a [`Machine`] whose events are the
+/// [`Request`] and a refused login, and a [`Peer`] whose message is the answer [`Document`].
 pub struct Session {
     transport: Transport,
     handshake: Option<Box<ServerHandshake>>,
@@ -133,7 +156,7 @@ pub struct Session {
     deadline: Instant,
     state: State,
     input: BytesMut,
-    outbox: Outbox<Request>,
+    outbox: Outbox<SessionEvent>,
     held: BytesMut,
 }
 
@@ -204,9 +227,12 @@ impl Session {
             Some(ServerEvent::Refused(refusal)) => {
                 self.held = self.outbox.bytes().split();
                 self.state = State::Delaying {
+                    since: now,
                     until: now + REFUSAL_DELAY,
                     reason: CloseReason::Refused(refusal),
                 };
+                let source = self.settings.source;
+                self.outbox.push(SessionEvent::LoginRefused { source });
             }
             Some(ServerEvent::Broken(error)) => self.close(CloseReason::Handshake(error)),
             None => {}
@@ -228,10 +254,10 @@ impl Session {
                     compression: document.header.compression,
                     encryption: document.header.encryption,
                 };
-                self.outbox.push(Request {
+                self.outbox.push(SessionEvent::Request(Request {
                     document,
                     transport: self.transport,
-                });
+                }));
             }
             None => {
                 let answer = bad_payload(&self.settings.timestamp);
@@ -301,6 +327,14 @@ impl Session {
         self.ended = Some(reason);
     }
 
+    /// The refused login's refusal is told `delay` after the refusal (instead of
+    /// [`REFUSAL_DELAY`]); nothing when no refusal is held back.
+    pub fn delay_refusal(&mut self, delay: Duration) {
+        if let State::Delaying { since, until, .. } = &mut self.state {
+            *until = *since + delay;
+        }
+    }
+
     /// The remote admin, once logged in.
     pub fn admin(&self) -> Option<&str> {
         self.admin.as_deref()
@@ -313,7 +347,7 @@ impl Session {
 }
 
 impl Machine for Session {
-    type Event = Request;
+    type Event = SessionEvent;
 
     /// Bytes from the client (TLS plaintext once TLS is up). Input after the request is
     /// complete is dropped.
@@ -342,7 +376,7 @@ impl Machine for Session {
                 self.after_handshake(now);
             }
             State::Reading if now >= self.deadline => self.close(CloseReason::TimedOut),
-            State::Delaying { until, reason } if now >= *until => {
+            State::Delaying { until, reason, .. } if now >= *until => {
                 let reason = reason.clone();
                 let held = self.held.split();
                 self.outbox.bytes().put_slice(&held);
@@ -370,7 +404,7 @@ impl Machine for Session {
         self.outbox.poll_transmit(out)
     }
 
-    fn poll_event(&mut self) -> Option<Request> {
+    fn poll_event(&mut self) -> Option<SessionEvent> {
         self.outbox.poll_event()
     }
 

@@ -30,8 +30,12 @@ fn settings(master_key: Option<MasterKey>) -> SessionSettings {
         master_key: master_key.map(Arc::new),
         timestamp: TIMESTAMP.to_owned(),
         seal: RANDOM,
+        source: Some(SOURCE),
     }
 }
+
+/// The remote clients' address.
+const SOURCE: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 fn local(now: Instant) -> Session {
     Session::local(now, settings(None))
@@ -61,21 +65,21 @@ fn request_frame(command: Command, compression: Compression, encryption: Encrypt
 }
 
 /// Everything a session produced since the last call.
-fn drain(session: &mut Session) -> (Vec<u8>, Vec<Request>) {
+fn drain(session: &mut Session) -> (Vec<u8>, Vec<SessionEvent>) {
     let mut out = BytesMut::new();
     while session.poll_transmit(&mut out) {}
-    let mut requests = Vec::new();
-    while let Some(request) = session.poll_event() {
-        requests.push(request);
+    let mut events = Vec::new();
+    while let Some(event) = session.poll_event() {
+        events.push(event);
     }
-    (out.to_vec(), requests)
+    (out.to_vec(), events)
 }
 
 /// Takes the one request the session handed on and answers it as the daemon does, at `now`.
 fn answer(session: &mut Session, daemon: &mut FakeDaemon, now: Instant) -> Vec<u8> {
     let (bytes, requests) = drain(session);
     assert!(bytes.is_empty(), "nothing is sent before the answer");
-    let [request] = requests.as_slice() else {
+    let [SessionEvent::Request(request)] = requests.as_slice() else {
         panic!("one request: {requests:?}");
     };
     let document = daemon.answer(&request.document, request.transport);
@@ -220,22 +224,28 @@ fn remote(now: Instant) -> Session {
 }
 
 /// Runs a client handshake against `session` until neither side sends; returns whether the
-/// client authenticated.
-fn log_in(session: &mut Session, user: &str, password: &str, now: Instant) -> bool {
+/// client authenticated, and the session's events.
+fn log_in(
+    session: &mut Session,
+    user: &str,
+    password: &str,
+    now: Instant,
+) -> (bool, Vec<SessionEvent>) {
     let password = Secret::new(password.as_bytes().to_vec());
     let mut client = ClientHandshake::new(user, password, TlsMode::Off, now, TIMEOUT, [4; 18])
         .expect("a valid user name");
     let mut authenticated = false;
+    let mut events = Vec::new();
     loop {
         let mut to_server = BytesMut::new();
         while client.poll_transmit(&mut to_server) {}
         if !to_server.is_empty() {
             session.handle_input(now, &to_server);
         }
-        let (to_client, requests) = drain(session);
-        assert!(requests.is_empty(), "no request during the handshake");
+        let (to_client, more) = drain(session);
+        events.extend(more);
         if to_client.is_empty() && to_server.is_empty() {
-            return authenticated;
+            return (authenticated, events);
         }
         if !to_client.is_empty() {
             client.handle_input(now, &to_client);
@@ -250,7 +260,10 @@ fn log_in(session: &mut Session, user: &str, password: &str, now: Instant) -> bo
 fn a_remote_admin_logs_in_and_is_answered() {
     let now = origin();
     let mut session = remote(now);
-    assert!(log_in(&mut session, "admin", "secret", now));
+    assert_eq!(
+        log_in(&mut session, "admin", "secret", now),
+        (true, Vec::new())
+    );
     assert_eq!(session.admin(), Some("admin"));
     session.handle_input(
         now,
@@ -283,7 +296,10 @@ fn refusals_wait_the_same_delay_whatever_was_wrong() {
     for (user, password, refusal, code) in cases {
         let now = origin();
         let mut session = remote(now);
-        assert!(!log_in(&mut session, user, password, now));
+        let refused = vec![SessionEvent::LoginRefused {
+            source: Some(SOURCE),
+        }];
+        assert_eq!(log_in(&mut session, user, password, now), (false, refused));
         assert!(!session.is_finished(), "{user}: refusal not yet told");
         assert_eq!(session.poll_timeout(), Some(now + REFUSAL_DELAY));
         session.handle_timeout(now + REFUSAL_DELAY - Duration::from_millis(1));
@@ -295,6 +311,26 @@ fn refusals_wait_the_same_delay_whatever_was_wrong() {
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains(code), "{user}: {text}");
     }
+}
+
+#[test]
+fn a_refusal_waits_as_long_as_the_daemon_says() {
+    let now = origin();
+    let mut session = remote(now);
+    let (authenticated, _) = log_in(&mut session, "admin", "wrong", now);
+    assert!(!authenticated);
+    session.delay_refusal(REFUSAL_DELAY * 3);
+    assert_eq!(session.poll_timeout(), Some(now + REFUSAL_DELAY * 3));
+    session.handle_timeout(now + REFUSAL_DELAY * 2);
+    assert_eq!(drain(&mut session), (Vec::new(), Vec::new()));
+    session.handle_timeout(now + REFUSAL_DELAY * 3);
+    let (bytes, _) = drain(&mut session);
+    assert_eq!(bytes[0], b'E', "the refusal, at last");
+    session.delay_refusal(REFUSAL_DELAY);
+    assert!(
+        session.is_finished(),
+        "no refusal held back: nothing to delay"
+    );
 }
 
 #[test]
