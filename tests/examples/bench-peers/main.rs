@@ -64,7 +64,17 @@ fn main() {
         let kinds = scenario.kinds;
         for offset in 0..kinds.len() {
             let kind = kinds[(number + offset) % kinds.len()];
-            let (figures, top) = measure(kind, &scenario, &clusters, number == 0);
+            let (figures, top) = match measure(kind, &scenario, &clusters, number == 0) {
+                Ok(measured) => measured,
+                Err(error) => {
+                    println!(
+                        "round {} {}: failed its warm-up scrape ({error}), not measured",
+                        number + 1,
+                        kind.name()
+                    );
+                    continue;
+                }
+            };
             report::print_round(number + 1, kind, &figures);
             if let Some(top) = top {
                 println!("  costliest statements per scrape:\n{}", indent(&top));

@@ -62,18 +62,26 @@ pub struct Figures {
 
 /// Starts exporter `kind` against `clusters`, measures it and stops it. With `statements`,
 /// returns the monitoring role's ten costliest statements over the sequential scrapes.
+///
+/// # Errors
+/// The answer of a failed warm-up scrape: the exporter is not measured.
 pub fn measure(
     kind: Kind,
     scenario: &Scenario,
     clusters: &[PgCluster],
     statements: bool,
-) -> (Figures, Option<String>) {
+) -> Result<(Figures, Option<String>), String> {
     let running = Running::start(kind, clusters);
     let mut body = String::new();
     for _ in 0..WARM_UP {
-        body = running
-            .scrape()
-            .unwrap_or_else(|e| panic!("{} failed its warm-up scrape: {e}", kind.name()));
+        match running.scrape() {
+            Ok(answer) => body = answer,
+            Err(error) => {
+                drop(running);
+                wait_for_sessions_to_end(clusters);
+                return Err(error);
+            }
+        }
     }
     let mut figures = Figures {
         samples: body
@@ -97,7 +105,7 @@ pub fn measure(
     figures.peak_rss_kib = rss_kib(running.pid(), "VmHWM");
     drop(running);
     wait_for_sessions_to_end(clusters);
-    (figures, top)
+    Ok((figures, top))
 }
 
 fn sequential(running: &Running, scrapes: usize, clusters: &[PgCluster], figures: &mut Figures) {

@@ -172,6 +172,11 @@ fn start_go(with_queries: bool, clusters: &[PgCluster]) -> Running {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    if clusters.len() > 1 {
+        // With several servers these two collectors report their own duration and success once
+        // per server under the same labels, and the duplicates make every answer a 500.
+        command.args(["--no-collector.database", "--no-collector.bgwriter"]);
+    }
     let queries = with_queries.then(|| {
         let path =
             std::env::temp_dir().join(format!("bench-peers-queries-{}.yaml", address.port()));
