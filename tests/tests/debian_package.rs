@@ -1,7 +1,8 @@
 //! The Debian package: `cargo deb` (installed by `cargo install cargo-deb`) packs the binaries
 //! of the running test's profile, the unit files, the manual pages and completions
-//! (`cargo run --example generate-docs -- target/docs`) and the default configuration; the test
-//! installs it with `dpkg -i` into a throwaway root and runs what it installed.
+//! (`cargo run --example generate-docs -- target/docs`), the Grafana dashboard and the default
+//! configuration; the test installs it with `dpkg -i` into a throwaway root and runs what it
+//! installed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -158,6 +159,7 @@ fn the_package_installs_binaries_units_manual_pages_completions_and_configuratio
         "usr/share/bash-completion/completions/pgexporter-config",
         "usr/share/zsh/vendor-completions/_pgexporter",
         "usr/share/fish/vendor_completions.d/pgexporter-cli.fish",
+        "usr/share/pgexporter/grafana/pgexporter.json",
     ] {
         assert!(root.join(installed).is_file(), "{installed} not installed");
     }

@@ -15,7 +15,7 @@ use pgexporter_core::exposition::Format;
 use pgexporter_core::exposition::strict_parser::{ParsedFamily, parse};
 use pgexporter_core::metrics::MetricSet;
 use pgexporter_tests::PgCluster;
-use pgexporter_tests::cluster::{ClusterOptions, MATRIX_MAJORS, MONITOR_USER, STANDBY_NAME};
+use pgexporter_tests::cluster::{ClusterOptions, MATRIX_MAJORS, MONITOR_USER};
 use pgexporter_tests::exporter::{Exporter, ExporterHome, eventually, sample_value};
 use pgexporter_tests::reference::{
     DeclaredFamily, ReferenceFamily, Role, SETTINGS_FAMILIES, declared_families, families,
@@ -131,15 +131,7 @@ fn check_major(major: u32, set: &MetricSet) -> Report {
             .trim()
             == "1"
     });
-    eventually("the replica streams", || {
-        primary
-            .psql(&format!(
-                "SELECT count(*) FROM pg_stat_replication WHERE application_name = '{STANDBY_NAME}' \
-                 AND state = 'streaming'"
-            ))
-            .trim()
-            == "1"
-    });
+    eventually("the replica streams", || primary.replica_streams());
     let mut report = Report::default();
     for (role, cluster) in [(Role::Primary, &primary), (Role::Replica, &replica)] {
         cluster.psql(ACTIVITY);

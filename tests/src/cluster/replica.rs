@@ -44,6 +44,17 @@ impl PgCluster {
         (primary, replica)
     }
 
+    /// Whether the replica started with this primary streams from it: `pg_stat_replication`
+    /// shows [`STANDBY_NAME`] in state `streaming`.
+    pub fn replica_streams(&self) -> bool {
+        self.psql(&format!(
+            "SELECT count(*) FROM pg_stat_replication WHERE application_name = '{STANDBY_NAME}' \
+             AND state = 'streaming'"
+        ))
+        .trim()
+            == "1"
+    }
+
     /// A new cluster directory holding a copy of this stopped cluster's data, set up to stream
     /// from it; not started.
     fn cold_copy_as_standby(&self) -> PgCluster {
