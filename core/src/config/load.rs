@@ -306,6 +306,7 @@ update_process_title = minimal
 extensions = pg_stat_statements, timescaledb
 extensions_path = /e
 extensions_top_statements = 50
+max_connections_per_server = 3
 collectors = db,locks
 exclude_collectors = idle_procs
 cache = on
@@ -395,6 +396,7 @@ wal_dir = /w",
             extensions: Some(vec!["pg_stat_statements".into(), "timescaledb".into()]),
             extensions_path: Some("/e".into()),
             extensions_top_statements: 50,
+            max_connections_per_server: 3,
             collectors: Some(vec!["db".into(), "locks".into()]),
             exclude_collectors: Some(vec!["idle_procs".into()]),
         };

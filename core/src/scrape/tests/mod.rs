@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 mod alerts;
+mod capacity;
 mod deadlines;
 mod extensions;
 mod probes;
@@ -224,6 +225,8 @@ struct Harness {
     exporters: HashMap<usize, &'static str>,
     connects: usize,
     closes: usize,
+    /// The most connections open at once.
+    peak_connections: usize,
     /// The CancelRequests received, in order: process id and secret key.
     cancel_requests: Vec<(i32, i32)>,
     /// Results answered, the early ones at a request's deadline ([`Event::Partial`]) included.
@@ -257,6 +260,7 @@ impl Harness {
             application_name: "pgexporter".into(),
             cache_max_age: Duration::ZERO,
             default_scrape_timeout: Duration::from_secs(10),
+            max_connections_per_server: 8,
             alerts: None,
         };
         Harness {
@@ -268,6 +272,7 @@ impl Harness {
             exporters: HashMap::new(),
             connects: 0,
             closes: 0,
+            peak_connections: 0,
             cancel_requests: Vec::new(),
             finished: Vec::new(),
             partial_answers: 0,
@@ -289,6 +294,7 @@ impl Harness {
                     } else {
                         self.conn_servers.insert(conn, server);
                         self.wires.insert(conn, Wire::default());
+                        self.peak_connections = self.peak_connections.max(self.wires.len());
                         LinkEvent::Connected
                     };
                     self.collector.handle_link(self.now, conn, event);
@@ -588,6 +594,7 @@ fn collector_filters_restrict_the_queries() {
         application_name: "pgexporter".into(),
         cache_max_age: Duration::ZERO,
         default_scrape_timeout: Duration::from_secs(10),
+        max_connections_per_server: 8,
         alerts: None,
     };
     harness.collector = Collector::new(
@@ -642,6 +649,7 @@ fn a_young_result_answers_from_the_cache() {
         application_name: "pgexporter".into(),
         cache_max_age: Duration::from_secs(5),
         default_scrape_timeout: Duration::from_secs(10),
+        max_connections_per_server: 8,
         alerts: None,
     };
     harness.use_settings(settings);
@@ -722,6 +730,7 @@ fn settings(cache_max_age: Duration) -> CollectorSettings {
         application_name: "pgexporter".into(),
         cache_max_age,
         default_scrape_timeout: Duration::from_secs(10),
+        max_connections_per_server: 8,
         alerts: None,
     }
 }
