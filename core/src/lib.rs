@@ -34,6 +34,7 @@ pub mod scram;
 pub mod scrape;
 pub mod secret;
 pub mod serve;
+pub mod source;
 #[cfg(test)]
 mod test_clock;
 pub mod vault;

@@ -353,7 +353,11 @@ impl Parent {
                         backoff.accepted();
                     }
                     if let Some(served) = &self.served {
-                        drop(self.admission.wait(kind, clock::now(), served, accepted));
+                        let client = accepted.1;
+                        drop(
+                            self.admission
+                                .wait(kind, client, clock::now(), served, accepted),
+                        );
                     }
                 }
                 Ok(None) => return,

@@ -14,6 +14,7 @@ pub mod http_client;
 pub mod measure;
 pub mod node_exporter;
 pub mod pg_client;
+pub mod processes;
 pub mod prometheus;
 pub mod promtool;
 pub mod reference;

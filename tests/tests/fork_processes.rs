@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use pgexporter_tests::binaries::binary;
 use pgexporter_tests::exporter::{Exporter, ExporterHome, free_port};
 use pgexporter_tests::http_client;
+use pgexporter_tests::processes::{children_of, processes};
 use pgexporter_tests::{ClusterOptions, PgCluster};
 
 /// How long children may take to be reaped after the last answer.
@@ -29,51 +30,14 @@ fn start(cluster: &PgCluster, extra_config: &str) -> (ExporterHome, Exporter) {
 /// The remote management admin of [`remote_management_serves_each_connection_in_its_own_process`].
 const ADMIN: (&str, &str) = ("operator", "remote-secret");
 
-/// The processes whose parent is `pid`, with their state letter (`Z` for a zombie).
-fn children_of(pid: u32) -> Vec<(u32, char)> {
-    let mut children = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(child) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": comm may hold spaces, so read after the last ')'.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().and_then(|state| state.chars().next());
-        let parent = fields.next().and_then(|parent| parent.parse::<u32>().ok());
-        if let (Some(state), Some(parent)) = (state, parent)
-            && parent == pid
-        {
-            children.push((child, state));
-        }
-    }
-    children
-}
-
 /// The processes still running the daemon's binary that are not the daemon (orphans of a
 /// daemon that died are re-parented, so they are found by their command line).
 fn processes_named_after(home: &ExporterHome, daemon: u32) -> Vec<u32> {
     let config = home.config_file();
     let config = config.to_str().unwrap();
     let mut found = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(command_line) = fs::read(entry.path().join("cmdline")) else {
+    for (pid, directory) in processes() {
+        let Ok(command_line) = fs::read(directory.join("cmdline")) else {
             continue;
         };
         let command_line = String::from_utf8_lossy(&command_line);

@@ -1,7 +1,8 @@
 //! End-to-end tests under hostile clients and careless operators: values outside their bounds
 //! through every path that sets them, the daemon out of file descriptors, the log directory
 //! removed, clients that connect and never send or never read, and passwords guessed in
-//! parallel. Each is bounded in time and count and stays on loopback.
+//! parallel from one address, which holds no more than its share of remote management. Each
+//! is bounded in time and count and stays on loopback.
 //!
 //! Build the binaries first: `cargo build -j2 --bins`.
 
@@ -18,8 +19,11 @@ use pgexporter_core::machine::Machine;
 use pgexporter_core::management::REFUSAL_DELAY;
 use pgexporter_core::management::handshake::{ClientEvent, ClientHandshake};
 use pgexporter_core::pg::TlsMode;
+use pgexporter_core::plan::ListenerKind;
 use pgexporter_core::secret::Secret;
+use pgexporter_core::serve::source_share;
 use pgexporter_tests::exporter::{ADMIN, ManagedDaemon, eventually, failed, succeeded};
+use pgexporter_tests::processes::children_of;
 
 /// Values outside the bounds of their key, each with what the refusal names.
 const OUT_OF_RANGE: [(&str, &str, &str); 7] = [
@@ -405,6 +409,27 @@ fn guess_wrong(address: std::net::SocketAddr) -> Instant {
     }
 }
 
+/// How long the daemon's children are counted while the wrong proofs are held back.
+const COUNTED_FOR: Duration = Duration::from_secs(3);
+
+/// The most processes serving the daemon's connections seen at once over [`COUNTED_FOR`],
+/// zombies left out (the fork runtime serves each connection in a child; the others have
+/// none).
+fn most_children_at_once(daemon: &ManagedDaemon) -> usize {
+    let pid = daemon.exporter.pid();
+    let started = Instant::now();
+    let mut most = 0;
+    while started.elapsed() < COUNTED_FOR {
+        let live = children_of(pid)
+            .into_iter()
+            .filter(|(_, state)| *state != 'Z')
+            .count();
+        most = most.max(live);
+        thread::sleep(Duration::from_millis(10));
+    }
+    most
+}
+
 #[test]
 fn parallel_wrong_proofs_from_one_address_are_refused_one_delay_apart() {
     // Long enough that no guessing connection waiting for its turn is closed.
@@ -414,6 +439,15 @@ fn parallel_wrong_proofs_from_one_address_are_refused_one_delay_apart() {
     let guesses: Vec<_> = (0..PARALLEL_GUESSES)
         .map(|_| thread::spawn(move || guess_wrong(address)))
         .collect();
+    // Every guess comes from 127.0.0.1: no more than its share is served at once.
+    let share = source_share(ListenerKind::RemoteManagement).unwrap();
+    let most = most_children_at_once(&daemon);
+    eprintln!("at most {most} children at once while {PARALLEL_GUESSES} wrong proofs wait");
+    assert!(
+        most <= share,
+        "one address held {most} remote management processes, its share is {share}"
+    );
+    succeeded(&daemon.home.cli_local(&["ping"]));
     let refused: Vec<Instant> = guesses
         .into_iter()
         .map(|guess| guess.join().unwrap())

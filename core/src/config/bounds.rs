@@ -15,6 +15,7 @@
 //! | `log_path` | a strftime pattern | it names the log file |
 //! | `backlog` | 1 to 65535 | the kernel's own limit |
 //! | `extensions_top_statements` | 1 to 1000 | each statement is a series in every per-statement family |
+//! | `max_connections_per_server` | 1 to 1000 | each is a backend of the server; 0 would collect nothing |
 //! | `unix_socket_dir`, a server's socket `host` | a socket path of at most 107 bytes | a Unix socket address holds no more |
 //! | every other duration | 0 to 3650d | |
 
@@ -22,8 +23,8 @@ use std::time::Duration;
 
 use super::error::Problem;
 use super::model::{
-    MAX_EXTENSIONS_TOP_STATEMENTS, MAX_METRICS_CACHE_MAX_SIZE, MIN_METRICS_QUERY_TIMEOUT,
-    MainConfig, ServerConfig,
+    MAX_EXTENSIONS_TOP_STATEMENTS, MAX_MAX_CONNECTIONS_PER_SERVER, MAX_METRICS_CACHE_MAX_SIZE,
+    MIN_METRICS_QUERY_TIMEOUT, MainConfig, ServerConfig,
 };
 use super::strftime;
 use super::values::{render_duration, render_size};
@@ -82,7 +83,7 @@ fn millis(duration: Duration) -> u64 {
 
 /// The ranges of the keys that have one of their own; every other duration gets
 /// [`MAX_ANY_DURATION`].
-const RANGES: [Range; 14] = [
+const RANGES: [Range; 15] = [
     Range {
         key: "metrics_query_timeout",
         unit: Unit::Millis,
@@ -154,6 +155,14 @@ const RANGES: [Range; 14] = [
         min: 1,
         max: MAX_EXTENSIONS_TOP_STATEMENTS as u64,
         read: |main| u64::from(main.extensions_top_statements),
+    },
+    Range {
+        key: "max_connections_per_server",
+        unit: Unit::Count,
+        zero_is_off: false,
+        min: 1,
+        max: MAX_MAX_CONNECTIONS_PER_SERVER as u64,
+        read: |main| u64::from(main.max_connections_per_server),
     },
     any_duration("bridge_cache_max_age", |main| {
         millis(main.bridge_cache_max_age)
@@ -318,7 +327,9 @@ mod tests {
     /// Sets `key` through the key table from its value in the range's unit.
     fn set(main: &mut MainConfig, key: &str, value: u64) -> Result<(), ()> {
         let text = match key {
-            "backlog" | "extensions_top_statements" => value.to_string(),
+            "backlog" | "extensions_top_statements" | "max_connections_per_server" => {
+                value.to_string()
+            }
             "metrics_cache_max_size" | "log_rotation_size" => value.to_string(),
             _ => format!("{value}ms"),
         };

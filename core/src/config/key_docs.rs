@@ -282,6 +282,11 @@ pub const MAIN_KEY_DOCS: &[KeyDoc] = &[
         "How many statements the per-statement extension families report (at most 1000).",
     ),
     doc(
+        "max_connections_per_server",
+        "count",
+        "The most PostgreSQL connections held to one server (1 to 1000); databases beyond it take turns.",
+    ),
+    doc(
         "collectors",
         "list",
         "Collectors to run; unset runs all. -C replaces it.",

@@ -291,6 +291,7 @@ key_table!(MainConfig, MAIN_KEYS, set_main_field, main_field, {
     "extensions" => extensions: Live,
     "extensions_path" => extensions_path: Live,
     "extensions_top_statements" => extensions_top_statements: Live,
+    "max_connections_per_server" => max_connections_per_server: Live,
     "collectors" => collectors: Live,
     "exclude_collectors" => exclude_collectors: Live,
 });

@@ -299,6 +299,7 @@ update_process_title = minimal
 extensions = pg_stat_statements, timescaledb
 extensions_path = /e
 extensions_top_statements = 50
+max_connections_per_server = 3
 collectors = db,locks
 exclude_collectors = idle_procs
 cache = on
@@ -375,6 +376,7 @@ wal_dir = /w",
             extensions: Some(vec!["pg_stat_statements".into(), "timescaledb".into()]),
             extensions_path: Some("/e".into()),
             extensions_top_statements: 50,
+            max_connections_per_server: 3,
             collectors: Some(vec!["db".into(), "locks".into()]),
             exclude_collectors: Some(vec!["idle_procs".into()]),
         };

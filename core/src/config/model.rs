@@ -320,6 +320,9 @@ pub struct MainConfig {
     /// `extensions_top_statements`: how many statements the per-query families of
     /// pg_stat_statements, pg_stat_monitor, pg_stat_kcache and pg_qualstats report.
     pub extensions_top_statements: u32,
+    /// `max_connections_per_server`: the most PostgreSQL connections the collector holds to
+    /// one server.
+    pub max_connections_per_server: u32,
     /// `collectors`: collector allow-list; `None` allows all.
     pub collectors: Option<Vec<String>>,
     /// `exclude_collectors`: collector deny-list; `None` denies none.
@@ -334,6 +337,10 @@ pub const MAX_METRICS_CACHE_MAX_SIZE: u64 = 1 << 20;
 pub const MIN_METRICS_QUERY_TIMEOUT: Duration = Duration::from_millis(50);
 /// The largest `extensions_top_statements` accepted.
 pub const MAX_EXTENSIONS_TOP_STATEMENTS: u32 = 1000;
+/// The default of `max_connections_per_server`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_SERVER: u32 = 8;
+/// The largest `max_connections_per_server` accepted.
+pub const MAX_MAX_CONNECTIONS_PER_SERVER: u32 = 1000;
 /// The most server sections a configuration may have.
 pub const MAX_SERVERS: usize = 64;
 
@@ -399,6 +406,7 @@ impl Default for MainConfig {
             extensions: None,
             extensions_path: None,
             extensions_top_statements: crate::metrics::DEFAULT_TOP_STATEMENTS,
+            max_connections_per_server: DEFAULT_MAX_CONNECTIONS_PER_SERVER,
             collectors: None,
             exclude_collectors: None,
         }

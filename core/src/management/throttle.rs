@@ -16,28 +16,13 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::session::REFUSAL_DELAY;
+use crate::source::Source;
 
 /// Most sources remembered at once.
 pub const MAX_SOURCES: usize = 4096;
 
 /// The longest a refusal waits before it is told.
 pub const LONGEST_WAIT: Duration = Duration::from_secs(300);
-
-/// Whom a refusal is told to: an IPv4 address, or an IPv6 `/64` prefix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Source {
-    V4(u32),
-    V6(u64),
-}
-
-impl Source {
-    fn of(address: IpAddr) -> Source {
-        match address.to_canonical() {
-            IpAddr::V4(v4) => Source::V4(u32::from(v4)),
-            IpAddr::V6(v6) => Source::V6((u128::from(v6) >> 64) as u64),
-        }
-    }
-}
 
 /// When the last refusal to each recent source is told; see the module documentation.
 #[derive(Debug, Default)]

@@ -207,6 +207,7 @@ impl Plan {
                 application_name: APPLICATION_NAME.to_owned(),
                 cache_max_age: main.metrics_cache_max_age,
                 default_scrape_timeout: DEFAULT_SCRAPE_TIMEOUT,
+                max_connections_per_server: main.max_connections_per_server as usize,
                 alerts: inputs.alerts,
             },
             bridge: bridge_settings(main),

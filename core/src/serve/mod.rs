@@ -66,7 +66,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-pub use admission::{Admission, MAX_WAITING, Slot, WaitingId, slots};
+pub use admission::{Admission, MAX_WAITING, Slot, WaitingId, slots, source_share};
 pub use backoff::{AcceptBackoff, FIRST_REST, LONGEST_REST};
 pub use history::HistoryService;
 pub use http::{HttpPort, HttpService};

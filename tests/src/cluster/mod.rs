@@ -229,13 +229,21 @@ impl PgCluster {
     /// so they count sessions that `pg_stat_activity` cannot show (still starting, or when
     /// the catalog is locked).
     pub fn backend_titles(&self) -> Vec<String> {
-        let pidfile = fs::read_to_string(self.data_dir().join("postmaster.pid"))
-            .unwrap_or_else(|e| panic!("cannot read postmaster.pid: {e}"));
-        let postmaster = pidfile.lines().next().unwrap_or_default().trim().to_owned();
+        self.backend_processes()
+            .into_iter()
+            .map(|(_, title)| title)
+            .collect()
+    }
+
+    /// The process id and title of each of the server's backends (see
+    /// [`PgCluster::backend_titles`]).
+    pub fn backend_processes(&self) -> Vec<(u32, String)> {
+        let postmaster = self.postmaster_pid().to_string();
         let entries = fs::read_dir("/proc").unwrap_or_else(|e| panic!("cannot list /proc: {e}"));
         entries
             .filter_map(|entry| {
                 let path = entry.ok()?.path();
+                let pid = path.file_name()?.to_str()?.parse().ok()?;
                 let stat = fs::read_to_string(path.join("stat")).ok()?;
                 // The parent pid is the second field after the parenthesised command name.
                 let parent = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?;
@@ -243,13 +251,22 @@ impl PgCluster {
                     return None;
                 }
                 let cmdline = fs::read(path.join("cmdline")).ok()?;
-                Some(
-                    String::from_utf8_lossy(&cmdline)
-                        .trim_end_matches('\0')
-                        .to_owned(),
-                )
+                let title = String::from_utf8_lossy(&cmdline)
+                    .trim_end_matches('\0')
+                    .to_owned();
+                Some((pid, title))
             })
             .collect()
+    }
+
+    /// The postmaster's process id, from `postmaster.pid`; panics when the server is not running.
+    pub fn postmaster_pid(&self) -> u32 {
+        let pidfile = fs::read_to_string(self.data_dir().join("postmaster.pid"))
+            .unwrap_or_else(|e| panic!("cannot read postmaster.pid: {e}"));
+        let first = pidfile.lines().next().unwrap_or_default().trim();
+        first
+            .parse()
+            .unwrap_or_else(|e| panic!("postmaster.pid starts with {first:?}: {e}"))
     }
 
     /// Stops the server (`pg_ctl -m fast`), waiting until it is down. The files stay, so

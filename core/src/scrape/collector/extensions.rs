@@ -15,7 +15,6 @@ use super::super::plan::{
 };
 use super::Collector;
 use super::queries::Purpose;
-use crate::link::ConnId;
 
 /// One server's extension discovery in the running scrape.
 #[derive(Debug, Default)]
@@ -73,29 +72,21 @@ pub(super) enum Found<'a> {
 }
 
 impl Collector {
-    /// Sends the `DatabaseExtensions` probe on `conn`, a connection to a database other than
-    /// the main one, when some extension metric may run on `server`.
-    pub(super) fn probe_database_extensions(&mut self, conn: ConnId, server: usize) {
+    /// The `DatabaseExtensions` probe for a database of `server` other than the main one,
+    /// counted as awaited, when some extension metric may run on `server`; the caller sends it
+    /// first on that database's connection.
+    pub(super) fn database_extensions_probe(&mut self, server: usize) -> Option<Purpose> {
         if !wants_extensions(&self.metrics, &self.filter, &self.servers[server].name) {
-            return;
+            return None;
         }
-        let Some(run) = self.runs[server].as_mut() else {
-            return;
-        };
+        let run = self.runs[server].as_mut()?;
         run.extensions.awaiting += 1;
-        let probe = Probe::DatabaseExtensions;
-        self.send_query(conn, probe.sql(), Purpose::Probe(probe));
+        Some(Purpose::Probe(Probe::DatabaseExtensions))
     }
 
-    /// Records what arrived for `server`'s discovery, from `current` (the connection being
-    /// read, flushed by its caller), and queues the extension metrics once all is known.
-    pub(super) fn extensions_found(
-        &mut self,
-        now: Instant,
-        current: ConnId,
-        server: usize,
-        found: Found<'_>,
-    ) {
+    /// Records what arrived for `server`'s discovery, and queues the extension metrics once
+    /// all is known.
+    pub(super) fn extensions_found(&mut self, now: Instant, server: usize, found: Found<'_>) {
         let Some(run) = self.runs[server].as_mut() else {
             return;
         };
@@ -112,15 +103,14 @@ impl Collector {
             Found::DatabaseList => discovery.list_known = true,
         }
         if let Some(installed) = discovery.take_when_complete() {
-            self.queue_extension_metrics(now, current, server, &installed);
+            self.queue_extension_metrics(now, server, &installed);
         }
     }
 
-    /// Queues the extension metrics of `server` on the connections of the databases they run in.
+    /// Sends the extension metrics of `server` to the databases they run in.
     fn queue_extension_metrics(
         &mut self,
         now: Instant,
-        current: ConnId,
         server: usize,
         installed: &InstalledExtensions,
     ) {
@@ -135,11 +125,8 @@ impl Collector {
             installed,
         );
         for (database, queries) in planned {
-            let conn = self.link_for(now, server, &database);
-            self.send_metrics(now, conn, &queries);
-            if conn != current {
-                self.flush(now, conn);
-            }
+            let work = self.metric_work(now, server, &database, &queries);
+            self.dispatch(now, server, &database, work);
         }
     }
 }

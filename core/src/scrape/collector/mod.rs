@@ -3,6 +3,7 @@
 
 mod alerts;
 mod backoff;
+mod capacity;
 mod deadline;
 mod ending;
 mod extensions;
@@ -20,7 +21,7 @@ use crate::config::ServerType;
 use crate::fetch::Fetcher;
 use crate::flight::Flights;
 use crate::http::client::ClientLimits;
-use crate::link::{ConnId, LinkAction, LinkCommand, LinkEvent, LinkOwner};
+use crate::link::{ConnId, LinkAction, LinkEvent, LinkOwner};
 use crate::machine::Machine;
 use crate::metrics::{CollectorFilter, MetricSet};
 use crate::plan::Target;
@@ -104,6 +105,9 @@ pub struct CollectorSettings {
     /// How long a scrape may take when the request does not say
     /// (`X-Prometheus-Scrape-Timeout-Seconds`).
     pub default_scrape_timeout: Duration,
+    /// `max_connections_per_server`: the most connections held to one PostgreSQL server (at
+    /// least 1; the one-shot connections that carry a CancelRequest aside).
+    pub max_connections_per_server: usize,
     /// The alerts evaluated on every scrape; `None` when alerting is off.
     pub alerts: Option<Arc<AlertSet>>,
 }
@@ -136,8 +140,9 @@ pub enum Event {
     },
 }
 
-/// Keeps one connection per (server, database) that some metric needs, runs scrapes over them
-/// and reports each finished scrape once, however many requests wait for it.
+/// Keeps connections to the databases that some metric needs, at most
+/// `max_connections_per_server` per server, runs scrapes over them and reports each finished
+/// scrape once, however many requests wait for it.
 ///
 /// Drive it like every machine of this crate, with several connections: call
 /// [`Collector::request`] for each `/metrics` request (or [`Collector::request_server`] for
@@ -158,6 +163,9 @@ pub enum Event {
 /// age set, a finished result also answers the requests that arrive while it is young.
 ///
 /// Servers are scraped in parallel; on each connection all queries of a scrape are pipelined.
+/// A server with more databases than its connection cap has them take turns: a connection
+/// whose database has nothing left to do is closed and one to a waiting database opened (see
+/// `capacity.rs`); the connections open at the end of a scrape are kept for the next.
 /// Probes and metric queries run as named prepared statements, so each connection has the
 /// server parse and plan them once, on their first scrape (see `pg::Connection::query_prepared`;
 /// a reconnect prepares again). A `type = prometheus` server's run is a fetch of its
@@ -284,9 +292,9 @@ impl Collector {
     /// Takes a new configuration (a reload), for the scrapes that start from now on; the
     /// cached results are dropped.
     ///
-    /// When the servers, the metric definitions or the query timeout change, every connection
-    /// is ended (Terminate, then [`LinkCommand::Close`]) and opened again as the next scrape
-    /// needs it: prepared statements and `statement_timeout` belong to a connection. The runs
+    /// When the servers, the metric definitions, the query timeout or the connection cap
+    /// change, every connection is ended (Terminate, then [`LinkCommand::Close`](crate::link::LinkCommand::Close)) and opened
+    /// again as the next scrape needs it: prepared statements and `statement_timeout` belong to a connection. The runs
     /// in progress then end at once, as at their deadline, and every waiting request is
     /// answered with what has arrived. Other changes (collector filter, cache age, timeouts of
     /// new connections) keep the connections.
@@ -294,6 +302,7 @@ impl Collector {
         let reconnect = !same_servers(&self.servers, &new.servers)
             || !Arc::ptr_eq(&self.metrics, &new.metrics)
             || self.settings.query_timeout != new.settings.query_timeout
+            || self.settings.max_connections_per_server != new.settings.max_connections_per_server
             || !same_alert_queries(
                 self.settings.alerts.as_deref(),
                 new.settings.alerts.as_deref(),
@@ -304,7 +313,7 @@ impl Collector {
             }
             let landed = self.flights.abandon();
             self.land(now, landed);
-            self.end_every_link(now);
+            self.end_every_link();
             self.fetcher.reset();
             self.follow_fetcher(now);
             let count = new.servers.len();
@@ -380,28 +389,22 @@ impl Collector {
         Ok(None)
     }
 
-    /// Ends every connection politely (Terminate, then [`LinkCommand::Close`]) and forgets the
+    /// Ends every connection politely (Terminate, then [`LinkCommand::Close`](crate::link::LinkCommand::Close)) and forgets the
     /// requests still waiting; call when the exporter stops.
     pub fn shutdown(&mut self, now: Instant) {
         self.runs.iter_mut().for_each(|run| *run = None);
         self.flights.abandon();
-        self.end_every_link(now);
+        self.end_every_link();
         self.fetcher.reset();
         self.follow_fetcher(now);
     }
 
     /// Sends Terminate on every connection that can take it and closes them all: no
     /// connection outlives the server list it was opened for.
-    fn end_every_link(&mut self, now: Instant) {
+    fn end_every_link(&mut self) {
         let conns: Vec<ConnId> = self.links.keys().copied().collect();
         for conn in conns {
-            if let Some(link) = self.links.get_mut(&conn) {
-                link.pg.terminate();
-                self.flush(now, conn);
-            }
-            if self.links.remove(&conn).is_some() {
-                self.command(conn, LinkCommand::Close);
-            }
+            self.close_link(conn);
         }
     }
 

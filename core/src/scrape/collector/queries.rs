@@ -199,11 +199,20 @@ impl Collector {
                         Some(_) => self.count(&result),
                         None => {}
                     }
+                    if self
+                        .links
+                        .get(&conn)
+                        .is_some_and(|link| link.pending.is_empty())
+                    {
+                        self.start_waiting(now, server);
+                    }
                 }
                 pg::Event::Closed { error } => {
                     let link = self.links.remove(&conn).expect("the link was just polled");
+                    let server = link.server;
                     self.report_closed(now, link, error);
                     self.command(conn, LinkCommand::Close);
+                    self.start_waiting(now, server);
                     self.finish_done_runs(now);
                     return;
                 }
@@ -242,7 +251,8 @@ impl Collector {
                         major,
                         is_primary: role.is_primary,
                     };
-                    self.queue_metrics(now, conn, profile, true);
+                    let work = self.database_metrics(now, server, MAIN_DATABASE, profile);
+                    self.dispatch(now, server, MAIN_DATABASE, work);
                     self.queue_alerts(conn, server);
                 }
             }
@@ -266,19 +276,19 @@ impl Collector {
                 if asks_fips {
                     self.send_query(conn, Probe::Fips.sql(), Purpose::Probe(Probe::Fips));
                 }
-                self.extensions_found(now, conn, server, Found::Main(installed));
+                self.extensions_found(now, server, Found::Main(installed));
             }
             (Purpose::Probe(Probe::Fips), Ok(result)) => {
                 server_run.snapshot.fips = discovery::read_fips(&result);
             }
             (Purpose::Probe(Probe::DatabaseExtensions), Ok(result)) => {
                 let installed = discovery::read_installed(&result);
-                self.extensions_found(now, conn, server, Found::Database(database, installed));
+                self.extensions_found(now, server, Found::Database(database, installed));
             }
             (Purpose::Probe(Probe::Databases), Ok(result)) => {
                 let databases = discovery::read_databases(&result);
                 self.collect_other_databases(now, server, &databases);
-                self.extensions_found(now, conn, server, Found::DatabaseList);
+                self.extensions_found(now, server, Found::DatabaseList);
             }
             (Purpose::Metric(planned), Ok(result)) => {
                 let rows = MetricRows {
@@ -311,7 +321,7 @@ impl Collector {
                     _ => None,
                 };
                 if let Some(found) = found {
-                    self.extensions_found(now, conn, server, found);
+                    self.extensions_found(now, server, found);
                 }
             }
         }
@@ -319,32 +329,33 @@ impl Collector {
         self.finish_done_runs(now);
     }
 
-    /// Queues the metric queries of `conn`'s database for a server with `profile`.
-    fn queue_metrics(
+    /// The metric queries of `database` of `server` (with `profile`) to send for its run.
+    fn database_metrics(
         &mut self,
         now: Instant,
-        conn: ConnId,
+        server: usize,
+        database: &str,
         profile: ServerProfile,
-        main_database: bool,
-    ) {
+    ) -> Vec<Purpose> {
+        let main_database = database == MAIN_DATABASE;
         let planned = plan_queries(&self.metrics, &self.filter, profile, main_database);
-        self.send_metrics(now, conn, &planned);
+        self.metric_work(now, server, database, &planned)
     }
 
-    /// Queues the metric queries `planned` on `conn`. A metric with a `ttl` whose rows from
-    /// the same query variant are younger than it is not sent: those rows join the run.
-    pub(super) fn send_metrics(&mut self, now: Instant, conn: ConnId, planned: &[PlannedQuery]) {
-        let Some(link) = self.links.get_mut(&conn) else {
-            return;
-        };
-        if link.pending.is_empty() {
-            link.busy_from = now;
-        }
-        let (server, database) = (link.server, link.database.clone());
-        let metrics = Arc::clone(&self.metrics);
+    /// Of the metric queries `planned` for `database` of `server`, those to send. A metric
+    /// with a `ttl` whose rows from the same query variant are younger than it is not sent:
+    /// those rows join the run.
+    pub(super) fn metric_work(
+        &mut self,
+        now: Instant,
+        server: usize,
+        database: &str,
+        planned: &[PlannedQuery],
+    ) -> Vec<Purpose> {
+        let mut work = Vec::with_capacity(planned.len());
         for &planned in planned {
-            let definition = &metrics.definitions()[planned.metric];
-            let key = (server, planned.metric, database.clone());
+            let definition = &self.metrics.definitions()[planned.metric];
+            let key = (server, planned.metric, database.to_owned());
             let young = definition.ttl.and_then(|ttl| {
                 self.kept.get(&key).filter(|rows| {
                     rows.variant == planned.variant
@@ -356,12 +367,10 @@ impl Collector {
                     run.snapshot.rows.push(rows.clone());
                     self.record_collector(server, planned.metric, Duration::ZERO, true);
                 }
-                _ => {
-                    let sql = &definition.queries[planned.variant].sql;
-                    self.send_query(conn, sql, Purpose::Metric(planned));
-                }
+                _ => work.push(Purpose::Metric(planned)),
             }
         }
+        work
     }
 
     /// Runs the `database: all` metrics in every database but the main one, and closes the
@@ -388,11 +397,17 @@ impl Collector {
         self.kept.retain(|(kept_server, _, database), _| {
             *kept_server != server || database == MAIN_DATABASE || databases.contains(database)
         });
-        for database in databases.iter().filter(|name| *name != MAIN_DATABASE) {
-            let conn = self.link_for(now, server, database);
-            self.probe_database_extensions(conn, server);
-            self.queue_metrics(now, conn, profile, false);
-            self.flush(now, conn);
+        // The databases with a connection first: a database waiting for room never closes a
+        // connection that another database of the same scrape could use.
+        let (connected, others): (Vec<&String>, Vec<&String>) = databases
+            .iter()
+            .filter(|name| *name != MAIN_DATABASE)
+            .partition(|name| self.find_link(server, name).is_some());
+        for database in connected.into_iter().chain(others) {
+            let mut work: Vec<Purpose> =
+                self.database_extensions_probe(server).into_iter().collect();
+            work.extend(self.database_metrics(now, server, database, profile));
+            self.dispatch(now, server, database, work);
         }
     }
 

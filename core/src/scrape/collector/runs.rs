@@ -15,6 +15,7 @@ use crate::metrics::SETTINGS_COLLECTOR;
 use super::super::discovery::Probe;
 use super::super::plan::{MAIN_DATABASE, needs_database_list};
 use super::super::result::{ScrapeResult, ServerSnapshot};
+use super::capacity::WaitingWork;
 use super::extensions::ExtensionDiscovery;
 use super::queries::Purpose;
 use super::{Collector, Event, Ticket};
@@ -27,6 +28,8 @@ pub(super) struct ServerRun {
     pub(super) snapshot: ServerSnapshot,
     /// Queries sent for this run and not yet answered.
     pub(super) outstanding: usize,
+    /// Work waiting for a connection under the server's cap.
+    pub(super) waiting: WaitingWork,
     /// The extensions found in its databases so far.
     pub(super) extensions: ExtensionDiscovery,
     /// When the run is abandoned: the latest deadline of the requests waiting for it.
@@ -81,6 +84,7 @@ impl Collector {
                 ..ServerSnapshot::default()
             },
             outstanding: 0,
+            waiting: WaitingWork::new(),
             extensions: ExtensionDiscovery::new(list_databases),
             deadline,
         });
@@ -94,7 +98,6 @@ impl Collector {
         {
             return;
         }
-        let conn = self.link_for(now, server, MAIN_DATABASE);
         let mut probes = vec![Probe::Role, Probe::Extensions];
         if self.filter.allows(SETTINGS_COLLECTOR) {
             probes.push(Probe::Settings);
@@ -102,10 +105,8 @@ impl Collector {
         if list_databases {
             probes.push(Probe::Databases);
         }
-        for probe in probes {
-            self.send_query(conn, probe.sql(), Purpose::Probe(probe));
-        }
-        self.flush(now, conn);
+        let work = probes.into_iter().map(Purpose::Probe).collect();
+        self.dispatch(now, server, MAIN_DATABASE, work);
     }
 
     fn endpoint_of(&self, server: usize) -> Endpoint {
@@ -131,13 +132,13 @@ impl Collector {
         }
     }
 
-    /// Ends the PostgreSQL runs that have no query outstanding.
+    /// Ends the PostgreSQL runs that have no query outstanding and no work waiting.
     pub(super) fn finish_done_runs(&mut self, now: Instant) {
         for server in 0..self.runs.len() {
             let done = self.servers[server].kind == ServerType::Postgresql
                 && self.runs[server]
                     .as_ref()
-                    .is_some_and(|run| run.outstanding == 0);
+                    .is_some_and(|run| run.outstanding == 0 && run.waiting.is_empty());
             if done {
                 self.finish_run(now, server);
             }

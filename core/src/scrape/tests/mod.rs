@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 mod alerts;
+mod capacity;
 mod deadlines;
 mod extensions;
 mod health;
@@ -225,6 +226,8 @@ struct Harness {
     exporters: HashMap<usize, &'static str>,
     connects: usize,
     closes: usize,
+    /// The most connections open at once.
+    peak_connections: usize,
     /// The CancelRequests received, in order: process id and secret key.
     cancel_requests: Vec<(i32, i32)>,
     /// Results answered, the early ones at a request's deadline ([`Event::Partial`]) included.
@@ -260,6 +263,7 @@ impl Harness {
             application_name: "pgexporter".into(),
             cache_max_age: Duration::ZERO,
             default_scrape_timeout: Duration::from_secs(10),
+            max_connections_per_server: 8,
             alerts: None,
         };
         Harness {
@@ -271,6 +275,7 @@ impl Harness {
             exporters: HashMap::new(),
             connects: 0,
             closes: 0,
+            peak_connections: 0,
             cancel_requests: Vec::new(),
             finished: Vec::new(),
             partial_answers: 0,
@@ -293,6 +298,7 @@ impl Harness {
                     } else {
                         self.conn_servers.insert(conn, server);
                         self.wires.insert(conn, Wire::default());
+                        self.peak_connections = self.peak_connections.max(self.wires.len());
                         LinkEvent::Connected
                     };
                     self.collector.handle_link(self.now, conn, event);
@@ -593,6 +599,7 @@ fn collector_filters_restrict_the_queries() {
         application_name: "pgexporter".into(),
         cache_max_age: Duration::ZERO,
         default_scrape_timeout: Duration::from_secs(10),
+        max_connections_per_server: 8,
         alerts: None,
     };
     harness.collector = Collector::new(
@@ -647,6 +654,7 @@ fn a_young_result_answers_from_the_cache() {
         application_name: "pgexporter".into(),
         cache_max_age: Duration::from_secs(5),
         default_scrape_timeout: Duration::from_secs(10),
+        max_connections_per_server: 8,
         alerts: None,
     };
     harness.use_settings(settings);
@@ -727,6 +735,7 @@ fn settings(cache_max_age: Duration) -> CollectorSettings {
         application_name: "pgexporter".into(),
         cache_max_age,
         default_scrape_timeout: Duration::from_secs(10),
+        max_connections_per_server: 8,
         alerts: None,
     }
 }

@@ -1,0 +1,93 @@
+//! The per-server connection cap: databases take turns within it.
+
+use super::*;
+
+/// Names of the databases besides `postgres`.
+const NAMES: [&str; 12] = [
+    "db1", "db2", "db3", "db4", "db5", "db6", "db7", "db8", "db9", "db10", "db11", "db12",
+];
+
+/// Databases `db1`... `db<count>` and `postgres`.
+fn databases(count: usize) -> Vec<&'static str> {
+    let mut names = NAMES[..count].to_vec();
+    names.push("postgres");
+    names
+}
+
+fn capped(servers: Vec<ScriptedServer>, cap: usize) -> Harness {
+    let mut harness = Harness::new(servers);
+    harness.use_settings(CollectorSettings {
+        max_connections_per_server: cap,
+        ..settings(Duration::ZERO)
+    });
+    harness
+}
+
+fn assert_every_database_reported(body: &str, count: usize) {
+    for n in 1..=count {
+        let line = format!(
+            "pgexporter_tables_count{{server=\"s0\",schemaname=\"public\",database=\"db{n}\"}} 3\n"
+        );
+        assert!(body.contains(&line), "missing {line:?} in\n{body}");
+    }
+    assert!(body.contains("pgexporter_size_bytes{server=\"s0\",database=\"postgres\"} 42\n"));
+}
+
+#[test]
+fn twelve_databases_take_turns_within_a_cap_of_three() {
+    let mut harness = capped(vec![primary(databases(12))], 3);
+    let result = harness.scrape();
+    assert!(result.servers[0].active);
+    assert_every_database_reported(&render(&result), 12);
+    assert_eq!(harness.peak_connections, 3, "never more than the cap");
+    assert_eq!(harness.connects, 13, "each database once");
+    assert_eq!(
+        harness.collector.connection_count(),
+        3,
+        "the last three are kept"
+    );
+}
+
+#[test]
+fn the_kept_connections_serve_their_databases_on_the_next_scrape() {
+    let mut harness = capped(vec![primary(databases(12))], 3);
+    harness.scrape();
+    let connects = harness.connects;
+    let result = harness.scrape();
+    assert_every_database_reported(&render(&result), 12);
+    assert_eq!(
+        harness.connects - connects,
+        10,
+        "13 databases, 3 of them on kept connections"
+    );
+    assert_eq!(harness.peak_connections, 3);
+}
+
+#[test]
+fn one_connection_collects_every_database_in_turn() {
+    let mut harness = capped(vec![primary(databases(4))], 1);
+    let result = harness.scrape();
+    assert_every_database_reported(&render(&result), 4);
+    assert_eq!(harness.peak_connections, 1);
+    // The next scrape starts on the main database again, through the same single slot.
+    let result = harness.scrape();
+    assert_every_database_reported(&render(&result), 4);
+    assert_eq!(harness.peak_connections, 1);
+}
+
+#[test]
+fn each_server_has_a_cap_of_its_own() {
+    let mut harness = capped(vec![primary(databases(5)), primary(databases(5))], 2);
+    let result = harness.scrape();
+    assert!(result.servers.iter().all(|server| server.active));
+    assert_eq!(harness.peak_connections, 4, "two per server, both at once");
+}
+
+#[test]
+fn under_the_cap_nothing_is_closed() {
+    let mut harness = capped(vec![primary(databases(3))], 4);
+    harness.scrape();
+    harness.scrape();
+    assert_eq!(harness.connects, 4);
+    assert_eq!(harness.closes, 0);
+}
