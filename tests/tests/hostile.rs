@@ -331,6 +331,13 @@ fn silent_and_non_reading_clients_leave_metrics_and_management_served() {
     for _ in 0..SILENT_CLIENTS {
         hostile.push(TcpStream::connect(metrics).unwrap());
     }
+    // A client that never sends costs a descriptor, never a process (at most one child may
+    // still be ending from the start's readiness scrape).
+    let held = most_children_at_once(&daemon);
+    assert!(
+        held <= 1,
+        "{SILENT_CLIENTS} silent clients held {held} processes"
+    );
     for _ in 0..STALLED_MANAGEMENT {
         hostile.push(TcpStream::connect(management).unwrap());
     }
