@@ -1,6 +1,6 @@
 //! The source of a client connection, as the daemon's per-client bounds count it.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 /// Where a connection comes from: an IPv4 address, or an IPv6 `/64` prefix (one host easily
 /// holds a whole prefix). An IPv4 address mapped into IPv6 is its IPv4 address.

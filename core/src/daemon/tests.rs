@@ -520,8 +520,8 @@ fn refused_logins_from_one_source_are_told_one_delay_apart() {
     let now = crate::test_clock::origin();
     let mut daemon = daemon();
     actions(&mut daemon);
-    let loopback = Some(std::net::IpAddr::from([127, 0, 0, 1]));
-    let other = Some(std::net::IpAddr::from([192, 0, 2, 1]));
+    let loopback = Some(core::net::IpAddr::from([127, 0, 0, 1]));
+    let other = Some(core::net::IpAddr::from([192, 0, 2, 1]));
     let mut delays = Vec::new();
     for (peer, source) in [(1, loopback), (2, loopback), (3, other), (4, loopback)] {
         daemon.handle_job(now, PeerId(peer), Job::LoginRefused { source });

@@ -11,8 +11,8 @@
 //! refusal never waits longer than [`LONGEST_WAIT`], which bounds how long a refused
 //! connection is held open.
 
+use core::net::IpAddr;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::session::REFUSAL_DELAY;
@@ -78,7 +78,7 @@ impl LoginThrottle {
 mod tests {
     use super::*;
     use crate::test_clock::origin;
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use core::net::{Ipv4Addr, Ipv6Addr};
 
     const HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 

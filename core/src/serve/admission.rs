@@ -15,8 +15,8 @@
 //! most [`MAX_WAITING`] wait per kind: a newcomer closes the one that has waited longest, so
 //! idle connections cannot keep a client that speaks from being served.
 
+use core::net::IpAddr;
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::plan::{ListenerKind, Served};

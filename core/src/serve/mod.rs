@@ -60,7 +60,7 @@ pub mod readiness;
 mod site;
 mod wire;
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! than the daemon (the fork runtime's channel): every kind of job crosses the same way, so a
 //! new kind needs nothing new in the runtime.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use bytes::Bytes;

@@ -11,8 +11,8 @@
 //! long after as the daemon says ([`Session::delay_refusal`]: it spaces out the refusals to one
 //! source, [`LoginThrottle`](super::LoginThrottle)).
 
+use core::net::IpAddr;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -35,7 +35,7 @@ fn settings(master_key: Option<MasterKey>) -> SessionSettings {
 }
 
 /// The remote clients' address.
-const SOURCE: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+const SOURCE: core::net::IpAddr = core::net::IpAddr::V4(core::net::Ipv4Addr::LOCALHOST);
 
 fn local(now: Instant) -> Session {
     Session::local(now, settings(None))
