@@ -8,7 +8,7 @@ use crate::metrics::{CollectorFilter, ExtensionVersion, MetricSet};
 pub const MAIN_DATABASE: &str = "postgres";
 
 /// A metric query chosen for one connection: the definition and the variant for the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PlannedQuery {
     /// Index into [`MetricSet::definitions`].
     pub metric: usize,

@@ -9,6 +9,7 @@ mod ending;
 mod extensions;
 mod queries;
 mod runs;
+mod sharing;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use deadline::request_deadline;
 pub use deadline::{MAX_SCRAPE_TIMEOUT, MIN_SCRAPE_TIMEOUT};
 use queries::Link;
 use runs::ServerRun;
+use sharing::Readers;
 
 /// SQLSTATE of a statement cancelled by `statement_timeout`.
 const QUERY_CANCELED: &str = "57014";
@@ -210,6 +212,8 @@ pub struct Collector {
     cancels: HashMap<ConnId, Bytes>,
     /// The last rows of each metric with a `ttl`, by server, definition and database.
     kept: HashMap<(usize, usize, String), MetricRows>,
+    /// Who reads the results of the metric queries sent in the running scrapes.
+    readers: Readers,
     actions: VecDeque<LinkAction>,
     events: VecDeque<Event>,
     transmit: BytesMut,
@@ -248,6 +252,7 @@ impl Collector {
             late: vec![false; count],
             cancels: HashMap::new(),
             kept: HashMap::new(),
+            readers: Readers::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             transmit: BytesMut::new(),
@@ -323,6 +328,7 @@ impl Collector {
             self.reachability = vec![Reachability::default(); count];
             self.late = vec![false; count];
             self.kept.clear();
+            self.readers.clear();
         }
         self.servers = new.servers;
         self.metrics = new.metrics;

@@ -186,11 +186,8 @@ impl Collector {
                     match pending {
                         Some(pending) if Some(pending.run) == current => {
                             if let Purpose::Metric(planned) = pending.purpose {
-                                self.record_collector(
-                                    server,
-                                    planned.metric,
-                                    spent,
-                                    result.is_ok(),
+                                self.metric_answered(
+                                    now, server, &database, planned, spent, &result,
                                 );
                             }
                             self.query_done(now, conn, server, &database, pending.purpose, result);
@@ -298,11 +295,7 @@ impl Collector {
                     result,
                     fetched: now,
                 };
-                if self.metrics.definitions()[planned.metric].ttl.is_some() {
-                    let key = (server, planned.metric, database.to_owned());
-                    self.kept.insert(key, rows.clone());
-                }
-                server_run.snapshot.rows.push(rows);
+                self.add_rows(server, rows);
             }
             (Purpose::Alert(alert), Ok(result)) => {
                 server_run
@@ -344,7 +337,8 @@ impl Collector {
 
     /// Of the metric queries `planned` for `database` of `server`, those to send. A metric
     /// with a `ttl` whose rows from the same query variant are younger than it is not sent:
-    /// those rows join the run.
+    /// those rows join the run. Of the others, one per SQL text is sent and read by every
+    /// definition running that text ([`sharing`](super::sharing)).
     pub(super) fn metric_work(
         &mut self,
         now: Instant,
@@ -352,7 +346,7 @@ impl Collector {
         database: &str,
         planned: &[PlannedQuery],
     ) -> Vec<Purpose> {
-        let mut work = Vec::with_capacity(planned.len());
+        let mut due = Vec::with_capacity(planned.len());
         for &planned in planned {
             let definition = &self.metrics.definitions()[planned.metric];
             let key = (server, planned.metric, database.to_owned());
@@ -367,10 +361,13 @@ impl Collector {
                     run.snapshot.rows.push(rows.clone());
                     self.record_collector(server, planned.metric, Duration::ZERO, true);
                 }
-                _ => work.push(Purpose::Metric(planned)),
+                _ => due.push(planned),
             }
         }
-        work
+        self.share_executions(server, database, &due)
+            .into_iter()
+            .map(Purpose::Metric)
+            .collect()
     }
 
     /// Runs the `database: all` metrics in every database but the main one, and closes the
@@ -397,6 +394,9 @@ impl Collector {
         self.kept.retain(|(kept_server, _, database), _| {
             *kept_server != server || database == MAIN_DATABASE || databases.contains(database)
         });
+        self.readers.retain(|(reader_server, database, _), _| {
+            *reader_server != server || database == MAIN_DATABASE || databases.contains(database)
+        });
         // The databases with a connection first: a database waiting for room never closes a
         // connection that another database of the same scrape could use.
         let (connected, others): (Vec<&String>, Vec<&String>) = databases
@@ -421,7 +421,7 @@ impl Collector {
     }
 
     /// Adds a metric query of the run of `server` to its collector's record.
-    fn record_collector(&mut self, server: usize, metric: usize, spent: Duration, succeeded: bool) {
+    pub(super) fn record_collector(&mut self, server: usize, metric: usize, spent: Duration, succeeded: bool) {
         let Some(run) = self.runs[server].as_mut() else {
             return;
         };

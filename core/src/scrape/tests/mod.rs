@@ -13,6 +13,7 @@ mod extensions;
 mod health;
 mod probes;
 mod reconfigure;
+mod sharing;
 mod ttl;
 mod wire;
 
