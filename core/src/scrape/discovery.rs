@@ -7,7 +7,8 @@ use crate::pg::QueryResult;
 /// A question asked on a server's main connection at the start of every scrape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
-    /// Primary or replica, and the postmaster's uptime.
+    /// Primary or replica, the postmaster's uptime, and the [`Signs`] that tell whether the
+    /// settings and the extension list may have changed.
     Role,
     /// Every setting, for the `pg_settings_*` families.
     Settings,
@@ -29,7 +30,10 @@ impl Probe {
         match self {
             Probe::Role => {
                 "SELECT NOT pg_is_in_recovery() AS primary, \
-                 extract(epoch FROM clock_timestamp() - pg_postmaster_start_time())::float8 AS uptime"
+                 extract(epoch FROM clock_timestamp() - pg_postmaster_start_time())::float8 AS uptime, \
+                 pg_conf_load_time()::text AS conf_loaded, \
+                 (SELECT string_agg(extname || ' ' || extversion, ',' ORDER BY extname) FROM pg_extension) \
+                 AS extensions"
             }
             Probe::Settings => "SELECT name, setting, short_desc FROM pg_settings ORDER BY name",
             Probe::Extensions => {
@@ -86,6 +90,30 @@ pub fn read_role(result: &QueryResult) -> Option<Role> {
     Some(Role {
         is_primary: row.get(0) == Some("t"),
         uptime_seconds: sample_value(row.get(1)),
+    })
+}
+
+/// What the role probe reads on every scrape so that the settings and the extension list
+/// are read again only when they may have changed: a reload or restart changes the time the
+/// configuration was loaded, a promotion the role, and `CREATE`/`ALTER`/`DROP EXTENSION` the
+/// list of installed extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signs {
+    /// Not in recovery.
+    pub is_primary: bool,
+    /// `pg_conf_load_time()` as text.
+    pub conf_loaded: String,
+    /// The installed extensions of the main database, each as `name version`.
+    pub extensions: String,
+}
+
+/// Reads the signs from the role probe's result; `None` when it has no row.
+pub fn read_signs(result: &QueryResult) -> Option<Signs> {
+    let row = result.rows.first()?;
+    Some(Signs {
+        is_primary: row.get(0) == Some("t"),
+        conf_loaded: row.get(2).unwrap_or_default().to_owned(),
+        extensions: row.get(3).unwrap_or_default().to_owned(),
     })
 }
 

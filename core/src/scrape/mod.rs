@@ -18,7 +18,7 @@ mod render;
 mod result;
 
 pub use collector::{
-    Collector, CollectorSettings, Event, FIRST_BACKOFF, LOCK_TIMEOUT, MAX_BACKOFF,
+    Collector, CollectorSettings, Event, FACTS_MAX_AGE, FIRST_BACKOFF, LOCK_TIMEOUT, MAX_BACKOFF,
     MAX_SCRAPE_TIMEOUT, MIN_SCRAPE_TIMEOUT, Reconfiguration, ServerSpec, Ticket, UnknownServer,
 };
 pub use discovery::{Extension, Role, Setting};

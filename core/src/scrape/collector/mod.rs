@@ -7,6 +7,7 @@ mod capacity;
 mod deadline;
 mod ending;
 mod extensions;
+mod facts;
 mod queries;
 mod runs;
 mod sharing;
@@ -34,6 +35,8 @@ use backoff::Reachability;
 pub use backoff::{FIRST_BACKOFF, MAX_BACKOFF};
 use deadline::request_deadline;
 pub use deadline::{MAX_SCRAPE_TIMEOUT, MIN_SCRAPE_TIMEOUT};
+pub use facts::FACTS_MAX_AGE;
+use facts::KnownFacts;
 use queries::Link;
 use runs::ServerRun;
 use sharing::Readers;
@@ -214,6 +217,8 @@ pub struct Collector {
     kept: HashMap<(usize, usize, String), MetricRows>,
     /// Who reads the results of the metric queries sent in the running scrapes.
     readers: Readers,
+    /// Per server: its settings and extensions as last read.
+    facts: Vec<KnownFacts>,
     actions: VecDeque<LinkAction>,
     events: VecDeque<Event>,
     transmit: BytesMut,
@@ -253,6 +258,7 @@ impl Collector {
             cancels: HashMap::new(),
             kept: HashMap::new(),
             readers: Readers::new(),
+            facts: vec![KnownFacts::default(); count],
             actions: VecDeque::new(),
             events: VecDeque::new(),
             transmit: BytesMut::new(),
@@ -292,6 +298,7 @@ impl Collector {
         self.cached = None;
         self.last.fill(None);
         self.kept.clear();
+        self.facts.fill(KnownFacts::default());
     }
 
     /// Takes a new configuration (a reload), for the scrapes that start from now on; the
@@ -329,6 +336,7 @@ impl Collector {
             self.late = vec![false; count];
             self.kept.clear();
             self.readers.clear();
+            self.facts = vec![KnownFacts::default(); count];
         }
         self.servers = new.servers;
         self.metrics = new.metrics;

@@ -252,28 +252,14 @@ impl Collector {
                     self.dispatch(now, server, MAIN_DATABASE, work);
                     self.queue_alerts(conn, server);
                 }
+                self.signs_read(now, conn, server, discovery::read_signs(&result));
             }
             (Purpose::Probe(Probe::Settings), Ok(result)) => {
-                server_run.snapshot.settings = discovery::read_settings(&result);
+                self.settings_read(now, server, discovery::read_settings(&result));
             }
             (Purpose::Probe(Probe::Extensions), Ok(result)) => {
                 let extensions = discovery::read_extensions(&result);
-                let asks_fips = self
-                    .links
-                    .get(&conn)
-                    .and_then(|link| link.pg.server_version_num())
-                    .is_some_and(|num| {
-                        discovery::asks_fips(discovery::version_parts(num).0, &extensions)
-                    });
-                let installed = extensions
-                    .iter()
-                    .map(|extension| (extension.name.clone(), extension.version.clone()))
-                    .collect();
-                server_run.snapshot.extensions = extensions;
-                if asks_fips {
-                    self.send_query(conn, Probe::Fips.sql(), Purpose::Probe(Probe::Fips));
-                }
-                self.extensions_found(now, server, Found::Main(installed));
+                self.extensions_fetched(now, conn, server, extensions);
             }
             (Purpose::Probe(Probe::Fips), Ok(result)) => {
                 server_run.snapshot.fips = discovery::read_fips(&result);
@@ -421,7 +407,13 @@ impl Collector {
     }
 
     /// Adds a metric query of the run of `server` to its collector's record.
-    pub(super) fn record_collector(&mut self, server: usize, metric: usize, spent: Duration, succeeded: bool) {
+    pub(super) fn record_collector(
+        &mut self,
+        server: usize,
+        metric: usize,
+        spent: Duration,
+        succeeded: bool,
+    ) {
         let Some(run) = self.runs[server].as_mut() else {
             return;
         };

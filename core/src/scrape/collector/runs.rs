@@ -10,7 +10,6 @@ use std::time::Instant;
 use crate::config::ServerType;
 use crate::fetch::{Endpoint, FetchEvent};
 use crate::flight::Landed;
-use crate::metrics::SETTINGS_COLLECTOR;
 
 use super::super::discovery::Probe;
 use super::super::plan::{MAIN_DATABASE, needs_database_list};
@@ -34,6 +33,8 @@ pub(super) struct ServerRun {
     pub(super) extensions: ExtensionDiscovery,
     /// When the run is abandoned: the latest deadline of the requests waiting for it.
     pub(super) deadline: Instant,
+    /// The settings and extension probes sent with its role probe ([`facts`](super::facts)).
+    pub(super) fact_probes: Vec<Probe>,
 }
 
 impl Collector {
@@ -87,6 +88,7 @@ impl Collector {
             waiting: WaitingWork::new(),
             extensions: ExtensionDiscovery::new(list_databases),
             deadline,
+            fact_probes: Vec::new(),
         });
         if self.servers[server].kind == ServerType::Prometheus {
             let endpoint = self.endpoint_of(server);
@@ -98,12 +100,14 @@ impl Collector {
         {
             return;
         }
-        let mut probes = vec![Probe::Role, Probe::Extensions];
-        if self.filter.allows(SETTINGS_COLLECTOR) {
-            probes.push(Probe::Settings);
-        }
+        let fact_probes = self.fact_probes(now, server);
+        let mut probes = vec![Probe::Role];
+        probes.extend_from_slice(&fact_probes);
         if list_databases {
             probes.push(Probe::Databases);
+        }
+        if let Some(run) = self.runs[server].as_mut() {
+            run.fact_probes = fact_probes;
         }
         let work = probes.into_iter().map(Purpose::Probe).collect();
         self.dispatch(now, server, MAIN_DATABASE, work);

@@ -60,7 +60,8 @@ impl Collector {
     ) -> Vec<PlannedQuery> {
         let (queries, shared) = share(&self.metrics, due);
         for planned in &queries {
-            self.readers.remove(&(server, database.to_owned(), *planned));
+            self.readers
+                .remove(&(server, database.to_owned(), *planned));
         }
         for (planned, readers) in shared {
             self.readers

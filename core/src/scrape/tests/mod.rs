@@ -10,6 +10,7 @@ mod alerts;
 mod capacity;
 mod deadlines;
 mod extensions;
+mod facts;
 mod health;
 mod probes;
 mod reconfigure;
@@ -104,6 +105,9 @@ metrics:
           - type: gauge
 ";
 
+/// When the scripted servers loaded their configuration, until a test reloads one.
+const CONF_LOADED: &str = "2026-01-01 00:00:00+00";
+
 /// How a scripted server answers one query.
 enum Answer {
     Rows(Vec<&'static str>, Vec<Vec<Option<String>>>),
@@ -119,6 +123,8 @@ struct ScriptedServer {
     extensions: Vec<(&'static str, &'static str, &'static str)>,
     /// Startup gets no answer, as when a catalog lock holds the new backend.
     stalled_startup: bool,
+    /// What `pg_conf_load_time()` answers: a reload changes it.
+    conf_loaded: &'static str,
 }
 
 impl ScriptedServer {
@@ -130,9 +136,18 @@ impl ScriptedServer {
             )
         };
         if sql.contains("pg_is_in_recovery") {
+            let extensions: Vec<String> = self
+                .installed_in("postgres")
+                .map(|(name, version)| format!("{name} {version}"))
+                .collect();
             one(
-                vec!["primary", "uptime"],
-                vec![if self.is_primary { "t" } else { "f" }, "3600.5"],
+                vec!["primary", "uptime", "conf_loaded", "extensions"],
+                vec![
+                    if self.is_primary { "t" } else { "f" },
+                    "3600.5",
+                    self.conf_loaded,
+                    &extensions.join(","),
+                ],
             )
         } else if sql.contains("FROM pg_settings") {
             Answer::Rows(
@@ -389,6 +404,7 @@ fn primary(databases: Vec<&'static str>) -> ScriptedServer {
         silent: false,
         extensions: Vec::new(),
         stalled_startup: false,
+        conf_loaded: CONF_LOADED,
     }
 }
 
@@ -529,6 +545,7 @@ fn replicas_skip_primary_only_metrics() {
         silent: false,
         extensions: Vec::new(),
         stalled_startup: false,
+        conf_loaded: CONF_LOADED,
     };
     let mut harness = Harness::new(vec![replica]);
     let body = render(&harness.scrape());
@@ -748,6 +765,7 @@ fn silent_and_healthy() -> Harness {
         silent: true,
         extensions: Vec::new(),
         stalled_startup: false,
+        conf_loaded: CONF_LOADED,
     };
     Harness::new(vec![silent, primary(vec!["postgres"])])
 }

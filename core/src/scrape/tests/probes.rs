@@ -41,6 +41,7 @@ fn silent() -> ScriptedServer {
         silent: true,
         extensions: Vec::new(),
         stalled_startup: false,
+        conf_loaded: CONF_LOADED,
     }
 }
 

@@ -67,7 +67,8 @@ fn a_repeated_sql_text_runs_once_per_database_and_feeds_every_definition() {
 
     let again = shared.scrape();
     assert!(
-        render(&again).contains("pgexporter_tables_again_count{server=\"s0\",database=\"app\"} 3\n"),
+        render(&again)
+            .contains("pgexporter_tables_again_count{server=\"s0\",database=\"app\"} 3\n"),
         "the next scrape shares again"
     );
 }
