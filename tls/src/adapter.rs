@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use pgexporter_core::machine::{Machine, Peer};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
@@ -72,7 +72,7 @@ enum State {
 pub struct Tls<M> {
     inner: M,
     state: State,
-    /// Plaintext on its way between the inner machine and the session.
+    /// Plaintext received, on its way from the session to the inner machine.
     plaintext: BytesMut,
     /// Why TLS failed, until taken.
     failure: Option<TlsError>,
@@ -232,9 +232,8 @@ impl<M: Machine> Machine for Tls<M> {
             return wrote;
         };
         if !*broken {
-            while self.inner.poll_transmit(&mut self.plaintext) {
-                let sent = either!(session.as_mut(), pump => pump.send(&self.plaintext));
-                self.plaintext.clear();
+            while let Some(plaintext) = self.inner.poll_send() {
+                let sent = either!(session.as_mut(), pump => pump.send(&plaintext));
                 if let Err(error) = sent {
                     tracing::debug!("TLS: {error}");
                     *broken = true;
@@ -249,6 +248,18 @@ impl<M: Machine> Machine for Tls<M> {
         }
         wrote |= either!(session.as_mut(), pump => pump.poll_transmit(out));
         wrote
+    }
+
+    /// In the clear, the inner machine's pieces as they are (a shared body without a copy);
+    /// under TLS, the ciphertext of what it queued.
+    fn poll_send(&mut self) -> Option<Bytes> {
+        if let State::Plain { .. } = self.state
+            && let Some(bytes) = self.inner.poll_send()
+        {
+            return Some(bytes);
+        }
+        let mut out = BytesMut::new();
+        self.poll_transmit(&mut out).then(|| out.freeze())
     }
 
     fn poll_event(&mut self) -> Option<M::Event> {
