@@ -2,7 +2,6 @@
 //! from it: the first connection that needs a format (and gzip) renders it, the others send
 //! the same [`Bytes`].
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use bytes::{Bytes, BytesMut};
@@ -26,31 +25,16 @@ pub struct ScrapeBodies {
     plain: [OnceLock<Bytes>; 2],
     /// The same, gzip'd at the level of the first connection that asked.
     gzipped: [OnceLock<(u32, Bytes)>; 2],
-    /// The length of the last body rendered in each format, shared by the bodies of
-    /// successive results: a body is rendered into room for that much and an eighth more, not
-    /// into a buffer that doubles (and is copied) as it grows.
-    last_lengths: Arc<[AtomicUsize; 2]>,
 }
 
 impl ScrapeBodies {
     /// The bodies of `result` with `counters`, none rendered yet.
     pub fn new(result: Arc<ScrapeResult>, counters: ExporterCounters) -> ScrapeBodies {
-        ScrapeBodies::sized_as(result, counters, Arc::default())
-    }
-
-    /// [`ScrapeBodies::new`], rendered with room for the bodies last rendered with
-    /// `last_lengths`.
-    fn sized_as(
-        result: Arc<ScrapeResult>,
-        counters: ExporterCounters,
-        last_lengths: Arc<[AtomicUsize; 2]>,
-    ) -> ScrapeBodies {
         ScrapeBodies {
             result,
             counters,
             plain: Default::default(),
             gzipped: Default::default(),
-            last_lengths,
         }
     }
 
@@ -66,13 +50,10 @@ impl ScrapeBodies {
 
     /// The body in `format`, rendered on the first call for that format.
     pub fn plain(&self, format: Format) -> Bytes {
-        let last_length = &self.last_lengths[slot(format)];
         self.plain[slot(format)]
             .get_or_init(|| {
-                let room = last_length.load(Ordering::Relaxed);
-                let mut body = BytesMut::with_capacity(room + room / 8);
+                let mut body = BytesMut::new();
                 self.result.render(format, &self.counters, &mut body);
-                last_length.store(body.len(), Ordering::Relaxed);
                 body.freeze()
             })
             .clone()
@@ -129,11 +110,7 @@ fn slot(format: Format) -> usize {
 /// when the last connection answered from them has sent them (or the daemon answers from
 /// another result); one at most, never growing.
 #[derive(Debug, Default)]
-pub(crate) struct LatestBodies {
-    latest: Weak<ScrapeBodies>,
-    /// The lengths of the bodies last rendered, text then OpenMetrics.
-    last_lengths: Arc<[AtomicUsize; 2]>,
-}
+pub(crate) struct LatestBodies(Weak<ScrapeBodies>);
 
 impl LatestBodies {
     /// The bodies to answer with from `result` and `counters`: the latest ones when they are
@@ -143,15 +120,14 @@ impl LatestBodies {
         result: Arc<ScrapeResult>,
         counters: ExporterCounters,
     ) -> Arc<ScrapeBodies> {
-        if let Some(latest) = self.latest.upgrade()
+        if let Some(latest) = self.0.upgrade()
             && Arc::ptr_eq(&latest.result, &result)
             && latest.counters == counters
         {
             return latest;
         }
-        let last_lengths = Arc::clone(&self.last_lengths);
-        let bodies = Arc::new(ScrapeBodies::sized_as(result, counters, last_lengths));
-        self.latest = Arc::downgrade(&bodies);
+        let bodies = Arc::new(ScrapeBodies::new(result, counters));
+        self.0 = Arc::downgrade(&bodies);
         bodies
     }
 }
@@ -221,16 +197,10 @@ pub(crate) mod tests {
         assert!(!Arc::ptr_eq(&first, &recounted), "other counts, other body");
         let other = latest.share(empty_result(now), counters(2));
         assert!(!Arc::ptr_eq(&recounted, &other), "another result");
-        let text_length = other.plain(Format::Text).len();
         let weak = Arc::downgrade(&other);
         drop((first, second, recounted, other));
         assert!(weak.upgrade().is_none(), "nothing keeps the bodies");
         let again = latest.share(result, counters(1));
         assert_eq!(Arc::strong_count(&again), 1, "rendered anew");
-        assert_eq!(
-            again.last_lengths[0].load(Ordering::Relaxed),
-            text_length,
-            "with room for the last text body"
-        );
     }
 }
