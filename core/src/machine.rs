@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! loop {
-//!     while machine.poll_transmit(&mut out) { write out to the socket }
+//!     while let Some(bytes) = machine.poll_send() { write bytes to the socket }
 //!     while let Some(event) = machine.poll_event() { react to the event }
 //!     if machine.is_finished() { close the socket; break }
 //!     wait for input, or until machine.poll_timeout():
@@ -27,7 +27,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 /// One end of one byte stream, without IO. See the module documentation for the driving loop.
 pub trait Machine {
@@ -48,6 +48,15 @@ pub trait Machine {
     /// buffer.
     #[must_use]
     fn poll_transmit(&mut self, out: &mut BytesMut) -> bool;
+
+    /// The next bytes to send, as they are queued: a body shared with other connections comes
+    /// out as its own [`Bytes`], without a copy; `None` when nothing waits. Gives the same
+    /// bytes in the same order as [`Machine::poll_transmit`]; drain with either.
+    #[must_use]
+    fn poll_send(&mut self) -> Option<Bytes> {
+        let mut out = BytesMut::new();
+        self.poll_transmit(&mut out).then(|| out.freeze())
+    }
 
     /// The next event, oldest first.
     #[must_use]
@@ -87,8 +96,14 @@ pub trait Peer: Machine {
 }
 
 /// The bytes to send and the events to report of one machine: what its driver drains.
+///
+/// Bytes are appended to a buffer ([`Outbox::bytes`]); a body shared with other machines is
+/// queued after them as it is ([`Outbox::push_shared`]), and goes out without a copy through
+/// [`Outbox::poll_send`].
 #[derive(Debug)]
 pub struct Outbox<E> {
+    /// What was queued before `bytes`, oldest first.
+    queued: VecDeque<Bytes>,
     bytes: BytesMut,
     events: VecDeque<E>,
 }
@@ -96,6 +111,7 @@ pub struct Outbox<E> {
 impl<E> Default for Outbox<E> {
     fn default() -> Self {
         Outbox {
+            queued: VecDeque::new(),
             bytes: BytesMut::new(),
             events: VecDeque::new(),
         }
@@ -108,6 +124,17 @@ impl<E> Outbox<E> {
         &mut self.bytes
     }
 
+    /// Queues `shared` after the bytes queued so far, without copying it; bytes appended
+    /// afterwards follow it.
+    pub fn push_shared(&mut self, shared: Bytes) {
+        if !self.bytes.is_empty() {
+            self.queued.push_back(self.bytes.split().freeze());
+        }
+        if !shared.is_empty() {
+            self.queued.push_back(shared);
+        }
+    }
+
     /// Queues an event.
     pub fn push(&mut self, event: E) {
         self.events.push_back(event);
@@ -115,19 +142,23 @@ impl<E> Outbox<E> {
 
     /// Drops the bytes not handed out yet.
     pub fn discard_bytes(&mut self) {
+        self.queued.clear();
         self.bytes.clear();
     }
 
     /// Whether no byte waits to be handed out.
     pub fn has_no_bytes(&self) -> bool {
-        self.bytes.is_empty()
+        self.queued.is_empty() && self.bytes.is_empty()
     }
 
     /// Moves the queued bytes to the end of `out`; `false` when nothing was queued. An empty
-    /// `out` takes the buffer itself, without copying.
+    /// `out` takes the buffer itself, without copying, when no shared body is queued.
     pub fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        if self.bytes.is_empty() {
+        if self.has_no_bytes() {
             return false;
+        }
+        for shared in self.queued.drain(..) {
+            out.extend_from_slice(&shared);
         }
         if out.is_empty() {
             std::mem::swap(out, &mut self.bytes);
@@ -136,6 +167,14 @@ impl<E> Outbox<E> {
             self.bytes.clear();
         }
         true
+    }
+
+    /// The next bytes to send, oldest first: each shared body as it was queued, and the
+    /// appended bytes between them; `None` when nothing was queued.
+    pub fn poll_send(&mut self) -> Option<Bytes> {
+        self.queued
+            .pop_front()
+            .or_else(|| (!self.bytes.is_empty()).then(|| self.bytes.split().freeze()))
     }
 
     /// The oldest event.
@@ -159,6 +198,30 @@ mod tests {
         assert!(outbox.poll_transmit(&mut out));
         assert_eq!(&out[..], b"abcde");
         assert!(outbox.has_no_bytes());
+    }
+
+    #[test]
+    fn a_shared_body_goes_out_as_it_is_between_the_bytes_around_it() {
+        let shared = Bytes::from(vec![7u8; 1000]);
+        let mut outbox: Outbox<()> = Outbox::default();
+        outbox.bytes().extend_from_slice(b"head");
+        outbox.push_shared(shared.clone());
+        outbox.bytes().extend_from_slice(b"next");
+        assert_eq!(outbox.poll_send().as_deref(), Some(&b"head"[..]));
+        let sent = outbox.poll_send().unwrap();
+        assert_eq!(sent.as_ptr(), shared.as_ptr(), "not copied");
+        assert_eq!(outbox.poll_send().as_deref(), Some(&b"next"[..]));
+        assert_eq!(outbox.poll_send(), None);
+        assert!(outbox.has_no_bytes());
+
+        outbox.bytes().extend_from_slice(b"head");
+        outbox.push_shared(shared.clone());
+        outbox.bytes().extend_from_slice(b"next");
+        let mut out = BytesMut::new();
+        assert!(outbox.poll_transmit(&mut out));
+        assert!(!outbox.poll_transmit(&mut out));
+        assert_eq!(out.len(), 1008, "the same bytes, copied into one buffer");
+        assert!(out.starts_with(b"head") && out.ends_with(b"\x07next"));
     }
 
     #[test]

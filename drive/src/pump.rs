@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use async_channel::Receiver;
-use bytes::BytesMut;
 use futures_lite::future;
 use pgexporter_core::machine::Peer;
 use pgexporter_os::clock;
@@ -50,13 +49,12 @@ pub(crate) async fn pump<E, S, P>(
     P: Peer,
 {
     let mut buffer = vec![0u8; READ_SIZE];
-    let mut out = BytesMut::new();
     let mut reading = true;
     loop {
-        while peer.poll_transmit(&mut out) {
-            let written = stream.write_all(&out).await;
-            out.clear();
-            if written.is_err() {
+        // Each piece is written as it was queued (a body shared with other connections
+        // included) and dropped once written.
+        while let Some(out) = peer.poll_send() {
+            if stream.write_all(&out).await.is_err() {
                 peer.handle_eof(clock::now());
                 while let Some(event) = peer.poll_event() {
                     report(event);

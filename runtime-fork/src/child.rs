@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use nix::poll::{PollFd, PollFlags, poll};
 use pgexporter_core::exposition::Format;
 use pgexporter_core::machine::{Machine, Peer};
@@ -90,14 +90,11 @@ impl Child {
     /// The machine contract's loop until the service finishes, the socket fails or the parent
     /// goes away.
     fn serve(&mut self) {
-        let mut out = BytesMut::new();
         let mut buffer = vec![0u8; READ_SIZE];
         let mut reading = true;
         loop {
-            while self.service.poll_transmit(&mut out) {
-                let written = self.stream.write_all(&out);
-                out.clear();
-                if written.is_err() {
+            while let Some(out) = self.service.poll_send() {
+                if self.stream.write_all(&out).is_err() {
                     return;
                 }
             }

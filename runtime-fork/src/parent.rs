@@ -11,7 +11,6 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::unistd::Pid;
 use pgexporter_core::daemon::{Action, Daemon, Host, PeerId};
@@ -20,7 +19,8 @@ use pgexporter_core::link::{ConnId, LinkAction, LinkEvent};
 use pgexporter_core::plan::{ListenerKind, Served, Target};
 use pgexporter_core::scrape::{ExporterCounters, LogCounters, ScrapeResult};
 use pgexporter_core::serve::{
-    AcceptBackoff, Admission, Answer, Job, ServedBy, Service, Slot, WaitingId, listener_tls,
+    AcceptBackoff, Admission, Answer, Job, ScrapeBodies, ServedBy, Service, Slot, WaitingId,
+    listener_tls,
 };
 use pgexporter_os::{accept, clock};
 use pgexporter_tls::TlsConfigs;
@@ -56,6 +56,13 @@ struct Published {
     counters: ExporterCounters,
 }
 
+impl Published {
+    /// Whether `bodies` render the body this was published from.
+    fn is_of(&self, bodies: &ScrapeBodies) -> bool {
+        Arc::ptr_eq(&self.result, bodies.result()) && self.counters == bodies.counters()
+    }
+}
+
 /// The parent's state.
 pub(crate) struct Parent {
     daemon: Daemon,
@@ -79,7 +86,6 @@ pub(crate) struct Parent {
     /// This process's own log counts (children add theirs to the shared state).
     own_logs: Arc<dyn Fn() -> LogCounters + Send + Sync>,
     published: [Option<Published>; 2],
-    body: BytesMut,
     /// When a shutdown began to wait for the children: the moment those still running are
     /// killed.
     stop_deadline: Option<Instant>,
@@ -111,7 +117,6 @@ impl Parent {
             served: None,
             own_logs,
             published: [None, None],
-            body: BytesMut::new(),
             stop_deadline: None,
         }
     }
@@ -217,9 +222,9 @@ impl Parent {
     fn answer(&mut self, peer: PeerId, answer: Answer) {
         let child = child_of(peer);
         let reply = match answer {
-            Answer::Scrape { result, counters } => {
+            Answer::Scrape(bodies) => {
                 let format = self.scrapes.remove(&child).unwrap_or(Format::Text);
-                Reply::Rendered(self.publish(&result, counters, format))
+                Reply::Rendered(self.publish(&bodies, format))
             }
             Answer::Rendered(body) => Reply::Body(body),
             Answer::Management(document) => Reply::Management(document),
@@ -233,28 +238,22 @@ impl Parent {
         }
     }
 
-    /// Renders `result` in `format` into the shared state, unless the body there already is
-    /// that result with those counts; whether a body is published.
-    fn publish(
-        &mut self,
-        result: &Arc<ScrapeResult>,
-        counters: ExporterCounters,
-        format: Format,
-    ) -> bool {
+    /// Writes the body of `bodies` in `format` into the shared state, unless the body there
+    /// already is that result with those counts; whether a body is published. The body is
+    /// rendered once for every child answered from `bodies`, and not kept here.
+    fn publish(&mut self, bodies: &ScrapeBodies, format: Format) -> bool {
         let slot = usize::from(format == Format::OpenMetrics);
-        if let Some(published) = &self.published[slot]
-            && Arc::ptr_eq(&published.result, result)
-            && published.counters == counters
+        if self.published[slot]
+            .as_ref()
+            .is_some_and(|published| published.is_of(bodies))
         {
             return true;
         }
-        self.body.clear();
-        result.render(format, &counters, &mut self.body);
-        match self.shared.publish_body(format, &self.body) {
+        match self.shared.publish_body(format, &bodies.plain(format)) {
             Ok(()) => {
                 self.published[slot] = Some(Published {
-                    result: Arc::clone(result),
-                    counters,
+                    result: Arc::clone(bodies.result()),
+                    counters: bodies.counters(),
                 });
                 true
             }

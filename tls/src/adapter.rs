@@ -5,12 +5,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use pgexporter_core::machine::{Machine, Peer};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 
 use crate::{TlsError, TlsPump};
+
+/// The most plaintext encrypted per [`Machine::poll_transmit`] call once some ciphertext is
+/// ready: what a connection holds encrypted at a time.
+const PLAINTEXT_PIECE: usize = 256 * 1024;
 
 /// How a plain stream becomes TLS when the machine asks.
 enum Upgrade {
@@ -72,8 +76,10 @@ enum State {
 pub struct Tls<M> {
     inner: M,
     state: State,
-    /// Plaintext on its way between the inner machine and the session.
+    /// Plaintext received, on its way from the session to the inner machine.
     plaintext: BytesMut,
+    /// Plaintext the inner machine queued, not yet encrypted.
+    unsent: Bytes,
     /// Why TLS failed, until taken.
     failure: Option<TlsError>,
 }
@@ -114,6 +120,7 @@ impl<M: Machine> Tls<M> {
             inner,
             state,
             plaintext: BytesMut::new(),
+            unsent: Bytes::new(),
             failure: None,
         }
     }
@@ -231,24 +238,48 @@ impl<M: Machine> Machine for Tls<M> {
         else {
             return wrote;
         };
-        if !*broken {
-            while self.inner.poll_transmit(&mut self.plaintext) {
-                let sent = either!(session.as_mut(), pump => pump.send(&self.plaintext));
-                self.plaintext.clear();
-                if let Err(error) = sent {
-                    tracing::debug!("TLS: {error}");
-                    *broken = true;
-                    self.failure = Some(error);
-                    break;
+        if *broken {
+            self.unsent.clear();
+            return wrote | either!(session.as_mut(), pump => pump.poll_transmit(out));
+        }
+        // A piece of plaintext at a time, until some ciphertext is ready: a large body is
+        // never held encrypted whole.
+        loop {
+            if self.unsent.is_empty() {
+                self.unsent = self.inner.poll_send().unwrap_or_default();
+            }
+            let piece = self.unsent.split_to(self.unsent.len().min(PLAINTEXT_PIECE));
+            if !piece.is_empty()
+                && let Err(error) = either!(session.as_mut(), pump => pump.send(&piece))
+            {
+                tracing::debug!("TLS: {error}");
+                *broken = true;
+                self.failure = Some(error);
+                self.unsent.clear();
+            } else if self.unsent.is_empty() {
+                self.unsent = self.inner.poll_send().unwrap_or_default();
+                if self.unsent.is_empty() && self.inner.is_finished() && !*closing {
+                    *closing = true;
+                    either!(session.as_mut(), pump => pump.close());
                 }
             }
-            if self.inner.is_finished() && !*closing {
-                *closing = true;
-                either!(session.as_mut(), pump => pump.close());
+            wrote |= either!(session.as_mut(), pump => pump.poll_transmit(out));
+            if wrote || self.unsent.is_empty() {
+                return wrote;
             }
         }
-        wrote |= either!(session.as_mut(), pump => pump.poll_transmit(out));
-        wrote
+    }
+
+    /// In the clear, the inner machine's pieces as they are (a shared body without a copy);
+    /// under TLS, the ciphertext of what it queued.
+    fn poll_send(&mut self) -> Option<Bytes> {
+        if let State::Plain { .. } = self.state
+            && let Some(bytes) = self.inner.poll_send()
+        {
+            return Some(bytes);
+        }
+        let mut out = BytesMut::new();
+        self.poll_transmit(&mut out).then(|| out.freeze())
     }
 
     fn poll_event(&mut self) -> Option<M::Event> {
@@ -272,5 +303,87 @@ impl<M: Peer> Peer for Tls<M> {
 
     fn handle_message(&mut self, now: Instant, message: M::Message) {
         self.inner.handle_message(now, message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pgexporter_core::machine::Outbox;
+    use pgexporter_core::plan::ClientTlsFiles;
+
+    use super::*;
+    use crate::test_support::{client_pump, server_config};
+
+    /// Answers its first input with a short head and a large shared body, then finishes.
+    #[derive(Default)]
+    struct Answerer {
+        outbox: Outbox<()>,
+        answered: bool,
+    }
+
+    const BODY: usize = 3 * PLAINTEXT_PIECE + 17;
+
+    impl Machine for Answerer {
+        type Event = ();
+
+        fn handle_input(&mut self, _now: Instant, _bytes: &[u8]) {
+            self.outbox.bytes().extend_from_slice(b"head");
+            self.outbox.push_shared(Bytes::from(vec![7u8; BODY]));
+            self.answered = true;
+        }
+
+        fn handle_timeout(&mut self, _now: Instant) {}
+
+        fn handle_eof(&mut self, _now: Instant) {}
+
+        fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
+            self.outbox.poll_transmit(out)
+        }
+
+        fn poll_send(&mut self) -> Option<Bytes> {
+            self.outbox.poll_send()
+        }
+
+        fn poll_event(&mut self) -> Option<()> {
+            None
+        }
+
+        fn poll_timeout(&self) -> Option<Instant> {
+            None
+        }
+
+        fn is_finished(&self) -> bool {
+            self.answered
+        }
+    }
+
+    #[test]
+    fn a_large_body_is_encrypted_a_piece_at_a_time_then_closed() {
+        let now = Instant::now();
+        let mut server = Tls::server(Answerer::default(), server_config(false)).unwrap();
+        let mut client = client_pump(&ClientTlsFiles::default(), "localhost");
+        let mut received = BytesMut::new();
+        client.send(b"go").unwrap();
+        let mut largest = 0;
+        for _ in 0..100 {
+            let mut to_server = BytesMut::new();
+            if client.poll_transmit(&mut to_server) {
+                server.handle_input(now, &to_server);
+            }
+            while let Some(ciphertext) = server.poll_send() {
+                largest = largest.max(ciphertext.len());
+                client.receive(&ciphertext, &mut received).unwrap();
+            }
+            if client.peer_closed() {
+                break;
+            }
+        }
+        assert!(client.peer_closed(), "close_notify after the body");
+        assert_eq!(received.len(), 4 + BODY);
+        assert!(received.starts_with(b"head") && received[4..].iter().all(|&b| b == 7));
+        assert!(
+            largest < PLAINTEXT_PIECE + 4096,
+            "at most a piece encrypted at a time: {largest}"
+        );
     }
 }

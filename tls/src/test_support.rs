@@ -23,6 +23,12 @@ pub(crate) fn testdata(name: &str) -> PathBuf {
 /// The test server (certificate for localhost and 127.0.0.1, signed by `ca.crt`); with
 /// `require_client_certificate`, clients must present a certificate signed by `ca.crt`.
 pub(crate) fn server_pump(require_client_certificate: bool) -> TlsPump<ServerConnection> {
+    let config = server_config(require_client_certificate);
+    TlsPump::new(ServerConnection::new(config).expect("server connection"))
+}
+
+/// The configuration of [`server_pump`].
+pub(crate) fn server_config(require_client_certificate: bool) -> Arc<ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = CertificateDer::pem_file_iter(testdata("server.crt"))
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
@@ -46,7 +52,7 @@ pub(crate) fn server_pump(require_client_certificate: bool) -> TlsPump<ServerCon
     let config = builder
         .with_single_cert(chain, key)
         .expect("server certificate and key");
-    TlsPump::new(ServerConnection::new(Arc::new(config)).expect("server connection"))
+    Arc::new(config)
 }
 
 /// A client pump for `files`, naming the server `server_name`.

@@ -148,9 +148,12 @@ impl Daemon {
         self.answer(peer, readiness::answer(state));
     }
 
+    /// A `/metrics` answer: the bodies of `result` with the counts of the moment, shared with
+    /// the other answers from that result with equal counts.
     fn answer_scrape(&mut self, peer: PeerId, result: Arc<ScrapeResult>) {
         let counters = self.counters();
-        self.answer(peer, Answer::Scrape { result, counters });
+        let bodies = self.latest_bodies.share(result, counters);
+        self.answer(peer, Answer::Scrape(bodies));
     }
 
     /// A probe's answer: the server's families, or none (503, so that Prometheus records the

@@ -27,7 +27,7 @@ use crate::link::{ConnId, LinkAction, LinkEvent, LinkOwner};
 use crate::management::{ConfigPaths, LoginThrottle, ServerStatus};
 use crate::plan::{Plan, Served};
 use crate::scrape::{Collector, ExporterCounters, LogCounters, Ticket};
-use crate::serve::{Answer, Job};
+use crate::serve::{Answer, Job, LatestBodies};
 
 use answers::Waiting;
 
@@ -171,6 +171,8 @@ pub struct Daemon {
     bridge: Bridge,
     /// What each connection waiting for the collector or the bridge asked for.
     waiting: HashMap<PeerId, Waiting>,
+    /// The `/metrics` bodies answered with last, shared by the next answers from that result.
+    latest_bodies: LatestBodies,
     paths: ConfigPaths,
     shutdown_grace: Duration,
     env: EnvLookup,
@@ -214,6 +216,7 @@ impl Daemon {
             collector,
             bridge: Bridge::new(plan.bridge.clone()),
             waiting: HashMap::new(),
+            latest_bodies: LatestBodies::default(),
             paths: setup.paths,
             shutdown_grace: setup.shutdown_grace,
             env: setup.env,

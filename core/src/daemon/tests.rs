@@ -144,8 +144,8 @@ fn a_scrape_connects_to_every_server_and_a_dead_one_answers_the_peer() {
     let result = answered.iter().find_map(|action| match action {
         Action::Answer {
             peer: PeerId(4),
-            answer: Answer::Scrape { result, .. },
-        } => Some(result),
+            answer: Answer::Scrape(bodies),
+        } => Some(bodies.result()),
         _ => None,
     });
     let result = result.expect("the waiting peer gets the result");
@@ -341,7 +341,7 @@ fn sighup_with_a_removed_server_is_refused_and_scrapes_go_on() {
         action,
         Action::Answer {
             peer: PeerId(1),
-            answer: Answer::Scrape { .. }
+            answer: Answer::Scrape(_)
         }
     )));
 }

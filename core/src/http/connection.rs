@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::gzip::GzipStream;
 use super::request::{BROKEN, Exchange, Head, Paths, Version, read_head};
@@ -72,6 +72,55 @@ pub struct Response<'a> {
     pub body: &'a [u8],
     /// Compress with gzip if the request accepts it.
     pub allow_gzip: bool,
+}
+
+/// A body rendered once and sent by many connections: each takes the encoding its request
+/// accepts, as shared [`Bytes`] that go out without a copy.
+pub trait SharedBody: std::fmt::Debug {
+    /// The body as it is.
+    fn plain(&self) -> Bytes;
+    /// The body gzip'd at `level` (see [`gzip_body`](super::gzip_body)).
+    fn gzipped(&self, level: u32) -> Bytes;
+}
+
+/// A body handed over whole: shared as it is, gzip'd by each connection that asks for gzip.
+impl SharedBody for Bytes {
+    fn plain(&self) -> Bytes {
+        self.clone()
+    }
+
+    fn gzipped(&self, level: u32) -> Bytes {
+        Bytes::from(super::gzip_body(self, level))
+    }
+}
+
+/// A complete response whose body is shared with other connections, for
+/// [`HttpConnection::respond_shared`]; gzip'd when the request accepts it.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedResponse<'a> {
+    /// The status.
+    pub status: Status,
+    /// The `Content-Type` value, written as given: it must not contain CR or LF.
+    pub content_type: &'a str,
+    /// The body.
+    pub body: &'a dyn SharedBody,
+}
+
+/// The body of a complete response, as it goes to the outbox.
+enum Whole<'a> {
+    /// Copied into the outbox's buffer.
+    Copied(&'a [u8]),
+    /// Queued as it is.
+    Shared(Bytes),
+}
+
+impl Whole<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Whole::Copied(body) => body.len(),
+            Whole::Shared(body) => body.len(),
+        }
+    }
 }
 
 /// Whether a new request has begun arriving.
@@ -184,31 +233,73 @@ impl HttpConnection {
     pub fn respond(&mut self, now: Instant, response: Response<'_>) -> Result<(), HttpError> {
         let exchange = self.pending_exchange()?;
         let gzip = response.allow_gzip && exchange.accepts_gzip;
+        let mut compressed = std::mem::take(&mut self.compressed);
         let body = if gzip {
-            self.compressed.clear();
+            compressed.clear();
             let stream = gzip_stream(&mut self.gzip, self.config.gzip_level);
-            stream.begin(&mut self.compressed);
-            stream.write(response.body, &mut self.compressed);
-            stream.finish(&mut self.compressed);
-            &self.compressed[..]
+            stream.begin(&mut compressed);
+            stream.write(response.body, &mut compressed);
+            stream.finish(&mut compressed);
+            &compressed[..]
         } else {
             response.body
         };
+        let head = (response.status, response.content_type);
+        self.respond_whole(now, exchange, head, Whole::Copied(body), gzip);
+        self.compressed = compressed;
+        Ok(())
+    }
+
+    /// Answers the pending [`Event::Request`] with a body shared with other connections: its
+    /// gzip'd bytes when the request accepts gzip (at this connection's level), else its
+    /// plain ones, queued after the head without a copy. HEAD gets the head alone, with the
+    /// `Content-Length` of that body.
+    ///
+    /// # Errors
+    /// As [`respond`](Self::respond).
+    pub fn respond_shared(
+        &mut self,
+        now: Instant,
+        response: SharedResponse<'_>,
+    ) -> Result<(), HttpError> {
+        let exchange = self.pending_exchange()?;
+        let gzip = exchange.accepts_gzip;
+        let body = if gzip {
+            response.body.gzipped(self.config.gzip_level)
+        } else {
+            response.body.plain()
+        };
+        let head = (response.status, response.content_type);
+        self.respond_whole(now, exchange, head, Whole::Shared(body), gzip);
+        Ok(())
+    }
+
+    /// Queues a complete response: its head (`status` and content type), then `body` unless
+    /// the request is HEAD.
+    fn respond_whole(
+        &mut self,
+        now: Instant,
+        exchange: Exchange,
+        (status, content_type): (Status, &str),
+        body: Whole<'_>,
+        gzip: bool,
+    ) {
         let length = BodyLength::Known(body.len());
-        let content_type = response.content_type;
         write_head(
             self.outbox.bytes(),
-            response.status,
+            status,
             content_type,
             length,
             gzip,
             &exchange,
         );
         if !exchange.head_only {
-            self.outbox.bytes().put_slice(body);
+            match body {
+                Whole::Copied(body) => self.outbox.bytes().put_slice(body),
+                Whole::Shared(body) => self.outbox.push_shared(body),
+            }
         }
         self.complete(now, exchange);
-        Ok(())
     }
 
     /// Answers the pending [`Event::Request`] with a body that follows in pieces through
@@ -459,6 +550,10 @@ impl Machine for HttpConnection {
 
     fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
         self.outbox.poll_transmit(out)
+    }
+
+    fn poll_send(&mut self) -> Option<Bytes> {
+        self.outbox.poll_send()
     }
 
     fn poll_event(&mut self) -> Option<Event> {

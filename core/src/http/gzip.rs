@@ -69,18 +69,28 @@ impl GzipStream {
     }
 }
 
+/// `body` as one gzip member, compressed at `level` (0 none … 9 best; above 9 counts as 9).
+pub fn gzip_body(body: &[u8], level: u32) -> Vec<u8> {
+    let mut stream = GzipStream::new(level);
+    let mut out = Vec::new();
+    stream.begin(&mut out);
+    stream.write(body, &mut out);
+    stream.finish(&mut out);
+    out
+}
+
+/// The body a gzip member holds (tests only: a bad member panics).
+#[cfg(test)]
+pub(crate) fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)
+        .expect("a valid gzip member");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
-
-    fn gunzip(bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    }
 
     #[test]
     fn pieces_decompress_to_the_whole() {

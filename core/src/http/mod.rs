@@ -2,7 +2,8 @@
 //!
 //! [`HttpConnection`] reads request heads, routes them (SPEC §5), answers what it must refuse
 //! by itself, and hands the caller a [`Request`] for `/metrics` and the overview page. The
-//! caller answers with [`HttpConnection::respond`] (a complete body) or
+//! caller answers with [`HttpConnection::respond`] (a complete body),
+//! [`HttpConnection::respond_shared`] (a complete body shared with other connections) or
 //! [`HttpConnection::respond_streaming`] (a body written piece by piece, chunked or
 //! close-delimited), with gzip when both sides allow it.
 //!
@@ -16,7 +17,10 @@ pub mod negotiate;
 mod request;
 mod response;
 
-pub use connection::{HttpConfig, HttpConnection, Response};
+pub use connection::{HttpConfig, HttpConnection, Response, SharedBody, SharedResponse};
+#[cfg(test)]
+pub(crate) use gzip::gunzip;
+pub use gzip::gzip_body;
 pub use negotiate::{accepts_gzip, prefers_openmetrics};
 pub use request::{MAX_HEADERS_LIMIT, Paths, Request, Route};
 

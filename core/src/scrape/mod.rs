@@ -16,6 +16,8 @@ mod health;
 mod plan;
 mod render;
 mod result;
+#[cfg(test)]
+pub(crate) use result::empty_result;
 
 pub use collector::{
     Collector, CollectorSettings, Event, FACTS_MAX_AGE, FIRST_BACKOFF, LOCK_TIMEOUT, MAX_BACKOFF,

@@ -133,3 +133,17 @@ pub struct ScrapeResult {
     /// When the scrape ended; with `metrics_cache_max_age`, when the result goes stale.
     pub finished: Instant,
 }
+
+/// A result of no server (the exporter's own families only) of the built-in metrics,
+/// finished at `now` (tests only).
+#[cfg(test)]
+pub(crate) fn empty_result(now: Instant) -> Arc<ScrapeResult> {
+    Arc::new(ScrapeResult {
+        metrics: Arc::new(MetricSet::builtin().expect("the built-in metrics load")),
+        filter: CollectorFilter::default(),
+        servers: Vec::new(),
+        queries: QueryCounters::default(),
+        alerts: None,
+        finished: now,
+    })
+}

@@ -6,12 +6,13 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::readiness;
 use super::site::{Reply, Site};
-use super::{Answer, BridgeJob, BridgeView, Job, ProbeJob, ScrapeJob, ServedBy};
+use super::{Answer, BridgeJob, BridgeView, Job, ProbeJob, ScrapeBodies, ScrapeJob, ServedBy};
 use crate::exposition::Format;
+use crate::http::SharedBody;
 use crate::http::{Event, HttpConnection, Request, Route, Status};
 use crate::machine::{Machine, Peer};
 use crate::plan::Served;
@@ -31,7 +32,8 @@ pub enum HttpPort {
 
 /// An HTTP connection as a [`Machine`] whose events are [`Job`]s: a request that needs the
 /// daemon (a scrape, a probe, the bridge) becomes a job, answered with [`Answer::Scrape`]
-/// (rendered here, in the format the request prefers) or [`Answer::Rendered`]. Everything else
+/// (the shared body in the format the request prefers, rendered by the first connection that
+/// needs it) or [`Answer::Rendered`]; either body is sent without a copy. Everything else
 /// (the overview pages, refusals, timeouts) is answered here: a `/probe` without a `target`
 /// gets 400, one whose target is not a configured server 404, without any job.
 pub struct HttpService {
@@ -41,8 +43,9 @@ pub struct HttpService {
     /// The request waiting for its job's answer.
     pending: Option<Request>,
     jobs: VecDeque<Job>,
-    /// The rendered body, reused across requests of the connection.
-    body: BytesMut,
+    /// The bodies of the scrape answer being sent, held until it is sent so that the answers
+    /// the daemon gives meanwhile from the same result share them.
+    sending: Option<Arc<ScrapeBodies>>,
 }
 
 impl HttpService {
@@ -59,7 +62,7 @@ impl HttpService {
             port,
             pending: None,
             jobs: VecDeque::new(),
-            body: BytesMut::new(),
+            sending: None,
         }
     }
 
@@ -147,17 +150,24 @@ impl HttpService {
     }
 
     /// The reply to `request` with `body`, an answer rendered by the daemon.
-    fn rendered_reply<'b>(&self, request: &Request, body: Option<&'b [u8]>) -> Reply<'b> {
+    fn rendered_reply<'b>(&self, request: &Request, body: Option<&'b Bytes>) -> Reply<'b> {
+        let shared = body.map(|body| body as &dyn SharedBody);
         match self.port {
-            HttpPort::BridgeJson => Reply::Json(body),
-            HttpPort::Console => Reply::ConsoleApi(body),
-            HttpPort::Bridge => Reply::Exposition(Format::Text, body),
-            HttpPort::Metrics => Reply::Exposition(Site::format_for(request), body),
+            HttpPort::BridgeJson => Reply::Json(shared),
+            HttpPort::Console => Reply::ConsoleApi(body.map(|body| &body[..])),
+            HttpPort::Bridge => Reply::Exposition(Format::Text, shared),
+            HttpPort::Metrics => Reply::Exposition(Site::format_for(request), shared),
         }
+    }
+
+    /// The whole response was handed to the transmit path: the scrape bodies it was taken
+    /// from are no longer held for it.
+    fn sent(&mut self) {
+        self.sending = None;
     }
 }
 
-http_machine!(HttpService);
+http_machine!(HttpService, sent);
 
 /// The answer to the pending job. Answers of any other kind, or with no job pending, are
 /// dropped.
@@ -175,23 +185,22 @@ impl Peer for HttpService {
             return;
         };
         match answer {
-            Answer::Scrape { result, counters } => {
-                let mut body = std::mem::take(&mut self.body);
-                body.clear();
-                let format = match self.port {
-                    HttpPort::Console => Format::Text,
-                    _ => Site::format_for(&request),
-                };
-                result.render(format, &counters, &mut body);
-                let reply = self.rendered_reply(&request, Some(&body));
-                self.respond(now, reply);
-                self.body = body;
+            Answer::Scrape(bodies) => {
+                if self.port == HttpPort::Console {
+                    let text = bodies.plain(Format::Text);
+                    self.respond(now, Reply::ConsoleApi(Some(&text)));
+                } else {
+                    let format = Site::format_for(&request);
+                    let body = bodies.in_format(format);
+                    self.respond(now, Reply::Exposition(format, Some(&body)));
+                    self.sending = Some(bodies);
+                }
             }
             Answer::Rendered(body) if request.route == Route::Ready => {
                 self.respond(now, readiness::reply(body.as_deref()));
             }
             Answer::Rendered(body) => {
-                let reply = self.rendered_reply(&request, body.as_deref());
+                let reply = self.rendered_reply(&request, body.as_ref());
                 self.respond(now, reply);
             }
             Answer::Management(_) | Answer::History(_) | Answer::RefusalDelay(_) => {}
@@ -218,7 +227,7 @@ mod tests {
 
     fn service_on(port: HttpPort, now: Instant, served_by: ServedBy) -> HttpService {
         let text = "[pgexporter]\nhost = *\nunix_socket_dir = /tmp\nmetrics = 5002\n\
-                    [primary]\nhost = h\nport = 1\nuser = u\n";
+                    metrics_openmetrics = true\n[primary]\nhost = h\nport = 1\nuser = u\n";
         let config = crate::config::load_ini(text, "t.conf", &|_| None)
             .unwrap()
             .config;
@@ -234,6 +243,72 @@ mod tests {
         )
         .unwrap();
         HttpService::new(plan.served, port, now, served_by)
+    }
+
+    /// What `service` sends, piece by piece as it queued them.
+    fn pieces(service: &mut HttpService) -> Vec<Bytes> {
+        std::iter::from_fn(|| service.poll_send()).collect()
+    }
+
+    #[test]
+    fn clients_answered_from_one_result_send_the_bodies_rendered_once() {
+        let now = crate::test_clock::origin();
+        let result = crate::serve::bodies::tests::empty_result(now);
+        let bodies = Arc::new(ScrapeBodies::new(
+            result,
+            crate::serve::bodies::tests::counters(1),
+        ));
+        let text = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+        let gzip = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n";
+        let openmetrics =
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text\r\n\r\n";
+        let mut sent = Vec::new();
+        for request in [&text[..], text, gzip, gzip, openmetrics, openmetrics] {
+            let mut client = service(now);
+            client.handle_input(now, request);
+            assert!(matches!(client.poll_event(), Some(Job::Scrape(_))));
+            client.handle_message(now, Answer::Scrape(Arc::clone(&bodies)));
+            assert!(client.sending.is_some(), "held until sent");
+            let pieces = pieces(&mut client);
+            assert!(client.sending.is_none(), "released once sent");
+            let [head, body] = &pieces[..] else {
+                panic!("a head and the shared body: {pieces:?}");
+            };
+            assert!(head.starts_with(b"HTTP/1.1 200 OK\r\n"));
+            sent.push((head.clone(), body.clone()));
+        }
+        for pair in sent.chunks(2) {
+            let [(_, first), (_, second)] = pair else {
+                unreachable!()
+            };
+            assert_eq!(first.as_ptr(), second.as_ptr(), "one body for both");
+        }
+        let [
+            (_, plain),
+            _,
+            (gzip_head, gzipped),
+            _,
+            (openmetrics_head, openmetrics),
+            _,
+        ] = &sent[..]
+        else {
+            unreachable!()
+        };
+        assert_eq!(plain.as_ptr(), bodies.plain(Format::Text).as_ptr());
+        assert_eq!(gzipped.as_ptr(), bodies.gzipped(Format::Text, 1).as_ptr());
+        assert!(
+            String::from_utf8_lossy(gzip_head).contains("Content-Encoding: gzip\r\n"),
+            "{gzip_head:?}"
+        );
+        assert_eq!(
+            openmetrics.as_ptr(),
+            bodies.plain(Format::OpenMetrics).as_ptr()
+        );
+        assert!(
+            String::from_utf8_lossy(openmetrics_head).contains(Format::OpenMetrics.content_type()),
+            "{openmetrics_head:?}"
+        );
+        assert_eq!(Arc::strong_count(&bodies), 1, "no client holds them");
     }
 
     fn drain(service: &mut HttpService) -> String {

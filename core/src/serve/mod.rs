@@ -12,11 +12,13 @@
 
 mod admission;
 mod backoff;
+mod bodies;
 /// Implements [`Machine`] for an HTTP service: bytes, timeouts and end of input go to its
 /// `http` connection, whose events its `follow(now)` takes; its events are the jobs it queued in
-/// `jobs`; it waits and ends as the connection does.
+/// `jobs`; it waits and ends as the connection does. The optional method given after the type
+/// is called once everything queued was handed to the transmit path.
 macro_rules! http_machine {
-    ($service:ty) => {
+    ($service:ty $(, $sent:ident)?) => {
         impl Machine for $service {
             type Event = Job;
 
@@ -36,7 +38,17 @@ macro_rules! http_machine {
             }
 
             fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-                self.http.poll_transmit(out)
+                let wrote = self.http.poll_transmit(out);
+                $(self.$sent();)?
+                wrote
+            }
+
+            fn poll_send(&mut self) -> Option<bytes::Bytes> {
+                let sent = self.http.poll_send();
+                $(if sent.is_none() {
+                    self.$sent();
+                })?
+                sent
             }
 
             fn poll_event(&mut self) -> Option<Job> {
@@ -68,6 +80,8 @@ use bytes::{Bytes, BytesMut};
 
 pub use admission::{Admission, MAX_WAITING, Slot, WaitingId, slots, source_share};
 pub use backoff::{AcceptBackoff, FIRST_REST, LONGEST_REST};
+pub(crate) use bodies::LatestBodies;
+pub use bodies::{InFormat, ScrapeBodies};
 pub use history::HistoryService;
 pub use http::{HttpPort, HttpService};
 pub use site::{Reply, Site};
@@ -80,7 +94,6 @@ use crate::machine::{Machine, Peer};
 use crate::management::handshake::SERVER_NONCE_LEN;
 use crate::management::{Document, Request, SealRandom, Session, SessionEvent, SessionSettings};
 use crate::plan::{ListenerKind, Served, ServerTlsFiles};
-use crate::scrape::{ExporterCounters, ScrapeResult};
 
 /// What a connection needs from the running daemon.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,13 +159,9 @@ pub struct ScrapeJob {
 /// The daemon's answer to a [`Job`].
 #[derive(Debug, Clone)]
 pub enum Answer {
-    /// A scrape result, and the exporter's own counts of the moment, to render.
-    Scrape {
-        /// The result.
-        result: Arc<ScrapeResult>,
-        /// The `pgexporter_logging_*` and `pgexporter_history_*` counts.
-        counters: ExporterCounters,
-    },
+    /// A scrape result with the exporter's own counts of the moment, whose bodies are
+    /// rendered once for every connection answered from it ([`ScrapeBodies`]).
+    Scrape(Arc<ScrapeBodies>),
     /// A body already rendered in the job's format (a probe, the bridge; and a scrape for
     /// runtimes where results live in another process); `None` when there is none (503).
     Rendered(Option<Bytes>),
@@ -313,6 +322,10 @@ impl Machine for Service {
 
     fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
         each!(self, service => service.poll_transmit(out))
+    }
+
+    fn poll_send(&mut self) -> Option<Bytes> {
+        each!(self, service => service.poll_send())
     }
 
     fn poll_event(&mut self) -> Option<Job> {

@@ -5,7 +5,9 @@ use std::fmt::Write;
 
 use crate::console;
 use crate::exposition::Format;
-use crate::http::{HttpConnection, HttpError, Request, Response, Status};
+use crate::http::{
+    HttpConnection, HttpError, Request, Response, SharedBody, SharedResponse, Status,
+};
 use crate::metrics::{FIXED_FAMILIES, MetricSet};
 
 /// The bridge port's `/` page.
@@ -14,12 +16,12 @@ const BRIDGE_OVERVIEW: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-
 each labelled with its endpoint, at <a href=\"/metrics\">/metrics</a>.</p>\n</body></html>\n";
 
 /// What answers a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Reply<'a> {
-    /// An exposition body in `format`; `None` when there is none (503).
-    Exposition(Format, Option<&'a [u8]>),
-    /// The bridge's JSON view; `None` when there is none (503).
-    Json(Option<&'a [u8]>),
+    /// An exposition body in `format`, sent as it is shared; `None` when there is none (503).
+    Exposition(Format, Option<&'a dyn SharedBody>),
+    /// The bridge's JSON view, sent as it is shared; `None` when there is none (503).
+    Json(Option<&'a dyn SharedBody>),
     /// The metrics port's overview page.
     Overview,
     /// The bridge port's overview page.
@@ -71,20 +73,19 @@ impl Site {
     ) -> Result<(), HttpError> {
         let refusal;
         let json;
+        let shared = |content_type, body| SharedResponse {
+            status: Status::Ok,
+            content_type,
+            body,
+        };
         let response = match reply {
-            Reply::Exposition(format, Some(body)) => Response {
-                status: Status::Ok,
-                content_type: format.content_type(),
-                body,
-                allow_gzip: true,
-            },
+            Reply::Exposition(format, Some(body)) => {
+                return http.respond_shared(now, shared(format.content_type(), body));
+            }
             Reply::Exposition(_, None) => unavailable(b"no scrape result\n"),
-            Reply::Json(Some(body)) => Response {
-                status: Status::Ok,
-                content_type: "application/json",
-                body,
-                allow_gzip: true,
-            },
+            Reply::Json(Some(body)) => {
+                return http.respond_shared(now, shared("application/json", body));
+            }
             Reply::Json(None) => unavailable(b"no bridge result\n"),
             Reply::Overview => page(&self.overview),
             Reply::BridgeOverview => page(BRIDGE_OVERVIEW),
@@ -182,7 +183,7 @@ mod tests {
     use super::*;
     use crate::machine::Machine;
     use crate::metrics::{Source, SourceFormat};
-    use bytes::BytesMut;
+    use bytes::{Bytes, BytesMut};
 
     /// The bytes `site` answers to `head` with `reply`.
     fn answer(head: &str, reply: impl FnOnce(&Request) -> Reply<'static>) -> String {
@@ -214,25 +215,28 @@ mod tests {
     }
 
     const METRICS: &str = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    static UP: Bytes = Bytes::from_static(b"up 1\n");
+    static EOF: Bytes = Bytes::from_static(b"# EOF\n");
+    static EMPTY_JSON: Bytes = Bytes::from_static(b"{}");
 
     #[test]
     fn a_rendered_body_is_served_in_the_format_the_request_prefers() {
         let text = answer(METRICS, |request| {
-            Reply::Exposition(Site::format_for(request), Some(b"up 1\n"))
+            Reply::Exposition(Site::format_for(request), Some(&UP))
         });
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
         assert!(text.contains(Format::Text.content_type()), "{text}");
         assert!(text.ends_with("up 1\n"), "{text}");
         let prefers_openmetrics = "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text;version=1.0.0\r\n\r\n";
         let openmetrics = answer(prefers_openmetrics, |request| {
-            Reply::Exposition(Site::format_for(request), Some(b"# EOF\n"))
+            Reply::Exposition(Site::format_for(request), Some(&EOF))
         });
         assert!(
             openmetrics.contains(Format::OpenMetrics.content_type()),
             "{openmetrics}"
         );
         let by_default = answer_allowing(prefers_openmetrics, false, |request| {
-            Reply::Exposition(Site::format_for(request), Some(b"up 1\n"))
+            Reply::Exposition(Site::format_for(request), Some(&UP))
         });
         assert!(
             by_default.contains(Format::Text.content_type()),
@@ -244,7 +248,7 @@ mod tests {
 
     #[test]
     fn json_pages_and_refusals() {
-        let json = answer(METRICS, |_| Reply::Json(Some(b"{}")));
+        let json = answer(METRICS, |_| Reply::Json(Some(&EMPTY_JSON)));
         assert!(
             json.contains("Content-Type: application/json\r\n"),
             "{json}"

@@ -5,8 +5,6 @@ use bytes::Bytes;
 
 use super::*;
 use crate::history::StoredRow;
-use crate::metrics::{CollectorFilter, MetricSet};
-use crate::scrape::QueryCounters;
 
 const WALL: i64 = 1_700_000_000;
 
@@ -158,16 +156,7 @@ fn failed_writes_are_counted_and_the_next_snapshot_is_tried() {
     );
 }
 
-fn scrape_result(now: Instant) -> Arc<ScrapeResult> {
-    Arc::new(ScrapeResult {
-        metrics: Arc::new(MetricSet::builtin().unwrap()),
-        filter: CollectorFilter::default(),
-        servers: Vec::new(),
-        queries: QueryCounters::default(),
-        alerts: None,
-        finished: now,
-    })
-}
+use crate::scrape::empty_result as scrape_result;
 
 #[test]
 fn a_cached_result_is_stored_once_and_the_timer_waits_an_interval() {

@@ -1,17 +1,10 @@
 //! Response bodies: Content-Length, HEAD, chunked and close-delimited framing, gzip.
 
-use std::io::Read;
+use bytes::Bytes;
 
 use super::*;
+use crate::http::{SharedBody, gunzip};
 use crate::machine::Machine;
-
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .expect("a valid gzip member");
-    out
-}
 
 /// Decodes a chunked body, checking the framing strictly; returns the body and what follows.
 fn dechunk(mut bytes: &[u8]) -> (Vec<u8>, &[u8]) {
@@ -114,6 +107,69 @@ fn gzip_complete_body_decompresses() {
     assert!(head.contains(&format!("Content-Length: {}\r\n", rest.len())));
     assert!(rest.len() < body.len() / 3);
     assert_eq!(gunzip(rest), body);
+}
+
+/// A shared body that counts how often each encoding is asked for.
+#[derive(Debug, Default)]
+struct CountedBody {
+    plain: std::cell::Cell<u32>,
+    gzipped: std::cell::Cell<u32>,
+}
+
+impl SharedBody for CountedBody {
+    fn plain(&self) -> Bytes {
+        self.plain.set(self.plain.get() + 1);
+        Bytes::from_static(b"a 1\n")
+    }
+
+    fn gzipped(&self, level: u32) -> Bytes {
+        self.gzipped.set(self.gzipped.get() + 1);
+        Bytes::from(crate::http::gzip_body(b"a 1\n", level))
+    }
+}
+
+#[test]
+fn a_shared_body_is_queued_as_it_is_in_the_encoding_the_request_accepts() {
+    let body = CountedBody::default();
+    let shared = SharedResponse {
+        status: Status::Ok,
+        content_type: TEXT,
+        body: &body,
+    };
+    let (mut connection, now) = start();
+    connection.handle_input(now, METRICS.as_bytes());
+    drain(&mut connection);
+    connection.respond_shared(now, shared).unwrap();
+    let head = connection.poll_send().unwrap();
+    assert!(
+        text(&head).ends_with("Content-Length: 4\r\n\r\n"),
+        "{head:?}"
+    );
+    let sent = connection.poll_send().unwrap();
+    assert_eq!(
+        sent.as_ptr(),
+        b"a 1\n".as_ptr(),
+        "the body itself, not a copy"
+    );
+    assert_eq!(connection.poll_send(), None);
+    assert_eq!((body.plain.get(), body.gzipped.get()), (1, 0));
+
+    gzip_request(&mut connection, now);
+    connection.respond_shared(now, shared).unwrap();
+    let (out, _) = drain(&mut connection);
+    let (head, rest) = split_head(&out);
+    assert!(head.contains("Content-Encoding: gzip\r\n"), "{head}");
+    assert_eq!(gunzip(rest), b"a 1\n");
+    assert_eq!((body.plain.get(), body.gzipped.get()), (1, 1));
+
+    connection.handle_input(now, b"HEAD /metrics HTTP/1.1\r\n\r\n");
+    drain(&mut connection);
+    connection.respond_shared(now, shared).unwrap();
+    let (out, _) = drain(&mut connection);
+    assert!(
+        text(&out).ends_with("Content-Length: 4\r\n\r\n"),
+        "head only"
+    );
 }
 
 #[test]
