@@ -27,13 +27,9 @@ use crate::fetch::{Endpoint, FetchEvent, Fetched, Fetcher};
 use crate::flight::{Flights, Landed};
 use crate::http::client::ClientLimits;
 use crate::link::{ConnId, LinkAction, LinkEvent, LinkOwner};
-use crate::scrape::Ticket;
+use crate::scrape::{Ticket, request_deadline};
 
 pub use render::{ENDPOINT_SCRAPE_DURATION, ENDPOINT_UP};
-
-/// Most time kept back from a request's scrape timeout, so the answer arrives before the
-/// client gives up (as for `/metrics`).
-const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 
 /// What the bridge is configured with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,7 +117,8 @@ impl Bridge {
 
     /// Asks for a bridge result for `ticket`: the cached one when it is young enough, else
     /// the ticket is answered by [`BridgeEvent::Finished`] once every endpoint has answered or
-    /// the deadline of a request that waits `timeout` (else the default) has passed.
+    /// the deadline of a request that waits `timeout` (else the default) has passed, held to
+    /// the bounds of `/metrics` ([`request_deadline`]).
     pub fn request(
         &mut self,
         now: Instant,
@@ -137,7 +134,7 @@ impl Bridge {
             return Some(Arc::new(BridgeResult::new(Vec::new(), now)));
         }
         let timeout = timeout.unwrap_or(self.settings.default_timeout);
-        let deadline = now + timeout - (timeout / 10).min(MAX_DEADLINE_MARGIN);
+        let deadline = request_deadline(now, timeout);
         let parts: Vec<usize> = (0..self.settings.endpoints.len()).collect();
         self.flights.join(ticket, parts.clone(), deadline);
         for key in parts {

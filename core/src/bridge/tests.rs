@@ -190,6 +190,24 @@ fn concurrent_requests_share_the_fetches_and_a_young_result_is_served_again() {
 }
 
 #[test]
+fn a_request_timeout_is_held_to_the_bounds_of_metrics() {
+    for (asked, after) in [
+        (Duration::from_millis(1), Duration::from_millis(900)),
+        (Duration::from_secs(86_400), Duration::from_secs(119)),
+    ] {
+        let mut harness = Harness::new(vec![Behaviour::Silent], Duration::ZERO);
+        let start = harness.now;
+        assert!(harness.request(1, Some(asked)).is_none());
+        harness.run();
+        assert_eq!(
+            harness.bridge.poll_timeout(),
+            Some(start + after),
+            "{asked:?}"
+        );
+    }
+}
+
+#[test]
 fn a_body_larger_than_the_cache_is_not_kept() {
     let mut harness = Harness::new(vec![Behaviour::Answers(NODE)], Duration::from_secs(30));
     harness

@@ -22,6 +22,7 @@ pub(crate) use result::empty_result;
 pub use collector::{
     Collector, CollectorSettings, Event, FACTS_MAX_AGE, FIRST_BACKOFF, LOCK_TIMEOUT, MAX_BACKOFF,
     MAX_SCRAPE_TIMEOUT, MIN_SCRAPE_TIMEOUT, Reconfiguration, ServerSpec, Ticket, UnknownServer,
+    request_deadline,
 };
 pub use discovery::{Extension, Role, Setting};
 pub use fetched::{PROMETHEUS_SCRAPE_DURATION, PROMETHEUS_UP};

@@ -15,7 +15,7 @@ const MAX_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 /// The deadline of a request made at `now` by a client that waits `timeout`, held between
 /// [`MIN_SCRAPE_TIMEOUT`] and [`MAX_SCRAPE_TIMEOUT`]: a tenth of it (at most
 /// [`MAX_DEADLINE_MARGIN`]) is kept for rendering and sending.
-pub(super) fn request_deadline(now: Instant, timeout: Duration) -> Instant {
+pub fn request_deadline(now: Instant, timeout: Duration) -> Instant {
     let timeout = timeout.clamp(MIN_SCRAPE_TIMEOUT, MAX_SCRAPE_TIMEOUT);
     now + timeout - (timeout / 10).min(MAX_DEADLINE_MARGIN)
 }
