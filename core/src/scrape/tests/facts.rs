@@ -4,16 +4,6 @@
 
 use super::*;
 
-/// Queries completed by one more scrape, and its body.
-fn scrape_counting(harness: &mut Harness) -> (u64, String) {
-    let before = harness.collector.counters().executions;
-    let result = harness.scrape();
-    (
-        harness.collector.counters().executions - before,
-        render(&result),
-    )
-}
-
 const MAX_CONNECTIONS: &str = "pgexporter_pg_settings_max_connections{server=\"s0\"} 100\n";
 
 fn extension_line(name: &str) -> String {
@@ -23,12 +13,12 @@ fn extension_line(name: &str) -> String {
 #[test]
 fn kept_settings_and_extensions_serve_the_next_scrapes() {
     let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
-    let (first, body) = scrape_counting(&mut harness);
+    let (first, body) = harness.scrape_counting();
     assert!(body.contains(MAX_CONNECTIONS), "{body}");
     assert!(body.contains(&extension_line("plpgsql")), "{body}");
 
     harness.now += Duration::from_secs(60);
-    let (second, body) = scrape_counting(&mut harness);
+    let (second, body) = harness.scrape_counting();
     assert_eq!(
         second,
         first - 2,
@@ -41,27 +31,27 @@ fn kept_settings_and_extensions_serve_the_next_scrapes() {
     assert!(body.contains(&extension_line("plpgsql")), "{body}");
 
     harness.now += FACTS_MAX_AGE;
-    let (aged, _) = scrape_counting(&mut harness);
+    let (aged, _) = harness.scrape_counting();
     assert_eq!(aged, first, "five minutes on, both are read again");
 }
 
 #[test]
 fn a_reload_or_an_extension_change_is_seen_in_the_same_scrape() {
     let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
-    let (first, _) = scrape_counting(&mut harness);
+    let (first, _) = harness.scrape_counting();
 
     harness.servers[0].conf_loaded = "2026-01-02 00:00:00+00";
-    let (reloaded, body) = scrape_counting(&mut harness);
+    let (reloaded, body) = harness.scrape_counting();
     assert_eq!(reloaded, first, "both read again after the reload");
     assert!(body.contains(MAX_CONNECTIONS), "{body}");
 
-    let (quiet, _) = scrape_counting(&mut harness);
+    let (quiet, _) = harness.scrape_counting();
     assert_eq!(quiet, first - 2);
 
     harness.servers[0]
         .extensions
         .push(("postgres", "pg_trgm", "1.6"));
-    let (created, body) = scrape_counting(&mut harness);
+    let (created, body) = harness.scrape_counting();
     assert_eq!(created, first, "the new extension makes both be read again");
     assert!(body.contains(&extension_line("pg_trgm")), "{body}");
 }
@@ -69,9 +59,9 @@ fn a_reload_or_an_extension_change_is_seen_in_the_same_scrape() {
 #[test]
 fn clearing_the_counters_forgets_the_kept_facts() {
     let mut harness = Harness::new(vec![primary(vec!["postgres"])]);
-    let (first, _) = scrape_counting(&mut harness);
+    let (first, _) = harness.scrape_counting();
     harness.collector.reset_counters();
-    let (again, body) = scrape_counting(&mut harness);
+    let (again, body) = harness.scrape_counting();
     assert_eq!(again, first);
     assert!(body.contains(MAX_CONNECTIONS));
 }

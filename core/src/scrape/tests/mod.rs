@@ -388,6 +388,16 @@ impl Harness {
         (ticket, self.collector.request(self.now, ticket, timeout))
     }
 
+    /// Queries completed by one more scrape, and its body.
+    fn scrape_counting(&mut self) -> (u64, String) {
+        let before = self.collector.counters().executions;
+        let result = self.scrape();
+        (
+            self.collector.counters().executions - before,
+            render(&result),
+        )
+    }
+
     fn scrape(&mut self) -> Arc<ScrapeResult> {
         let (ticket, cached) = self.request(None);
         assert!(cached.is_none());

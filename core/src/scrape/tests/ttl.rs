@@ -15,27 +15,17 @@ fn harness() -> Harness {
     )
 }
 
-/// Queries completed by one more scrape, and its body.
-fn scrape_counting(harness: &mut Harness) -> (u64, String) {
-    let before = harness.collector.counters().executions;
-    let result = harness.scrape();
-    (
-        harness.collector.counters().executions - before,
-        render(&result),
-    )
-}
-
 #[test]
 fn young_rows_are_served_again_with_their_age() {
     let mut harness = harness();
     let age =
         "pgexporter_metric_cache_age_seconds{server=\"s0\",database=\"postgres\",metric=\"size\"}";
     let size = "pgexporter_size_bytes{server=\"s0\",database=\"postgres\"} 42\n";
-    let (first, body) = scrape_counting(&mut harness);
+    let (first, body) = harness.scrape_counting();
     assert!(body.contains(&format!("{age} 0\n")), "{body}");
     assert!(body.contains(size));
     harness.now += Duration::from_secs(60);
-    let (second, body) = scrape_counting(&mut harness);
+    let (second, body) = harness.scrape_counting();
     assert_eq!(
         second,
         first - 3,
@@ -48,7 +38,7 @@ fn young_rows_are_served_again_with_their_age() {
         "the others still run"
     );
     harness.now += Duration::from_secs(240);
-    let (third, body) = scrape_counting(&mut harness);
+    let (third, body) = harness.scrape_counting();
     assert_eq!(third, first, "five minutes on, it runs again");
     assert!(body.contains(&format!("{age} 0\n")), "{body}");
 }
@@ -56,9 +46,9 @@ fn young_rows_are_served_again_with_their_age() {
 #[test]
 fn clearing_the_counters_forgets_the_kept_rows() {
     let mut harness = harness();
-    let (first, _) = scrape_counting(&mut harness);
+    let (first, _) = harness.scrape_counting();
     harness.collector.reset_counters();
-    let (second, _) = scrape_counting(&mut harness);
+    let (second, _) = harness.scrape_counting();
     assert_eq!(second, first);
 }
 
