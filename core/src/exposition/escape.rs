@@ -20,21 +20,28 @@ pub(super) fn write_label_value(out: &mut BytesMut, text: &str) {
     write_escaped(out, text, true);
 }
 
+/// Copies `text` in runs between the bytes that need escaping, found with `memchr` (label values
+/// such as statement texts can be long, and most need no escape at all).
 fn write_escaped(out: &mut BytesMut, text: &str, escape_quote: bool) {
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
-        let replacement: &[u8] = match byte {
+    let mut rest = text.as_bytes();
+    loop {
+        let special = if escape_quote {
+            memchr::memchr3(b'\\', b'\n', b'"', rest)
+        } else {
+            memchr::memchr2(b'\\', b'\n', rest)
+        };
+        let Some(at) = special else {
+            out.put_slice(rest);
+            return;
+        };
+        out.put_slice(&rest[..at]);
+        out.put_slice(match rest[at] {
             b'\\' => b"\\\\",
             b'\n' => b"\\n",
-            b'"' if escape_quote => b"\\\"",
-            _ => continue,
-        };
-        out.put_slice(&bytes[start..index]);
-        out.put_slice(replacement);
-        start = index + 1;
+            _ => b"\\\"",
+        });
+        rest = &rest[at + 1..];
     }
-    out.put_slice(&bytes[start..]);
 }
 
 /// Largest magnitude written as a plain integer; beyond it the exponent form is shorter.

@@ -14,19 +14,39 @@ enum NameKind {
     Label,
 }
 
+/// The bytes a metric name may hold after its first: ASCII letters and digits, `_` and `:`.
+static METRIC_BYTES: [bool; 256] = allowed_bytes(true);
+/// The bytes a label name may hold after its first: ASCII letters and digits and `_`.
+static LABEL_BYTES: [bool; 256] = allowed_bytes(false);
+
+const fn allowed_bytes(colon: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < table.len() {
+        let candidate = byte as u8;
+        table[byte] =
+            candidate.is_ascii_alphanumeric() || candidate == b'_' || (colon && candidate == b':');
+        byte += 1;
+    }
+    table
+}
+
 impl NameKind {
     fn allows(self, c: char) -> bool {
         u8::try_from(c).is_ok_and(|byte| self.allows_byte(byte))
     }
 
     fn allows_byte(self, byte: u8) -> bool {
-        byte.is_ascii_alphanumeric()
-            || byte == b'_'
-            || (byte == b':' && matches!(self, NameKind::Metric))
+        let table = match self {
+            NameKind::Metric => &METRIC_BYTES,
+            NameKind::Label => &LABEL_BYTES,
+        };
+        table[usize::from(byte)]
     }
 }
 
-/// Whether `name` needs no change; works on bytes, since any non-ASCII byte is invalid.
+/// Whether `name` needs no change; works on bytes, since any non-ASCII byte is invalid. Label
+/// names are checked for every sample, so this is a table lookup per byte.
 fn is_valid(name: &str, kind: NameKind) -> bool {
     match name.as_bytes() {
         [] => false,
