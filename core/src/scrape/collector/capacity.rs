@@ -110,15 +110,15 @@ impl Collector {
             return true;
         }
         // The main database keeps its connection unless it is the only one allowed: the next
-        // scrape starts there.
+        // scrape starts there. Its second connection goes first.
         let main_may_close = self.settings.max_connections_per_server == 1;
         let victim = self
             .links
             .iter()
             .filter(|(_, link)| link.server == server && link.pending.is_empty())
-            .filter(|(_, link)| main_may_close || link.database != MAIN_DATABASE)
-            .map(|(&conn, _)| conn)
-            .next();
+            .filter(|(_, link)| main_may_close || link.database != MAIN_DATABASE || link.second)
+            .min_by_key(|(_, link)| !link.second)
+            .map(|(&conn, _)| conn);
         match victim {
             Some(conn) => {
                 self.close_link(conn);
@@ -143,7 +143,7 @@ impl Collector {
     }
 
     /// Queues each query of `work` on `conn`.
-    fn send_work(&mut self, conn: ConnId, work: Vec<Purpose>) {
+    pub(super) fn send_work(&mut self, conn: ConnId, work: Vec<Purpose>) {
         let metrics = Arc::clone(&self.metrics);
         let alerts = self.settings.alerts.clone();
         for purpose in work {

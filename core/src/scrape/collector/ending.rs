@@ -91,7 +91,7 @@ impl Collector {
         let (server, database) = (&link.server_name, &link.database);
         if link.ready {
             tracing::warn!(server = %server, database = %database, "connection lost: {reason}");
-        } else if link.database != MAIN_DATABASE {
+        } else if link.database != MAIN_DATABASE || link.second {
             tracing::warn!(server = %server, database = %database, "cannot connect: {reason}");
         } else if self.reachability[link.server].failed(now) {
             tracing::warn!(server = %server, database = %database, "cannot connect: {reason}; retrying with backoff");

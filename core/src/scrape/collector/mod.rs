@@ -11,6 +11,7 @@ mod facts;
 mod queries;
 mod runs;
 mod sharing;
+mod spread;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use facts::KnownFacts;
 use queries::Link;
 use runs::ServerRun;
 use sharing::Readers;
+use spread::MainLoad;
 
 /// SQLSTATE of a statement cancelled by `statement_timeout`.
 const QUERY_CANCELED: &str = "57014";
@@ -218,6 +220,8 @@ pub struct Collector {
     readers: Readers,
     /// Per server: its settings and extensions as last read.
     facts: Vec<KnownFacts>,
+    /// Per server: its database count and what its main database's queries cost.
+    main_load: Vec<MainLoad>,
     actions: VecDeque<LinkAction>,
     events: VecDeque<Event>,
     transmit: BytesMut,
@@ -258,6 +262,7 @@ impl Collector {
             kept: HashMap::new(),
             readers: Readers::new(),
             facts: vec![KnownFacts::default(); count],
+            main_load: vec![MainLoad::default(); count],
             actions: VecDeque::new(),
             events: VecDeque::new(),
             transmit: BytesMut::new(),
@@ -336,6 +341,7 @@ impl Collector {
             self.kept.clear();
             self.readers.clear();
             self.facts = vec![KnownFacts::default(); count];
+            self.main_load = vec![MainLoad::default(); count];
         }
         self.servers = new.servers;
         self.metrics = new.metrics;

@@ -55,6 +55,9 @@ pub(super) struct Link {
     pub(super) ready: bool,
     /// Why the runtime could not open the socket, when it could not.
     pub(super) connect_failure: Option<String>,
+    /// The second connection to the main database, taking part of its metric queries
+    /// ([`spread`](super::spread)).
+    pub(super) second: bool,
     /// The last run at whose end a CancelRequest went out for its running queries.
     pub(super) cancelled_run: Option<u64>,
     pub(super) pending: HashMap<QueryId, Pending>,
@@ -65,19 +68,32 @@ pub(super) struct Link {
 
 impl Collector {
     /// The connection to `database` of `server`, if there is one (ready or still opening).
+    /// The second connection to the main database ([`spread`](super::spread)) is not it.
     pub(super) fn find_link(&self, server: usize, database: &str) -> Option<ConnId> {
         self.links
             .iter()
-            .find(|(_, link)| link.server == server && link.database == database)
+            .find(|(_, link)| link.server == server && link.database == database && !link.second)
             .map(|(&conn, _)| conn)
     }
 
     /// The connection to `database` of `server`, opened (an [`LinkAction::Connect`]) if there
     /// is none; a connection still being opened is reused.
     pub(super) fn link_for(&mut self, now: Instant, server: usize, database: &str) -> ConnId {
-        if let Some(conn) = self.find_link(server, database) {
-            return conn;
+        match self.find_link(server, database) {
+            Some(conn) => conn,
+            None => self.open_link(now, server, database, false),
         }
+    }
+
+    /// Opens a connection to `database` of `server` (an [`LinkAction::Connect`]); `second`
+    /// when it is the second connection to the main database.
+    pub(super) fn open_link(
+        &mut self,
+        now: Instant,
+        server: usize,
+        database: &str,
+        second: bool,
+    ) -> ConnId {
         let spec = &self.servers[server];
         let mut options = vec![(
             "lock_timeout".to_owned(),
@@ -111,6 +127,7 @@ impl Collector {
                 connected: false,
                 ready: false,
                 connect_failure: None,
+                second,
                 cancelled_run: None,
                 pending: HashMap::new(),
                 busy_from: now,
@@ -169,7 +186,9 @@ impl Collector {
                 pg::Event::Ready => {
                     link.ready = true;
                     link.busy_from = now;
-                    if link.database == MAIN_DATABASE && self.reachability[link.server].connected()
+                    if link.database == MAIN_DATABASE
+                        && !link.second
+                        && self.reachability[link.server].connected()
                     {
                         tracing::info!(server = %link.server_name, "reachable again");
                     }
@@ -186,6 +205,7 @@ impl Collector {
                     match pending {
                         Some(pending) if Some(pending.run) == current => {
                             if let Purpose::Metric(planned) = pending.purpose {
+                                self.query_timed(server, &database, planned, spent);
                                 self.metric_answered(
                                     now, server, &database, planned, spent, &result,
                                 );
@@ -249,7 +269,7 @@ impl Collector {
                         is_primary: role.is_primary,
                     };
                     let work = self.database_metrics(now, server, MAIN_DATABASE, profile);
-                    self.dispatch(now, server, MAIN_DATABASE, work);
+                    self.dispatch_main_metrics(now, server, work);
                     self.queue_alerts(conn, server);
                 }
                 self.signs_read(now, conn, server, discovery::read_signs(&result));
@@ -270,6 +290,7 @@ impl Collector {
             }
             (Purpose::Probe(Probe::Databases), Ok(result)) => {
                 let databases = discovery::read_databases(&result);
+                self.databases_counted(server, databases.len());
                 self.collect_other_databases(now, server, &databases);
                 self.extensions_found(now, server, Found::DatabaseList);
             }

@@ -76,6 +76,7 @@ impl Collector {
     /// connection gets a run with nothing to do: it ends at once, the server inactive.
     fn start_run(&mut self, now: Instant, server: usize, deadline: Instant) {
         let list_databases = needs_database_list(&self.metrics, &self.filter);
+        self.main_load[server].begin_run();
         self.next_run += 1;
         self.runs[server] = Some(ServerRun {
             id: self.next_run,
@@ -105,6 +106,8 @@ impl Collector {
         probes.extend_from_slice(&fact_probes);
         if list_databases {
             probes.push(Probe::Databases);
+        } else {
+            self.databases_counted(server, 1);
         }
         if let Some(run) = self.runs[server].as_mut() {
             run.fact_probes = fact_probes;

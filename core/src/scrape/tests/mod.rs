@@ -15,6 +15,7 @@ mod health;
 mod probes;
 mod reconfigure;
 mod sharing;
+mod spread;
 mod ttl;
 mod wire;
 
@@ -255,6 +256,9 @@ struct Harness {
     now: Instant,
     /// How long each PostgreSQL server takes to answer what it is sent.
     answer_delay: Duration,
+    /// How long each query takes besides: the answers to a pipeline arrive one by one, this
+    /// much apart.
+    query_delay: Duration,
 }
 
 impl Harness {
@@ -299,6 +303,7 @@ impl Harness {
             next_ticket: 0,
             now: crate::test_clock::origin(),
             answer_delay: Duration::ZERO,
+            query_delay: Duration::ZERO,
         }
     }
 
@@ -344,8 +349,11 @@ impl Harness {
                     let reply = respond(&self.servers[server], wire);
                     if !reply.is_empty() {
                         self.now += self.answer_delay;
-                        let reply = LinkEvent::Input(Bytes::from(reply));
-                        self.collector.handle_link(self.now, conn, reply);
+                        for piece in answers_of(reply, !self.query_delay.is_zero()) {
+                            self.now += self.query_delay;
+                            self.collector
+                                .handle_link(self.now, conn, LinkEvent::Input(piece));
+                        }
                     }
                 }
                 Action::Command {
@@ -405,6 +413,27 @@ impl Harness {
         assert_eq!(self.answered.pop(), Some(ticket));
         self.finished.pop().expect("the scrape finished")
     }
+}
+
+/// `reply` whole, or cut after each ReadyForQuery when `one_by_one`.
+fn answers_of(mut reply: BytesMut, one_by_one: bool) -> Vec<Bytes> {
+    if !one_by_one {
+        return vec![reply.freeze()];
+    }
+    let mut pieces = Vec::new();
+    let mut end = 0;
+    while end + 5 <= reply.len() {
+        let tag = reply[end];
+        end += 1 + u32::from_be_bytes(reply[end + 1..end + 5].try_into().unwrap()) as usize;
+        if tag == b'Z' {
+            pieces.push(reply.split_to(end).freeze());
+            end = 0;
+        }
+    }
+    if !reply.is_empty() {
+        pieces.push(reply.freeze());
+    }
+    pieces
 }
 
 fn primary(databases: Vec<&'static str>) -> ScriptedServer {
