@@ -134,6 +134,37 @@ fn strip_total(name: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
+/// The label sets of many samples, each written once (names sanitised, values escaped, the
+/// braces included) so that every family sharing them copies the bytes instead of escaping
+/// again: the families of one query result share its rows' labels.
+#[derive(Debug, Default)]
+pub struct LabelBlocks {
+    text: BytesMut,
+    /// Where each set ends in `text`.
+    ends: Vec<usize>,
+}
+
+/// One set of [`LabelBlocks`], for [`FamilyWriter::sample_labelled`].
+#[derive(Debug, Clone, Copy)]
+pub struct LabelBlock<'a>(&'a [u8]);
+
+impl LabelBlocks {
+    /// Adds the set `labels` (written as [`FamilyWriter::sample`] would, order kept).
+    pub fn push(&mut self, labels: &[(&str, &str)]) {
+        write_labels(&mut self.text, labels, None);
+        self.ends.push(self.text.len());
+    }
+
+    /// The `index`th set added; `None` past the end.
+    pub fn get(&self, index: usize) -> Option<LabelBlock<'_>> {
+        let end = *self.ends.get(index)?;
+        let start = index
+            .checked_sub(1)
+            .map_or(0, |previous| self.ends[previous]);
+        Some(LabelBlock(&self.text[start..end]))
+    }
+}
+
 /// Writes one sample line: `name+suffix{labels,extra} value`.
 fn write_sample(
     out: &mut BytesMut,
@@ -145,6 +176,14 @@ fn write_sample(
 ) {
     out.put_slice(name.as_bytes());
     out.put_slice(suffix.as_bytes());
+    write_labels(out, labels, extra);
+    out.put_u8(b' ');
+    write_value(out, value);
+    out.put_u8(b'\n');
+}
+
+/// Writes `{labels,extra}`, or nothing when there are no labels.
+fn write_labels(out: &mut BytesMut, labels: &[(&str, &str)], extra: Option<(&str, f64)>) {
     if !labels.is_empty() || extra.is_some() {
         out.put_u8(b'{');
         for (index, (label, text)) in labels.iter().enumerate() {
@@ -167,9 +206,6 @@ fn write_sample(
         }
         out.put_u8(b'}');
     }
-    out.put_u8(b' ');
-    write_value(out, value);
-    out.put_u8(b'\n');
 }
 
 /// Writes the samples of one gauge, counter or untyped family; see [`Encoder::family`].
@@ -207,6 +243,18 @@ impl FamilyWriter<'_> {
             None,
             value,
         );
+        self
+    }
+
+    /// Writes one sample whose labels were written beforehand into [`LabelBlocks`]; the same
+    /// line as [`FamilyWriter::sample`] with those labels.
+    pub fn sample_labelled(&mut self, labels: LabelBlock<'_>, value: f64) -> &mut Self {
+        self.out.put_slice(self.name.as_bytes());
+        self.out.put_slice(self.sample_suffix.as_bytes());
+        self.out.put_slice(labels.0);
+        self.out.put_u8(b' ');
+        write_value(self.out, value);
+        self.out.put_u8(b'\n');
         self
     }
 }
@@ -322,6 +370,33 @@ mod tests {
 
     fn text(out: &BytesMut) -> &str {
         std::str::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn written_labels_make_the_same_lines_as_pairs() {
+        let sets: [&[(&str, &str)]; 3] = [
+            &[("server", "a"), ("query", "SELECT \"x\"\\n\nFROM t")],
+            &[],
+            &[("bad name", "plain")],
+        ];
+        let mut blocks = LabelBlocks::default();
+        for labels in sets {
+            blocks.push(labels);
+        }
+        for format in [Format::Text, Format::OpenMetrics] {
+            let encoder = Encoder::new(format);
+            let (mut by_pairs, mut by_blocks) = (BytesMut::new(), BytesMut::new());
+            let mut writer = encoder.family(&mut by_pairs, "x_total", "", MetricType::Counter);
+            for labels in sets {
+                writer.sample(labels, 1.5);
+            }
+            let mut writer = encoder.family(&mut by_blocks, "x_total", "", MetricType::Counter);
+            for index in 0..sets.len() {
+                writer.sample_labelled(blocks.get(index).unwrap(), 1.5);
+            }
+            assert_eq!(text(&by_blocks), text(&by_pairs));
+        }
+        assert!(blocks.get(sets.len()).is_none());
     }
 
     #[test]

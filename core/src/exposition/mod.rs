@@ -33,7 +33,9 @@ pub mod value;
 
 pub mod strict_parser;
 
-pub use encoder::{Encoder, FamilyWriter, Histogram, HistogramError, HistogramWriter};
+pub use encoder::{
+    Encoder, FamilyWriter, Histogram, HistogramError, HistogramWriter, LabelBlock, LabelBlocks,
+};
 pub use name::{sanitize_label_name, sanitize_metric_name};
 
 /// Appends `value` as both formats write sample values: `NaN`, `+Inf`, `-Inf`, whole numbers

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 
 use crate::config::ServerType;
 use crate::exposition::value::{label_value, parse_number_array, sample_value};
-use crate::exposition::{Encoder, Format, Histogram, MetricType};
+use crate::exposition::{Encoder, Format, Histogram, LabelBlock, LabelBlocks, MetricType};
 use crate::metrics::{
     ColumnDefinition, ColumnKind, EXTENSION_INFO_COLLECTOR, MetricDefinition, PRIMARY_COLLECTOR,
     QueryVariant, SETTINGS_COLLECTOR, SETTINGS_PREFIX, Sort,
@@ -367,6 +367,7 @@ fn render_definition<'a>(
     if collected.is_empty() {
         return;
     }
+    let mut written = Vec::new();
     for family in family_columns(definition, &collected) {
         let Some(family_name) = family_name(definition, &family) else {
             continue;
@@ -379,7 +380,11 @@ fn render_definition<'a>(
                     &collected,
                     &family,
                     labels,
+                    None,
                     |labels, row, columns| {
+                        let SampleLabels::Pairs(labels) = labels else {
+                            return;
+                        };
                         if let Some(histogram) = columns
                             .histogram
                             .as_ref()
@@ -409,10 +414,16 @@ fn render_definition<'a>(
                     &collected,
                     &family,
                     labels,
+                    Some(&mut written),
                     |labels, row, columns| {
-                        if let Some(text) = row.get(columns.value) {
-                            writer.sample(labels, sample_value(Some(text)));
-                        }
+                        let Some(text) = row.get(columns.value) else {
+                            return;
+                        };
+                        let value = sample_value(Some(text));
+                        match labels {
+                            SampleLabels::Written(block) => writer.sample_labelled(block, value),
+                            SampleLabels::Pairs(labels) => writer.sample(labels, value),
+                        };
                     },
                 );
             }
@@ -471,17 +482,37 @@ struct HistogramColumns {
     count: usize,
 }
 
+/// A row's labels as [`for_each_sample`] hands them over.
+enum SampleLabels<'l, 'a> {
+    /// The label names and values: `server`, the family's label columns, `database`.
+    Pairs(&'l [(&'a str, &'a str)]),
+    /// The same, already written.
+    Written(LabelBlock<'l>),
+}
+
+/// The labels of every row of one collected result, written once for every family of that
+/// result with the same label columns (in the built-in set, all of a query's families).
+struct WrittenLabels<'a> {
+    /// Which collected result.
+    result: usize,
+    names: Vec<&'a str>,
+    positions: Vec<usize>,
+    blocks: LabelBlocks,
+}
+
 /// Calls `write` for every row of every collected result that has the family's column, with
 /// the row's labels: `server`, the family's label columns, then `database` unless a label
-/// column is named so.
+/// column is named so. With `written`, the labels come written, from the sets kept there for
+/// the families before this one (added to when missing); else as pairs.
 fn for_each_sample<'a>(
     definition: &'a MetricDefinition,
     collected: &[(&'a ServerSnapshot, &'a MetricRows)],
     family: &FamilyColumn<'_>,
     labels: &mut Vec<(&'a str, &'a str)>,
-    mut write: impl FnMut(&[(&'a str, &'a str)], &'a Row, &ResultColumns),
+    mut written: Option<&mut Vec<WrittenLabels<'a>>>,
+    mut write: impl FnMut(SampleLabels<'_, 'a>, &'a Row, &ResultColumns),
 ) {
-    for &(server, rows) in collected {
+    for (result, &(server, rows)) in collected.iter().enumerate() {
         let variant = &definition.queries[rows.variant];
         let Some(columns) = locate(variant, &rows.result, family.name) else {
             continue;
@@ -491,7 +522,7 @@ fn for_each_sample<'a>(
             .map(|(_, name)| name)
             .collect();
         let database_label = !label_names.contains(&"database");
-        for row in ordered_rows(definition.sort, &rows.result) {
+        let labels_of = |row: &'a Row, labels: &mut Vec<(&'a str, &'a str)>| {
             labels.clear();
             labels.push(("server", &server.name));
             for (name, &position) in label_names.iter().zip(&columns.labels) {
@@ -500,7 +531,41 @@ fn for_each_sample<'a>(
             if database_label {
                 labels.push(("database", &rows.database));
             }
-            write(labels, row, &columns);
+        };
+        let ordered = ordered_rows(definition.sort, &rows.result);
+        let Some(written) = written.as_deref_mut() else {
+            for row in ordered {
+                labels_of(row, labels);
+                write(SampleLabels::Pairs(labels), row, &columns);
+            }
+            continue;
+        };
+        let known = written.iter().position(|entry| {
+            entry.result == result
+                && entry.names == label_names
+                && entry.positions == columns.labels
+        });
+        let entry = match known {
+            Some(index) => &written[index],
+            None => {
+                let mut blocks = LabelBlocks::default();
+                for &row in &ordered {
+                    labels_of(row, labels);
+                    blocks.push(labels);
+                }
+                written.push(WrittenLabels {
+                    result,
+                    names: label_names.clone(),
+                    positions: columns.labels.clone(),
+                    blocks,
+                });
+                &written[written.len() - 1]
+            }
+        };
+        for (index, row) in ordered.into_iter().enumerate() {
+            if let Some(block) = entry.blocks.get(index) {
+                write(SampleLabels::Written(block), row, &columns);
+            }
         }
     }
 }
