@@ -23,8 +23,9 @@ pub struct MetricRows {
     pub variant: usize,
     /// The database the query ran in.
     pub database: String,
-    /// The rows.
-    pub result: QueryResult,
+    /// The rows, shared by every definition reading the same execution and by the rows kept
+    /// for a `ttl`.
+    pub result: Arc<QueryResult>,
     /// When PostgreSQL returned them: before the scrape for a metric with a `ttl` whose rows
     /// were young enough to serve again.
     pub fetched: Instant,

@@ -299,7 +299,7 @@ impl Collector {
                     metric: planned.metric,
                     variant: planned.variant,
                     database: database.to_owned(),
-                    result,
+                    result: Arc::new(result),
                     fetched: now,
                 };
                 self.add_rows(server, rows);

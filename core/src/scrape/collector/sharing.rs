@@ -6,6 +6,7 @@
 //! families.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::metrics::MetricSet;
@@ -89,16 +90,21 @@ impl Collector {
             .unwrap_or_default();
         let share = spent / u32::try_from(readers.len() + 1).unwrap_or(u32::MAX);
         self.record_collector(server, planned.metric, share, result.is_ok());
+        // One copy for all the readers (the sender's rows are the caller's).
+        let shared = match (result, readers.is_empty()) {
+            (Ok(result), false) => Some(Arc::new(result.clone())),
+            _ => None,
+        };
         for reader in readers {
             self.record_collector(server, reader.metric, share, result.is_ok());
-            if let Ok(result) = result {
+            if let Some(result) = &shared {
                 self.add_rows(
                     server,
                     MetricRows {
                         metric: reader.metric,
                         variant: reader.variant,
                         database: database.to_owned(),
-                        result: result.clone(),
+                        result: Arc::clone(result),
                         fetched: now,
                     },
                 );
