@@ -116,10 +116,11 @@ fn concurrent_scrapes_leave_no_zombie_and_stay_within_the_connection_budget() {
             );
         }
         most_seen = most_seen.max(cluster.psql(counting).trim().parse::<u32>().unwrap());
-        // One server, and the databases that accept connections: postgres and other_db.
+        // One server, and the databases that accept connections: postgres and other_db, plus
+        // a second connection for postgres once it was a scrape's bottleneck.
         assert!(
-            most_seen <= 2,
-            "round {round}: {most_seen} connections for a budget of 2"
+            most_seen <= 3,
+            "round {round}: {most_seen} connections for a budget of 3"
         );
         let settled = eventually(REAP_TIMEOUT, || {
             children_of(exporter.pid())
