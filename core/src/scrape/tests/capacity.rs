@@ -158,3 +158,28 @@ fn a_session_the_server_never_closes_frees_its_slot_at_the_terminate_deadline() 
     assert_eq!(harness.closes, 1);
     assert_eq!(harness.finished.len(), 1, "the scrape finished");
 }
+
+#[test]
+fn shutdown_closes_the_sessions_still_closing() {
+    let mut harness = capped(vec![primary(databases(2))], 2);
+    harness.hold_server_closes = true;
+    harness.request(None);
+    harness.run();
+    let [closing] = harness.exiting[..] else {
+        panic!("one session closing: {:?}", harness.exiting);
+    };
+    harness.collector.shutdown(harness.now);
+    let mut closed = Vec::new();
+    while let Some(action) = harness.collector.poll_action() {
+        if let Action::Command {
+            conn,
+            command: LinkCommand::Close,
+        } = action
+        {
+            closed.push(conn);
+        }
+    }
+    assert!(closed.contains(&closing), "{closed:?}");
+    assert_eq!(harness.collector.connection_count(), 0);
+    assert_eq!(harness.collector.poll_timeout(), None);
+}
