@@ -50,6 +50,15 @@
 //!     }
 //!     other => panic!("unexpected {other:?}"),
 //! }
+//!
+//! // Terminate goes out; the session is over once the server has closed its end.
+//! connection.terminate(now);
+//! to_server.clear();
+//! while connection.poll_transmit(&mut to_server) {}
+//! assert_eq!(&to_server[..], b"X\0\0\0\x04");
+//! assert_eq!(connection.poll_event(), None);
+//! connection.handle_eof(now);
+//! assert_eq!(connection.poll_event(), Some(Event::Closed { error: None }));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -63,7 +72,7 @@ pub use backend::{
     TransactionStatus,
 };
 pub use connection::{
-    CancelKey, ConnectParams, Connection, Error, Event, QueryError, QueryId, QueryResult, TlsMode,
-    UnsupportedAuth,
+    CancelKey, ConnectParams, Connection, Error, Event, QueryError, QueryId, QueryResult,
+    TERMINATE_TIMEOUT, TlsMode, UnsupportedAuth,
 };
 pub use frontend::EncodeError;

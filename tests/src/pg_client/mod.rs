@@ -199,7 +199,7 @@ impl PgClient {
 
     /// Ends the session politely (Terminate, then TLS close_notify) and closes the socket.
     pub fn close(mut self) -> Result<(), DriverError> {
-        self.machine.inner_mut().terminate();
+        self.machine.inner_mut().terminate(Instant::now());
         let flushed = self.flush();
         self.socket.shutdown();
         flushed

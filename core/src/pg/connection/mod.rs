@@ -69,7 +69,8 @@ pub enum Event {
     /// The server sent a notice or warning.
     Notice(ServerError),
     /// The connection is over; close the socket. `error` is `None` after
-    /// [`Connection::terminate`]. Every query still pending got its `QueryDone` before this.
+    /// [`Connection::terminate`], once the server closed its end or [`TERMINATE_TIMEOUT`]
+    /// passed. Every query still pending got its `QueryDone` before this.
     Closed {
         /// Why it ended, when it did not end by request.
         error: Option<Error>,
@@ -89,16 +90,25 @@ enum Phase {
     AwaitingReady,
     /// Ready: queries are sent as soon as they are queued.
     Ready,
-    /// Terminate queued; the connection closes once it has been transmitted.
+    /// Terminate queued; the connection closes at the server's end of stream or at the
+    /// terminate deadline.
     Terminating,
     /// Over; `Closed` was emitted.
     Closed,
 }
 
+/// How long a terminated connection waits for the server to close its end of the stream.
+/// PostgreSQL closes the socket of a session only when its backend process exits, after its
+/// cleanup, so the end of stream tells that the session no longer holds a process; a server
+/// that never closes does not hold the connection longer than this.
+pub const TERMINATE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A client connection to PostgreSQL, without IO. See the crate docs for how to drive it.
 pub struct Connection {
     phase: Phase,
     tls: TlsMode,
+    /// While connecting, the end of `connect_timeout`; while terminating, when the wait for
+    /// the server's end of stream ends.
     deadline: Instant,
     /// The encoded StartupMessage, sent after the SSLRequest answer or right away.
     startup: BytesMut,
@@ -283,12 +293,15 @@ impl Connection {
         }
     }
 
-    /// Queues Terminate; the connection ends with `Closed { error: None }` after it is
-    /// transmitted. Queries without a result by then fail with
-    /// [`QueryError::ConnectionClosed`], so call it once the results needed have arrived.
-    /// Before the startup message was sent there is nothing to terminate: the connection
-    /// closes at once. Drain `poll_transmit` and `poll_event` afterwards.
-    pub fn terminate(&mut self) {
+    /// Queues Terminate; the connection then waits for the server to close its end (the
+    /// driver's `handle_eof`) and ends with `Closed { error: None }` then, or at
+    /// [`TERMINATE_TIMEOUT`] after `now` if the server never closes (`poll_timeout` returns
+    /// that deadline). Input received meanwhile is ignored, and queries without a result
+    /// fail with [`QueryError::ConnectionClosed`] when it closes, so call it once the results
+    /// needed have arrived. Before the startup message was sent there is nothing to
+    /// terminate: the connection closes at once. Drain `poll_transmit` and `poll_event`
+    /// afterwards.
+    pub fn terminate(&mut self, now: Instant) {
         match self.phase {
             Phase::Closed | Phase::Terminating => {}
             Phase::SslResponse | Phase::TlsHandshake => {
@@ -298,6 +311,7 @@ impl Connection {
             Phase::Authenticating | Phase::AwaitingReady | Phase::Ready => {
                 frontend::terminate(self.outbox.bytes());
                 self.phase = Phase::Terminating;
+                self.deadline = now + TERMINATE_TIMEOUT;
             }
         }
     }
@@ -528,16 +542,23 @@ impl Machine for Connection {
         }
     }
 
-    /// The connection closes with [`Error::Timeout`] if it is not ready by its deadline.
+    /// The connection closes with [`Error::Timeout`] if it is not ready by its deadline, and
+    /// with no error if the server has not closed a terminated connection by
+    /// [`TERMINATE_TIMEOUT`].
     fn handle_timeout(&mut self, now: Instant) {
-        if self.is_connecting() && now >= self.deadline {
+        if now < self.deadline {
+            return;
+        }
+        if self.is_connecting() {
             self.close(Some(Error::Timeout));
+        } else if self.phase == Phase::Terminating {
+            self.close(None);
         }
     }
 
     /// Pending queries fail with [`QueryError::ConnectionClosed`] (or the server error they
-    /// already received), then `Closed` is queued: with no error after `terminate`, else with
-    /// [`Error::UnexpectedEof`].
+    /// already received), then `Closed` is queued: with no error after `terminate` (the
+    /// server's answer to Terminate), else with [`Error::UnexpectedEof`].
     fn handle_eof(&mut self, _now: Instant) {
         match self.phase {
             Phase::Closed => {}
@@ -546,24 +567,18 @@ impl Machine for Connection {
         }
     }
 
-    /// After Terminate has been handed out, the connection closes (`Closed` with no error).
     fn poll_transmit(&mut self, out: &mut BytesMut) -> bool {
-        if !self.outbox.poll_transmit(out) {
-            return false;
-        }
-        if self.phase == Phase::Terminating {
-            self.close(None);
-        }
-        true
+        self.outbox.poll_transmit(out)
     }
 
     fn poll_event(&mut self) -> Option<Event> {
         self.outbox.poll_event()
     }
 
-    /// The `connect_timeout` deadline while connecting; `None` once ready or closed.
+    /// The `connect_timeout` deadline while connecting, the [`TERMINATE_TIMEOUT`] deadline
+    /// while terminating; `None` when ready or closed.
     fn poll_timeout(&self) -> Option<Instant> {
-        self.is_connecting().then_some(self.deadline)
+        (self.is_connecting() || self.phase == Phase::Terminating).then_some(self.deadline)
     }
 
     fn is_finished(&self) -> bool {

@@ -4,7 +4,10 @@
 //! connection while the server has fewer than the cap, and otherwise waits in the run's queue.
 //! When a connection of that server has nothing left to do (no query outstanding) and work is
 //! waiting, it is closed and a connection to the first waiting database is opened in its place:
-//! a PostgreSQL session cannot change databases. The main database's connection is kept
+//! a PostgreSQL session cannot change databases. A closed connection keeps its place under the
+//! cap until the server has closed its end, that is until its backend process has exited
+//! ([`retiring`](super::retiring)), so the cap bounds the server's processes; no more
+//! connections are closed than there are databases waiting. The main database's connection is kept
 //! unless the cap is 1: it gets the extension metrics late in a scrape and the probes of the
 //! next. The connections open at the end of a scrape are kept; the next scrape gives work to
 //! the databases that have one before it opens others, so a server with fewer databases than
@@ -14,8 +17,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::link::{ConnId, LinkCommand};
-use crate::machine::Machine;
+use crate::link::ConnId;
 
 use super::super::plan::MAIN_DATABASE;
 use super::Collector;
@@ -58,7 +60,7 @@ impl Collector {
         }
         let conn = match self.find_link(server, database) {
             Some(conn) => conn,
-            None if self.make_room(server) => self.link_for(now, server, database),
+            None if self.has_room(server) => self.link_for(now, server, database),
             None => {
                 if let Some(run) = self.runs[server].as_mut() {
                     run.waiting.push_back(Waiting {
@@ -66,6 +68,7 @@ impl Collector {
                         work,
                     });
                 }
+                self.start_waiting(now, server);
                 return;
             }
         };
@@ -78,68 +81,62 @@ impl Collector {
         self.flush(now, conn);
     }
 
-    /// Opens connections for the waiting work of `server` while there is room for them; call
-    /// when one of its connections finished its work or closed.
+    /// Opens connections for the waiting work of `server` while there is room for them, and
+    /// closes idle ones to make room for the rest, no more than there are databases waiting
+    /// beyond those already closing; call when work starts waiting or one of its connections
+    /// finished its work or closed.
     pub(super) fn start_waiting(&mut self, now: Instant, server: usize) {
-        while self.runs[server]
-            .as_ref()
-            .is_some_and(|run| !run.waiting.is_empty())
-            && self.make_room(server)
-        {
-            let Some(waiting) = self.runs[server]
-                .as_mut()
-                .and_then(|run| run.waiting.pop_front())
-            else {
+        loop {
+            let waiting = self.runs[server]
+                .as_ref()
+                .map_or(0, |run| run.waiting.len());
+            if waiting == 0 {
                 return;
-            };
-            let conn = self.link_for(now, server, &waiting.database);
-            self.send_work(conn, waiting.work);
-            self.flush(now, conn);
+            }
+            if self.has_room(server) {
+                let Some(waiting) = self.runs[server]
+                    .as_mut()
+                    .and_then(|run| run.waiting.pop_front())
+                else {
+                    return;
+                };
+                let conn = self.link_for(now, server, &waiting.database);
+                self.send_work(conn, waiting.work);
+                self.flush(now, conn);
+                continue;
+            }
+            if self.retiring_count(server) >= waiting {
+                return;
+            }
+            match self.idle_link(server) {
+                Some(conn) => self.retire_link(now, conn),
+                None => return,
+            }
         }
     }
 
-    /// Whether `server` may open one more connection: it is under its cap, or an idle
-    /// connection of it was just closed to make room.
-    fn make_room(&mut self, server: usize) -> bool {
+    /// Whether `server` may open one more connection: it holds fewer than the cap, counting
+    /// those still closing.
+    pub(super) fn has_room(&self, server: usize) -> bool {
         let held = self
             .links
             .values()
             .filter(|link| link.server == server)
             .count();
-        if held < self.settings.max_connections_per_server {
-            return true;
-        }
-        // The main database keeps its connection unless it is the only one allowed: the next
-        // scrape starts there. Its second connection goes first.
+        held + self.retiring_count(server) < self.settings.max_connections_per_server
+    }
+
+    /// A connection of `server` with nothing to do that may close to make room: the main
+    /// database's second connection first. The main database keeps its connection unless it
+    /// is the only one allowed: the next scrape starts there.
+    fn idle_link(&self, server: usize) -> Option<ConnId> {
         let main_may_close = self.settings.max_connections_per_server == 1;
-        let victim = self
-            .links
+        self.links
             .iter()
             .filter(|(_, link)| link.server == server && link.pending.is_empty())
             .filter(|(_, link)| main_may_close || link.database != MAIN_DATABASE || link.second)
             .min_by_key(|(_, link)| !link.second)
-            .map(|(&conn, _)| conn);
-        match victim {
-            Some(conn) => {
-                self.close_link(conn);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Ends connection `conn` politely: Terminate, then [`LinkCommand::Close`]. The
-    /// connection is forgotten first, so nothing it reports afterwards is handled.
-    pub(super) fn close_link(&mut self, conn: ConnId) {
-        let Some(mut link) = self.links.remove(&conn) else {
-            return;
-        };
-        link.pg.terminate();
-        while link.connected && link.pg.poll_transmit(&mut self.transmit) {
-            let bytes = self.transmit.split().freeze();
-            self.command(conn, LinkCommand::Send(bytes));
-        }
-        self.command(conn, LinkCommand::Close);
+            .map(|(&conn, _)| conn)
     }
 
     /// Queues each query of `work` on `conn`.

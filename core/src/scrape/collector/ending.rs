@@ -15,9 +15,10 @@ use super::{Collector, Link};
 impl Collector {
     /// At the end of the run `run_id` of `server` with queries outstanding: its running
     /// queries are cancelled and their connections kept; a connection still running queries
-    /// of a run whose end already cancelled them is closed. Connections still being opened
-    /// are kept: their connect timeout ends them.
-    pub(super) fn cancel_late_queries(&mut self, server: usize, run_id: u64) {
+    /// of a run whose end already cancelled them is closed, counting against the cap until
+    /// the server has closed it (or the terminate deadline passed). Connections still being
+    /// opened are kept: their connect timeout ends them.
+    pub(super) fn cancel_late_queries(&mut self, now: Instant, server: usize, run_id: u64) {
         if self.late[server] {
             tracing::debug!(server = %self.servers[server].name, "missed the scrape deadline again");
         } else {
@@ -40,8 +41,7 @@ impl Collector {
             });
             if unmoved {
                 tracing::warn!(server = %link.server_name, database = %link.database, "queries still running after a cancel: closing the connection");
-                self.links.remove(&conn);
-                self.command(conn, LinkCommand::Close);
+                self.retire_link(now, conn);
             } else if let Some(key) = link.pg.cancel_key().filter(|_| link.ready) {
                 link.cancelled_run = Some(run_id);
                 self.send_cancel(server, key);

@@ -9,6 +9,7 @@ mod ending;
 mod extensions;
 mod facts;
 mod queries;
+mod retiring;
 mod runs;
 mod sharing;
 mod spread;
@@ -27,6 +28,7 @@ use crate::http::client::ClientLimits;
 use crate::link::{ConnId, LinkAction, LinkEvent, LinkOwner};
 use crate::machine::Machine;
 use crate::metrics::{CollectorFilter, MetricSet};
+use crate::pg;
 use crate::plan::Target;
 use crate::secret::Secret;
 
@@ -38,6 +40,7 @@ pub use deadline::{MAX_SCRAPE_TIMEOUT, MIN_SCRAPE_TIMEOUT, request_deadline};
 pub use facts::FACTS_MAX_AGE;
 use facts::KnownFacts;
 use queries::Link;
+use retiring::Retiring;
 use runs::ServerRun;
 use sharing::Readers;
 use spread::MainLoad;
@@ -64,6 +67,19 @@ pub struct ServerSpec {
     pub password: Option<Secret>,
     /// Where it is and how to reach it.
     pub target: Arc<Target>,
+}
+
+/// The connections of `connections` whose machine's deadline (`pg_of` finds it) has passed.
+fn expired<T>(
+    connections: &HashMap<ConnId, T>,
+    now: Instant,
+    pg_of: impl Fn(&T) -> &pg::Connection,
+) -> Vec<ConnId> {
+    connections
+        .iter()
+        .filter(|(_, connection)| pg_of(connection).poll_timeout().is_some_and(|at| at <= now))
+        .map(|(&conn, _)| conn)
+        .collect()
 }
 
 /// Whether two server lists name the same servers, logins and targets, in the same order.
@@ -170,8 +186,9 @@ pub enum Event {
 ///
 /// Servers are scraped in parallel; on each connection all queries of a scrape are pipelined.
 /// A server with more databases than its connection cap has them take turns: a connection
-/// whose database has nothing left to do is closed and one to a waiting database opened (see
-/// `capacity.rs`); the connections open at the end of a scrape are kept for the next.
+/// whose database has nothing left to do is closed and, once the server has closed it too,
+/// one to a waiting database opened (see `capacity.rs`); the connections open at the end of a
+/// scrape are kept for the next.
 /// Probes and metric queries run as named prepared statements, so each connection has the
 /// server parse and plan them once, on their first scrape (see `pg::Connection::query_prepared`;
 /// a reconnect prepares again). A `type = prometheus` server's run is a fetch of its
@@ -195,6 +212,8 @@ pub struct Collector {
     servers: Vec<ServerSpec>,
     random_nonce: Box<dyn FnMut() -> [u8; 18] + Send>,
     links: HashMap<ConnId, Link>,
+    /// Connections closed to make room, until the server has closed them.
+    retiring: HashMap<ConnId, Retiring>,
     next_conn: u64,
     fetcher: Fetcher,
     counters: QueryCounters,
@@ -247,6 +266,7 @@ impl Collector {
             servers,
             random_nonce,
             links: HashMap::new(),
+            retiring: HashMap::new(),
             next_conn: 0,
             fetcher: Fetcher::new(LinkOwner::Prometheus, ClientLimits::default()),
             counters: QueryCounters::default(),
@@ -280,9 +300,10 @@ impl Collector {
         &self.active
     }
 
-    /// Open PostgreSQL connections, for checking the connection budget.
+    /// Open PostgreSQL connections, for checking the connection budget: those closed to make
+    /// room count until the server has closed them.
     pub fn connection_count(&self) -> usize {
-        self.links.len()
+        self.links.len() + self.retiring.len()
     }
 
     /// Whether a server is being collected.
@@ -329,7 +350,7 @@ impl Collector {
             }
             let landed = self.flights.abandon();
             self.land(now, landed);
-            self.end_every_link();
+            self.end_every_link(now);
             self.fetcher.reset();
             self.follow_fetcher(now);
             let count = new.servers.len();
@@ -413,17 +434,23 @@ impl Collector {
     pub fn shutdown(&mut self, now: Instant) {
         self.runs.iter_mut().for_each(|run| *run = None);
         self.flights.abandon();
-        self.end_every_link();
+        self.end_every_link(now);
         self.fetcher.reset();
         self.follow_fetcher(now);
     }
 
-    /// Sends Terminate on every connection that can take it and closes them all: no
-    /// connection outlives the server list it was opened for.
-    fn end_every_link(&mut self) {
-        let conns: Vec<ConnId> = self.links.keys().copied().collect();
+    /// Sends Terminate on every connection that can take it and closes them all, the
+    /// retiring ones too, without waiting for the server: no connection outlives the server
+    /// list it was opened for.
+    fn end_every_link(&mut self, now: Instant) {
+        let conns: Vec<ConnId> = self
+            .links
+            .keys()
+            .chain(self.retiring.keys())
+            .copied()
+            .collect();
         for conn in conns {
-            self.close_link(conn);
+            self.close_link(now, conn);
         }
     }
 
@@ -437,6 +464,10 @@ impl Collector {
         }
         if self.cancels.contains_key(&conn) {
             self.handle_cancel_link(conn, event);
+            return;
+        }
+        if self.retiring.contains_key(&conn) {
+            self.handle_retiring_link(now, conn, event);
             return;
         }
         let Some(link) = self.links.get_mut(&conn) else {
@@ -457,18 +488,13 @@ impl Collector {
 
     /// The instant from [`Collector::poll_timeout`] has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let expired: Vec<ConnId> = self
-            .links
-            .iter()
-            .filter(|(_, link)| link.pg.poll_timeout().is_some_and(|at| at <= now))
-            .map(|(&conn, _)| conn)
-            .collect();
-        for conn in expired {
+        for conn in expired(&self.links, now, |link| &link.pg) {
             if let Some(link) = self.links.get_mut(&conn) {
                 link.pg.handle_timeout(now);
                 self.flush(now, conn);
             }
         }
+        self.retiring_timeouts(now);
         self.fetcher.handle_timeout(now);
         self.follow_fetcher(now);
         self.abandon_late_runs(now);
@@ -487,7 +513,7 @@ impl Collector {
     }
 
     /// When [`Collector::handle_timeout`] must be called: a run's or a request's deadline, a
-    /// connection's start-up deadline or a fetch's, whichever is first.
+    /// connection's start-up or terminate deadline or a fetch's, whichever is first.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let links = self
@@ -496,6 +522,7 @@ impl Collector {
             .filter_map(|link| link.pg.poll_timeout());
         let runs = self.runs.iter().flatten().map(|run| run.deadline);
         links
+            .chain(self.retiring_deadline())
             .chain(runs)
             .chain(self.flights.poll_timeout())
             .chain(self.fetcher.poll_timeout())

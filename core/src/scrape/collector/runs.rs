@@ -193,7 +193,7 @@ impl Collector {
         run.snapshot.active = false;
         run.snapshot.rows.clear();
         match self.servers[server].kind {
-            ServerType::Postgresql if late => self.cancel_late_queries(server, run_id),
+            ServerType::Postgresql if late => self.cancel_late_queries(now, server, run_id),
             ServerType::Postgresql => {}
             ServerType::Prometheus => {
                 tracing::warn!(server = %self.servers[server].name, "missed the scrape deadline");

@@ -95,15 +95,19 @@ impl Collector {
             self.dispatch(now, server, MAIN_DATABASE, work);
             return;
         }
+        let Some(conn) = self.second_link(now, server) else {
+            self.dispatch(now, server, MAIN_DATABASE, work);
+            return;
+        };
         let (first, second) = split_by_cost(work, |purpose| self.main_load[server].cost(purpose));
         self.dispatch(now, server, MAIN_DATABASE, first);
-        let conn = self.second_link(now, server);
         self.send_work(conn, second);
         self.flush(now, conn);
     }
 
-    /// The second connection to the main database of `server`, opened if there is none.
-    fn second_link(&mut self, now: Instant, server: usize) -> ConnId {
+    /// The second connection to the main database of `server`, opened if there is none and
+    /// the server has room for one more (counting the sessions still closing).
+    fn second_link(&mut self, now: Instant, server: usize) -> Option<ConnId> {
         let existing = self
             .links
             .iter()
@@ -116,9 +120,10 @@ impl Collector {
                 {
                     link.busy_from = now;
                 }
-                conn
+                Some(conn)
             }
-            None => self.open_link(now, server, MAIN_DATABASE, true),
+            None if self.has_room(server) => Some(self.open_link(now, server, MAIN_DATABASE, true)),
+            None => None,
         }
     }
 }

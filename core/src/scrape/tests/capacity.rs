@@ -91,3 +91,95 @@ fn under_the_cap_nothing_is_closed() {
     assert_eq!(harness.connects, 4);
     assert_eq!(harness.closes, 0);
 }
+
+#[test]
+fn a_closed_session_frees_its_slot_only_once_the_server_has_closed_it() {
+    let mut harness = capped(vec![primary(databases(4))], 2);
+    harness.hold_server_closes = true;
+    let (ticket, _) = harness.request(None);
+    harness.run();
+    // postgres and db1 were opened; db1 is done and terminated, its backend still exiting.
+    assert_eq!(harness.connects, 2);
+    assert_eq!(harness.exiting.len(), 1);
+    assert_eq!(harness.collector.connection_count(), 2);
+    for turn in 1..=3 {
+        harness.close_exiting_sessions();
+        assert_eq!(
+            harness.connects,
+            2 + turn,
+            "one database more per closed session"
+        );
+        assert_eq!(
+            harness.peak_connections, 2,
+            "never more sessions than the cap"
+        );
+    }
+    assert!(
+        harness.exiting.is_empty(),
+        "the last database keeps its connection"
+    );
+    assert_eq!(harness.answered, [ticket]);
+    assert_every_database_reported(&render(&harness.finished[0]), 4);
+}
+
+#[test]
+fn no_more_sessions_close_than_databases_wait() {
+    let mut harness = capped(vec![primary(databases(3))], 3);
+    harness.hold_server_closes = true;
+    harness.request(None);
+    harness.run();
+    // db1 and db2 finished while db3 waited: one of them makes room, the other is kept.
+    assert_eq!(harness.connects, 3);
+    assert_eq!(harness.exiting.len(), 1);
+    harness.close_exiting_sessions();
+    assert_eq!(harness.connects, 4);
+    assert_eq!(harness.closes, 1);
+    assert_eq!(harness.collector.connection_count(), 3);
+    assert_eq!(harness.peak_connections, 3);
+}
+
+#[test]
+fn a_session_the_server_never_closes_frees_its_slot_at_the_terminate_deadline() {
+    let mut harness = capped(vec![primary(databases(2))], 2);
+    harness.hold_server_closes = true;
+    harness.request(None);
+    harness.run();
+    assert_eq!(harness.connects, 2);
+    let deadline = harness.now + crate::pg::TERMINATE_TIMEOUT;
+    assert_eq!(harness.collector.poll_timeout(), Some(deadline));
+    harness.now = deadline - Duration::from_millis(1);
+    harness.collector.handle_timeout(harness.now);
+    harness.run();
+    assert_eq!(harness.connects, 2, "still waiting for the server");
+    harness.now = deadline;
+    harness.collector.handle_timeout(harness.now);
+    harness.run();
+    assert_eq!(harness.connects, 3, "db2 takes the slot");
+    assert_eq!(harness.closes, 1);
+    assert_eq!(harness.finished.len(), 1, "the scrape finished");
+}
+
+#[test]
+fn shutdown_closes_the_sessions_still_closing() {
+    let mut harness = capped(vec![primary(databases(2))], 2);
+    harness.hold_server_closes = true;
+    harness.request(None);
+    harness.run();
+    let [closing] = harness.exiting[..] else {
+        panic!("one session closing: {:?}", harness.exiting);
+    };
+    harness.collector.shutdown(harness.now);
+    let mut closed = Vec::new();
+    while let Some(action) = harness.collector.poll_action() {
+        if let Action::Command {
+            conn,
+            command: LinkCommand::Close,
+        } = action
+        {
+            closed.push(conn);
+        }
+    }
+    assert!(closed.contains(&closing), "{closed:?}");
+    assert_eq!(harness.collector.connection_count(), 0);
+    assert_eq!(harness.collector.poll_timeout(), None);
+}

@@ -243,8 +243,14 @@ struct Harness {
     exporters: HashMap<usize, &'static str>,
     connects: usize,
     closes: usize,
-    /// The most connections open at once.
+    /// The most sessions at once: a session lasts from its connect until the collector closed
+    /// its socket and, after a Terminate, the server closed its end.
     peak_connections: usize,
+    /// Sessions that received Terminate keep their end open until
+    /// [`Harness::close_exiting_sessions`], as a backend still exiting does.
+    hold_server_closes: bool,
+    /// The terminated sessions whose end the server has not closed yet.
+    exiting: Vec<ConnId>,
     /// The CancelRequests received, in order: process id and secret key.
     cancel_requests: Vec<(i32, i32)>,
     /// Results answered, the early ones at a request's deadline ([`Event::Partial`]) included.
@@ -296,6 +302,8 @@ impl Harness {
             connects: 0,
             closes: 0,
             peak_connections: 0,
+            hold_server_closes: false,
+            exiting: Vec::new(),
             cancel_requests: Vec::new(),
             finished: Vec::new(),
             partial_answers: 0,
@@ -319,7 +327,7 @@ impl Harness {
                     } else {
                         self.conn_servers.insert(conn, server);
                         self.wires.insert(conn, Wire::default());
-                        self.peak_connections = self.peak_connections.max(self.wires.len());
+                        self.peak_connections = self.peak_connections.max(self.sessions());
                         LinkEvent::Connected
                     };
                     self.collector.handle_link(self.now, conn, event);
@@ -347,6 +355,7 @@ impl Harness {
                     let wire = self.wires.get_mut(&conn).unwrap();
                     wire.received.extend_from_slice(&bytes);
                     let reply = respond(&self.servers[server], wire);
+                    let terminated = wire.terminated;
                     if !reply.is_empty() {
                         self.now += self.answer_delay;
                         for piece in answers_of(reply, !self.query_delay.is_zero()) {
@@ -354,6 +363,11 @@ impl Harness {
                             self.collector
                                 .handle_link(self.now, conn, LinkEvent::Input(piece));
                         }
+                    }
+                    if terminated && self.hold_server_closes {
+                        self.exiting.push(conn);
+                    } else if terminated {
+                        self.collector.handle_link(self.now, conn, LinkEvent::Eof);
                     }
                 }
                 Action::Command {
@@ -371,6 +385,24 @@ impl Harness {
             self.take_events();
         }
         self.take_events();
+    }
+
+    /// The sessions the servers hold: the open connections and the terminated ones still
+    /// exiting.
+    fn sessions(&self) -> usize {
+        let socket_closed = |conn: &&ConnId| !self.wires.contains_key(conn);
+        self.wires.len() + self.exiting.iter().filter(socket_closed).count()
+    }
+
+    /// The servers close the end of every terminated session, then the actions that follow
+    /// are run.
+    fn close_exiting_sessions(&mut self) {
+        for conn in std::mem::take(&mut self.exiting) {
+            if self.wires.contains_key(&conn) {
+                self.collector.handle_link(self.now, conn, LinkEvent::Eof);
+            }
+        }
+        self.run();
     }
 
     fn take_events(&mut self) {

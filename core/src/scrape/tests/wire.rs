@@ -81,6 +81,8 @@ pub(super) struct Wire {
     pub(super) lock_timeout: Option<String>,
     /// The process id and secret key of a CancelRequest, when the connection carried one.
     pub(super) cancel_request: Option<(i32, i32)>,
+    /// Terminate arrived: the backend exits and closes its end.
+    pub(super) terminated: bool,
 }
 
 impl Wire {
@@ -97,7 +99,8 @@ pub(super) const SECRET_KEY: i32 = -77;
 
 /// Answers every whole frontend message in `wire`: simple queries and the extended protocol
 /// (Parse, Bind, Describe portal, Execute, Sync, Close), and takes a CancelRequest in place of
-/// a startup message. A silent server answers nothing after startup.
+/// a startup message. A silent server answers nothing after startup. Terminate marks the wire
+/// terminated: the caller closes the server's end.
 pub(super) fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
     let mut out = BytesMut::new();
     if !wire.started && (&wire.received[4..8]).get_i32() == 80_877_102 {
@@ -185,7 +188,7 @@ pub(super) fn respond(server: &ScriptedServer, wire: &mut Wire) -> BytesMut {
                 ready(&mut out);
             }
             b'C' => message(&mut out, b'3', b""),
-            b'X' => {}
+            b'X' => wire.terminated = true,
             other => panic!("unexpected frontend message {:?}", other as char),
         }
     }

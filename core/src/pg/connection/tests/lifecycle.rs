@@ -31,24 +31,79 @@ fn connect_timeout() {
 }
 
 #[test]
-fn terminate_closes_after_transmitting() {
+fn terminate_closes_once_the_server_has_closed() {
     let mut harness = Harness::new(params(TlsMode::Off, None));
     harness.login();
-    harness.connection.terminate();
-    let mut out = BytesMut::new();
-    assert!(harness.connection.poll_transmit(&mut out));
-    assert_eq!(&out[..], b"X\0\0\0\x04");
-    assert_eq!(
-        harness.connection.poll_event(),
-        Some(Event::Closed { error: None })
+    harness.connection.terminate(harness.start);
+    harness.drain();
+    assert_eq!(&harness.take_sent()[..], b"X\0\0\0\x04");
+    assert!(
+        harness.take_events().is_empty(),
+        "open until the server closes"
     );
-    assert!(!harness.connection.poll_transmit(&mut out));
+    assert!(!harness.connection.is_finished());
+    harness.connection.handle_eof(harness.start);
+    harness.drain();
+    assert_eq!(harness.take_events(), [Event::Closed { error: None }]);
+    assert!(harness.connection.is_finished());
+    assert!(harness.take_sent().is_empty());
+}
+
+#[test]
+fn input_while_terminating_is_ignored() {
+    let mut harness = Harness::new(params(TlsMode::Off, None));
+    harness.login();
+    let id = harness.connection.query("SELECT 1");
+    harness.connection.terminate(harness.start);
+    harness.drain();
+    harness.take_sent();
+    // A result, then bytes that are no message at all: neither is read any more.
+    let mut answer: Vec<u8> = [complete("SELECT 0"), ready()]
+        .iter()
+        .flat_map(to_bytes)
+        .collect();
+    answer.extend_from_slice(b"\xff\xff\xff\xff");
+    assert_eq!(harness.feed(&answer), Ok(()));
+    assert!(harness.take_events().is_empty());
+    assert!(harness.take_sent().is_empty());
+    harness.connection.handle_eof(harness.start);
+    harness.drain();
+    assert_eq!(
+        harness.take_events(),
+        [
+            Event::QueryDone {
+                id,
+                result: Err(QueryError::ConnectionClosed)
+            },
+            Event::Closed { error: None }
+        ]
+    );
+}
+
+#[test]
+fn terminate_closes_at_its_deadline_when_the_server_never_closes() {
+    let mut harness = Harness::new(params(TlsMode::Off, None));
+    harness.login();
+    let terminated = harness.start + Duration::from_secs(1);
+    harness.connection.terminate(terminated);
+    harness.drain();
+    let deadline = terminated + TERMINATE_TIMEOUT;
+    assert_eq!(harness.connection.poll_timeout(), Some(deadline));
+    harness
+        .connection
+        .handle_timeout(deadline - Duration::from_millis(1));
+    harness.drain();
+    assert!(harness.take_events().is_empty());
+    harness.connection.handle_timeout(deadline);
+    harness.drain();
+    assert_eq!(harness.take_events(), [Event::Closed { error: None }]);
+    assert_eq!(harness.connection.poll_timeout(), None);
 }
 
 #[test]
 fn terminate_before_startup_closes_at_once() {
     let mut harness = Harness::new(params(TlsMode::Try, None));
-    harness.connection.terminate();
+    harness.connection.terminate(harness.start);
     harness.drain();
     assert_eq!(harness.take_events(), [Event::Closed { error: None }]);
 }
