@@ -54,7 +54,9 @@ fn tiny_timeouts_of_one_client_cut_no_other_scrape() {
         let body = exporter.scrape();
         assert!(body.contains(ACTIVE), "{body}\nlog: {}", exporter.log());
         for title in exporter_backends(&cluster) {
-            let session = title.rsplit_once(' ').map_or(title.as_str(), |(head, _)| head);
+            let session = title
+                .rsplit_once(' ')
+                .map_or(title.as_str(), |(head, _)| head);
             sessions.insert(session.to_owned());
         }
         scrapes += 1;
